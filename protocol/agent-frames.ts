@@ -1,0 +1,168 @@
+import { z } from 'zod'
+import { EngineKind } from './engine-kind.ts'
+import { ErrorCode } from './errors.ts'
+import { ChatCompletionRequest, CompletionRequest, FinishReason, GenerationEndpoint, Usage } from './openai.ts'
+import { ReplicaState } from './replica-state.ts'
+
+/**
+ * Major version of the agent wire protocol. The control plane refuses a `hello` with another
+ * major version; additive changes keep the number.
+ */
+export const PROTOCOL_VERSION = 1
+
+/** A frame larger than this is refused before parsing (Workers allow 32 MiB per message). */
+export const MAX_FRAME_BYTES = 4 * 1024 * 1024
+
+/** Close codes the control plane uses on the agent socket (4000–4999 are application codes). */
+export const CLOSE_CODES = {
+  protocolMismatch: 4400,
+  unauthorized: 4401,
+  revoked: 4403,
+  replaced: 4409,
+  helloTimeout: 4408,
+} as const
+
+/** The pool id is the public model name clients ask for. */
+export const PoolId = z
+  .string()
+  .min(1)
+  .max(128)
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._:\/-]*$/, 'letters, digits and . _ : / - only, starting with a letter or digit')
+export type PoolId = z.infer<typeof PoolId>
+
+export const TaskId = z.string().min(1).max(128)
+export const CommandId = z.string().min(1).max(128)
+
+export const GpuInfo = z.object({
+  index: z.int().nonnegative(),
+  name: z.string().max(256),
+  memory_total_mib: z.number().nonnegative(),
+  memory_used_mib: z.number().nonnegative(),
+})
+export type GpuInfo = z.infer<typeof GpuInfo>
+
+/** One replica as its agent sees it. A node hosts at most one replica per pool. */
+export const ReplicaReport = z.object({
+  pool: PoolId,
+  engine: EngineKind,
+  state: ReplicaState,
+  slots: z.int().positive().max(4096),
+  slots_busy: z.int().nonnegative(),
+  engine_version: z.string().max(256).nullish(),
+  reason: z.string().max(4096).nullish(),
+})
+export type ReplicaReport = z.infer<typeof ReplicaReport>
+
+// Agent → control plane
+
+export const Hello = z.object({
+  type: z.literal('hello'),
+  protocol: z.int().nonnegative(),
+  agent_version: z.string().max(64),
+  hostname: z.string().max(256),
+  gpus: z.array(GpuInfo).max(64),
+  replicas: z.array(ReplicaReport).max(256),
+  /** Tasks still running on this agent after a reconnect. */
+  running_tasks: z.array(TaskId).max(65536),
+})
+
+export const Heartbeat = z.object({
+  type: z.literal('heartbeat'),
+  replicas: z.array(ReplicaReport).max(256),
+  gpus: z.array(GpuInfo).max(64),
+  running_tasks: z.array(TaskId).max(65536),
+})
+
+export const ReplicaStateChange = z.object({
+  type: z.literal('replica_state'),
+  replica: ReplicaReport,
+  previous: ReplicaState.nullish(),
+})
+
+export const TaskStarted = z.object({ kind: z.literal('started') })
+/** Text deltas batched by the agent; `seq` counts batches from 0 so gaps and repeats show. */
+export const TaskTokens = z.object({ kind: z.literal('tokens'), seq: z.int().nonnegative(), text: z.string() })
+export const TaskEnd = z.object({ kind: z.literal('end'), finish_reason: FinishReason.nullable(), usage: Usage.nullable() })
+export const TaskFailed = z.object({
+  kind: z.literal('error'),
+  code: ErrorCode,
+  message: z.string().max(8192),
+  retriable: z.boolean(),
+})
+export const TaskEvent = z.discriminatedUnion('kind', [TaskStarted, TaskTokens, TaskEnd, TaskFailed])
+export type TaskEvent = z.infer<typeof TaskEvent>
+
+export const TaskEventFrame = z.object({ type: z.literal('task_event'), task_id: TaskId, event: TaskEvent })
+
+export const Ack = z.object({
+  type: z.literal('ack'),
+  command_id: CommandId,
+  ok: z.boolean(),
+  error: z.object({ code: ErrorCode, message: z.string().max(8192) }).nullish(),
+})
+
+/** Either side answers a frame it cannot use with this, and keeps the connection. */
+export const ErrorFrame = z.object({
+  type: z.literal('error'),
+  code: ErrorCode,
+  message: z.string().max(8192),
+})
+
+export const AgentFrame = z.discriminatedUnion('type', [Hello, Heartbeat, ReplicaStateChange, TaskEventFrame, Ack, ErrorFrame])
+export type AgentFrame = z.infer<typeof AgentFrame>
+
+// Control plane → agent
+
+export const Welcome = z.object({
+  type: z.literal('welcome'),
+  protocol: z.int().nonnegative(),
+  node_id: z.string().min(1),
+  heartbeat_interval_ms: z.int().positive(),
+})
+
+export const Preload = z.object({ type: z.literal('preload'), command_id: CommandId, pool: PoolId })
+export const Drain = z.object({
+  type: z.literal('drain'),
+  command_id: CommandId,
+  pool: PoolId,
+  /** How long in-flight tasks may run before the engine is stopped anyway. */
+  deadline_ms: z.int().nonnegative(),
+})
+export const Reload = z.object({ type: z.literal('reload'), command_id: CommandId, pool: PoolId })
+
+export const Dispatch = z.discriminatedUnion('endpoint', [
+  z.object({
+    type: z.literal('dispatch'),
+    task_id: TaskId,
+    pool: PoolId,
+    endpoint: z.literal(GenerationEndpoint.enum.chat),
+    body: ChatCompletionRequest,
+    deadline_ms: z.int().positive(),
+  }),
+  z.object({
+    type: z.literal('dispatch'),
+    task_id: TaskId,
+    pool: PoolId,
+    endpoint: z.literal(GenerationEndpoint.enum.completions),
+    body: CompletionRequest,
+    deadline_ms: z.int().positive(),
+  }),
+])
+export type Dispatch = z.infer<typeof Dispatch>
+
+export const Cancel = z.object({ type: z.literal('cancel'), task_id: TaskId, reason: z.string().max(256).nullish() })
+
+export const ControlFrame = z.discriminatedUnion('type', [Welcome, Preload, Drain, Reload, Dispatch, Cancel, ErrorFrame])
+export type ControlFrame = z.infer<typeof ControlFrame>
+
+export type Hello = z.infer<typeof Hello>
+export type Heartbeat = z.infer<typeof Heartbeat>
+export type ReplicaStateChange = z.infer<typeof ReplicaStateChange>
+export type TaskEventFrame = z.infer<typeof TaskEventFrame>
+export type Ack = z.infer<typeof Ack>
+export type ErrorFrame = z.infer<typeof ErrorFrame>
+export type Welcome = z.infer<typeof Welcome>
+export type Preload = z.infer<typeof Preload>
+export type Drain = z.infer<typeof Drain>
+export type Reload = z.infer<typeof Reload>
+export type Cancel = z.infer<typeof Cancel>

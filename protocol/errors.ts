@@ -1,0 +1,134 @@
+import { z } from 'zod'
+
+/** Every failure a client or an agent can act on has one of these codes. */
+export const ErrorCode = z.enum([
+  'invalid_request',
+  'payload_too_large',
+  'not_found',
+  'method_not_allowed',
+  'unauthorized',
+  'forbidden',
+  'conflict',
+  'model_not_found',
+  'queue_full',
+  'queue_timeout',
+  'no_replica',
+  'node_lost',
+  'engine_error',
+  'engine_unavailable',
+  'cancelled',
+  'protocol_mismatch',
+  'registry_unavailable',
+  'internal_error',
+])
+export type ErrorCode = z.infer<typeof ErrorCode>
+
+type HttpErrorStatus = 400 | 401 | 403 | 404 | 405 | 409 | 413 | 429 | 499 | 500 | 502 | 503 | 504
+
+interface ErrorTraits {
+  readonly status: HttpErrorStatus
+  readonly retriable: boolean
+  /** The `type` field of OpenAI's error shape. */
+  readonly openaiType: string
+}
+
+/** One table from code to HTTP status, retriability and OpenAI error type. */
+export const ERROR_TRAITS = {
+  invalid_request: { status: 400, retriable: false, openaiType: 'invalid_request_error' },
+  payload_too_large: { status: 413, retriable: false, openaiType: 'invalid_request_error' },
+  not_found: { status: 404, retriable: false, openaiType: 'invalid_request_error' },
+  method_not_allowed: { status: 405, retriable: false, openaiType: 'invalid_request_error' },
+  unauthorized: { status: 401, retriable: false, openaiType: 'authentication_error' },
+  forbidden: { status: 403, retriable: false, openaiType: 'permission_error' },
+  conflict: { status: 409, retriable: false, openaiType: 'invalid_request_error' },
+  model_not_found: { status: 404, retriable: false, openaiType: 'invalid_request_error' },
+  queue_full: { status: 429, retriable: true, openaiType: 'rate_limit_error' },
+  queue_timeout: { status: 504, retriable: true, openaiType: 'server_error' },
+  no_replica: { status: 503, retriable: true, openaiType: 'server_error' },
+  node_lost: { status: 503, retriable: true, openaiType: 'server_error' },
+  engine_error: { status: 502, retriable: false, openaiType: 'server_error' },
+  engine_unavailable: { status: 503, retriable: true, openaiType: 'server_error' },
+  cancelled: { status: 499, retriable: false, openaiType: 'invalid_request_error' },
+  protocol_mismatch: { status: 400, retriable: false, openaiType: 'invalid_request_error' },
+  registry_unavailable: { status: 503, retriable: true, openaiType: 'server_error' },
+  internal_error: { status: 500, retriable: true, openaiType: 'server_error' },
+} as const satisfies Record<ErrorCode, ErrorTraits>
+
+/** `{"error":{"message","type","code","param"}}`, what `/v1/*` answers. */
+export const OpenAIErrorBody = z.object({
+  error: z.object({
+    message: z.string(),
+    type: z.string(),
+    code: z.string().nullable(),
+    param: z.string().nullable().optional(),
+  }),
+})
+export type OpenAIErrorBody = z.infer<typeof OpenAIErrorBody>
+
+/** `{"error":{"code","message"}}`, what every other route answers. */
+export const NativeErrorBody = z.object({
+  error: z.object({
+    code: ErrorCode,
+    message: z.string(),
+    retriable: z.boolean().optional(),
+    details: z.record(z.string(), z.unknown()).optional(),
+  }),
+})
+export type NativeErrorBody = z.infer<typeof NativeErrorBody>
+
+export interface LlorchErrorOptions {
+  /** The request field at fault, reported as OpenAI's `param`. */
+  param?: string
+  details?: Record<string, unknown>
+  /** Overrides the code's default (an engine error is retriable before the first token). */
+  retriable?: boolean
+  cause?: unknown
+}
+
+/**
+ * A failure with a code that clients and agents can act on. It renders itself in both error
+ * shapes, the way Hono's `HTTPException` renders its response.
+ */
+export class LlorchError extends Error {
+  override readonly name = 'LlorchError'
+  readonly code: ErrorCode
+  readonly status: HttpErrorStatus
+  readonly retriable: boolean
+  readonly param: string | undefined
+  readonly details: Record<string, unknown> | undefined
+
+  constructor(code: ErrorCode, message: string, options: LlorchErrorOptions = {}) {
+    super(message, { cause: options.cause })
+    this.code = code
+    this.status = ERROR_TRAITS[code].status
+    this.retriable = options.retriable ?? ERROR_TRAITS[code].retriable
+    this.param = options.param
+    this.details = options.details
+  }
+
+  toOpenAI(): OpenAIErrorBody {
+    return {
+      error: {
+        message: this.message,
+        type: ERROR_TRAITS[this.code].openaiType,
+        code: this.code,
+        param: this.param ?? null,
+      },
+    }
+  }
+
+  toNative(): NativeErrorBody {
+    return {
+      error: {
+        code: this.code,
+        message: this.message,
+        retriable: this.retriable,
+        ...(this.details ? { details: this.details } : {}),
+      },
+    }
+  }
+}
+
+export function isLlorchError(value: unknown): value is LlorchError {
+  return value instanceof LlorchError
+}

@@ -1,0 +1,7 @@
+export * from './agent-frames.ts'
+export * from './describe-issues.ts'
+export * from './engine-kind.ts'
+export * from './errors.ts'
+export * from './openai.ts'
+export * from './parse-frame.ts'
+export * from './replica-state.ts'

@@ -1,0 +1,35 @@
+import type { z } from 'zod'
+import { AgentFrame, ControlFrame, MAX_FRAME_BYTES } from './agent-frames.ts'
+import type { ErrorFrame } from './agent-frames.ts'
+import { describeIssues } from './describe-issues.ts'
+
+export type ParsedFrame<T> = { ok: true; frame: T } | { ok: false; error: ErrorFrame }
+
+function invalid(message: string): { ok: false; error: ErrorFrame } {
+  return { ok: false, error: { type: 'error', code: 'invalid_request', message } }
+}
+
+function parseWith<T>(schema: z.ZodType<T>, raw: string | ArrayBuffer | Uint8Array): ParsedFrame<T> {
+  if (typeof raw !== 'string') return invalid('binary frames are not part of the protocol; send JSON text frames')
+  if (raw.length > MAX_FRAME_BYTES) return invalid(`frame of ${raw.length} characters exceeds ${MAX_FRAME_BYTES}`)
+  let json: unknown
+  try {
+    json = JSON.parse(raw)
+  } catch {
+    return invalid('frame is not valid JSON')
+  }
+  const result = schema.safeParse(json)
+  if (result.success) return { ok: true, frame: result.data }
+  const type = typeof json === 'object' && json !== null && 'type' in json ? String(json.type) : '(none)'
+  return invalid(`invalid "${type}" frame: ${describeIssues(result.error.issues)}`)
+}
+
+/** Parses a frame an agent sent. Never throws. */
+export function parseAgentFrame(raw: string | ArrayBuffer | Uint8Array): ParsedFrame<AgentFrame> {
+  return parseWith(AgentFrame, raw)
+}
+
+/** Parses a frame the control plane sent. Never throws. */
+export function parseControlFrame(raw: string | ArrayBuffer | Uint8Array): ParsedFrame<ControlFrame> {
+  return parseWith(ControlFrame, raw)
+}

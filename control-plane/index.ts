@@ -1,4 +1,11 @@
-import { DurableObject } from 'cloudflare:workers'
-export class PoolObject extends DurableObject<Env> {}
-export class NodeObject extends DurableObject<Env> {}
-export default { fetch: () => new Response('ok') } satisfies ExportedHandler<Env>
+import { createApp } from './app.ts'
+import type { Bindings } from './env.ts'
+
+export { NodeObject } from './node-object.ts'
+export { PoolObject } from './pool-object.ts'
+
+const app = createApp()
+
+export default {
+  fetch: app.fetch,
+} satisfies ExportedHandler<Bindings>

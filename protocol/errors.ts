@@ -23,7 +23,7 @@ export const ErrorCode = z.enum([
 ])
 export type ErrorCode = z.infer<typeof ErrorCode>
 
-type HttpErrorStatus = 400 | 401 | 403 | 404 | 405 | 409 | 413 | 429 | 499 | 500 | 502 | 503 | 504
+type HttpErrorStatus = 400 | 401 | 403 | 404 | 405 | 409 | 413 | 429 | 500 | 502 | 503 | 504
 
 interface ErrorTraits {
   readonly status: HttpErrorStatus
@@ -48,7 +48,7 @@ export const ERROR_TRAITS = {
   node_lost: { status: 503, retriable: true, openaiType: 'server_error' },
   engine_error: { status: 502, retriable: false, openaiType: 'server_error' },
   engine_unavailable: { status: 503, retriable: true, openaiType: 'server_error' },
-  cancelled: { status: 499, retriable: false, openaiType: 'invalid_request_error' },
+  cancelled: { status: 409, retriable: false, openaiType: 'invalid_request_error' },
   protocol_mismatch: { status: 400, retriable: false, openaiType: 'invalid_request_error' },
   registry_unavailable: { status: 503, retriable: true, openaiType: 'server_error' },
   internal_error: { status: 500, retriable: true, openaiType: 'server_error' },
@@ -82,6 +82,8 @@ export interface LlorchErrorOptions {
   details?: Record<string, unknown>
   /** Overrides the code's default (an engine error is retriable before the first token). */
   retriable?: boolean
+  /** Sent as `Retry-After` when the client should come back later (queue full). */
+  retryAfterSeconds?: number
   cause?: unknown
 }
 
@@ -96,6 +98,7 @@ export class LlorchError extends Error {
   readonly retriable: boolean
   readonly param: string | undefined
   readonly details: Record<string, unknown> | undefined
+  readonly retryAfterSeconds: number | undefined
 
   constructor(code: ErrorCode, message: string, options: LlorchErrorOptions = {}) {
     super(message, { cause: options.cause })
@@ -104,6 +107,7 @@ export class LlorchError extends Error {
     this.retriable = options.retriable ?? ERROR_TRAITS[code].retriable
     this.param = options.param
     this.details = options.details
+    this.retryAfterSeconds = options.retryAfterSeconds
   }
 
   toOpenAI(): OpenAIErrorBody {

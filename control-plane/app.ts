@@ -1,0 +1,46 @@
+import { Hono } from 'hono'
+import { bodyLimit } from 'hono/body-limit'
+import { requestId } from 'hono/request-id'
+import { LlorchError } from '../protocol/index.ts'
+import { ApiKeyCache } from './auth/api-key-cache.ts'
+import type { AppEnv } from './env.ts'
+import { errorResponse, renderError } from './error-response.ts'
+import { requireScope } from './middleware/bearer-auth.ts'
+import { registry } from './middleware/registry.ts'
+import { agentConnectRoutes } from './routes/agent-connect.ts'
+import { apiKeyRoutes } from './routes/api-keys.ts'
+import { healthRoutes } from './routes/health.ts'
+import { nodeRoutes } from './routes/nodes.ts'
+import { poolRoutes } from './routes/pools.ts'
+
+/** Largest request body accepted; generation requests with long prompts fit well inside. */
+export const MAX_BODY_BYTES = 4 * 1024 * 1024
+
+export function createApp() {
+  const apiKeys = new ApiKeyCache()
+  const app = new Hono<AppEnv>()
+  app.use(requestId())
+  app.use(
+    bodyLimit({
+      maxSize: MAX_BODY_BYTES,
+      onError: (c) => errorResponse(c, new LlorchError('payload_too_large', `request body exceeds ${MAX_BODY_BYTES} bytes`)),
+    }),
+  )
+  app.route('/', healthRoutes)
+
+  app.use('/v1/*', registry())
+  app.use('/v2/*', registry())
+  app.route('/', agentConnectRoutes)
+
+  const admin = requireScope('admin', apiKeys)
+  app.use('/v2/nodes/*', admin)
+  app.use('/v2/pools/*', admin)
+  app.use('/v2/api-keys/*', admin)
+  app.route('/v2/nodes', nodeRoutes)
+  app.route('/v2/pools', poolRoutes)
+  app.route('/v2/api-keys', apiKeyRoutes(apiKeys))
+
+  app.notFound((c) => errorResponse(c, new LlorchError('not_found', `no route for ${c.req.method} ${c.req.path}`)))
+  app.onError(renderError)
+  return app
+}

@@ -1,0 +1,46 @@
+import { z } from 'zod'
+import { createRegistry } from '../db/client.ts'
+import type { Registry } from '../db/client.ts'
+import { LlorchError, describeIssues } from '../protocol/index.ts'
+
+/** Secrets are not in wrangler.toml, so `wrangler types` cannot see them; they are declared here. */
+export type Bindings = Env & {
+  ADMIN_TOKEN?: string
+  LIBSQL_AUTH_TOKEN?: string
+}
+
+/** A Registry for code that has `env` but no request context (Durable Objects). */
+export function registryFor(env: Bindings): Registry {
+  const settings = readWorkerSettings(env)
+  return createRegistry({ url: settings.LIBSQL_URL, authToken: settings.LIBSQL_AUTH_TOKEN })
+}
+
+/** The string settings a deployment must provide, checked once per request before use. */
+export const WorkerSettings = z.object({
+  LIBSQL_URL: z.url({ protocol: /^(https?|libsql)$/ }),
+  LIBSQL_AUTH_TOKEN: z.string().optional(),
+  ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters (set it with `wrangler secret put ADMIN_TOKEN`)'),
+  /** Agents heartbeat this often; a node is offline after three missed heartbeats. */
+  HEARTBEAT_INTERVAL_MS: z.coerce.number().int().min(20).max(600_000).default(10_000),
+})
+export type WorkerSettings = z.infer<typeof WorkerSettings>
+
+/** A misconfigured deployment is the operator's fault, not the client's: it answers 503 with the field named. */
+export function readWorkerSettings(env: Bindings): WorkerSettings {
+  const parsed = WorkerSettings.safeParse({
+    LIBSQL_URL: env.LIBSQL_URL,
+    LIBSQL_AUTH_TOKEN: env.LIBSQL_AUTH_TOKEN || undefined,
+    ADMIN_TOKEN: env.ADMIN_TOKEN,
+    HEARTBEAT_INTERVAL_MS: env.HEARTBEAT_INTERVAL_MS,
+  })
+  if (parsed.success) return parsed.data
+  throw new LlorchError('registry_unavailable', `control plane is misconfigured: ${describeIssues(parsed.error.issues)}`)
+}
+
+export type Variables = {
+  requestId: string
+  settings: WorkerSettings
+  registry: Registry
+}
+
+export type AppEnv = { Bindings: Bindings; Variables: Variables }

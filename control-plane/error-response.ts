@@ -1,0 +1,26 @@
+import type { Context } from 'hono'
+import { LlorchError } from '../protocol/index.ts'
+
+/** `/v1/*` speaks OpenAI's error shape; every other route the native one. */
+export function isOpenAIPath(path: string): boolean {
+  return path === '/v1' || path.startsWith('/v1/')
+}
+
+export function errorResponse(c: Context, error: LlorchError, headers: Record<string, string> = {}): Response {
+  const body = isOpenAIPath(c.req.path) ? error.toOpenAI() : error.toNative()
+  const extra: Record<string, string> = {}
+  if (error.code === 'unauthorized') extra['WWW-Authenticate'] = 'Bearer'
+  if (error.retryAfterSeconds !== undefined) extra['Retry-After'] = String(Math.max(1, Math.ceil(error.retryAfterSeconds)))
+  return c.json(body, error.status, { ...extra, ...headers })
+}
+
+/**
+ * Renders any thrown value. A `LlorchError` renders itself; anything else is a bug, logged with
+ * the request id and answered as a generic 500 that leaks nothing.
+ */
+export function renderError(err: unknown, c: Context): Response {
+  if (err instanceof LlorchError) return errorResponse(c, err)
+  const requestId = c.get('requestId')
+  console.error({ event: 'request.unhandled_error', requestId, path: c.req.path, error: String(err), stack: err instanceof Error ? err.stack : undefined })
+  return errorResponse(c, new LlorchError('internal_error', `internal error (request ${requestId ?? 'unknown'})`))
+}

@@ -1,0 +1,51 @@
+import type { MiddlewareHandler } from 'hono'
+import type { ApiKeyScope } from '../../db/schema.ts'
+import { LlorchError } from '../../protocol/index.ts'
+import type { ApiKeyCache } from '../auth/api-key-cache.ts'
+import { constantTimeEqual, parseCredential, readBearer, verifyCredential } from '../auth/credentials.ts'
+import type { AppEnv } from '../env.ts'
+import { findApiKey } from '../registry/api-keys.ts'
+
+/** Who made the request. The bootstrap admin token is not a key and has no key id. */
+export type Principal = { kind: 'admin_token' } | { kind: 'api_key'; keyId: string; scopes: ApiKeyScope[] }
+
+export type AuthVariables = { principal: Principal }
+
+function unauthorized(message: string): LlorchError {
+  return new LlorchError('unauthorized', message)
+}
+
+/**
+ * Requires a credential with `scope`: an API key carrying it, or, for `admin`, the bootstrap
+ * admin token. Missing or unknown credentials are 401, a valid key without the scope is 403.
+ */
+export function requireScope(scope: ApiKeyScope, cache: ApiKeyCache): MiddlewareHandler<AppEnv & { Variables: AuthVariables }> {
+  return async function bearerAuth(c, next) {
+    const token = readBearer(c.req.header('Authorization'))
+    if (!token) throw unauthorized('missing credential: send "Authorization: Bearer <key>"')
+
+    const credential = parseCredential(token)
+    if (!credential) {
+      if (scope === 'admin' && (await constantTimeEqual(token, c.var.settings.ADMIN_TOKEN))) {
+        c.set('principal', { kind: 'admin_token' })
+        return next()
+      }
+      throw unauthorized('invalid credential')
+    }
+    if (credential.kind !== 'api_key') throw unauthorized('node tokens are valid only on /v2/agent/connect')
+
+    const now = Date.now()
+    let key = cache.get(credential.id, now)
+    if (key === undefined) {
+      const row = await findApiKey(c.var.registry, credential.id)
+      key = row && !row.revokedAt ? { id: row.id, hash: row.keyHash, scopes: row.scopes } : null
+      cache.set(credential.id, key, now)
+    }
+    if (!key || !(await verifyCredential(token, key.hash))) throw unauthorized('invalid or revoked API key')
+    if (!key.scopes.includes(scope)) {
+      throw new LlorchError('forbidden', `this API key lacks the "${scope}" scope`)
+    }
+    c.set('principal', { kind: 'api_key', keyId: key.id, scopes: key.scopes })
+    await next()
+  }
+}

@@ -1,0 +1,23 @@
+import type { Context } from 'hono'
+import type { z } from 'zod'
+import { LlorchError, describeIssues, formatIssuePath } from '../../protocol/index.ts'
+
+/**
+ * Reads and validates a JSON body. Malformed JSON and schema failures are 400s naming the
+ * field at fault (OpenAI's `param`); nothing a client sends can become a 500 here.
+ */
+export async function readJson<S extends z.ZodType>(c: Context, schema: S, { emptyAs }: { emptyAs?: unknown } = {}): Promise<z.infer<S>> {
+  let json: unknown
+  try {
+    const text = await c.req.text()
+    json = text.trim() === '' && emptyAs !== undefined ? emptyAs : JSON.parse(text)
+  } catch {
+    throw new LlorchError('invalid_request', 'request body is not valid JSON')
+  }
+  const parsed = schema.safeParse(json)
+  if (parsed.success) return parsed.data
+  const first = parsed.error.issues[0]
+  throw new LlorchError('invalid_request', `invalid request body: ${describeIssues(parsed.error.issues)}`, {
+    ...(first ? { param: formatIssuePath(first.path) } : {}),
+  })
+}

@@ -1,0 +1,49 @@
+import { eq } from 'drizzle-orm'
+import type { Registry } from '../../db/client.ts'
+import { pools } from '../../db/schema.ts'
+import type { PoolRow } from '../../db/schema.ts'
+import type { EngineKind, PoolPolicy } from '../../protocol/index.ts'
+
+export async function findPool(db: Registry, id: string): Promise<PoolRow | undefined> {
+  return db.query.pools.findFirst({ where: eq(pools.id, id) })
+}
+
+export async function listPools(db: Registry): Promise<PoolRow[]> {
+  return db.select().from(pools).orderBy(pools.id)
+}
+
+/**
+ * Registers a pool the first time an agent offers it, with the default policy, and returns the
+ * row as stored. An existing pool keeps its engine kind: the caller compares and refuses a
+ * replica of another kind.
+ */
+export async function ensurePool(db: Registry, { id, engine }: { id: string; engine: EngineKind }): Promise<PoolRow> {
+  await db.insert(pools).values({ id, engine }).onConflictDoNothing()
+  const row = await findPool(db, id)
+  if (!row) throw new Error(`pool ${id} vanished after insert`)
+  return row
+}
+
+export async function updatePoolPolicy(db: Registry, id: string, patch: Partial<PoolPolicy>, now: Date): Promise<PoolRow | undefined> {
+  const [row] = await db
+    .update(pools)
+    .set({
+      ...(patch.queue_capacity !== undefined ? { queueCapacity: patch.queue_capacity } : {}),
+      ...(patch.preload_mode !== undefined ? { preloadMode: patch.preload_mode } : {}),
+      ...(patch.idle_drain_ms !== undefined ? { idleDrainMs: patch.idle_drain_ms } : {}),
+      ...(patch.default_priority !== undefined ? { defaultPriority: patch.default_priority } : {}),
+      updatedAt: now,
+    })
+    .where(eq(pools.id, id))
+    .returning()
+  return row
+}
+
+export function policyOf(row: PoolRow): PoolPolicy {
+  return {
+    queue_capacity: row.queueCapacity,
+    preload_mode: row.preloadMode,
+    idle_drain_ms: row.idleDrainMs,
+    default_priority: row.defaultPriority,
+  }
+}

@@ -1,0 +1,33 @@
+import { Hono } from 'hono'
+import { CreateApiKeyRequest, LlorchError } from '../../protocol/index.ts'
+import type { ApiKeyCache } from '../auth/api-key-cache.ts'
+import { issueCredential } from '../auth/credentials.ts'
+import type { AppEnv } from '../env.ts'
+import { logEvent } from '../log.ts'
+import { readJson } from '../middleware/validate-json.ts'
+import { findApiKey, insertApiKey, listApiKeys, revokeApiKey } from '../registry/api-keys.ts'
+import { apiKeyView } from '../registry/views.ts'
+
+/** `/v2/api-keys`: issue, list and revoke client keys. Admin only. */
+export function apiKeyRoutes(cache: ApiKeyCache) {
+  return new Hono<AppEnv>()
+    .post('/', async (c) => {
+      const body = await readJson(c, CreateApiKeyRequest)
+      const credential = await issueCredential('api_key')
+      const row = await insertApiKey(c.var.registry, { id: credential.id, name: body.name, keyHash: credential.hash, prefix: credential.prefix, scopes: body.scopes })
+      logEvent('api_key.created', { key: row.id, scopes: row.scopes })
+      return c.json({ ...apiKeyView(row), key: credential.secret }, 201)
+    })
+    .get('/', async (c) => c.json({ api_keys: (await listApiKeys(c.var.registry)).map(apiKeyView) }))
+    .delete('/:id', async (c) => {
+      const id = c.req.param('id')
+      const db = c.var.registry
+      if (!(await findApiKey(db, id))) throw new LlorchError('not_found', `no API key with id "${id}"`)
+      await revokeApiKey(db, id, new Date())
+      cache.forget(id)
+      logEvent('api_key.revoked', { key: id })
+      const row = await findApiKey(db, id)
+      if (!row) throw new LlorchError('not_found', `no API key with id "${id}"`)
+      return c.json(apiKeyView(row))
+    })
+}

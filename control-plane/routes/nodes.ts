@@ -1,0 +1,44 @@
+import { Hono } from 'hono'
+import { CreateNodeRequest, LlorchError } from '../../protocol/index.ts'
+import { issueCredential } from '../auth/credentials.ts'
+import type { AppEnv } from '../env.ts'
+import { logEvent } from '../log.ts'
+import { readJson } from '../middleware/validate-json.ts'
+import { findNode, findNodeByName, insertNode, listNodes, revokeNode } from '../registry/nodes.ts'
+import { listAllReplicas, listReplicasOfNode } from '../registry/replicas.ts'
+import { nodeView } from '../registry/views.ts'
+
+/** `/v2/nodes`: register GPU machines, list them, revoke their tokens. Admin only. */
+export const nodeRoutes = new Hono<AppEnv>()
+  .post('/', async (c) => {
+    const body = await readJson(c, CreateNodeRequest)
+    const db = c.var.registry
+    if (await findNodeByName(db, body.name)) throw new LlorchError('conflict', `a node named "${body.name}" already exists`, { param: 'name' })
+    const credential = await issueCredential('node')
+    const row = await insertNode(db, { id: credential.id, name: body.name, tokenHash: credential.hash, labels: body.labels })
+    logEvent('node.created', { node: row.id, name: row.name })
+    return c.json({ ...nodeView(row, []), token: credential.secret }, 201)
+  })
+  .get('/', async (c) => {
+    const db = c.var.registry
+    const [rows, replicas] = await Promise.all([listNodes(db), listAllReplicas(db)])
+    return c.json({ nodes: rows.map((row) => nodeView(row, replicas.filter((r) => r.nodeId === row.id))) })
+  })
+  .get('/:id', async (c) => {
+    const db = c.var.registry
+    const id = c.req.param('id')
+    const row = await findNode(db, id)
+    if (!row) throw new LlorchError('not_found', `no node with id "${id}"`)
+    return c.json(nodeView(row, await listReplicasOfNode(db, id)))
+  })
+  .delete('/:id', async (c) => {
+    const db = c.var.registry
+    const id = c.req.param('id')
+    const row = await findNode(db, id)
+    if (!row) throw new LlorchError('not_found', `no node with id "${id}"`)
+    await revokeNode(db, { id, now: new Date() })
+    await c.env.NODES.get(c.env.NODES.idFromName(id)).revoke(id)
+    logEvent('node.revoked', { node: id })
+    const revoked = await findNode(db, id)
+    return c.json(nodeView(revoked ?? row, await listReplicasOfNode(db, id)))
+  })

@@ -1,0 +1,65 @@
+import { Hono } from 'hono'
+import { LlorchError, PatchPoolRequest, PoolCommand, PoolCommandRequest } from '../../protocol/index.ts'
+import type { PoolCommandResult } from '../../protocol/index.ts'
+import type { AppEnv, Bindings } from '../env.ts'
+import { logError } from '../log.ts'
+import { readJson } from '../middleware/validate-json.ts'
+import type { PoolStatus } from '../pool-object.ts'
+import { findPool, listPools, updatePoolPolicy } from '../registry/pools.ts'
+import { listAllReplicas, listReplicasOfPool } from '../registry/replicas.ts'
+import { poolView } from '../registry/views.ts'
+
+/** Default time in-flight tasks get to finish when an operator drains a pool without saying. */
+export const DEFAULT_DRAIN_DEADLINE_MS = 30_000
+
+/** Live numbers come from the PoolObject; the listing still answers (with nulls) if it cannot. */
+async function liveStatus(env: Bindings, poolId: string): Promise<PoolStatus | null> {
+  try {
+    return await env.POOLS.get(env.POOLS.idFromName(poolId)).status()
+  } catch (error) {
+    logError('pool.status_failed', { pool: poolId, error: String(error) })
+    return null
+  }
+}
+
+/** `/v2/pools`: pools, their replicas and policy, and preload / drain / reload. Admin only. */
+export const poolRoutes = new Hono<AppEnv>()
+  .get('/', async (c) => {
+    const db = c.var.registry
+    const [rows, replicas] = await Promise.all([listPools(db), listAllReplicas(db)])
+    const statuses = await Promise.all(rows.map((row) => liveStatus(c.env, row.id)))
+    return c.json({ pools: rows.map((row, i) => poolView(row, replicas.filter((r) => r.poolId === row.id), statuses[i] ?? null)) })
+  })
+  .post('/:id{.+}/:command{preload|drain|reload}', async (c) => {
+    const db = c.var.registry
+    const id = c.req.param('id')
+    const command = PoolCommand.parse(c.req.param('command'))
+    const body = await readJson(c, PoolCommandRequest, { emptyAs: {} })
+    if (!(await findPool(db, id))) throw new LlorchError('not_found', `no pool "${id}"`)
+    const replicas = (await listReplicasOfPool(db, id)).filter((r) => r.state !== 'lost')
+    if (replicas.length === 0) throw new LlorchError('no_replica', `pool "${id}" has no replica on a connected node`)
+    const deadlineMs = body.deadline_ms ?? DEFAULT_DRAIN_DEADLINE_MS
+    const nodes = await Promise.all(
+      replicas.map(async (r) => {
+        const result = await c.env.NODES.get(c.env.NODES.idFromName(r.nodeId)).command(r.nodeId, { command, pool: id, deadlineMs })
+        return { node_id: r.nodeId, ok: result.ok, error: result.error }
+      }),
+    )
+    const result: PoolCommandResult = { pool: id, command, nodes }
+    return c.json(result, nodes.every((n) => n.ok) ? 202 : 502)
+  })
+  .get('/:id{.+}', async (c) => {
+    const db = c.var.registry
+    const id = c.req.param('id')
+    const row = await findPool(db, id)
+    if (!row) throw new LlorchError('not_found', `no pool "${id}"`)
+    return c.json(poolView(row, await listReplicasOfPool(db, id), await liveStatus(c.env, id)))
+  })
+  .patch('/:id{.+}', async (c) => {
+    const db = c.var.registry
+    const id = c.req.param('id')
+    const patch = await readJson(c, PatchPoolRequest)
+    const row = await updatePoolPolicy(db, id, patch, new Date())
+    if (!row) throw new LlorchError('not_found', `no pool "${id}"`)
+    return c.json(poolView(row, await listReplicasOfPool(db, id), await liveStatus(c.env, id)))
+  })

@@ -1,0 +1,104 @@
+import { z } from 'zod'
+import { GpuInfo, PoolId } from './agent-frames.ts'
+import { EngineKind } from './engine-kind.ts'
+import { Priority } from './openai.ts'
+import { ReplicaState } from './replica-state.ts'
+
+const Name = z.string().trim().min(1).max(128)
+const Labels = z.record(z.string().min(1).max(64), z.string().max(256))
+const Timestamp = z.iso.datetime().nullable()
+
+export const NodeStatus = z.enum(['new', 'online', 'offline', 'revoked'])
+export const ApiKeyScope = z.enum(['inference', 'admin'])
+export const PreloadMode = z.enum(['eager', 'on-demand'])
+
+/** A replica as the registry shows it; `lost` means its node went away while it was up. */
+export const ReplicaView = z.object({
+  pool: z.string(),
+  node_id: z.string(),
+  state: z.union([ReplicaState, z.literal('lost')]),
+  engine: EngineKind,
+  engine_version: z.string().nullable(),
+  slots: z.int(),
+  slots_busy: z.int().nullable(),
+  reason: z.string().nullable(),
+  updated_at: Timestamp,
+})
+export type ReplicaView = z.infer<typeof ReplicaView>
+
+export const CreateNodeRequest = z.strictObject({ name: Name, labels: Labels.default({}) })
+export type CreateNodeRequest = z.infer<typeof CreateNodeRequest>
+
+export const NodeView = z.object({
+  id: z.string(),
+  name: z.string(),
+  labels: Labels,
+  status: NodeStatus,
+  hostname: z.string().nullable(),
+  agent_version: z.string().nullable(),
+  gpus: z.array(GpuInfo),
+  last_seen_at: Timestamp,
+  created_at: Timestamp,
+  replicas: z.array(ReplicaView),
+})
+export type NodeView = z.infer<typeof NodeView>
+
+/** The node token appears here once and is never retrievable again. */
+export const CreateNodeResponse = NodeView.extend({ token: z.string() })
+
+export const PoolPolicy = z.object({
+  queue_capacity: z.int().min(0).max(100_000),
+  preload_mode: PreloadMode,
+  idle_drain_ms: z.int().positive().nullable(),
+  default_priority: Priority,
+})
+export type PoolPolicy = z.infer<typeof PoolPolicy>
+
+export const PatchPoolRequest = PoolPolicy.partial().strict()
+
+export const PoolView = z.object({
+  id: PoolId,
+  engine: EngineKind,
+  policy: PoolPolicy,
+  state: z.enum(['ready', 'starting', 'unavailable']),
+  queue_depth: z.int().nullable(),
+  slots_total: z.int(),
+  slots_busy: z.int().nullable(),
+  replicas: z.array(ReplicaView),
+})
+export type PoolView = z.infer<typeof PoolView>
+
+export const PoolCommand = z.enum(['preload', 'drain', 'reload'])
+export type PoolCommand = z.infer<typeof PoolCommand>
+
+export const PoolCommandRequest = z.strictObject({
+  /** Drain only: how long in-flight tasks may finish before engines are stopped. */
+  deadline_ms: z.int().min(0).max(3_600_000).optional(),
+})
+
+export const PoolCommandResult = z.object({
+  pool: z.string(),
+  command: PoolCommand,
+  nodes: z.array(
+    z.object({ node_id: z.string(), ok: z.boolean(), error: z.object({ code: z.string(), message: z.string() }).nullable() }),
+  ),
+})
+export type PoolCommandResult = z.infer<typeof PoolCommandResult>
+
+export const CreateApiKeyRequest = z.strictObject({
+  name: Name,
+  scopes: z.array(ApiKeyScope).min(1).default(['inference']),
+})
+
+export const ApiKeyView = z.object({
+  id: z.string(),
+  name: z.string(),
+  prefix: z.string(),
+  scopes: z.array(ApiKeyScope),
+  created_at: Timestamp,
+  revoked_at: Timestamp,
+})
+export type ApiKeyView = z.infer<typeof ApiKeyView>
+
+/** The key appears here once and is never retrievable again. */
+export const CreateApiKeyResponse = ApiKeyView.extend({ key: z.string() })

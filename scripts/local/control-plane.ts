@@ -1,0 +1,55 @@
+import { Miniflare, convertV4MiniflareOptions } from 'miniflare'
+import path from 'node:path'
+import { unstable_getMiniflareWorkerOptions } from 'wrangler'
+import { PROJECT_ROOT } from './build-worker.ts'
+
+export interface ControlPlaneOptions {
+  bundlePath: string
+  /** Durable Object storage lives here across restarts; omit for an in-memory instance. */
+  persistPath?: string | undefined
+  /** Settings the Worker reads from `env`, secrets included (ADMIN_TOKEN, LIBSQL_AUTH_TOKEN). */
+  bindings: Record<string, string>
+  host?: string
+  /** 0 picks a free port. */
+  port?: number
+}
+
+export interface LocalControlPlane {
+  url: URL
+  miniflare: Miniflare
+  stop(): Promise<void>
+}
+
+/**
+ * Runs the bundled Worker in workerd through Miniflare, with the Durable Objects and vars that
+ * wrangler.toml declares, so the local system and the tests run what `wrangler deploy` ships.
+ */
+export async function startControlPlane(options: ControlPlaneOptions): Promise<LocalControlPlane> {
+  // Module rules only matter to wrangler's bundler; the bundle is one ESM file already.
+  const { modulesRules: _bundlerOnly, ...workerOptions } = unstable_getMiniflareWorkerOptions(
+    path.join(PROJECT_ROOT, 'wrangler.toml'),
+  ).workerOptions
+  const miniflare = new Miniflare(
+    convertV4MiniflareOptions({
+      host: options.host ?? '127.0.0.1',
+      port: options.port ?? 0,
+      cf: false,
+      ...(options.persistPath ? { resourcePersistencePath: options.persistPath } : {}),
+      workers: [
+        {
+          ...workerOptions,
+          name: 'llorch',
+          modules: true,
+          scriptPath: options.bundlePath,
+          bindings: { ...(workerOptions.bindings ?? {}), ...options.bindings },
+        },
+      ],
+    }),
+  )
+  const url = await miniflare.ready
+  return {
+    url,
+    miniflare,
+    stop: () => miniflare.dispose(),
+  }
+}

@@ -1,0 +1,44 @@
+import { exports } from 'cloudflare:workers'
+import { describe, expect, it } from 'vitest'
+
+describe('GET /health', () => {
+  it('answers status and version without credentials', async () => {
+    const response = await exports.default.fetch('https://llorch.test/health')
+    expect(response.status).toBe(200)
+    expect(await response.json()).toEqual({ status: 'ok', version: expect.stringMatching(/^\d+\.\d+\.\d+/) })
+  })
+})
+
+describe('error shapes', () => {
+  it('answers an unknown /v1 route with the OpenAI error shape', async () => {
+    const response = await exports.default.fetch('https://llorch.test/v1/nope')
+    expect(response.status).toBe(404)
+    expect(await response.json()).toEqual({ error: { message: 'no route for GET /v1/nope', type: 'invalid_request_error', code: 'not_found', param: null } })
+  })
+
+  it('answers an unknown route elsewhere with the native error shape', async () => {
+    const response = await exports.default.fetch('https://llorch.test/v2/nope', { headers: { Authorization: 'Bearer test-admin-token-0123456789abcdef' } })
+    expect(response.status).toBe(404)
+    expect(await response.json()).toMatchObject({ error: { code: 'not_found', message: 'no route for GET /v2/nope' } })
+  })
+
+  it('answers an oversized body with 413', async () => {
+    const response = await exports.default.fetch('https://llorch.test/v2/nodes', {
+      method: 'POST',
+      headers: { Authorization: 'Bearer test-admin-token-0123456789abcdef', 'Content-Type': 'application/json' },
+      body: JSON.stringify({ name: 'x'.repeat(5 * 1024 * 1024) }),
+    })
+    expect(response.status).toBe(413)
+    expect(await response.json()).toMatchObject({ error: { code: 'payload_too_large' } })
+  })
+
+  it('answers malformed JSON with 400', async () => {
+    const response = await exports.default.fetch('https://llorch.test/v2/nodes', {
+      method: 'POST',
+      headers: { Authorization: 'Bearer test-admin-token-0123456789abcdef', 'Content-Type': 'application/json' },
+      body: '{"name":',
+    })
+    expect(response.status).toBe(400)
+    expect(await response.json()).toMatchObject({ error: { code: 'invalid_request', message: 'request body is not valid JSON' } })
+  })
+})

@@ -9,7 +9,9 @@ import { requireScope } from './middleware/bearer-auth.ts'
 import { registry } from './middleware/registry.ts'
 import { agentConnectRoutes } from './routes/agent-connect.ts'
 import { apiKeyRoutes } from './routes/api-keys.ts'
+import { generationRoutes } from './routes/generation.ts'
 import { healthRoutes } from './routes/health.ts'
+import { modelRoutes } from './routes/models.ts'
 import { nodeRoutes } from './routes/nodes.ts'
 import { poolRoutes } from './routes/pools.ts'
 
@@ -39,6 +41,10 @@ export function createApp() {
   app.route('/v2/nodes', nodeRoutes)
   app.route('/v2/pools', poolRoutes)
   app.route('/v2/api-keys', apiKeyRoutes(apiKeys))
+
+  app.use('/v1/*', requireScope('inference', apiKeys))
+  app.route('/', modelRoutes)
+  app.route('/', generationRoutes)
 
   app.notFound((c) => errorResponse(c, new LlorchError('not_found', `no route for ${c.req.method} ${c.req.path}`)))
   app.onError(renderError)

@@ -34,11 +34,20 @@ export class PoolObject extends DurableObject<Bindings> {
   readonly #store: PoolStorage
   /** Admission calls waiting for a slot; rebuilt by retried `admit` calls after a restart. */
   readonly #waiters = new Map<string, (result: AdmissionResult) => void>()
-  #poolId: string | undefined
 
   constructor(ctx: DurableObjectState, env: Bindings) {
     super(ctx, env)
     this.#store = new PoolStorage(ctx.storage.sql)
+  }
+
+  /** The pool this object serves, remembered from the first call that named it. */
+  get #poolId(): string | undefined {
+    const value: unknown = this.ctx.storage.kv.get('pool_id')
+    return typeof value === 'string' ? value : undefined
+  }
+
+  #remember(poolId: string): void {
+    if (this.#poolId !== poolId) this.ctx.storage.kv.put('pool_id', poolId)
   }
 
   /**
@@ -47,7 +56,7 @@ export class PoolObject extends DurableObject<Bindings> {
    * this object) rejoins the queue where the task stood.
    */
   async admit(poolId: string, request: AdmissionRequest): Promise<AdmissionResult> {
-    this.#poolId = poolId
+    this.#remember(poolId)
     const now = Date.now()
     const existing = this.#store.task(request.taskId)
     if (existing && request.requeued && existing.state !== 'queued') {
@@ -107,7 +116,7 @@ export class PoolObject extends DurableObject<Bindings> {
    * give their slots back, so busy counts follow what agents report.
    */
   async syncReplica(poolId: string, nodeId: string, report: ReplicaReport, liveTaskIds: readonly string[]): Promise<void> {
-    this.#poolId = poolId
+    this.#remember(poolId)
     const now = Date.now()
     this.#store.upsertReplica(nodeId, report, now)
     const live = new Set(liveTaskIds)
@@ -123,7 +132,7 @@ export class PoolObject extends DurableObject<Bindings> {
 
   /** The node is gone: its replica stops taking tasks and its slots are freed. */
   async replicaLost(poolId: string, nodeId: string): Promise<void> {
-    this.#poolId = poolId
+    this.#remember(poolId)
     const now = Date.now()
     this.#store.setReplicaState(nodeId, 'lost', now)
     for (const task of this.#store.tasksOnNode(nodeId)) this.#store.remove(task.task_id)

@@ -64,3 +64,57 @@ export type Usage = z.infer<typeof Usage>
 /** Engines may name reasons OpenAI does not, so any string is carried through. */
 export const FinishReason = z.string().min(1).max(64)
 export type FinishReason = z.infer<typeof FinishReason>
+
+// Responses, as the control plane writes them and clients (and tests) read them.
+
+export const ChatCompletionChunk = z.object({
+  id: z.string(),
+  object: z.literal('chat.completion.chunk'),
+  created: z.int(),
+  model: z.string(),
+  choices: z.array(
+    z.object({
+      index: z.int(),
+      delta: z.object({ role: z.literal('assistant').optional(), content: z.string().optional() }),
+      finish_reason: FinishReason.nullable(),
+    }),
+  ),
+  usage: Usage.nullable().optional(),
+})
+export type ChatCompletionChunk = z.infer<typeof ChatCompletionChunk>
+
+export const ChatCompletion = z.object({
+  id: z.string(),
+  object: z.literal('chat.completion'),
+  created: z.int(),
+  model: z.string(),
+  choices: z.array(
+    z.object({
+      index: z.int(),
+      message: z.object({ role: z.literal('assistant'), content: z.string() }),
+      finish_reason: FinishReason.nullable(),
+    }),
+  ),
+  usage: Usage,
+})
+export type ChatCompletion = z.infer<typeof ChatCompletion>
+
+export const TextCompletionChunk = z.object({
+  id: z.string(),
+  object: z.literal('text_completion'),
+  created: z.int(),
+  model: z.string(),
+  choices: z.array(z.object({ index: z.int(), text: z.string(), logprobs: z.null(), finish_reason: FinishReason.nullable() })),
+  usage: Usage.nullable().optional(),
+})
+export type TextCompletionChunk = z.infer<typeof TextCompletionChunk>
+
+/** A non-streamed completion has the same shape as one chunk, with usage always set. */
+export const TextCompletion = TextCompletionChunk.extend({ usage: Usage })
+export type TextCompletion = z.infer<typeof TextCompletion>
+
+export const ModelList = z.object({
+  object: z.literal('list'),
+  data: z.array(z.object({ id: z.string(), object: z.literal('model'), created: z.int(), owned_by: z.string() })),
+})
+export type ModelList = z.infer<typeof ModelList>

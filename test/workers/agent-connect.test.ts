@@ -1,0 +1,163 @@
+import { exports } from 'cloudflare:workers'
+import { describe, expect, it } from 'vitest'
+import { CLOSE_CODES, CreateNodeResponse, NodeView, PROTOCOL_VERSION, PoolView, parseControlFrame } from '../../protocol/index.ts'
+import type { ControlFrame, Hello } from '../../protocol/index.ts'
+import { call, uniqueName } from './support.ts'
+
+const EVENT_CEILING_MS = 10_000
+
+interface AgentSocket {
+  ws: WebSocket
+  next(): Promise<ControlFrame>
+  closed: Promise<{ code: number; reason: string }>
+  send(frame: unknown): void
+}
+
+async function createNode(): Promise<{ id: string; token: string }> {
+  const response = await call('POST', '/v2/nodes', { body: { name: uniqueName('node') } })
+  return CreateNodeResponse.parse(await response.json())
+}
+
+async function connect(token: string): Promise<Response> {
+  return exports.default.fetch('https://llorch.test/v2/agent/connect', { headers: { Upgrade: 'websocket', Authorization: `Bearer ${token}` } })
+}
+
+async function open(token: string): Promise<AgentSocket> {
+  const response = await connect(token)
+  const ws = response.webSocket
+  if (!ws) throw new Error(`expected an upgrade, got ${response.status}`)
+  ws.accept()
+  const inbox: ControlFrame[] = []
+  const waiting: Array<(frame: ControlFrame) => void> = []
+  ws.addEventListener('message', (event) => {
+    const parsed = parseControlFrame(typeof event.data === 'string' ? event.data : '')
+    if (!parsed.ok) throw new Error(parsed.error.message)
+    const resolve = waiting.shift()
+    if (resolve) resolve(parsed.frame)
+    else inbox.push(parsed.frame)
+  })
+  const closed = new Promise<{ code: number; reason: string }>((resolve) => ws.addEventListener('close', (e) => resolve({ code: e.code, reason: e.reason })))
+  return {
+    ws,
+    closed,
+    send: (frame) => ws.send(typeof frame === 'string' ? frame : JSON.stringify(frame)),
+    next: () => {
+      const queued = inbox.shift()
+      if (queued) return Promise.resolve(queued)
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error('no frame within the ceiling')), EVENT_CEILING_MS)
+        waiting.push((frame) => {
+          clearTimeout(timer)
+          resolve(frame)
+        })
+      })
+    },
+  }
+}
+
+function hello(overrides: Partial<Hello> = {}): Hello {
+  return {
+    type: 'hello',
+    protocol: PROTOCOL_VERSION,
+    agent_version: '0.1.0',
+    hostname: 'gpu-box-1',
+    gpus: [{ index: 0, name: 'NVIDIA H100', memory_total_mib: 81559, memory_used_mib: 1024 }],
+    replicas: [],
+    running_tasks: [],
+    ...overrides,
+  }
+}
+
+describe('GET /v2/agent/connect', () => {
+  it('refuses a request that is not a WebSocket upgrade', async () => {
+    const response = await exports.default.fetch('https://llorch.test/v2/agent/connect')
+    expect(response.status).toBe(400)
+  })
+
+  it('refuses unknown and revoked node tokens with 401 before the upgrade', async () => {
+    expect((await connect('lln.node_AAAAAAAAAAAA.' + 'A'.repeat(43))).status).toBe(401)
+    const node = await createNode()
+    await call('DELETE', `/v2/nodes/${node.id}`)
+    expect((await connect(node.token)).status).toBe(401)
+  })
+
+  it('answers hello with welcome and shows the node online with its GPUs and pools', async () => {
+    const node = await createNode()
+    const pool = uniqueName('model')
+    const agent = await open(node.token)
+    agent.send(hello({ replicas: [{ pool, engine: 'llamacpp', state: 'ready', slots: 2, slots_busy: 0, engine_version: 'b5000', reason: null }] }))
+    expect(await agent.next()).toEqual({ type: 'welcome', protocol: PROTOCOL_VERSION, node_id: node.id, heartbeat_interval_ms: expect.any(Number) })
+
+    const view = NodeView.parse(await (await call('GET', `/v2/nodes/${node.id}`)).json())
+    expect(view).toMatchObject({ status: 'online', hostname: 'gpu-box-1', agent_version: '0.1.0', gpus: [{ name: 'NVIDIA H100' }] })
+    expect(view.replicas).toMatchObject([{ pool, state: 'ready', slots: 2, engine: 'llamacpp', engine_version: 'b5000' }])
+
+    const poolView = PoolView.parse(await (await call('GET', `/v2/pools/${pool}`)).json())
+    expect(poolView).toMatchObject({ id: pool, engine: 'llamacpp', state: 'ready', slots_total: 2, slots_busy: 0, queue_depth: 0 })
+    agent.ws.close(1000, 'done')
+  })
+
+  it('answers a malformed frame with an error frame and keeps the connection', async () => {
+    const node = await createNode()
+    const agent = await open(node.token)
+    agent.send('{not json')
+    expect(await agent.next()).toMatchObject({ type: 'error', code: 'invalid_request', message: 'frame is not valid JSON' })
+    agent.send({ type: 'heartbeat' })
+    expect(await agent.next()).toMatchObject({ type: 'error', code: 'invalid_request' })
+    agent.send(hello())
+    expect(await agent.next()).toMatchObject({ type: 'welcome' })
+    agent.ws.close(1000, 'done')
+  })
+
+  it('closes with a clear reason when the agent speaks another protocol version', async () => {
+    const node = await createNode()
+    const agent = await open(node.token)
+    agent.send(hello({ protocol: PROTOCOL_VERSION + 1 }))
+    expect(await agent.next()).toMatchObject({ type: 'error', code: 'protocol_mismatch' })
+    const closed = await agent.closed
+    expect(closed.code).toBe(CLOSE_CODES.protocolMismatch)
+    expect(closed.reason).toContain(`control plane speaks ${PROTOCOL_VERSION}`)
+  })
+
+  it('refuses a replica whose pool is already served by another engine kind', async () => {
+    const pool = uniqueName('model')
+    const first = await open((await createNode()).token)
+    first.send(hello({ replicas: [{ pool, engine: 'vllm', state: 'ready', slots: 1, slots_busy: 0 }] }))
+    expect(await first.next()).toMatchObject({ type: 'welcome' })
+
+    const second = await open((await createNode()).token)
+    second.send(hello({ replicas: [{ pool, engine: 'llamacpp', state: 'ready', slots: 1, slots_busy: 0 }] }))
+    const refusal = await second.next()
+    expect(refusal).toMatchObject({ type: 'error', code: 'conflict' })
+    expect(refusal.type === 'error' && refusal.message).toContain('served by vllm engines')
+    expect(await second.next()).toMatchObject({ type: 'welcome' })
+
+    const poolView = PoolView.parse(await (await call('GET', `/v2/pools/${pool}`)).json())
+    expect(poolView.replicas).toHaveLength(1)
+    first.ws.close(1000, 'done')
+    second.ws.close(1000, 'done')
+  })
+
+  it('replaces an older connection from the same node and marks the node offline when the socket closes', async () => {
+    const node = await createNode()
+    const older = await open(node.token)
+    older.send(hello())
+    expect(await older.next()).toMatchObject({ type: 'welcome' })
+    const newer = await open(node.token)
+    expect((await older.closed).code).toBe(CLOSE_CODES.replaced)
+    newer.send(hello())
+    expect(await newer.next()).toMatchObject({ type: 'welcome' })
+    expect(NodeView.parse(await (await call('GET', `/v2/nodes/${node.id}`)).json()).status).toBe('online')
+    newer.ws.close(1000, 'agent stopping')
+    await expect.poll(async () => NodeView.parse(await (await call('GET', `/v2/nodes/${node.id}`)).json()).status, { timeout: EVENT_CEILING_MS }).toBe('offline')
+  })
+
+  it('disconnects an agent whose node is revoked', async () => {
+    const node = await createNode()
+    const agent = await open(node.token)
+    agent.send(hello())
+    expect(await agent.next()).toMatchObject({ type: 'welcome' })
+    await call('DELETE', `/v2/nodes/${node.id}`)
+    expect(await agent.closed).toEqual({ code: CLOSE_CODES.revoked, reason: 'node token revoked' })
+  })
+})

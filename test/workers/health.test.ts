@@ -1,5 +1,7 @@
 import { exports } from 'cloudflare:workers'
 import { describe, expect, it } from 'vitest'
+import { CreateApiKeyResponse } from '../../protocol/index.ts'
+import { call } from './support.ts'
 
 describe('GET /health', () => {
   it('answers status and version without credentials', async () => {
@@ -10,8 +12,17 @@ describe('GET /health', () => {
 })
 
 describe('error shapes', () => {
-  it('answers an unknown /v1 route with the OpenAI error shape', async () => {
+  it('answers a /v1 request without a key with 401 in the OpenAI error shape', async () => {
     const response = await exports.default.fetch('https://llorch.test/v1/nope')
+    expect(response.status).toBe(401)
+    expect(response.headers.get('WWW-Authenticate')).toBe('Bearer')
+    expect(await response.json()).toEqual({ error: { message: 'missing credential: send "Authorization: Bearer <key>"', type: 'authentication_error', code: 'unauthorized', param: null } })
+  })
+
+  it('answers an unknown /v1 route with 404 in the OpenAI error shape', async () => {
+    const created = await call('POST', '/v2/api-keys', { body: { name: 'health-test' } })
+    const { key } = CreateApiKeyResponse.parse(await created.json())
+    const response = await exports.default.fetch('https://llorch.test/v1/nope', { headers: { Authorization: `Bearer ${key}` } })
     expect(response.status).toBe(404)
     expect(await response.json()).toEqual({ error: { message: 'no route for GET /v1/nope', type: 'invalid_request_error', code: 'not_found', param: null } })
   })

@@ -1,3 +1,4 @@
+import { DrizzleQueryError } from 'drizzle-orm'
 import { z } from 'zod'
 import { describeIssues } from '../protocol/index.ts'
 import { applyMigrations } from './local/migrate.ts'
@@ -7,6 +8,31 @@ const MigrateEnv = z.object({
   LIBSQL_AUTH_TOKEN: z.string().optional(),
 })
 
+/**
+ * One line from an error and its causes: drizzle's "Failed query" wrapper (which repeats the SQL)
+ * is skipped and a cause whose text is already there is dropped, leaving e.g.
+ * "fetch failed: connect ECONNREFUSED 127.0.0.1:8880".
+ */
+function describeFailure(error: unknown): string {
+  const parts: string[] = []
+  let current: unknown = error
+  for (; current instanceof Error; current = current.cause) {
+    if (current instanceof DrizzleQueryError) continue
+    const { message } = current
+    if (message && !parts.some((part) => part.includes(message))) parts.push(message)
+  }
+  if (current !== undefined && !(current instanceof Error)) parts.push(String(current))
+  return parts.join(': ') || 'unknown error'
+}
+
+/** True when the server refused the token (libSQL clients report `code: 'UNAUTHORIZED'`). */
+function isUnauthorized(error: unknown): boolean {
+  for (let current: unknown = error; current instanceof Error; current = current.cause) {
+    if ('code' in current && current.code === 'UNAUTHORIZED') return true
+  }
+  return false
+}
+
 const parsed = MigrateEnv.safeParse(process.env)
 if (!parsed.success) {
   console.error(`db:migrate: ${describeIssues(parsed.error.issues)}`)
@@ -14,5 +40,11 @@ if (!parsed.success) {
   process.exit(2)
 }
 const { LIBSQL_URL, LIBSQL_AUTH_TOKEN } = parsed.data
-await applyMigrations({ url: LIBSQL_URL, authToken: LIBSQL_AUTH_TOKEN })
+try {
+  await applyMigrations({ url: LIBSQL_URL, authToken: LIBSQL_AUTH_TOKEN })
+} catch (error) {
+  const hint = isUnauthorized(error) ? (LIBSQL_AUTH_TOKEN ? ' (check LIBSQL_AUTH_TOKEN)' : ' (set LIBSQL_AUTH_TOKEN)') : ''
+  console.error(`db:migrate: could not apply migrations to ${LIBSQL_URL}: ${describeFailure(error)}${hint}`)
+  process.exit(1)
+}
 console.log(`db:migrate: ${LIBSQL_URL} is up to date`)

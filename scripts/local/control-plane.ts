@@ -41,6 +41,8 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<L
           name: 'llorch',
           modules: true,
           scriptPath: options.bundlePath,
+          // Module names are relative to this root; the bundle may live outside the project.
+          modulesRoot: path.dirname(options.bundlePath),
           bindings: { ...(workerOptions.bindings ?? {}), ...options.bindings },
         },
       ],

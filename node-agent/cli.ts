@@ -1,0 +1,182 @@
+#!/usr/bin/env node
+/**
+ * `llorch-agent`: runs on each GPU machine, starts and supervises its inference engines.
+ *
+ *   llorch-agent run --config /etc/llorch/agent.yaml
+ *   llorch-agent validate --config agent.yaml
+ *   llorch-agent status [--config FILE | --state-dir DIR] [--json]
+ */
+import { readFileSync } from 'node:fs'
+import path from 'node:path'
+import { Command } from 'commander'
+import { Agent } from './agent.ts'
+import { lockHolder } from './agent-lock.ts'
+import { ConfigError } from './config-errors.ts'
+import { DEFAULT_STATE_DIR, loadConfig } from './config.ts'
+import type { AgentConfig } from './config.ts'
+import { readGpus } from './gpus.ts'
+import { Link } from './link.ts'
+import { createLog } from './log.ts'
+import { readNodeToken } from './node-token.ts'
+import { readStatusFile } from './status-file.ts'
+import type { AgentStatus } from './status-file.ts'
+
+/** `status` exits with this when no agent runs (the LSB code for "program is not running"). */
+export const EXIT_NOT_RUNNING = 3
+
+function packageVersion(): string {
+  try {
+    const pkg: unknown = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'))
+    const version: unknown = Reflect.get(Object(pkg), 'version')
+    return typeof version === 'string' ? version : '0.0.0'
+  } catch {
+    return '0.0.0'
+  }
+}
+
+const VERSION = packageVersion()
+
+function fail(message: string, code = 1): never {
+  process.stderr.write(`${message}\n`)
+  process.exit(code)
+}
+
+/** Loads and validates the config, or exits non-zero listing every problem. */
+function loadOrExit(file: string): AgentConfig {
+  try {
+    return loadConfig(file)
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      const count = error.problems.length
+      fail(`${error.message}\n${file}: ${count} problem${count === 1 ? '' : 's'}, nothing was started`)
+    }
+    throw error
+  }
+}
+
+async function run({ config: file }: { config: string }): Promise<void> {
+  const config = loadOrExit(file)
+  let token: string | null
+  try {
+    token = readNodeToken(config, file)
+  } catch (error) {
+    if (error instanceof ConfigError) fail(`${error.message}\n${file}: nothing was started`)
+    throw error
+  }
+  const log = createLog({ level: config.log_level })
+  const agent = new Agent({ config, configPath: path.resolve(file), log, version: VERSION })
+  const link =
+    config.control_plane_url && token
+      ? new Link({ url: config.control_plane_url, token, agent, log, version: VERSION, readGpus: () => readGpus({ log }), reconnect: { maxMs: config.reconnect_max_ms } })
+      : null
+  // Keeps the process up when no engine or connection does (every pool on-demand).
+  const keepAlive = setInterval(() => {}, 2 ** 30)
+  let signals = 0
+  const shutdown = (signal: NodeJS.Signals) => {
+    signals++
+    if (signals > 1) {
+      log.warn('agent.forced_exit', { signal })
+      agent.kill()
+      process.exit(130)
+    }
+    log.info('agent.signal', { signal })
+    // Drain first, with the link up, so in-flight tasks can still deliver their last events.
+    agent.stop().then(
+      async () => {
+        await link?.stop()
+        clearInterval(keepAlive)
+        process.exit(0)
+      },
+      (error: unknown) => {
+        log.error('agent.stop_failed', { err: error instanceof Error ? error.message : String(error) })
+        agent.kill()
+        process.exit(1)
+      },
+    )
+  }
+  process.on('SIGINT', shutdown)
+  process.on('SIGTERM', shutdown)
+  process.on('uncaughtException', (error) => {
+    log.error('agent.crashed', { err: error.stack ?? error.message })
+    agent.kill()
+    process.exit(1)
+  })
+
+  const started = agent.start()
+  // The node shows up while its engines still load; tasks wait until a replica is ready.
+  link?.start()
+  if (!link) log.info('agent.standalone', { reason: 'no control_plane_url in the config' })
+  try {
+    await started
+  } catch (error) {
+    // The state dir is locked by another agent, or cannot be written.
+    await link?.stop()
+    await agent.stop().catch(() => {})
+    fail(`llorch-agent: ${error instanceof Error ? error.message : String(error)}`)
+  }
+}
+
+function validate({ config: file }: { config: string }): void {
+  const config = loadOrExit(file)
+  const pools = config.pools.map((p) => `${p.id} (${p.engine}${p.preload === 'on-demand' ? ', on-demand' : ''})`)
+  process.stdout.write(`${file}: ok, ${pools.length} pool${pools.length === 1 ? '' : 's'}: ${pools.join(', ')}\n`)
+}
+
+function since(iso: string): string {
+  const s = Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000))
+  if (s < 60) return `${s}s`
+  if (s < 3600) return `${Math.floor(s / 60)}m ${s % 60}s`
+  return `${Math.floor(s / 3600)}h ${Math.floor((s % 3600) / 60)}m`
+}
+
+function table(rows: string[][]): string {
+  const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? []
+  return rows.map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i] ?? 0))).join('  ').trimEnd()).join('\n')
+}
+
+function renderStatus(status: AgentStatus, stateDir: string): string {
+  const head = `llorch-agent ${status.agent_version} (pid ${status.agent_pid}), up ${since(status.started_at)}, ${status.running_tasks} task${status.running_tasks === 1 ? '' : 's'} running, state dir ${stateDir}`
+  const rows = [['POOL', 'ENGINE', 'STATE', 'SLOTS', 'VERSION', 'REASON']]
+  for (const r of status.replicas) {
+    rows.push([r.pool, r.engine, r.state, `${r.slots_busy}/${r.slots}`, r.engine_version ?? '-', (r.reason ?? '').split('\n')[0] ?? ''])
+  }
+  return `${head}\n${table(rows)}\n`
+}
+
+function status(options: { config?: string; stateDir?: string; json?: boolean }): void {
+  const stateDir = path.resolve(options.stateDir ?? (options.config ? loadOrExit(options.config).state_dir : DEFAULT_STATE_DIR))
+  const holder = lockHolder(stateDir)
+  const current = readStatusFile(stateDir)
+  if (holder === null || current === null || current.agent_pid !== holder.pid) {
+    fail(`llorch-agent: no agent is running with state dir ${stateDir}`, EXIT_NOT_RUNNING)
+  }
+  process.stdout.write(options.json ? `${JSON.stringify(current, null, 2)}\n` : renderStatus(current, stateDir))
+}
+
+const program = new Command()
+  .name('llorch-agent')
+  .description('Starts and supervises the inference engines of this GPU machine for llorch.')
+  .version(VERSION, '-v, --version')
+  .showHelpAfterError()
+
+program
+  .command('run')
+  .description('start the agent: stop orphaned engines, start eager pools, supervise them until SIGINT/SIGTERM')
+  .requiredOption('-c, --config <file>', 'agent config (JSON, or YAML with .yaml/.yml)')
+  .action(run)
+
+program
+  .command('validate')
+  .description('check a config file and print every problem in it')
+  .requiredOption('-c, --config <file>', 'agent config (JSON, or YAML with .yaml/.yml)')
+  .action(validate)
+
+program
+  .command('status')
+  .description(`show the replicas of the agent running on this machine (exit ${EXIT_NOT_RUNNING} when none runs)`)
+  .option('-c, --config <file>', 'read the state dir from this config')
+  .option('--state-dir <dir>', `the agent's state dir (default ${DEFAULT_STATE_DIR})`)
+  .option('--json', 'print the status file as JSON')
+  .action(status)
+
+await program.parseAsync()

@@ -1,0 +1,14 @@
+import type { z } from 'zod'
+import type { OpenAIPool } from '../config.ts'
+import type { EngineAdapter } from './adapter.ts'
+
+/**
+ * Any OpenAI-compatible server that runs on its own (started by the operator or another
+ * supervisor): the agent only health-checks it and relays requests to it.
+ */
+export const openai: EngineAdapter<z.infer<typeof OpenAIPool>> = {
+  kind: 'openai',
+  spawns: () => false,
+  command: () => null,
+  modelName: (pool) => pool.model ?? pool.id,
+}

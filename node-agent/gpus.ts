@@ -1,0 +1,45 @@
+import { execa } from 'execa'
+import type { GpuInfo } from '../protocol/index.ts'
+import { silentLog } from './log.ts'
+import type { Log } from './log.ts'
+
+/** Longest wait for nvidia-smi (it hangs when a driver is wedged). */
+export const NVIDIA_SMI_TIMEOUT_MS = 10_000
+
+export const NVIDIA_SMI_ARGS = ['--query-gpu=index,name,memory.total,memory.used', '--format=csv,noheader,nounits'] as const
+
+function mib(field: string | undefined): number {
+  const n = Number(field?.trim())
+  return Number.isFinite(n) && n >= 0 ? n : 0
+}
+
+/** Parses `index, name, memory.total, memory.used` lines; a name may itself hold commas. */
+export function parseNvidiaSmi(stdout: string): GpuInfo[] {
+  const gpus: GpuInfo[] = []
+  for (const line of stdout.split('\n')) {
+    const fields = line.split(',')
+    if (fields.length < 4) continue
+    const index = Number(fields[0]?.trim())
+    if (!Number.isInteger(index) || index < 0) continue
+    gpus.push({
+      index,
+      name: fields.slice(1, -2).join(',').trim().slice(0, 256),
+      memory_total_mib: mib(fields.at(-2)),
+      memory_used_mib: mib(fields.at(-1)),
+    })
+  }
+  return gpus
+}
+
+/**
+ * The node's NVIDIA GPUs, from `nvidia-smi`. No nvidia-smi, or one that fails, means a CPU-only
+ * node: an empty list, not an error (a failure is logged).
+ */
+export async function readGpus({ log = silentLog }: { log?: Log } = {}): Promise<GpuInfo[]> {
+  const result = await execa('nvidia-smi', NVIDIA_SMI_ARGS, { reject: false, timeout: NVIDIA_SMI_TIMEOUT_MS, stdin: 'ignore' })
+  if (result.failed) {
+    if (result.code !== 'ENOENT') log.warn('gpus.nvidia_smi_failed', { exit_code: result.exitCode ?? null, err: (result.stderr || result.shortMessage || 'failed').slice(0, 500) })
+    return []
+  }
+  return parseNvidiaSmi(result.stdout)
+}

@@ -1,0 +1,85 @@
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
+import path from 'node:path'
+import { execa } from 'execa'
+import { describe, expect, it } from 'vitest'
+import { AgentStatus, readStatusFile } from '../../node-agent/status-file.ts'
+import { fakePoolInput, spawnAgentCli, writeAgentConfig } from '../support/agents.ts'
+import { AGENT_CLI, REPO_ROOT, useProcessCleanup, waitFor } from '../support/processes.ts'
+
+const cleanup = useProcessCleanup()
+
+const cli = (args: string[]) => execa(process.execPath, [AGENT_CLI, ...args], { reject: false, cwd: REPO_ROOT, stdin: 'ignore' })
+
+const packageVersion = JSON.parse(readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8')).version
+
+describe('llorch-agent CLI', () => {
+  it('prints its commands with --help and the package version with --version', async () => {
+    const help = await cli(['--help'])
+    expect(help.exitCode).toBe(0)
+    expect(help.stdout).toMatch(/Usage: llorch-agent \[options\] \[command\]/)
+    for (const command of ['run', 'validate', 'status']) expect(help.stdout).toContain(`${command} [options]`)
+    const version = await cli(['--version'])
+    expect(version.stdout.trim()).toBe(packageVersion)
+  })
+
+  it('validates every example config shipped with the agent', async () => {
+    const dir = path.join(REPO_ROOT, 'node-agent/examples')
+    const files = readdirSync(dir)
+    expect(files.length).toBeGreaterThanOrEqual(4)
+    for (const file of files) {
+      const result = await cli(['validate', '--config', path.join(dir, file)])
+      expect(result.stderr).toBe('')
+      expect(result.stdout).toContain(': ok, ')
+      expect(result.exitCode).toBe(0)
+    }
+  })
+
+  it('prints every problem of a bad config with the file and field, and exits 1', async () => {
+    const stateDir = cleanup.stateDir()
+    const file = path.join(stateDir, 'agent.json')
+    writeFileSync(file, JSON.stringify({ pools: [{ id: 'a', engine: 'llamacpp', model: '/m.gguf', port: '80a' }, { id: 'b', engine: 'vllm', slots: 0, model: 'm' }] }))
+    const result = await cli(['validate', '--config', file])
+    expect(result.exitCode).toBe(1)
+    expect(result.stderr.split('\n')).toEqual([
+      `${file}: pools[0].port: expected an integer 1–65535 or "auto", got "80a" (string)`,
+      `${file}: pools[1].slots: expected a number ≥ 1, got 0 (number)`,
+      `${file}: 2 problems, nothing was started`,
+    ])
+  })
+
+  it('does not start anything with a bad config', async () => {
+    const stateDir = cleanup.stateDir()
+    const file = path.join(stateDir, 'agent.yaml')
+    writeFileSync(file, `state_dir: ${stateDir}/never\npools:\n  - id: a\n    engine: command\n    command: [node, "{port}"]\n    slots: many\n`)
+    const result = await cli(['run', '--config', file])
+    expect(result.exitCode).toBe(1)
+    expect(result.stderr).toContain(`${file}: pools[0].slots: expected an integer, got "many" (string)`)
+    expect(existsSync(path.join(stateDir, 'never'))).toBe(false)
+  })
+
+  it('status exits 3 and says so when no agent is running', async () => {
+    const stateDir = cleanup.stateDir()
+    const result = await cli(['status', '--state-dir', stateDir])
+    expect(result.exitCode).toBe(3)
+    expect(result.stderr.trim()).toBe(`llorch-agent: no agent is running with state dir ${stateDir}`)
+  })
+
+  it('status shows the replicas of the running agent', async () => {
+    const stateDir = cleanup.stateDir()
+    const config = writeAgentConfig(stateDir, [fakePoolInput('fake-model', [], { slots: 2 }), fakePoolInput('later', [], { preload: 'on-demand' })])
+    const agent = spawnAgentCli(cleanup, config)
+    await waitFor(() => readStatusFile(stateDir)?.replicas[0]?.state === 'ready', { message: 'the agent to be ready' })
+    const table = await cli(['status', '--config', config])
+    expect(table.exitCode).toBe(0)
+    const lines = table.stdout.split('\n')
+    expect(lines[0]).toMatch(new RegExp(`^llorch-agent ${packageVersion} \\(pid ${agent.pid}\\), up \\d+s, 0 tasks running, state dir ${stateDir}$`))
+    expect(lines[1]).toMatch(/^POOL\s+ENGINE\s+STATE\s+SLOTS\s+VERSION\s+REASON$/)
+    expect(lines[2]).toMatch(/^fake-model\s+command\s+ready\s+0\/2\s+-$/)
+    expect(lines[3]).toMatch(/^later\s+command\s+stopped\s+0\/1\s+-$/)
+    const json = await cli(['status', '--state-dir', stateDir, '--json'])
+    expect(AgentStatus.parse(JSON.parse(json.stdout)).replicas.map((r) => r.state)).toEqual(['ready', 'stopped'])
+    process.kill(agent.pid, 'SIGTERM')
+    expect((await agent.process).exitCode).toBe(0)
+    expect((await cli(['status', '--state-dir', stateDir])).exitCode).toBe(3)
+  })
+})

@@ -1,0 +1,37 @@
+import { describe, expect, it } from 'vitest'
+import { REPLICA_TRANSITIONS, ReplicaState } from '../../protocol/index.ts'
+import { IllegalTransitionError, ReplicaStateMachine } from '../../node-agent/state-machine.ts'
+import type { Transition } from '../../node-agent/state-machine.ts'
+
+describe('replica state machine', () => {
+  it('walks stopped → starting → ready → draining → stopped and reports each move with its reason', () => {
+    const seen: Transition[] = []
+    const machine = new ReplicaStateMachine({ pool: 'p', onTransition: (t) => seen.push(t) })
+    machine.transition('starting', 'preload')
+    machine.transition('ready', null)
+    machine.transition('draining', 'drain')
+    machine.transition('stopped', 'drained')
+    expect(seen.map((t) => `${t.from}→${t.to}`)).toEqual(['stopped→starting', 'starting→ready', 'ready→draining', 'draining→stopped'])
+    expect(machine.reason).toBe('drained')
+  })
+
+  it('rejects every move the protocol table does not list, naming both states', () => {
+    for (const from of ReplicaState.options) {
+      for (const to of ReplicaState.options) {
+        const allowed: readonly ReplicaState[] = REPLICA_TRANSITIONS[from]
+        if (allowed.includes(to)) continue
+        const machine = new ReplicaStateMachine({ pool: 'p', onTransition: () => {} })
+        const path: Record<ReplicaState, ReplicaState[]> = {
+          stopped: [],
+          starting: ['starting'],
+          ready: ['starting', 'ready'],
+          draining: ['starting', 'ready', 'draining'],
+          failed: ['starting', 'failed'],
+        }
+        for (const step of path[from]) machine.transition(step, null)
+        expect(() => machine.transition(to, null)).toThrow(new IllegalTransitionError({ pool: 'p', from, to }))
+        expect(() => machine.transition(to, null)).toThrow(`replica of pool "p" cannot go from ${from} to ${to}`)
+      }
+    }
+  })
+})

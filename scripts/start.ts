@@ -4,8 +4,8 @@
  * a local node with its agent serving a demo pool on the fake engine, and an API key. Prints
  * the URL, the key and examples; Ctrl-C stops everything.
  */
-import { execa } from 'execa'
-import { writeFileSync } from 'node:fs'
+import { spawn } from 'node:child_process'
+import { openSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { z } from 'zod'
 import { startLibsqlServer } from '../db/libsql-server/index.ts'
@@ -19,13 +19,15 @@ import { applyMigrations } from './local/migrate.ts'
 export const DEMO_POOL = 'demo-model'
 /** How long the demo engine may take to become ready before start-up gives up waiting. */
 const DEMO_READY_TIMEOUT_MS = 60_000
-const AGENT_STOP_TIMEOUT_MS = 15_000
 
 const StartEnv = z.object({
   LLORCH_PORT: z.coerce.number().int().min(0).max(65_535).default(8787),
   LLORCH_LIBSQL_PORT: z.coerce.number().int().min(0).max(65_535).default(8880),
   LLORCH_HOST: z.string().min(1).default('127.0.0.1'),
 })
+
+/** A path under the state dir as the operator would type it from the project root. */
+const shown = (name: string) => path.relative(PROJECT_ROOT, path.join(STATE_DIR, name)) || name
 
 function say(line: string): void {
   process.stdout.write(`${line}\n`)
@@ -41,10 +43,26 @@ const { LLORCH_PORT, LLORCH_LIBSQL_PORT, LLORCH_HOST } = env.data
 const secrets = readLocalSecrets() ?? { adminToken: `local-admin-${crypto.randomUUID()}` }
 writeLocalSecrets(secrets)
 
+// Miniflare's own exit hook ends this process on SIGINT/SIGTERM right after these listeners run
+// (it disposes workerd), so the shutdown done here is what must not wait: the agent gets
+// SIGTERM and drains and stops its engines by itself; SQLite's WAL keeps the registry safe.
+let stopping = false
+let stopAgent: (() => void) | null = null
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    if (stopping) return
+    stopping = true
+    say(`llorch: ${signal}: stopping the control plane and the registry; the agent drains its engines (${shown('agent.log')})`)
+    stopAgent?.()
+    // Before the control plane is up there is no Miniflare hook to end the process.
+    setImmediate(() => process.exit(signal === 'SIGINT' ? 130 : 143))
+  })
+}
+
 say('llorch: starting the local libSQL server')
 const libsql = await startLibsqlServer({ file: path.join(STATE_DIR, 'registry.db'), port: LLORCH_LIBSQL_PORT, host: LLORCH_HOST })
 await applyMigrations({ url: libsql.url })
-say(`llorch: registry at ${libsql.url} (.llorch/registry.db), migrated`)
+say(`llorch: registry at ${libsql.url} (${shown('registry.db')}), migrated`)
 
 say('llorch: bundling the Worker (wrangler deploy --dry-run)')
 const { bundlePath } = await buildWorker()
@@ -56,7 +74,7 @@ const controlPlane = await startControlPlane({
   port: LLORCH_PORT,
 })
 const url = controlPlane.url.toString().replace(/\/$/, '')
-say(`llorch: control plane at ${url} (workerd, state in .llorch/workerd)`)
+say(`llorch: control plane at ${url} (workerd, state in ${shown('workerd')})`)
 
 async function admin(method: string, route: string, body?: unknown): Promise<Response> {
   return fetch(`${url}${route}`, {
@@ -102,18 +120,21 @@ writeFileSync(
   )}\n`,
   { mode: 0o600 },
 )
-let stopping = false
-const agent = execa(process.execPath, [path.join(PROJECT_ROOT, 'node-agent/cli.ts'), 'run', '--config', agentConfigPath], {
-  stdout: { file: path.join(STATE_DIR, 'agent.log') },
-  stderr: { file: path.join(STATE_DIR, 'agent.log') },
-  reject: false,
+// The agent gets the log file's descriptor itself (no pipe through this process) and its own
+// process group (a terminal's Ctrl-C reaches only this process, which sends one SIGTERM), so it
+// drains and logs to the end even after this process has exited.
+const agentLog = openSync(path.join(STATE_DIR, 'agent.log'), 'a')
+const agent = spawn(process.execPath, [path.join(PROJECT_ROOT, 'node-agent/cli.ts'), 'run', '--config', agentConfigPath], {
+  stdio: ['ignore', agentLog, agentLog],
+  detached: true,
 })
+stopAgent = () => agent.kill('SIGTERM')
 let agentExited = false
-void agent.then((result) => {
+agent.on('exit', (code, signal) => {
   agentExited = true
-  if (!stopping) say(`llorch: the local agent exited (${result.exitCode ?? result.signal}); see .llorch/agent.log`)
+  if (!stopping) say(`llorch: the local agent exited (${code ?? signal}); see ${shown('agent.log')}`)
 })
-say(`llorch: local agent started (pid ${agent.pid}, node ${secrets.nodeId}, log .llorch/agent.log)`)
+say(`llorch: local agent started (pid ${agent.pid}, node ${secrets.nodeId}, log ${shown('agent.log')})`)
 
 writeLocalState({ url, libsqlUrl: libsql.url, adminToken: secrets.adminToken, nodeId: secrets.nodeId, apiKey: secrets.apiKey })
 
@@ -124,13 +145,13 @@ while (!ready && Date.now() < readyBy && !agentExited) {
   ready = pool.status === 200 && z.object({ state: z.string() }).parse(await pool.json()).state === 'ready'
   if (!ready) await new Promise((resolve) => setTimeout(resolve, 200))
 }
-say(ready ? `llorch: pool "${DEMO_POOL}" is ready (fake engine, a demo)` : `llorch: pool "${DEMO_POOL}" is not ready yet; see .llorch/agent.log`)
+say(ready ? `llorch: pool "${DEMO_POOL}" is ready (fake engine, a demo)` : `llorch: pool "${DEMO_POOL}" is not ready yet; see ${shown('agent.log')}`)
 
 say(`
   API        ${url}/v1   (OpenAI-compatible)
   API key    ${secrets.apiKey}
   Admin      Authorization: Bearer ${secrets.adminToken}
-  State      .llorch/local.json
+  State      ${shown('local.json')}
 
   Stream tokens:
     curl -N ${url}/v1/chat/completions \\
@@ -142,22 +163,9 @@ say(`
     for await (const c of await openai.chat.completions.create({ model: '${DEMO_POOL}', stream: true,
       messages: [{ role: 'user', content: 'Hello' }] })) process.stdout.write(c.choices[0]?.delta.content ?? '')
 
-  A real engine instead of the demo: edit .llorch/agent.json (or copy node-agent/examples/llamacpp.yaml),
+  A real engine instead of the demo: edit ${shown('agent.json')} (or copy node-agent/examples/llamacpp.yaml),
   set "engine": "llamacpp", "binary": "/path/to/llama-server", "model": "/path/to/model.gguf", then
   restart with npm start. Ctrl-C stops everything.
 `)
 
-async function shutdown(signal: string): Promise<void> {
-  if (stopping) return
-  stopping = true
-  say(`llorch: ${signal}, stopping the agent, the control plane and the registry`)
-  agent.kill('SIGTERM')
-  const stopped = await Promise.race([agent.then(() => true), new Promise<false>((resolve) => setTimeout(() => resolve(false), AGENT_STOP_TIMEOUT_MS))])
-  if (!stopped) agent.kill('SIGKILL')
-  await controlPlane.stop()
-  await libsql.close()
-  say('llorch: stopped')
-  process.exit(0)
-}
-process.on('SIGINT', () => void shutdown('SIGINT'))
-process.on('SIGTERM', () => void shutdown('SIGTERM'))
+

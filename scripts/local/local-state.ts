@@ -3,7 +3,8 @@ import path from 'node:path'
 import { z } from 'zod'
 import { PROJECT_ROOT } from './build-worker.ts'
 
-export const STATE_DIR = path.join(PROJECT_ROOT, '.llorch')
+/** Where `npm start` keeps everything; `LLORCH_STATE_DIR` moves it (tests run a second stack). */
+export const STATE_DIR = path.resolve(PROJECT_ROOT, process.env.LLORCH_STATE_DIR || '.llorch')
 export const LOCAL_STATE_FILE = path.join(STATE_DIR, 'local.json')
 
 /** `.llorch/local.json`: where the running local stack is, for scripts, tests and people. */

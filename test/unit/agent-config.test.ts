@@ -31,6 +31,12 @@ function problemsOf(input: unknown): string[] {
 const llama = { id: 'qwen', engine: 'llamacpp', model: '/models/qwen.gguf' }
 
 describe('agent config', () => {
+  it('asks for a node token when a control plane is configured', () => {
+    expect(problemsOf({ control_plane_url: 'https://llorch.example.com', pools: [llama] })).toEqual([
+      'agent.json: node_token: control_plane_url is set, so expected node_token or node_token_file (the token POST /v2/nodes printed), got neither',
+    ])
+  })
+
   it('names the file, the field path, what is expected and what was found', () => {
     expect(problemsOf({ pools: [llama, { ...llama, id: 'b', port: '80a' }] })).toEqual([
       'agent.json: pools[1].port: expected an integer 1–65535 or "auto", got "80a" (string)',
@@ -40,6 +46,7 @@ describe('agent config', () => {
   it('reports every problem at once, across pools and the top level', () => {
     const problems = problemsOf({
       control_plane_url: 'ftp://cp.example.com',
+      node_token: 'lln.node_AAAAAAAAAAAA.secret-secret-secret',
       pools: [
         { ...llama, slots: 1.5 },
         { id: 'x', engine: 'tgi' },

@@ -102,3 +102,10 @@ export type ApiKeyView = z.infer<typeof ApiKeyView>
 
 /** The key appears here once and is never retrievable again. */
 export const CreateApiKeyResponse = ApiKeyView.extend({ key: z.string() })
+
+export const NodeList = z.object({ nodes: z.array(NodeView) })
+export const PoolList = z.object({ pools: z.array(PoolView) })
+export const ApiKeyList = z.object({ api_keys: z.array(ApiKeyView) })
+export type NodeList = z.infer<typeof NodeList>
+export type PoolList = z.infer<typeof PoolList>
+export type ApiKeyList = z.infer<typeof ApiKeyList>

@@ -1,5 +1,6 @@
 import { Hono } from 'hono'
 import { CreateApiKeyRequest, LlorchError } from '../../protocol/index.ts'
+import type { ApiKeyList } from '../../protocol/index.ts'
 import type { ApiKeyCache } from '../auth/api-key-cache.ts'
 import { issueCredential } from '../auth/credentials.ts'
 import type { AppEnv } from '../env.ts'
@@ -18,7 +19,10 @@ export function apiKeyRoutes(cache: ApiKeyCache) {
       logEvent('api_key.created', { key: row.id, scopes: row.scopes })
       return c.json({ ...apiKeyView(row), key: credential.secret }, 201)
     })
-    .get('/', async (c) => c.json({ api_keys: (await listApiKeys(c.var.registry)).map(apiKeyView) }))
+    .get('/', async (c) => {
+      const list: ApiKeyList = { api_keys: (await listApiKeys(c.var.registry)).map(apiKeyView) }
+      return c.json(list)
+    })
     .delete('/:id', async (c) => {
       const id = c.req.param('id')
       const db = c.var.registry

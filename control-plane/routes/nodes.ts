@@ -1,5 +1,6 @@
 import { Hono } from 'hono'
 import { CreateNodeRequest, LlorchError } from '../../protocol/index.ts'
+import type { NodeList } from '../../protocol/index.ts'
 import { issueCredential } from '../auth/credentials.ts'
 import type { AppEnv } from '../env.ts'
 import { logEvent } from '../log.ts'
@@ -22,7 +23,8 @@ export const nodeRoutes = new Hono<AppEnv>()
   .get('/', async (c) => {
     const db = c.var.registry
     const [rows, replicas] = await Promise.all([listNodes(db), listAllReplicas(db)])
-    return c.json({ nodes: rows.map((row) => nodeView(row, replicas.filter((r) => r.nodeId === row.id))) })
+    const list: NodeList = { nodes: rows.map((row) => nodeView(row, replicas.filter((r) => r.nodeId === row.id))) }
+    return c.json(list)
   })
   .get('/:id', async (c) => {
     const db = c.var.registry

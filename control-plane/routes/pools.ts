@@ -1,6 +1,6 @@
 import { Hono } from 'hono'
 import { LlorchError, PatchPoolRequest, PoolCommand, PoolCommandRequest } from '../../protocol/index.ts'
-import type { PoolCommandResult } from '../../protocol/index.ts'
+import type { PoolCommandResult, PoolList } from '../../protocol/index.ts'
 import type { AppEnv, Bindings } from '../env.ts'
 import { logError } from '../log.ts'
 import { readJson } from '../middleware/validate-json.ts'
@@ -28,7 +28,8 @@ export const poolRoutes = new Hono<AppEnv>()
     const db = c.var.registry
     const [rows, replicas] = await Promise.all([listPools(db), listAllReplicas(db)])
     const statuses = await Promise.all(rows.map((row) => liveStatus(c.env, row.id)))
-    return c.json({ pools: rows.map((row, i) => poolView(row, replicas.filter((r) => r.poolId === row.id), statuses[i] ?? null)) })
+    const list: PoolList = { pools: rows.map((row, i) => poolView(row, replicas.filter((r) => r.poolId === row.id), statuses[i] ?? null)) }
+    return c.json(list)
   })
   .post('/:id{.+}/:command{preload|drain|reload}', async (c) => {
     const db = c.var.registry

@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { NodeList } from '../../protocol/index.ts'
 import { fakePoolInput } from '../support/agents.ts'
 import { getNode, getPool, startLinkedAgent } from '../support/linked-agent.ts'
 import { startStack } from '../support/local-stack.ts'
@@ -32,7 +33,7 @@ describe('agents dial out to the control plane', () => {
     expect(node.agent_version).toMatch(/^\d+\.\d+\.\d+/)
     expect(node.replicas).toMatchObject([{ pool: 'demo-model', engine: 'command', slots: 3 }])
 
-    const listing = (await (await stack.admin('GET', '/v2/nodes')).json()) as { nodes: Array<{ id: string; status: string }> }
+    const listing = NodeList.parse(await (await stack.admin('GET', '/v2/nodes')).json())
     expect(listing.nodes.find((n) => n.id === agent.nodeId)?.status).toBe('online')
 
     const pool = await getPool(stack, 'demo-model')

@@ -1,4 +1,5 @@
 import { createServer } from 'node:net'
+import { createClient } from '@libsql/client'
 import OpenAI from 'openai'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { CreateApiKeyResponse } from '../../protocol/index.ts'
@@ -42,7 +43,7 @@ describe('OpenAI-compatible API through the official openai client', () => {
     await stack.stop()
   })
 
-  async function servePool(id: string, { slots = 2, fakeArgs = [] as string[], name = `node-${id}` } = {}) {
+  async function servePool(id: string, { slots = 2, fakeArgs = [], name = `node-${id}` }: { slots?: number; fakeArgs?: string[]; name?: string } = {}) {
     const port = await freePort()
     const agent = await startLinkedAgent(cleanup, stack, { name, pools: [fakePoolInput(id, fakeArgs, { slots, port })] })
     await waitFor(async () => (await getPool(stack, id))?.replicas.some((r) => r.node_id === agent.nodeId && r.state === 'ready'), {
@@ -91,6 +92,28 @@ describe('OpenAI-compatible API through the official openai client', () => {
     let streamed = ''
     for await (const chunk of await openai.completions.create({ model: 'chat-model', prompt: 'go', stream: true })) streamed += chunk.choices[0]?.text ?? ''
     expect(streamed).toBe(expectedText(12))
+
+    // One usage row per finished task, written after its last token.
+    const registry = createClient({ url: stack.libsql.url })
+    const rows = await waitFor(async () => {
+      const result = await registry.execute(`SELECT prompt_tokens, completion_tokens, api_key_id FROM usage WHERE pool_id = 'chat-model' ORDER BY id`)
+      return result.rows.length === 4 ? result.rows : null
+    }, { timeoutMs: CEILING_MS, message: 'four usage rows' })
+    expect(rows.map((r) => [Number(r.prompt_tokens), Number(r.completion_tokens)])).toEqual([[3, 12], [1, 5], [4, 4], [1, 12]])
+    expect(new Set(rows.map((r) => r.api_key_id)).size).toBe(1)
+    registry.close()
+  })
+
+  it('places a task again, invisibly, when its node is lost before the first token', async () => {
+    const hanging = await servePool('failover-model', { slots: 1, name: 'node-hangs', fakeArgs: ['--hang'] })
+    const openai = client(stack, (await createKey(stack)).key)
+    const reply = openai.chat.completions.create({ model: 'failover-model', messages: [{ role: 'user', content: 'hi' }], max_tokens: 6 })
+    await waitFor(async () => (await fakeEngineStats(hanging.engineUrl)).active === 1, { timeoutMs: CEILING_MS, message: 'the request hanging on the first node' })
+    await servePool('failover-model', { slots: 1, name: 'node-healthy', fakeArgs: ['--tokens', '6'] })
+    process.kill(hanging.agent.pid, 'SIGKILL')
+    const answer = await reply
+    expect(answer.choices[0]?.message.content).toBe(expectedText(6))
+    expect(answer.usage?.completion_tokens).toBe(6)
   })
 
   it('shares load between two replicas on two agents', async () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { ApiKeyView, CreateApiKeyResponse, NativeErrorBody } from '../../protocol/index.ts'
+import { ApiKeyList, CreateApiKeyResponse, NativeErrorBody } from '../../protocol/index.ts'
 import { call, uniqueName } from './support.ts'
 
 describe('/v2/api-keys', () => {
@@ -9,8 +9,8 @@ describe('/v2/api-keys', () => {
     const key = CreateApiKeyResponse.parse(await created.json())
     expect(key.key).toMatch(/^llk\.key_/)
     expect(key.key.startsWith(key.prefix)).toBe(true)
-    const listed = (await (await call('GET', '/v2/api-keys')).json()) as { api_keys: unknown[] }
-    const views = listed.api_keys.map((k) => ApiKeyView.parse(k))
+    const listed = ApiKeyList.parse(await (await call('GET', '/v2/api-keys')).json())
+    const views = listed.api_keys
     expect(views.find((v) => v.id === key.id)).toMatchObject({ scopes: ['inference'], revoked_at: null })
     expect(JSON.stringify(listed)).not.toContain(key.key)
   })

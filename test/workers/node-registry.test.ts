@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { CreateNodeResponse, NativeErrorBody, NodeView } from '../../protocol/index.ts'
+import { CreateNodeResponse, NativeErrorBody, NodeList, NodeView } from '../../protocol/index.ts'
 import { call, uniqueName } from './support.ts'
 
 describe('/v2/nodes', () => {
@@ -18,8 +18,8 @@ describe('/v2/nodes', () => {
     expect(view).not.toHaveProperty('token')
 
     const listed = await call('GET', '/v2/nodes')
-    const { nodes } = (await listed.json()) as { nodes: unknown[] }
-    expect(nodes.map((n) => NodeView.parse(n).id)).toContain(node.id)
+    const { nodes } = NodeList.parse(await listed.json())
+    expect(nodes.map((n) => n.id)).toContain(node.id)
   })
 
   it('refuses a second node with the same name with 409', async () => {

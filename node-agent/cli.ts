@@ -6,9 +6,9 @@
  *   llorch-agent validate --config agent.yaml
  *   llorch-agent status [--config FILE | --state-dir DIR] [--json]
  */
-import { readFileSync } from 'node:fs'
 import path from 'node:path'
 import { Command } from 'commander'
+import { LLORCH_VERSION } from '../protocol/index.ts'
 import { Agent } from './agent.ts'
 import { lockHolder } from './agent-lock.ts'
 import { ConfigError } from './config-errors.ts'
@@ -24,17 +24,7 @@ import type { AgentStatus } from './status-file.ts'
 /** `status` exits with this when no agent runs (the LSB code for "program is not running"). */
 export const EXIT_NOT_RUNNING = 3
 
-function packageVersion(): string {
-  try {
-    const pkg: unknown = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'))
-    const version: unknown = Reflect.get(Object(pkg), 'version')
-    return typeof version === 'string' ? version : '0.0.0'
-  } catch {
-    return '0.0.0'
-  }
-}
-
-const VERSION = packageVersion()
+const VERSION = LLORCH_VERSION
 
 function fail(message: string, code = 1): never {
   process.stderr.write(`${message}\n`)

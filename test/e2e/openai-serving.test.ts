@@ -116,6 +116,16 @@ describe('OpenAI-compatible API through the official openai client', () => {
     expect(answer.usage?.completion_tokens).toBe(6)
   })
 
+  it('starts an on-demand replica when a task arrives and serves the task once it is ready', async () => {
+    const agent = await startLinkedAgent(cleanup, stack, { name: 'node-lazy', pools: [fakePoolInput('lazy-model', ['--load-ms', '300', '--tokens', '3'], { preload: 'on-demand' })] })
+    await waitFor(async () => (await getPool(stack, 'lazy-model'))?.replicas[0]?.state === 'stopped', { timeoutMs: CEILING_MS, message: 'a stopped replica registered' })
+    const openai = client(stack, (await createKey(stack)).key)
+    const reply = await openai.chat.completions.create({ model: 'lazy-model', messages: [{ role: 'user', content: 'wake up' }] })
+    expect(reply.choices[0]?.message.content).toBe(expectedText(3))
+    expect(agent.output()).toContain('"event":"link.command"')
+    expect((await getPool(stack, 'lazy-model'))?.state).toBe('ready')
+  })
+
   it('shares load between two replicas on two agents', async () => {
     const first = await servePool('shared-model', { slots: 2, name: 'node-a', fakeArgs: ['--tokens', '20', '--tokens-per-second', '100'] })
     const second = await servePool('shared-model', { slots: 2, name: 'node-b', fakeArgs: ['--tokens', '20', '--tokens-per-second', '100'] })
@@ -179,7 +189,11 @@ describe('OpenAI-compatible API through the official openai client', () => {
     const post = (key: string | null, payload = body) =>
       fetch(url, { method: 'POST', headers: { 'Content-Type': 'application/json', ...(key ? { Authorization: `Bearer ${key}` } : {}) }, body: payload })
 
-    expect((await post(null)).status).toBe(401)
+    const anonymous = await post(null)
+    expect(anonymous.status).toBe(401)
+    expect(anonymous.headers.get('X-Request-Id')).toMatch(/^[0-9a-f-]{36}$/)
+    const traced = await fetch(url, { method: 'POST', headers: { 'X-Request-Id': 'trace-abc-123' }, body })
+    expect(traced.headers.get('X-Request-Id')).toBe('trace-abc-123')
     const adminOnly = await createKey(stack, ['admin'])
     const refused = await post(adminOnly.key)
     expect(refused.status).toBe(403)

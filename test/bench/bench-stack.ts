@@ -1,0 +1,114 @@
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { resolvePort } from '../../node-agent/port.ts'
+import { CreateApiKeyResponse, CreateNodeResponse, PoolView } from '../../protocol/index.ts'
+import { PROJECT_ROOT, buildWorker } from '../../scripts/local/build-worker.ts'
+import { startControlPlane } from '../../scripts/local/control-plane.ts'
+import type { LocalControlPlane } from '../../scripts/local/control-plane.ts'
+import { applyMigrations } from '../../scripts/local/migrate.ts'
+import { spawnLogged, stopLogged, waitUntil } from './logged-process.ts'
+import type { LoggedProcess } from './logged-process.ts'
+import type { Reaper } from './reaper.ts'
+import type { BenchPool } from './scenarios.ts'
+
+const FAKE_ENGINE = path.join(PROJECT_ROOT, 'test/fixtures/fake-engine.ts')
+const AGENT_CLI = path.join(PROJECT_ROOT, 'node-agent/cli.ts')
+const LIBSQL_CLI = path.join(PROJECT_ROOT, 'db/libsql-server/cli.ts')
+/** Far more than any request asks for: `max_tokens` sets each request's length. */
+const ENGINE_TOKEN_CAP = 10_000_000
+const READY_TIMEOUT_MS = 60_000
+/** The agent drains for this long on SIGTERM; the bench waits this plus a margin before SIGKILL. */
+const AGENT_DRAIN_MS = 2_000
+const ENGINE_STOP_GRACE_MS = 2_000
+
+export interface BenchStack {
+  /** `http://127.0.0.1:PORT/v1`, the llorch API. */
+  apiUrl: string
+  apiKey: string
+  /** Base URL of each pool's engine process, the one the agent supervises. */
+  engineUrls: Map<string, string>
+  /** Orderly stop: the agent drains and stops its engines, then workerd and libSQL stop; the reaper sweeps last. */
+  stop(): Promise<void>
+}
+
+type Say = (line: string) => void
+
+/**
+ * Runs the llorch control plane as `npm start` does, with each piece as its own process: the
+ * local libSQL server (migrated), the Worker bundled by wrangler in workerd, and a `llorch-agent`
+ * serving one fake-engine pool per `BenchPool` on a fixed port, so the bench can also call the
+ * very same engine directly. Everything started is tracked by `reaper`.
+ */
+export async function startBenchStack({ pools, reaper, say }: { pools: BenchPool[]; reaper: Reaper; say: Say }): Promise<BenchStack> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'llorch-bench-'))
+  reaper.trackDir(dir)
+  const stops: (() => Promise<void>)[] = []
+  let stopped: Promise<void> | null = null
+  const stop = () =>
+    (stopped ??= (async () => {
+      for (const step of stops.reverse()) await step().catch(() => {})
+      reaper.reapNow()
+    })())
+  try {
+    say('starting the local libSQL server')
+    const libsql = spawnLogged({ name: 'libsql-server', script: LIBSQL_CLI, args: ['--port', '0', '--file', path.join(dir, 'registry.db')], logFile: path.join(dir, 'libsql.log'), reaper })
+    stops.push(() => stopLogged(libsql, 5_000))
+    const libsqlUrl = await waitUntil('the libSQL server to listen', () => /"event":"libsql.listening","url":"([^"]+)"/.exec(readFileSync(libsql.logFile, 'utf8'))?.[1] ?? null, { timeoutMs: READY_TIMEOUT_MS, watch: [libsql] })
+    await applyMigrations({ url: libsqlUrl })
+
+    say('bundling the Worker (wrangler deploy --dry-run)')
+    const { bundlePath } = await buildWorker({ outDir: path.join(dir, 'bundle') })
+    const adminToken = `bench-admin-${crypto.randomUUID()}`
+    const controlPlane: LocalControlPlane = await startControlPlane({ bundlePath, persistPath: path.join(dir, 'workerd'), bindings: { LIBSQL_URL: libsqlUrl, ADMIN_TOKEN: adminToken } })
+    stops.push(() => controlPlane.stop())
+    const admin = async (method: string, route: string, body?: unknown): Promise<unknown> => {
+      const response = await fetch(new URL(route, controlPlane.url), {
+        method,
+        headers: { Authorization: `Bearer ${adminToken}`, ...(body === undefined ? {} : { 'Content-Type': 'application/json' }) },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      })
+      if (!response.ok && response.status !== 404) throw new Error(`${method} ${route} answered ${response.status}: ${await response.text()}`)
+      return response.status === 404 ? null : response.json()
+    }
+    const node = CreateNodeResponse.parse(await admin('POST', '/v2/nodes', { name: 'bench-node' }))
+    const { key } = CreateApiKeyResponse.parse(await admin('POST', '/v2/api-keys', { name: 'bench', scopes: ['inference'] }))
+
+    const engines = await Promise.all(pools.map(async (pool) => ({ pool, port: await resolvePort({ port: 'auto', host: '127.0.0.1' }) })))
+    const engineUrls = new Map(engines.map(({ pool, port }): [string, string] => [pool.id, `http://127.0.0.1:${port}`]))
+    const poolConfigs = engines.map(({ pool, port }) => ({
+      id: pool.id,
+      engine: 'command',
+      command: [process.execPath, FAKE_ENGINE, '--port', '{port}', '--slots', '{slots}', '--model-name', '{pool}'],
+      args: ['--tokens', String(ENGINE_TOKEN_CAP), '--tokens-per-second', String(pool.tokensPerSecond)],
+      port,
+      slots: pool.slots,
+      health_interval_ms: 50,
+      stop_grace_ms: ENGINE_STOP_GRACE_MS,
+    }))
+    const stateDir = path.join(dir, 'agent')
+    mkdirSync(stateDir)
+    reaper.trackAgentStateDir(stateDir)
+    const configFile = path.join(dir, 'agent.json')
+    const config = { control_plane_url: controlPlane.url.toString(), node_token: node.token, state_dir: stateDir, shutdown_drain_ms: AGENT_DRAIN_MS, pools: poolConfigs }
+    writeFileSync(configFile, JSON.stringify(config, null, 2), { mode: 0o600 })
+
+    say(`starting llorch-agent with ${pools.map((p) => p.id).join(', ')}`)
+    const agent: LoggedProcess = spawnLogged({ name: 'llorch-agent', script: AGENT_CLI, args: ['run', '--config', configFile], logFile: path.join(dir, 'agent.log'), reaper })
+    stops.push(() => stopLogged(agent, AGENT_DRAIN_MS + ENGINE_STOP_GRACE_MS + 3_000))
+    for (const pool of pools) {
+      await waitUntil(
+        `a ready replica of ${pool.id}`,
+        async () => {
+          const view = await admin('GET', `/v2/pools/${pool.id}`)
+          return view !== null && PoolView.parse(view).replicas.some((r) => r.node_id === node.id && r.state === 'ready') ? true : null
+        },
+        { timeoutMs: READY_TIMEOUT_MS, watch: [agent, libsql] },
+      )
+    }
+    return { apiUrl: new URL('/v1', controlPlane.url).toString(), apiKey: key, engineUrls, stop }
+  } catch (error) {
+    await stop()
+    throw error
+  }
+}

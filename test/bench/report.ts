@@ -1,0 +1,66 @@
+import type { BenchOptions } from './bench-options.ts'
+import type { PathRatios, PathStats } from './stream-stats.ts'
+
+export interface ScenarioResult {
+  name: string
+  description: string
+  pool: string
+  engineTokensPerSecond: number
+  requests: number
+  concurrency: number
+  tokens: number
+  direct: PathStats
+  relay: PathStats
+  /** relay ÷ direct: above 1 is slower for times, below 1 is slower for rates. */
+  ratio: PathRatios
+}
+
+export interface BenchReport {
+  bench: 'llorch relay vs direct'
+  startedAt: string
+  node: string
+  cpus: number
+  options: Omit<BenchOptions, 'json'>
+  scenarios: ScenarioResult[]
+}
+
+const HEADER = ['SCENARIO', 'PATH', 'REQS', 'CONC', 'TOKENS', 'TTFT P50 ms', 'TTFT P95 ms', 'TOK/S/STREAM', 'AGG TOK/S', 'WALL s', 'ERRORS']
+/** Columns 0 and 1 are text, the rest numbers (right-aligned). */
+const TEXT_COLUMNS = 2
+
+const num = (n: number | undefined, digits = 1) => (n === undefined ? '-' : n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }))
+const times = (r: number | null) => (r === null ? '-' : `×${r.toFixed(2)}`)
+
+function pathRow(s: ScenarioResult, path: 'direct' | 'relay'): string[] {
+  const p = s[path]
+  return [
+    path === 'direct' ? s.name : '',
+    path,
+    String(p.requests),
+    String(s.concurrency),
+    String(s.tokens),
+    num(p.ttftMs?.p50, 2),
+    num(p.ttftMs?.p95, 2),
+    num(p.streamTokensPerSecond?.p50, 0),
+    num(p.aggregateTokensPerSecond, 0),
+    num(p.wallMs / 1000, 2),
+    String(p.errors),
+  ]
+}
+
+function ratioRow({ ratio }: ScenarioResult): string[] {
+  return ['', 'relay/direct', '', '', '', times(ratio.ttftP50), times(ratio.ttftP95), times(ratio.streamTokensPerSecond), times(ratio.aggregateTokensPerSecond), times(ratio.wall), '']
+}
+
+/** One block per scenario: direct, relay, and relay/direct for each metric; first errors below. */
+export function renderTable(scenarios: ScenarioResult[]): string {
+  const rows = [HEADER, ...scenarios.flatMap((s) => [pathRow(s, 'direct'), pathRow(s, 'relay'), ratioRow(s)])]
+  const widths = HEADER.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)))
+  const line = (r: string[]) => r.map((cell, i) => (i < TEXT_COLUMNS ? cell.padEnd(widths[i] ?? 0) : cell.padStart(widths[i] ?? 0))).join('  ')
+  const body = rows.map((r, i) => (i > 0 && i % 3 === 1 && i > 1 ? `\n${line(r)}` : line(r)))
+  const notes = scenarios.map((s) => `${s.name}: ${s.description}`)
+  const errors = scenarios.flatMap((s) =>
+    (['direct', 'relay'] as const).flatMap((path) => (s[path].firstError === null ? [] : [`${s.name}/${path}: ${s[path].errors} errors, first: ${s[path].firstError}`])),
+  )
+  return [...body, '', ...notes, ...(errors.length > 0 ? ['', ...errors] : [])].join('\n')
+}

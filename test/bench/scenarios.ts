@@ -1,0 +1,50 @@
+import type { BenchOptions } from './bench-options.ts'
+
+/** A pool the bench's agent serves with one fake engine, which the direct path calls too. */
+export interface BenchPool {
+  id: string
+  /** The fake engine's `--tokens-per-second`; 0 streams as fast as it can. */
+  tokensPerSecond: number
+  slots: number
+}
+
+export interface Scenario {
+  name: string
+  description: string
+  pool: BenchPool
+  requests: number
+  concurrency: number
+  /** `max_tokens` of every request; the engine itself could stream far more. */
+  tokens: number
+}
+
+export interface BenchPlan {
+  pools: BenchPool[]
+  scenarios: Scenario[]
+}
+
+/**
+ * (1) one stream at a time at maximum engine speed: the relay's cost per request and per token;
+ * (2) `concurrency` streams at once at maximum engine speed: aggregate throughput;
+ * (3) `concurrency` streams from an engine paced at `pacedRate` tokens/s, a second of output
+ *     each: the TTFT the relay adds when the engine is the bottleneck.
+ */
+export function planBench({ requests, concurrency, tokens, pacedRate }: BenchOptions): BenchPlan {
+  const fast: BenchPool = { id: 'bench-max-speed', tokensPerSecond: 0, slots: concurrency }
+  const paced: BenchPool = { id: 'bench-paced', tokensPerSecond: pacedRate, slots: concurrency }
+  const scenarios: Scenario[] = [
+    { name: 'sequential', description: `1 stream at a time, ${tokens} tokens, engine at max speed`, pool: fast, requests, concurrency: 1, tokens },
+    { name: 'concurrent', description: `${concurrency} streams at once, ${tokens} tokens, engine at max speed`, pool: fast, requests, concurrency, tokens },
+  ]
+  if (pacedRate > 0) {
+    scenarios.push({
+      name: 'paced',
+      description: `${concurrency} streams at once, ${pacedRate} tokens, engine at ${pacedRate} tokens/s`,
+      pool: paced,
+      requests: 2 * concurrency,
+      concurrency,
+      tokens: pacedRate,
+    })
+  }
+  return { pools: pacedRate > 0 ? [fast, paced] : [fast], scenarios }
+}

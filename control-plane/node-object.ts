@@ -44,6 +44,8 @@ export class NodeObject extends DurableObject<Bindings> {
   readonly #store: NodeStorage
   readonly #tasks: TaskStreams
   readonly #pendingAcks = new Map<string, (result: CommandResult) => void>()
+  /** Cache of the stored current connection id, read on every frame; rebuilt after eviction. */
+  #connectionId: string | undefined
 
   constructor(ctx: DurableObjectState, env: Bindings) {
     super(ctx, env)
@@ -67,6 +69,7 @@ export class NodeObject extends DurableObject<Bindings> {
     server.serializeAttachment(attachment)
     this.#store.set('node_id', nodeId)
     this.#store.set('connection_id', attachment.connectionId)
+    this.#connectionId = attachment.connectionId
     logEvent('node.connected', { node: nodeId, connection: attachment.connectionId })
     return new Response(null, { status: 101, webSocket: client })
   }
@@ -322,12 +325,17 @@ export class NodeObject extends DurableObject<Bindings> {
   #currentAttachment(ws: WebSocket): Attachment | null {
     const attachment: unknown = ws.deserializeAttachment()
     if (!isAttachment(attachment)) return null
-    if (attachment.connectionId !== this.#store.get('connection_id')) return null
+    if (attachment.connectionId !== this.#currentConnectionId()) return null
     return attachment
   }
 
+  #currentConnectionId(): string | undefined {
+    this.#connectionId ??= this.#store.get('connection_id')
+    return this.#connectionId
+  }
+
   #helloedSocket(): WebSocket | null {
-    const current = this.#store.get('connection_id')
+    const current = this.#currentConnectionId()
     for (const ws of this.ctx.getWebSockets()) {
       const attachment: unknown = ws.deserializeAttachment()
       if (isAttachment(attachment) && attachment.connectionId === current && attachment.helloed) return ws

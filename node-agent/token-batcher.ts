@@ -20,7 +20,8 @@ export interface TokenBatcherOptions {
 
 /**
  * Between an engine stream (push) and a consumer (pull): text deltas are joined into batches,
- * sent on a short timer or once big enough, and while the consumer is busy they keep joining.
+ * sent on a short timer or once big enough (the very first text at once), and while the
+ * consumer is busy they keep joining.
  * The first terminal item (end or error) wins; pending text is sent before it.
  */
 export class TokenBatcher {
@@ -29,6 +30,8 @@ export class TokenBatcher {
   #startedSent = false
   #pending = ''
   #due = false
+  /** The first text goes out at once: batching it would add the flush interval to time to first token. */
+  #firstTextSent = false
   #terminal: Terminal | null = null
   #timer: NodeJS.Timeout | null = null
   #wake: (() => void) | null = null
@@ -50,7 +53,7 @@ export class TokenBatcher {
   push(text: string): void {
     if (this.#terminal !== null || text === '') return
     this.#pending += text
-    if (this.#pending.length >= this.#options.flushChars) this.#flushNow()
+    if (!this.#firstTextSent || this.#pending.length >= this.#options.flushChars) this.#flushNow()
     else this.#timer ??= setTimeout(() => this.#flushNow(), this.#options.flushIntervalMs)
     if (!this.#paused && this.#pending.length >= this.#options.highWaterChars) {
       this.#paused = true
@@ -91,6 +94,7 @@ export class TokenBatcher {
   #take(): string {
     const text = this.#pending
     this.#pending = ''
+    this.#firstTextSent = true
     this.#due = false
     this.#clearTimer()
     if (this.#paused) {

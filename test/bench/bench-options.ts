@@ -18,11 +18,12 @@ export const USAGE = `usage: npm run bench -- [options]
 Streams chat completions straight to the fake engine (direct) and through the llorch API (relay),
 side by side, and prints TTFT, tokens/s per stream, aggregate tokens/s, wall time and errors.
 
-  --requests N      requests per path, sequential and concurrent scenarios (default 100)
+  --requests N      requests per path, sequential and concurrent scenarios (default 200)
   --concurrency C   streams in flight at once (default 8)
   --tokens T        tokens per request at maximum engine speed (default 256)
   --paced-rate R    tokens/s of the paced engine, 0 skips that scenario (default 50)
-  --json            print only the JSON object
+  --json            print only the JSON object (with npm run --silent bench -- --json,
+                    stdout is exactly one JSON line)
   -h, --help        show this help`
 
 export class BenchUsageError extends Error {
@@ -41,7 +42,7 @@ function readFlags(argv: string[]) {
   return parseArgs({
     args: argv,
     options: {
-      requests: { type: 'string', default: '100' },
+      requests: { type: 'string', default: '200' },
       concurrency: { type: 'string', default: '8' },
       tokens: { type: 'string', default: '256' },
       'paced-rate': { type: 'string', default: '50' },

@@ -1,14 +1,12 @@
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { resolvePort } from '../../node-agent/port.ts'
 import { CreateApiKeyResponse, CreateNodeResponse, PoolView } from '../../protocol/index.ts'
 import { PROJECT_ROOT, buildWorker } from '../../scripts/local/build-worker.ts'
 import { startControlPlane } from '../../scripts/local/control-plane.ts'
-import type { LocalControlPlane } from '../../scripts/local/control-plane.ts'
 import { applyMigrations } from '../../scripts/local/migrate.ts'
 import { spawnLogged, stopLogged, waitUntil } from './logged-process.ts'
-import type { LoggedProcess } from './logged-process.ts'
 import type { Reaper } from './reaper.ts'
 import type { BenchPool } from './scenarios.ts'
 
@@ -60,7 +58,20 @@ export async function startBenchStack({ pools, reaper, say }: { pools: BenchPool
     say('bundling the Worker (wrangler deploy --dry-run)')
     const { bundlePath } = await buildWorker({ outDir: path.join(dir, 'bundle') })
     const adminToken = `bench-admin-${crypto.randomUUID()}`
-    const controlPlane: LocalControlPlane = await startControlPlane({ bundlePath, persistPath: path.join(dir, 'workerd'), bindings: { LIBSQL_URL: libsqlUrl, ADMIN_TOKEN: adminToken } })
+    // The Worker's console goes to a file: stdout carries only the bench's table and JSON.
+    const workerLog = path.join(dir, 'worker.log')
+    const controlPlane = await startControlPlane({
+      bundlePath,
+      persistPath: path.join(dir, 'workerd'),
+      bindings: { LIBSQL_URL: libsqlUrl, ADMIN_TOKEN: adminToken },
+      onLog: ({ level, message }) => {
+        try {
+          appendFileSync(workerLog, `${level} ${message}\n`)
+        } catch {
+          // the folder is gone: the bench is stopping
+        }
+      },
+    })
     stops.push(() => controlPlane.stop())
     const admin = async (method: string, route: string, body?: unknown): Promise<unknown> => {
       const response = await fetch(new URL(route, controlPlane.url), {
@@ -94,7 +105,7 @@ export async function startBenchStack({ pools, reaper, say }: { pools: BenchPool
     writeFileSync(configFile, JSON.stringify(config, null, 2), { mode: 0o600 })
 
     say(`starting llorch-agent with ${pools.map((p) => p.id).join(', ')}`)
-    const agent: LoggedProcess = spawnLogged({ name: 'llorch-agent', script: AGENT_CLI, args: ['run', '--config', configFile], logFile: path.join(dir, 'agent.log'), reaper })
+    const agent = spawnLogged({ name: 'llorch-agent', script: AGENT_CLI, args: ['run', '--config', configFile], logFile: path.join(dir, 'agent.log'), reaper })
     stops.push(() => stopLogged(agent, AGENT_DRAIN_MS + ENGINE_STOP_GRACE_MS + 3_000))
     for (const pool of pools) {
       await waitUntil(

@@ -20,6 +20,8 @@ export interface BenchReport {
   startedAt: string
   node: string
   cpus: number
+  /** The box may be shared: 1-minute load average when the bench started and when it ended. */
+  loadAverage: { before: number; after: number }
   options: Omit<BenchOptions, 'json'>
   scenarios: ScenarioResult[]
 }
@@ -53,12 +55,17 @@ function ratioRow({ ratio }: ScenarioResult): string[] {
 }
 
 /** One block per scenario: direct, relay, and relay/direct for each metric; first errors below. */
-export function renderTable(scenarios: ScenarioResult[]): string {
+export function renderTable({ scenarios, node, cpus, loadAverage }: BenchReport): string {
   const rows = [HEADER, ...scenarios.flatMap((s) => [pathRow(s, 'direct'), pathRow(s, 'relay'), ratioRow(s)])]
   const widths = HEADER.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)))
   const line = (r: string[]) => r.map((cell, i) => (i < TEXT_COLUMNS ? cell.padEnd(widths[i] ?? 0) : cell.padStart(widths[i] ?? 0))).join('  ')
-  const body = rows.map((r, i) => (i > 0 && i % 3 === 1 && i > 1 ? `\n${line(r)}` : line(r)))
-  const notes = scenarios.map((s) => `${s.name}: ${s.description}`)
+  // A blank line before each scenario but the first (rows: header, then three per scenario).
+  const body = rows.map((r, i) => (i > 1 && i % 3 === 1 ? `\n${line(r)}` : line(r)))
+  const notes = [
+    ...scenarios.map((s) => `${s.name}: ${s.description}`),
+    'TTFT: request sent → first content. TOK/S/STREAM: p50 of tokens ÷ (request sent → [DONE]). AGG TOK/S: all tokens ÷ wall time.',
+    `Node ${node}, ${cpus} CPUs, load average ${loadAverage.before.toFixed(2)} at start, ${loadAverage.after.toFixed(2)} at the end`,
+  ]
   const errors = scenarios.flatMap((s) =>
     (['direct', 'relay'] as const).flatMap((path) => (s[path].firstError === null ? [] : [`${s.name}/${path}: ${s[path].errors} errors, first: ${s[path].firstError}`])),
   )

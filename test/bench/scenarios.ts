@@ -41,7 +41,7 @@ export function planBench({ requests, concurrency, tokens, pacedRate }: BenchOpt
       name: 'paced',
       description: `${concurrency} streams at once, ${pacedRate} tokens, engine at ${pacedRate} tokens/s`,
       pool: paced,
-      requests: 2 * concurrency,
+      requests: 4 * concurrency,
       concurrency,
       tokens: pacedRate,
     })

@@ -17,6 +17,17 @@ describe('token batcher', () => {
     expect(await collect(batcher)).toEqual([{ kind: 'started' }, { kind: 'text', text: 'abc' }, { kind: 'end', finishReason: 'stop', usage: null }])
   })
 
+  it('sends the first text at once, without waiting for the flush interval, and batches the rest', async () => {
+    const batcher = new TokenBatcher({ flushIntervalMs: 1e6, flushChars: 1e6, highWaterChars: 1e6 })
+    const items = batcher.items()
+    batcher.push('a')
+    expect((await items.next()).value).toEqual({ kind: 'text', text: 'a' })
+    for (const t of ['b', 'c']) batcher.push(t)
+    batcher.finish({ kind: 'end', finishReason: 'stop', usage: null })
+    expect((await items.next()).value).toEqual({ kind: 'text', text: 'bc' })
+    expect((await items.next()).value).toEqual({ kind: 'end', finishReason: 'stop', usage: null })
+  })
+
   it('sends a batch once it reaches the size limit', async () => {
     const batcher = new TokenBatcher({ flushIntervalMs: 1e6, flushChars: 4, highWaterChars: 1e6 })
     const items = batcher.items()

@@ -1,0 +1,125 @@
+/**
+ * `npm run bench`: the same streaming chat completions sent straight to a fake engine (direct)
+ * and through the llorch API (relay: Worker → PoolObject → NodeObject → WebSocket → agent →
+ * that same engine process), side by side. Prints a table with relay/direct ratios, then one JSON
+ * object (`--json`: only the JSON). Everything it starts is stopped by pid, also on Ctrl-C.
+ *
+ *   npm run bench -- --requests 100 --concurrency 8 --tokens 256 --paced-rate 50
+ */
+import os from 'node:os'
+import { BenchUsageError, USAGE, parseBenchOptions } from './bench-options.ts'
+import type { BenchOptions } from './bench-options.ts'
+import { startBenchStack } from './bench-stack.ts'
+import type { BenchStack } from './bench-stack.ts'
+import { runLoad } from './load-runner.ts'
+import { Reaper } from './reaper.ts'
+import { renderTable } from './report.ts'
+import type { BenchReport, ScenarioResult } from './report.ts'
+import { planBench } from './scenarios.ts'
+import type { BenchPool, Scenario } from './scenarios.ts'
+import { compare, summarize } from './stream-stats.ts'
+import type { BenchPath, StreamTarget } from './stream-request.ts'
+
+const say = (line: string) => process.stderr.write(`bench: ${line}\n`)
+
+function targetOf(stack: BenchStack, pool: BenchPool, path: BenchPath): StreamTarget {
+  if (path === 'relay') return { path, url: `${stack.apiUrl}/chat/completions`, model: pool.id, headers: { Authorization: `Bearer ${stack.apiKey}` } }
+  const engineUrl = stack.engineUrls.get(pool.id)
+  if (engineUrl === undefined) throw new Error(`no engine URL for pool ${pool.id}`)
+  return { path, url: `${engineUrl}/v1/chat/completions`, model: pool.id, headers: {} }
+}
+
+/** Connections, JIT and every cache on both paths warmed up; a path that cannot serve fails the bench here. */
+async function warmUp(stack: BenchStack, pool: BenchPool, { concurrency, tokens }: BenchOptions): Promise<void> {
+  const requests = Math.max(10, 2 * concurrency)
+  const warmTokens = pool.tokensPerSecond > 0 ? 1 : tokens
+  for (const path of ['direct', 'relay'] as const) {
+    const { samples } = await runLoad({ target: targetOf(stack, pool, path), requests, concurrency, tokens: warmTokens })
+    const failed = samples.find((s) => s.error !== null)
+    if (failed) throw new Error(`warm-up of ${pool.id} over ${path} failed: ${failed.error}`)
+  }
+}
+
+async function runScenario(stack: BenchStack, scenario: Scenario): Promise<ScenarioResult> {
+  const measure = async (path: BenchPath) => {
+    say(`${scenario.name}: ${path}, ${scenario.requests} requests, ${scenario.concurrency} at a time`)
+    return summarize(await runLoad({ target: targetOf(stack, scenario.pool, path), requests: scenario.requests, concurrency: scenario.concurrency, tokens: scenario.tokens }))
+  }
+  const direct = await measure('direct')
+  const relay = await measure('relay')
+  return {
+    name: scenario.name,
+    description: scenario.description,
+    pool: scenario.pool.id,
+    engineTokensPerSecond: scenario.pool.tokensPerSecond,
+    requests: scenario.requests,
+    concurrency: scenario.concurrency,
+    tokens: scenario.tokens,
+    direct,
+    relay,
+    ratio: compare(direct, relay),
+  }
+}
+
+async function main(options: BenchOptions, reaper: Reaper): Promise<number> {
+  const startedAt = new Date().toISOString()
+  const loadBefore = os.loadavg()[0] ?? 0
+  const plan = planBench(options)
+  const stack = await startBenchStack({ pools: plan.pools, reaper, say })
+  const scenarios: ScenarioResult[] = []
+  try {
+    for (const pool of plan.pools) {
+      say(`warming up ${pool.id} (direct and relay)`)
+      await warmUp(stack, pool, options)
+    }
+    for (const scenario of plan.scenarios) scenarios.push(await runScenario(stack, scenario))
+  } finally {
+    say('stopping the agent, its engines, workerd and the libSQL server')
+    await stack.stop()
+  }
+  const { json: jsonOnly, ...shown } = options
+  const report: BenchReport = {
+    bench: 'llorch relay vs direct',
+    startedAt,
+    node: process.version,
+    cpus: os.availableParallelism(),
+    loadAverage: { before: loadBefore, after: os.loadavg()[0] ?? 0 },
+    options: shown,
+    scenarios,
+  }
+  if (!jsonOnly) process.stdout.write(`\n${renderTable(report)}\n\n`)
+  process.stdout.write(`${JSON.stringify(report)}\n`)
+  return scenarios.some((s) => s.direct.errors + s.relay.errors > 0) ? 1 : 0
+}
+
+let options: BenchOptions | null
+try {
+  options = parseBenchOptions(process.argv.slice(2))
+} catch (error) {
+  if (!(error instanceof BenchUsageError)) throw error
+  process.stderr.write(`bench: ${error.message}\n\n${USAGE}\n`)
+  process.exit(2)
+}
+if (options === null) {
+  process.stdout.write(`${USAGE}\n`)
+  process.exit(0)
+}
+
+// Registered before Miniflare's own hooks, so these run first; they must be synchronous, since
+// Miniflare exits the process right after its SIGINT/SIGTERM listener.
+const reaper = new Reaper()
+process.once('exit', () => reaper.reapNow())
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    say(`${signal}: killing everything the bench started`)
+    reaper.reapNow()
+    process.exit(signal === 'SIGINT' ? 130 : 143)
+  })
+}
+
+try {
+  process.exitCode = await main(options, reaper)
+} catch (error) {
+  say(`failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`)
+  process.exitCode = 1
+}

@@ -25,15 +25,23 @@ export const WorkerSettings = z.object({
 })
 export type WorkerSettings = z.infer<typeof WorkerSettings>
 
+/** `env` is the same object for every request of an isolate, so it is validated once. */
+const settingsByEnv = new WeakMap<Bindings, WorkerSettings>()
+
 /** A misconfigured deployment is the operator's fault, not the client's: it answers 503 with the field named. */
 export function readWorkerSettings(env: Bindings): WorkerSettings {
+  const known = settingsByEnv.get(env)
+  if (known) return known
   const parsed = WorkerSettings.safeParse({
     LIBSQL_URL: env.LIBSQL_URL,
     LIBSQL_AUTH_TOKEN: env.LIBSQL_AUTH_TOKEN || undefined,
     ADMIN_TOKEN: env.ADMIN_TOKEN,
     HEARTBEAT_INTERVAL_MS: env.HEARTBEAT_INTERVAL_MS,
   })
-  if (parsed.success) return parsed.data
+  if (parsed.success) {
+    settingsByEnv.set(env, parsed.data)
+    return parsed.data
+  }
   throw new LlorchError('registry_unavailable', `control plane is misconfigured: ${describeIssues(parsed.error.issues)}`)
 }
 

@@ -6,6 +6,9 @@ import { PRIORITY_RANK, QUEUE_ORDER_SQL } from './queue-order.ts'
 
 export type TaskState = 'queued' | 'granted' | 'running'
 
+/** The columns `TaskRow` reads, in every task query. */
+const TASK_COLUMNS = 'task_id, state, node_id, wait_deadline_at, granted_at, started_at'
+
 const TaskRow = z.object({
   task_id: z.string(),
   state: z.enum(['queued', 'granted', 'running']),
@@ -88,7 +91,7 @@ export class PoolStorage {
   // Tasks
 
   task(taskId: string): TaskRow | undefined {
-    return sqlRow(this.#sql, TaskRow, 'SELECT task_id, state, node_id, wait_deadline_at, granted_at, started_at FROM tasks WHERE task_id = ?', taskId)
+    return sqlRow(this.#sql, TaskRow, `SELECT ${TASK_COLUMNS} FROM tasks WHERE task_id = ?`, taskId)
   }
 
   queuedCount(): number {
@@ -112,7 +115,7 @@ export class PoolStorage {
     return sqlRow(
       this.#sql,
       TaskRow,
-      `SELECT task_id, state, node_id, wait_deadline_at, granted_at, started_at FROM tasks WHERE state = 'queued' ORDER BY ${QUEUE_ORDER_SQL} LIMIT 1`,
+      `SELECT ${TASK_COLUMNS} FROM tasks WHERE state = 'queued' ORDER BY ${QUEUE_ORDER_SQL} LIMIT 1`,
     )
   }
 
@@ -142,17 +145,17 @@ export class PoolStorage {
     return sqlRows(
       this.#sql,
       TaskRow,
-      `SELECT task_id, state, node_id, wait_deadline_at, granted_at, started_at FROM tasks WHERE node_id = ? AND state IN ('granted', 'running')`,
+      `SELECT ${TASK_COLUMNS} FROM tasks WHERE node_id = ? AND state IN ('granted', 'running')`,
       nodeId,
     )
   }
 
   expiredQueued(now: number): TaskRow[] {
-    return sqlRows(this.#sql, TaskRow, `SELECT task_id, state, node_id, wait_deadline_at, granted_at, started_at FROM tasks WHERE state = 'queued' AND wait_deadline_at <= ?`, now)
+    return sqlRows(this.#sql, TaskRow, `SELECT ${TASK_COLUMNS} FROM tasks WHERE state = 'queued' AND wait_deadline_at <= ?`, now)
   }
 
   expiredGrants(grantedBefore: number): TaskRow[] {
-    return sqlRows(this.#sql, TaskRow, `SELECT task_id, state, node_id, wait_deadline_at, granted_at, started_at FROM tasks WHERE state = 'granted' AND granted_at <= ?`, grantedBefore)
+    return sqlRows(this.#sql, TaskRow, `SELECT ${TASK_COLUMNS} FROM tasks WHERE state = 'granted' AND granted_at <= ?`, grantedBefore)
   }
 
   /** The earliest moment something in the table must be looked at again. */

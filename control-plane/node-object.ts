@@ -1,6 +1,6 @@
 import { DurableObject } from 'cloudflare:workers'
 import { CLOSE_CODES, PROTOCOL_VERSION, parseAgentFrame } from '../protocol/index.ts'
-import type { ControlFrame, Dispatch, ErrorCode, Heartbeat, Hello, PoolCommand, ReplicaReport, ReplicaStateChange, TaskEvent, TaskEventFrame } from '../protocol/index.ts'
+import type { CommandError, ControlFrame, Dispatch, ErrorCode, Heartbeat, Hello, PoolCommand, ReplicaReport, ReplicaStateChange, TaskEvent, TaskEventFrame } from '../protocol/index.ts'
 import type { Bindings } from './env.ts'
 import { readWorkerSettings, registryFor } from './env.ts'
 import { logError, logEvent } from './log.ts'
@@ -32,7 +32,7 @@ function isAttachment(value: unknown): value is Attachment {
 
 export interface CommandResult {
   ok: boolean
-  error: { code: string; message: string } | null
+  error: CommandError | null
 }
 
 /**

@@ -1,15 +1,11 @@
 import { sql } from 'drizzle-orm'
 import { index, integer, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core'
-import type { EngineKind, GpuInfo, Priority, ReplicaState } from '../protocol/index.ts'
+import type { ApiKeyScope, EngineKind, GpuInfo, NodeStatus, PreloadMode, Priority, ReplicaState } from '../protocol/index.ts'
 
 const createdAt = () =>
   integer('created_at', { mode: 'timestamp_ms' })
     .notNull()
     .default(sql`(unixepoch('subsec') * 1000)`)
-
-export type NodeStatus = 'new' | 'online' | 'offline' | 'revoked'
-export type ApiKeyScope = 'inference' | 'admin'
-export type PreloadMode = 'eager' | 'on-demand'
 
 /** A GPU machine that may connect an agent. Its token is stored only as a SHA-256 hex hash. */
 export const nodes = sqliteTable(
@@ -53,7 +49,7 @@ export const replicas = sqliteTable(
     nodeId: text('node_id')
       .notNull()
       .references(() => nodes.id, { onDelete: 'cascade' }),
-    state: text('state').$type<ReplicaState | 'lost'>().notNull(),
+    state: text('state').$type<ReplicaState>().notNull(),
     slots: integer('slots').notNull(),
     engine: text('engine').$type<EngineKind>().notNull(),
     engineVersion: text('engine_version'),

@@ -1,5 +1,5 @@
 import { LlorchError } from '../protocol/index.ts'
-import type { ChatCompletionRequest, CompletionRequest, GenerationEndpoint, ReplicaReport, ReplicaState, TaskEvent } from '../protocol/index.ts'
+import type { ChatCompletionRequest, CompletionRequest, GenerationEndpoint, ReplicaReport, AgentReplicaState, TaskEvent } from '../protocol/index.ts'
 import { acquireAgentLock } from './agent-lock.ts'
 import type { AgentConfig } from './config.ts'
 import { silentLog } from './log.ts'
@@ -26,7 +26,7 @@ export interface AgentOptions {
   relay?: { flushIntervalMs?: number; flushChars?: number }
 }
 
-export type ReplicaChangeListener = (report: ReplicaReport, previous: ReplicaState) => void
+export type ReplicaChangeListener = (report: ReplicaReport, previous: AgentReplicaState) => void
 
 export interface RunTaskOptions {
   taskId: string
@@ -213,7 +213,7 @@ export class Agent {
     }
   }
 
-  #onChange(report: ReplicaReport, previous: ReplicaState): void {
+  #onChange(report: ReplicaReport, previous: AgentReplicaState): void {
     this.#writeStatus()
     for (const listener of this.#listeners) {
       try {

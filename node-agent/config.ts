@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs'
 import path from 'node:path'
 import { parseDocument } from 'yaml'
 import { z } from 'zod'
-import { PoolId } from '../protocol/index.ts'
+import { PoolId, PreloadMode } from '../protocol/index.ts'
 import { ConfigError, describeIssue } from './config-errors.ts'
 import type { ConfigProblem } from './config-errors.ts'
 
@@ -56,7 +56,7 @@ const ReplicaFields = {
   id: PoolId,
   host: z.string().min(1).default('127.0.0.1'),
   slots: Int().min(1).max(4096).default(1),
-  preload: z.enum(['eager', 'on-demand']).default('eager'),
+  preload: PreloadMode.default('eager'),
   health_interval_ms: Int().positive().default(HEALTH_POLL_INTERVAL_MS),
   liveness_interval_ms: Millis.default(LIVENESS_INTERVAL_MS),
   liveness_failures: Int().positive().default(LIVENESS_FAILURES),

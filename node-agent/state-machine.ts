@@ -1,14 +1,14 @@
 import { canTransition } from '../protocol/index.ts'
-import type { ReplicaState } from '../protocol/index.ts'
+import type { AgentReplicaState } from '../protocol/index.ts'
 
 /** A move the transition table does not allow: a bug in whoever asked for it. */
 export class IllegalTransitionError extends Error {
   override readonly name = 'IllegalTransitionError'
   readonly pool: string
-  readonly from: ReplicaState
-  readonly to: ReplicaState
+  readonly from: AgentReplicaState
+  readonly to: AgentReplicaState
 
-  constructor({ pool, from, to }: { pool: string; from: ReplicaState; to: ReplicaState }) {
+  constructor({ pool, from, to }: { pool: string; from: AgentReplicaState; to: AgentReplicaState }) {
     super(`replica of pool "${pool}" cannot go from ${from} to ${to}`)
     this.pool = pool
     this.from = from
@@ -17,8 +17,8 @@ export class IllegalTransitionError extends Error {
 }
 
 export interface Transition {
-  from: ReplicaState
-  to: ReplicaState
+  from: AgentReplicaState
+  to: AgentReplicaState
   reason: string | null
 }
 
@@ -28,7 +28,7 @@ export interface Transition {
  */
 export class ReplicaStateMachine {
   readonly pool: string
-  #state: ReplicaState = 'stopped'
+  #state: AgentReplicaState = 'stopped'
   #reason: string | null = null
   readonly #onTransition: (transition: Transition) => void
 
@@ -37,7 +37,7 @@ export class ReplicaStateMachine {
     this.#onTransition = onTransition
   }
 
-  get state(): ReplicaState {
+  get state(): AgentReplicaState {
     return this.#state
   }
 
@@ -46,7 +46,7 @@ export class ReplicaStateMachine {
     return this.#reason
   }
 
-  transition(to: ReplicaState, reason: string | null): void {
+  transition(to: AgentReplicaState, reason: string | null): void {
     const from = this.#state
     if (!canTransition(from, to)) throw new IllegalTransitionError({ pool: this.pool, from, to })
     this.#state = to

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events'
 import { LlorchError } from '../protocol/index.ts'
-import type { ReplicaReport, ReplicaState } from '../protocol/index.ts'
+import type { ReplicaReport, AgentReplicaState } from '../protocol/index.ts'
 import { backoffCeilingMs, backoffDelayMs } from './backoff.ts'
 import { CircuitBreaker } from './circuit-breaker.ts'
 import type { PoolConfig } from './config.ts'
@@ -36,7 +36,7 @@ export interface RestartScheduled {
 
 export interface SupervisorEvents {
   /** Every state change, with the new report and the state before it. */
-  change: [report: ReplicaReport, previous: ReplicaState]
+  change: [report: ReplicaReport, previous: AgentReplicaState]
   restart: [RestartScheduled]
   'breaker-open': [{ pool: string; crashes: number }]
 }
@@ -102,7 +102,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     this.#machine = new ReplicaStateMachine({ pool: pool.id, onTransition: (t) => this.#reportTransition(t) })
   }
 
-  get state(): ReplicaState {
+  get state(): AgentReplicaState {
     return this.#machine.state
   }
 
@@ -144,6 +144,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       slots_busy: this.slotsBusy,
       engine_version: this.#engineVersion,
       reason: this.reason,
+      breaker_open: this.state === 'failed' && this.#breaker.open,
     }
   }
 
@@ -253,7 +254,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     return result
   }
 
-  #transition(to: ReplicaState, reason: string | null): void {
+  #transition(to: AgentReplicaState, reason: string | null): void {
     this.#machine.transition(to, reason)
   }
 

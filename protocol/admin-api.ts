@@ -1,6 +1,7 @@
 import { z } from 'zod'
 import { GpuInfo, PoolId } from './agent-frames.ts'
 import { EngineKind } from './engine-kind.ts'
+import { ErrorCode } from './errors.ts'
 import { Priority } from './openai.ts'
 import { ReplicaState } from './replica-state.ts'
 
@@ -9,14 +10,18 @@ const Labels = z.record(z.string().min(1).max(64), z.string().max(256))
 const Timestamp = z.iso.datetime().nullable()
 
 export const NodeStatus = z.enum(['new', 'online', 'offline', 'revoked'])
+export type NodeStatus = z.infer<typeof NodeStatus>
 export const ApiKeyScope = z.enum(['inference', 'admin'])
+export type ApiKeyScope = z.infer<typeof ApiKeyScope>
+/** `eager` pools start with their agent; `on-demand` ones on the first request. */
 export const PreloadMode = z.enum(['eager', 'on-demand'])
+export type PreloadMode = z.infer<typeof PreloadMode>
 
-/** A replica as the registry shows it; `lost` means its node went away while it was up. */
+/** A replica as the registry shows it. */
 export const ReplicaView = z.object({
   pool: z.string(),
   node_id: z.string(),
-  state: z.union([ReplicaState, z.literal('lost')]),
+  state: ReplicaState,
   engine: EngineKind,
   engine_version: z.string().nullable(),
   slots: z.int(),
@@ -76,11 +81,15 @@ export const PoolCommandRequest = z.strictObject({
   deadline_ms: z.int().min(0).max(3_600_000).optional(),
 })
 
+/** Why a node did not carry out a command. */
+export const CommandError = z.object({ code: ErrorCode, message: z.string() })
+export type CommandError = z.infer<typeof CommandError>
+
 export const PoolCommandResult = z.object({
   pool: z.string(),
   command: PoolCommand,
   nodes: z.array(
-    z.object({ node_id: z.string(), ok: z.boolean(), error: z.object({ code: z.string(), message: z.string() }).nullable() }),
+    z.object({ node_id: z.string(), ok: z.boolean(), error: CommandError.nullable() }),
   ),
 })
 export type PoolCommandResult = z.infer<typeof PoolCommandResult>

@@ -2,7 +2,7 @@ import { z } from 'zod'
 import { EngineKind } from './engine-kind.ts'
 import { ErrorCode } from './errors.ts'
 import { ChatCompletionRequest, CompletionRequest, FinishReason, GenerationEndpoint, Usage } from './openai.ts'
-import { ReplicaState } from './replica-state.ts'
+import { AgentReplicaState } from './replica-state.ts'
 
 /**
  * Major version of the agent wire protocol. The control plane refuses a `hello` with another
@@ -12,6 +12,10 @@ export const PROTOCOL_VERSION = 1
 
 /** A frame larger than this is refused before parsing (Workers allow 32 MiB per message). */
 export const MAX_FRAME_BYTES = 4 * 1024 * 1024
+/** Longest error message a frame carries; longer ones are clipped by the sender. */
+export const MAX_ERROR_MESSAGE_CHARS = 8_192
+/** Longest `reason` a replica report carries: the failure and the tail of its engine's log. */
+export const MAX_REPLICA_REASON_CHARS = 4_096
 
 /** Close codes the control plane uses on the agent socket (4000–4999 are application codes). */
 export const CLOSE_CODES = {
@@ -45,11 +49,13 @@ export type GpuInfo = z.infer<typeof GpuInfo>
 export const ReplicaReport = z.object({
   pool: PoolId,
   engine: EngineKind,
-  state: ReplicaState,
+  state: AgentReplicaState,
   slots: z.int().positive().max(4096),
   slots_busy: z.int().nonnegative(),
   engine_version: z.string().max(256).nullish(),
-  reason: z.string().max(4096).nullish(),
+  reason: z.string().max(MAX_REPLICA_REASON_CHARS).nullish(),
+  /** Failed and not restarting until a reload: repeated crashes opened the circuit breaker. */
+  breaker_open: z.boolean().default(false),
 })
 export type ReplicaReport = z.infer<typeof ReplicaReport>
 
@@ -76,7 +82,7 @@ export const Heartbeat = z.object({
 export const ReplicaStateChange = z.object({
   type: z.literal('replica_state'),
   replica: ReplicaReport,
-  previous: ReplicaState.nullish(),
+  previous: AgentReplicaState.nullish(),
 })
 
 export const TaskStarted = z.object({ kind: z.literal('started') })
@@ -86,7 +92,7 @@ export const TaskEnd = z.object({ kind: z.literal('end'), finish_reason: FinishR
 export const TaskFailed = z.object({
   kind: z.literal('error'),
   code: ErrorCode,
-  message: z.string().max(8192),
+  message: z.string().max(MAX_ERROR_MESSAGE_CHARS),
   retriable: z.boolean(),
 })
 export const TaskEvent = z.discriminatedUnion('kind', [TaskStarted, TaskTokens, TaskEnd, TaskFailed])
@@ -98,14 +104,14 @@ export const Ack = z.object({
   type: z.literal('ack'),
   command_id: CommandId,
   ok: z.boolean(),
-  error: z.object({ code: ErrorCode, message: z.string().max(8192) }).nullish(),
+  error: z.object({ code: ErrorCode, message: z.string().max(MAX_ERROR_MESSAGE_CHARS) }).nullish(),
 })
 
 /** Either side answers a frame it cannot use with this, and keeps the connection. */
 export const ErrorFrame = z.object({
   type: z.literal('error'),
   code: ErrorCode,
-  message: z.string().max(8192),
+  message: z.string().max(MAX_ERROR_MESSAGE_CHARS),
 })
 
 export const AgentFrame = z.discriminatedUnion('type', [Hello, Heartbeat, ReplicaStateChange, TaskEventFrame, Ack, ErrorFrame])

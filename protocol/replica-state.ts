@@ -1,19 +1,26 @@
 import { z } from 'zod'
 
-/** Where one engine process of a pool stands on its node. Both sides report it. */
-export const ReplicaState = z.enum(['stopped', 'starting', 'ready', 'draining', 'failed'])
+/**
+ * Where one engine process of a pool stands on its node. An agent reports every state but
+ * `lost`, which only the control plane concludes: the replica's node went away while it was up.
+ */
+export const ReplicaState = z.enum(['stopped', 'starting', 'ready', 'draining', 'failed', 'lost'])
 export type ReplicaState = z.infer<typeof ReplicaState>
 
-/** Allowed moves; anything else is a bug in whoever asked for it. */
+/** The states an agent reports for its own replicas. */
+export const AgentReplicaState = ReplicaState.exclude(['lost'])
+export type AgentReplicaState = z.infer<typeof AgentReplicaState>
+
+/** Allowed moves on the agent; anything else is a bug in whoever asked for it. */
 export const REPLICA_TRANSITIONS = {
   stopped: ['starting'],
   starting: ['ready', 'failed', 'stopped'],
   ready: ['draining', 'failed', 'starting'],
   draining: ['stopped', 'failed'],
   failed: ['starting', 'stopped'],
-} as const satisfies Record<ReplicaState, readonly ReplicaState[]>
+} as const satisfies Record<AgentReplicaState, readonly AgentReplicaState[]>
 
-export function canTransition(from: ReplicaState, to: ReplicaState): boolean {
-  const allowed: readonly ReplicaState[] = REPLICA_TRANSITIONS[from]
+export function canTransition(from: AgentReplicaState, to: AgentReplicaState): boolean {
+  const allowed: readonly AgentReplicaState[] = REPLICA_TRANSITIONS[from]
   return allowed.includes(to)
 }

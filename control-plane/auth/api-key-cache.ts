@@ -1,4 +1,4 @@
-import type { ApiKeyScope } from '../../db/schema.ts'
+import type { ApiKeyScope } from '../../protocol/index.ts'
 
 /**
  * How long this isolate trusts a key lookup. A revocation reaches other isolates within this

@@ -1,5 +1,5 @@
 import type { MiddlewareHandler } from 'hono'
-import type { ApiKeyScope } from '../../db/schema.ts'
+import type { ApiKeyScope } from '../../protocol/index.ts'
 import { LlorchError } from '../../protocol/index.ts'
 import type { ApiKeyCache } from '../auth/api-key-cache.ts'
 import { constantTimeEqual, parseCredential, readBearer, verifyCredential } from '../auth/credentials.ts'

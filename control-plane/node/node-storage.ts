@@ -1,17 +1,9 @@
 import { z } from 'zod'
-import { EngineKind, ReplicaReport, ReplicaState } from '../../protocol/index.ts'
+import { ReplicaReport } from '../../protocol/index.ts'
 import { sqlRow, sqlRows } from '../storage/sql-rows.ts'
 
 const MetaRow = z.object({ value: z.string() })
-const ReplicaStorageRow = z.object({
-  pool: z.string(),
-  engine: EngineKind,
-  state: ReplicaState,
-  slots: z.number(),
-  slots_busy: z.number(),
-  engine_version: z.string().nullable(),
-  reason: z.string().nullable(),
-})
+const ReportRow = z.object({ report: z.string() })
 
 type MetaKey = 'node_id' | 'connection_id' | 'last_heartbeat_at' | 'last_seen_written_at' | 'revoked' | 'online'
 
@@ -25,9 +17,9 @@ export class NodeStorage {
   constructor(sql: SqlStorage) {
     this.#sql = sql
     sql.exec(`CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)`)
-    sql.exec(`CREATE TABLE IF NOT EXISTS replicas (
-      pool TEXT PRIMARY KEY, engine TEXT NOT NULL, state TEXT NOT NULL, slots INTEGER NOT NULL,
-      slots_busy INTEGER NOT NULL, engine_version TEXT, reason TEXT)`)
+    // The last report per pool, as the agent sent it; rebuilt by every hello.
+    sql.exec('DROP TABLE IF EXISTS replicas')
+    sql.exec('CREATE TABLE IF NOT EXISTS replica_reports (pool TEXT PRIMARY KEY, report TEXT NOT NULL)')
   }
 
   get(key: MetaKey): string | undefined {
@@ -48,25 +40,18 @@ export class NodeStorage {
   }
 
   replicas(): ReplicaReport[] {
-    return sqlRows(this.#sql, ReplicaStorageRow, 'SELECT * FROM replicas ORDER BY pool')
+    return sqlRows(this.#sql, ReportRow, 'SELECT report FROM replica_reports ORDER BY pool').map((row) => ReplicaReport.parse(JSON.parse(row.report)))
   }
 
   putReplica(report: ReplicaReport): void {
     this.#sql.exec(
-      `INSERT INTO replicas (pool, engine, state, slots, slots_busy, engine_version, reason) VALUES (?, ?, ?, ?, ?, ?, ?)
-       ON CONFLICT (pool) DO UPDATE SET engine = excluded.engine, state = excluded.state, slots = excluded.slots,
-       slots_busy = excluded.slots_busy, engine_version = excluded.engine_version, reason = excluded.reason`,
+      'INSERT INTO replica_reports (pool, report) VALUES (?, ?) ON CONFLICT (pool) DO UPDATE SET report = excluded.report',
       report.pool,
-      report.engine,
-      report.state,
-      report.slots,
-      report.slots_busy,
-      report.engine_version ?? null,
-      report.reason ?? null,
+      JSON.stringify(report),
     )
   }
 
   clearReplicas(): void {
-    this.#sql.exec('DELETE FROM replicas')
+    this.#sql.exec('DELETE FROM replica_reports')
   }
 }

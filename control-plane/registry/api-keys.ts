@@ -1,7 +1,8 @@
 import { and, eq, isNull } from 'drizzle-orm'
 import type { Registry } from '../../db/client.ts'
 import { apiKeys } from '../../db/schema.ts'
-import type { ApiKeyRow, ApiKeyScope } from '../../db/schema.ts'
+import type { ApiKeyRow } from '../../db/schema.ts'
+import type { ApiKeyScope } from '../../protocol/index.ts'
 
 export async function insertApiKey(db: Registry, row: { id: string; name: string; keyHash: string; prefix: string; scopes: ApiKeyScope[] }): Promise<ApiKeyRow> {
   const [inserted] = await db.insert(apiKeys).values(row).returning()

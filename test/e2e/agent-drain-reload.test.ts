@@ -1,7 +1,7 @@
 import { readFileSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { describe, expect, it } from 'vitest'
-import type { ReplicaState, TaskEvent } from '../../protocol/index.ts'
+import type { AgentReplicaState, TaskEvent } from '../../protocol/index.ts'
 import { engineLogPath } from '../../node-agent/engine-process.ts'
 import { resolvePort } from '../../node-agent/port.ts'
 import { chatBody, collectEvents, testAgent, textOf } from '../support/agents.ts'
@@ -9,8 +9,8 @@ import { fakeEngineCommand, fakeEngineStats, fakePool, isAlive, useProcessCleanu
 
 const cleanup = useProcessCleanup()
 
-function statesOf(agent: ReturnType<typeof testAgent>): ReplicaState[] {
-  const states: ReplicaState[] = []
+function statesOf(agent: ReturnType<typeof testAgent>): AgentReplicaState[] {
+  const states: AgentReplicaState[] = []
   agent.onReplicaChange((report) => states.push(report.state))
   return states
 }

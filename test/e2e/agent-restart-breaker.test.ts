@@ -1,7 +1,7 @@
 import { writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { describe, expect, it } from 'vitest'
-import type { ReplicaState } from '../../protocol/index.ts'
+import type { AgentReplicaState } from '../../protocol/index.ts'
 import { Supervisor } from '../../node-agent/supervisor.ts'
 import type { RestartScheduled } from '../../node-agent/supervisor.ts'
 import type { PoolConfig } from '../../node-agent/config.ts'
@@ -11,7 +11,7 @@ const cleanup = useProcessCleanup()
 
 function supervise(pool: PoolConfig) {
   const supervisor = new Supervisor({ pool, stateDir: cleanup.stateDir(), random: () => 1 })
-  const states: ReplicaState[] = []
+  const states: AgentReplicaState[] = []
   const restarts: RestartScheduled[] = []
   const pids = new Set<number>()
   supervisor.on('change', (report) => {

@@ -5,15 +5,15 @@ import type { PoolConfigInput } from '../../node-agent/config.ts'
 import { EngineExitError } from '../../node-agent/engine-errors.ts'
 import { engineLogPath } from '../../node-agent/engine-process.ts'
 import { Supervisor } from '../../node-agent/supervisor.ts'
-import type { ReplicaState } from '../../protocol/index.ts'
+import type { AgentReplicaState } from '../../protocol/index.ts'
 import { fakeEngineStats, fakePool, fixturePath, isAlive, startFakeEngine, useProcessCleanup, waitFor } from '../support/processes.ts'
 
 const cleanup = useProcessCleanup()
 
-function supervise(pool: PoolConfig): { supervisor: Supervisor; states: ReplicaState[]; stateDir: string } {
+function supervise(pool: PoolConfig): { supervisor: Supervisor; states: AgentReplicaState[]; stateDir: string } {
   const stateDir = cleanup.stateDir()
   const supervisor = new Supervisor({ pool, stateDir })
-  const states: ReplicaState[] = []
+  const states: AgentReplicaState[] = []
   supervisor.on('change', (report) => {
     states.push(report.state)
     for (const pid of supervisor.pids) cleanup.track(pid)

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { REPLICA_TRANSITIONS, ReplicaState } from '../../protocol/index.ts'
+import { AgentReplicaState, REPLICA_TRANSITIONS } from '../../protocol/index.ts'
 import { IllegalTransitionError, ReplicaStateMachine } from '../../node-agent/state-machine.ts'
 import type { Transition } from '../../node-agent/state-machine.ts'
 
@@ -16,12 +16,12 @@ describe('replica state machine', () => {
   })
 
   it('rejects every move the protocol table does not list, naming both states', () => {
-    for (const from of ReplicaState.options) {
-      for (const to of ReplicaState.options) {
-        const allowed: readonly ReplicaState[] = REPLICA_TRANSITIONS[from]
+    for (const from of AgentReplicaState.options) {
+      for (const to of AgentReplicaState.options) {
+        const allowed: readonly AgentReplicaState[] = REPLICA_TRANSITIONS[from]
         if (allowed.includes(to)) continue
         const machine = new ReplicaStateMachine({ pool: 'p', onTransition: () => {} })
-        const path: Record<ReplicaState, ReplicaState[]> = {
+        const path: Record<AgentReplicaState, AgentReplicaState[]> = {
           stopped: [],
           starting: ['starting'],
           ready: ['starting', 'ready'],

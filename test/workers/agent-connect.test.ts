@@ -85,7 +85,7 @@ describe('GET /v2/agent/connect', () => {
     const node = await createNode()
     const pool = uniqueName('model')
     const agent = await open(node.token)
-    agent.send(hello({ replicas: [{ pool, engine: 'llamacpp', state: 'ready', slots: 2, slots_busy: 0, engine_version: 'b5000', reason: null }] }))
+    agent.send(hello({ replicas: [{ pool, engine: 'llamacpp', state: 'ready', slots: 2, slots_busy: 0, engine_version: 'b5000', reason: null, breaker_open: false }] }))
     expect(await agent.next()).toEqual({ type: 'welcome', protocol: PROTOCOL_VERSION, node_id: node.id, heartbeat_interval_ms: expect.any(Number) })
 
     const view = NodeView.parse(await (await call('GET', `/v2/nodes/${node.id}`)).json())
@@ -122,11 +122,11 @@ describe('GET /v2/agent/connect', () => {
   it('refuses a replica whose pool is already served by another engine kind', async () => {
     const pool = uniqueName('model')
     const first = await open((await createNode()).token)
-    first.send(hello({ replicas: [{ pool, engine: 'vllm', state: 'ready', slots: 1, slots_busy: 0 }] }))
+    first.send(hello({ replicas: [{ pool, engine: 'vllm', state: 'ready', slots: 1, slots_busy: 0, breaker_open: false }] }))
     expect(await first.next()).toMatchObject({ type: 'welcome' })
 
     const second = await open((await createNode()).token)
-    second.send(hello({ replicas: [{ pool, engine: 'llamacpp', state: 'ready', slots: 1, slots_busy: 0 }] }))
+    second.send(hello({ replicas: [{ pool, engine: 'llamacpp', state: 'ready', slots: 1, slots_busy: 0, breaker_open: false }] }))
     const refusal = await second.next()
     expect(refusal).toMatchObject({ type: 'error', code: 'conflict' })
     expect(refusal.type === 'error' && refusal.message).toContain('served by vllm engines')

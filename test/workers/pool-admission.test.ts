@@ -9,7 +9,7 @@ function freshPool() {
 }
 
 function replica(pool: string, overrides: Partial<ReplicaReport> = {}): ReplicaReport {
-  return { pool, engine: 'openai', state: 'ready', slots: 1, slots_busy: 0, engine_version: null, reason: null, ...overrides }
+  return { pool, engine: 'openai', state: 'ready', slots: 1, slots_busy: 0, engine_version: null, reason: null, breaker_open: false, ...overrides }
 }
 
 function request(taskId: string, overrides: Partial<AdmissionRequest> = {}): AdmissionRequest {

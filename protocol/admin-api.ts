@@ -59,7 +59,16 @@ export const PoolPolicy = z.object({
 })
 export type PoolPolicy = z.infer<typeof PoolPolicy>
 
-export const PatchPoolRequest = PoolPolicy.partial().strict()
+/** A policy field that is stored but not acted on yet: refused, so nobody believes it works. */
+const NotActedOn = (instead: string) => z.never({ error: `not acted on yet; ${instead}` }).optional()
+
+export const PatchPoolRequest = PoolPolicy.partial()
+  .extend({
+    preload_mode: NotActedOn('set `preload` for the pool in the agent config'),
+    idle_drain_ms: NotActedOn('drain the pool with POST /v2/pools/{id}/drain'),
+  })
+  .strict()
+export type PatchPoolRequest = z.infer<typeof PatchPoolRequest>
 
 export const PoolView = z.object({
   id: PoolId,

@@ -1,7 +1,7 @@
 import { z } from 'zod'
 import { EngineKind } from './engine-kind.ts'
 import { ErrorCode } from './errors.ts'
-import { ChatCompletionRequest, CompletionRequest, FinishReason, GenerationEndpoint, Usage } from './openai.ts'
+import { EngineChatRequest, EngineCompletionRequest, FinishReason, GenerationEndpoint, Usage } from './openai.ts'
 import { AgentReplicaState } from './replica-state.ts'
 
 /**
@@ -142,7 +142,7 @@ export const Dispatch = z.discriminatedUnion('endpoint', [
     task_id: TaskId,
     pool: PoolId,
     endpoint: z.literal(GenerationEndpoint.enum.chat),
-    body: ChatCompletionRequest,
+    body: EngineChatRequest,
     deadline_ms: z.int().positive(),
   }),
   z.object({
@@ -150,7 +150,7 @@ export const Dispatch = z.discriminatedUnion('endpoint', [
     task_id: TaskId,
     pool: PoolId,
     endpoint: z.literal(GenerationEndpoint.enum.completions),
-    body: CompletionRequest,
+    body: EngineCompletionRequest,
     deadline_ms: z.int().positive(),
   }),
 ])

@@ -132,7 +132,3 @@ export class LlorchError extends Error {
     }
   }
 }
-
-export function isLlorchError(value: unknown): value is LlorchError {
-  return value instanceof LlorchError
-}

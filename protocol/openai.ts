@@ -45,6 +45,12 @@ export const CompletionRequest = z.looseObject({
 })
 export type CompletionRequest = z.infer<typeof CompletionRequest>
 
+/** What reaches an engine: the client's body without llorch's own fields. */
+export const EngineChatRequest = ChatCompletionRequest.omit({ priority: true })
+export type EngineChatRequest = z.infer<typeof EngineChatRequest>
+export const EngineCompletionRequest = CompletionRequest.omit({ priority: true })
+export type EngineCompletionRequest = z.infer<typeof EngineCompletionRequest>
+
 /** Which OpenAI route a task came in on; the agent calls the same route on its engine. */
 export const GenerationEndpoint = z.enum(['chat', 'completions'])
 export type GenerationEndpoint = z.infer<typeof GenerationEndpoint>

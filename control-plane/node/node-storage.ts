@@ -5,10 +5,10 @@ import { sqlRow, sqlRows } from '../storage/sql-rows.ts'
 const MetaRow = z.object({ value: z.string() })
 const ReportRow = z.object({ report: z.string() })
 
-type MetaKey = 'node_id' | 'connection_id' | 'last_heartbeat_at' | 'last_seen_written_at' | 'revoked' | 'online'
+type MetaKey = 'connection_id' | 'last_heartbeat_at' | 'last_seen_written_at' | 'revoked' | 'online' | 'registry_stale'
 
 /**
- * What a NodeObject must remember across eviction: who it is, which socket is current, when the
+ * What a NodeObject must remember across eviction: which socket is current, when the
  * agent was last heard from, and the replicas it last reported.
  */
 export class NodeStorage {
@@ -33,10 +33,6 @@ export class NodeStorage {
 
   set(key: MetaKey, value: string | number): void {
     this.#sql.exec('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value', key, String(value))
-  }
-
-  delete(key: MetaKey): void {
-    this.#sql.exec('DELETE FROM meta WHERE key = ?', key)
   }
 
   replicas(): ReplicaReport[] {

@@ -1,5 +1,5 @@
 import type { TaskEvent } from '../../protocol/index.ts'
-import { encodeTaskEvent } from '../task-event-stream.ts'
+import { encodeTaskEvent } from '../task/event-stream.ts'
 
 /** A reader that falls this far behind is cancelled rather than buffered without bound. */
 export const MAX_UNREAD_TASK_EVENTS = 4096
@@ -7,10 +7,6 @@ export const MAX_UNREAD_TASK_EVENTS = 4096
 interface OpenStream {
   pool: string
   writer: WritableStreamDefaultWriter<Uint8Array>
-  /** Tokens already went out, so the task can no longer fail over invisibly. */
-  tokensSent: boolean
-  started: boolean
-  dispatchedAt: number
   finished: boolean
 }
 
@@ -22,23 +18,22 @@ export type DeliveryResult = 'delivered' | 'finished' | 'unknown'
  */
 export class TaskStreams {
   readonly #streams = new Map<string, OpenStream>()
-  readonly #onReaderGone: (taskId: string, pool: string) => void
+  readonly #onReaderGone: (taskId: string) => void
 
-  /** `onReaderGone` runs when the Worker side stops reading (client disconnect) before the end. */
-  constructor(onReaderGone: (taskId: string, pool: string) => void) {
+  /** `onReaderGone` runs when the Worker side stops reading (client disconnect, too slow) before the end. */
+  constructor(onReaderGone: (taskId: string) => void) {
     this.#onReaderGone = onReaderGone
   }
 
-  open(taskId: string, pool: string, now: number): ReadableStream<Uint8Array> {
+  open(taskId: string, pool: string): ReadableStream<Uint8Array> {
     const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>()
     const writer = writable.getWriter()
-    const stream: OpenStream = { pool, writer, tokensSent: false, started: false, dispatchedAt: now, finished: false }
+    const stream: OpenStream = { pool, writer, finished: false }
     this.#streams.set(taskId, stream)
     writer.closed.catch(() => {
       if (stream.finished) return
-      stream.finished = true
-      this.#streams.delete(taskId)
-      this.#onReaderGone(taskId, pool)
+      this.#finish(taskId, stream)
+      this.#onReaderGone(taskId)
     })
     return readable
   }
@@ -51,16 +46,14 @@ export class TaskStreams {
     return [...this.#streams.keys()]
   }
 
-  get(taskId: string): { pool: string; tokensSent: boolean; started: boolean; dispatchedAt: number } | undefined {
-    return this.#streams.get(taskId)
+  idsOfPool(pool: string): string[] {
+    return [...this.#streams].filter(([, stream]) => stream.pool === pool).map(([taskId]) => taskId)
   }
 
   /** Forwards one event; `end` and `error` close the stream and report `finished`. */
   deliver(taskId: string, event: TaskEvent): DeliveryResult {
     const stream = this.#streams.get(taskId)
     if (!stream) return 'unknown'
-    if (event.kind === 'tokens') stream.tokensSent = true
-    if (event.kind === 'started') stream.started = true
     // Writes are not awaited (the agent cannot be paused per task), so the unread backlog shows
     // as a negative desiredSize.
     if ((stream.writer.desiredSize ?? 0) < -MAX_UNREAD_TASK_EVENTS && event.kind === 'tokens') {
@@ -70,24 +63,20 @@ export class TaskStreams {
         message: `client read too slowly: more than ${MAX_UNREAD_TASK_EVENTS} events unread`,
         retriable: false,
       })
+      this.#onReaderGone(taskId)
+      return 'finished'
+    }
+    if (event.kind === 'end' || event.kind === 'error') {
+      this.#finish(taskId, stream, event)
       return 'finished'
     }
     void stream.writer.write(encodeTaskEvent(event)).catch(() => {})
-    if (event.kind === 'end' || event.kind === 'error') {
-      this.#finish(taskId, stream)
-      return 'finished'
-    }
     return 'delivered'
   }
 
-  /** Ends every open stream with `event` (the agent went away); returns what was open. */
-  failAll(event: TaskEvent): Array<{ taskId: string; pool: string; tokensSent: boolean; started: boolean }> {
-    const failed = [...this.#streams.entries()].map(([taskId, s]) => ({ taskId, pool: s.pool, tokensSent: s.tokensSent, started: s.started }))
-    for (const { taskId } of failed) {
-      const stream = this.#streams.get(taskId)
-      if (stream) this.#finish(taskId, stream, event)
-    }
-    return failed
+  /** Ends every open stream with `event` (the agent went away). */
+  failAll(event: TaskEvent): void {
+    for (const [taskId, stream] of [...this.#streams]) this.#finish(taskId, stream, event)
   }
 
   #finish(taskId: string, stream: OpenStream, last?: TaskEvent): void {

@@ -1,9 +1,13 @@
+import type { ReplicaState } from '../../protocol/index.ts'
+
 /** A replica as placement sees it. */
 export interface PlacementCandidate {
   nodeId: string
-  state: string
+  state: ReplicaState
   slots: number
   busy: number
+  /** Failed and not restarting until a reload. */
+  breakerOpen: boolean
   recentFailures: number
   lastGrantedAt: number
 }
@@ -30,9 +34,15 @@ function better(a: PlacementCandidate, b: PlacementCandidate): boolean {
   return a.nodeId < b.nodeId
 }
 
+/** A replica that serves now, or will without anyone acting: starting, draining, or failed and restarting. */
+function servesSoon(candidate: PlacementCandidate): boolean {
+  if (candidate.state === 'failed') return !candidate.breakerOpen
+  return candidate.state === 'ready' || candidate.state === 'starting' || candidate.state === 'draining'
+}
+
 /** Whether any replica could serve a task now or soon, and whether one must be started first. */
 export function availability(candidates: readonly PlacementCandidate[]): 'serving' | 'needs_preload' | 'none' {
-  if (candidates.some((c) => c.state === 'ready' || c.state === 'starting' || c.state === 'draining')) return 'serving'
+  if (candidates.some(servesSoon)) return 'serving'
   if (candidates.some((c) => c.state === 'stopped')) return 'needs_preload'
   return 'none'
 }

@@ -1,29 +1,36 @@
 import { z } from 'zod'
+import { ReplicaState } from '../../protocol/index.ts'
 import type { Priority, ReplicaReport } from '../../protocol/index.ts'
 import { sqlRow, sqlRows } from '../storage/sql-rows.ts'
 import type { PlacementCandidate } from './placement.ts'
 import { PRIORITY_RANK, QUEUE_ORDER_SQL } from './queue-order.ts'
 
-export type TaskState = 'queued' | 'granted' | 'running'
+/**
+ * Bumped when the tables change shape. Rows of an older shape are dropped: the Worker requests
+ * that waited on them did not survive the deploy that brought the new shape either.
+ */
+const POOL_SCHEMA_VERSION = 2
 
 /** The columns `TaskRow` reads, in every task query. */
-const TASK_COLUMNS = 'task_id, state, node_id, wait_deadline_at, granted_at, started_at'
+const TASK_COLUMNS = 'task_id, state, node_id, attempt, wait_deadline_at, granted_at, run_deadline_at'
 
 const TaskRow = z.object({
   task_id: z.string(),
-  state: z.enum(['queued', 'granted', 'running']),
+  state: z.enum(['queued', 'granted']),
   node_id: z.string().nullable(),
+  attempt: z.number(),
   wait_deadline_at: z.number(),
   granted_at: z.number().nullable(),
-  started_at: z.number().nullable(),
+  run_deadline_at: z.number().nullable(),
 })
 export type TaskRow = z.infer<typeof TaskRow>
 
 const ReplicaRow = z.object({
   node_id: z.string(),
-  state: z.string(),
+  state: ReplicaState,
   slots: z.number(),
   busy: z.number(),
+  breaker_open: z.number(),
   recent_failures: z.number(),
   last_granted_at: z.number(),
 })
@@ -33,40 +40,47 @@ const MetaValue = z.object({ value: z.number() })
 
 /**
  * A pool's queue and replica table in Durable Object SQLite, so a restart loses no queued task.
- * Busy slots are never stored as a counter: they are the tasks granted or running on a replica.
+ * Busy slots are never stored as a counter: they are the tasks granted on a replica.
  */
 export class PoolStorage {
   readonly #sql: SqlStorage
 
   constructor(sql: SqlStorage) {
     this.#sql = sql
+    sql.exec('CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value REAL NOT NULL)')
+    if (this.#meta('schema_version') !== POOL_SCHEMA_VERSION) {
+      sql.exec('DROP TABLE IF EXISTS tasks')
+      sql.exec('DROP TABLE IF EXISTS replicas')
+      this.#setMeta('schema_version', POOL_SCHEMA_VERSION)
+    }
     sql.exec(`CREATE TABLE IF NOT EXISTS replicas (
       node_id TEXT PRIMARY KEY, state TEXT NOT NULL, slots INTEGER NOT NULL, engine TEXT NOT NULL,
-      recent_failures INTEGER NOT NULL DEFAULT 0, last_granted_at INTEGER NOT NULL DEFAULT 0, updated_at INTEGER NOT NULL)`)
+      breaker_open INTEGER NOT NULL DEFAULT 0, recent_failures INTEGER NOT NULL DEFAULT 0,
+      last_granted_at INTEGER NOT NULL DEFAULT 0, updated_at INTEGER NOT NULL)`)
     sql.exec(`CREATE TABLE IF NOT EXISTS tasks (
       task_id TEXT PRIMARY KEY, seq INTEGER NOT NULL, priority_rank INTEGER NOT NULL, requeued INTEGER NOT NULL,
-      state TEXT NOT NULL, node_id TEXT, enqueued_at INTEGER NOT NULL, wait_deadline_at INTEGER NOT NULL,
-      granted_at INTEGER, started_at INTEGER)`)
+      state TEXT NOT NULL, node_id TEXT, attempt INTEGER NOT NULL, enqueued_at INTEGER NOT NULL,
+      wait_deadline_at INTEGER NOT NULL, run_deadline_ms INTEGER NOT NULL, granted_at INTEGER, run_deadline_at INTEGER)`)
     sql.exec('CREATE INDEX IF NOT EXISTS tasks_by_node ON tasks (node_id, state)')
-    sql.exec('CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value REAL NOT NULL)')
   }
 
   // Replicas
 
   upsertReplica(nodeId: string, report: ReplicaReport, now: number): void {
     this.#sql.exec(
-      `INSERT INTO replicas (node_id, state, slots, engine, updated_at) VALUES (?, ?, ?, ?, ?)
+      `INSERT INTO replicas (node_id, state, slots, engine, breaker_open, updated_at) VALUES (?, ?, ?, ?, ?, ?)
        ON CONFLICT (node_id) DO UPDATE SET state = excluded.state, slots = excluded.slots, engine = excluded.engine,
-       updated_at = excluded.updated_at`,
+       breaker_open = excluded.breaker_open, updated_at = excluded.updated_at`,
       nodeId,
       report.state,
       report.slots,
       report.engine,
+      report.breaker_open ? 1 : 0,
       now,
     )
   }
 
-  setReplicaState(nodeId: string, state: string, now: number): void {
+  setReplicaState(nodeId: string, state: ReplicaState, now: number): void {
     this.#sql.exec('UPDATE replicas SET state = ?, updated_at = ? WHERE node_id = ?', state, now, nodeId)
   }
 
@@ -74,10 +88,18 @@ export class PoolStorage {
     return sqlRows(
       this.#sql,
       ReplicaRow,
-      `SELECT r.node_id, r.state, r.slots, r.recent_failures, r.last_granted_at,
-        (SELECT count(*) FROM tasks t WHERE t.node_id = r.node_id AND t.state IN ('granted', 'running')) AS busy
+      `SELECT r.node_id, r.state, r.slots, r.breaker_open, r.recent_failures, r.last_granted_at,
+        (SELECT count(*) FROM tasks t WHERE t.node_id = r.node_id AND t.state = 'granted') AS busy
        FROM replicas r ORDER BY r.node_id`,
-    ).map((r) => ({ nodeId: r.node_id, state: r.state, slots: r.slots, busy: r.busy, recentFailures: r.recent_failures, lastGrantedAt: r.last_granted_at }))
+    ).map((r) => ({
+      nodeId: r.node_id,
+      state: r.state,
+      slots: r.slots,
+      busy: r.busy,
+      breakerOpen: r.breaker_open === 1,
+      recentFailures: r.recent_failures,
+      lastGrantedAt: r.last_granted_at,
+    }))
   }
 
   recordFailure(nodeId: string): void {
@@ -98,84 +120,90 @@ export class PoolStorage {
     return sqlRow(this.#sql, Count, `SELECT count(*) AS n FROM tasks WHERE state = 'queued'`)?.n ?? 0
   }
 
-  enqueue({ taskId, priority, requeued, now, waitDeadlineAt }: { taskId: string; priority: Priority; requeued: boolean; now: number; waitDeadlineAt: number }): void {
+  enqueue(task: { taskId: string; priority: Priority; attempt: number; requeued: boolean; now: number; waitDeadlineAt: number; runDeadlineMs: number }): void {
     this.#sql.exec(
-      `INSERT INTO tasks (task_id, seq, priority_rank, requeued, state, enqueued_at, wait_deadline_at)
-       VALUES (?, (SELECT coalesce(max(seq), 0) + 1 FROM tasks), ?, ?, 'queued', ?, ?)`,
-      taskId,
-      PRIORITY_RANK[priority],
-      requeued ? 1 : 0,
-      now,
-      waitDeadlineAt,
+      `INSERT INTO tasks (task_id, seq, priority_rank, requeued, state, attempt, enqueued_at, wait_deadline_at, run_deadline_ms)
+       VALUES (?, (SELECT coalesce(max(seq), 0) + 1 FROM tasks), ?, ?, 'queued', ?, ?, ?, ?)`,
+      task.taskId,
+      PRIORITY_RANK[task.priority],
+      task.requeued ? 1 : 0,
+      task.attempt,
+      task.now,
+      task.waitDeadlineAt,
+      task.runDeadlineMs,
     )
   }
 
   /** The queued task that goes next, if any. */
   headOfQueue(): TaskRow | undefined {
-    return sqlRow(
-      this.#sql,
-      TaskRow,
-      `SELECT ${TASK_COLUMNS} FROM tasks WHERE state = 'queued' ORDER BY ${QUEUE_ORDER_SQL} LIMIT 1`,
-    )
+    return sqlRow(this.#sql, TaskRow, `SELECT ${TASK_COLUMNS} FROM tasks WHERE state = 'queued' ORDER BY ${QUEUE_ORDER_SQL} LIMIT 1`)
   }
 
-  /** 1-based position of a queued task, for clients that ask where they stand. */
-  queuePosition(taskId: string): number | null {
-    const ids = sqlRows(this.#sql, z.object({ task_id: z.string() }), `SELECT task_id FROM tasks WHERE state = 'queued' ORDER BY ${QUEUE_ORDER_SQL}`)
-    const index = ids.findIndex((row) => row.task_id === taskId)
-    return index === -1 ? null : index + 1
-  }
-
+  /** queued → granted: the task holds a slot on `nodeId` as its next attempt until released or past its run deadline. */
   grant(taskId: string, nodeId: string, now: number): void {
-    this.#sql.exec(`UPDATE tasks SET state = 'granted', node_id = ?, granted_at = ? WHERE task_id = ?`, nodeId, now, taskId)
+    this.#sql.exec(
+      `UPDATE tasks SET state = 'granted', node_id = ?, attempt = attempt + 1, granted_at = ?, run_deadline_at = ? + run_deadline_ms
+       WHERE task_id = ?`,
+      nodeId,
+      now,
+      now,
+      taskId,
+    )
     this.#sql.exec('UPDATE replicas SET last_granted_at = ? WHERE node_id = ?', now, nodeId)
   }
 
-  markRunning(taskId: string, now: number): void {
-    this.#sql.exec(`UPDATE tasks SET state = 'running', started_at = ? WHERE task_id = ? AND state = 'granted'`, now, taskId)
-  }
-
-  remove(taskId: string): TaskRow | undefined {
-    const row = this.task(taskId)
-    if (row) this.#sql.exec('DELETE FROM tasks WHERE task_id = ?', taskId)
-    return row
-  }
-
-  tasksOnNode(nodeId: string): TaskRow[] {
-    return sqlRows(
-      this.#sql,
-      TaskRow,
-      `SELECT ${TASK_COLUMNS} FROM tasks WHERE node_id = ? AND state IN ('granted', 'running')`,
-      nodeId,
+  /** granted → queued: back at the head of its class, with a fresh wait deadline. */
+  requeue(taskId: string, waitDeadlineAt: number): void {
+    this.#sql.exec(
+      `UPDATE tasks SET state = 'queued', requeued = 1, node_id = NULL, granted_at = NULL, run_deadline_at = NULL, wait_deadline_at = ?
+       WHERE task_id = ?`,
+      waitDeadlineAt,
+      taskId,
     )
+  }
+
+  remove(taskId: string): void {
+    this.#sql.exec('DELETE FROM tasks WHERE task_id = ?', taskId)
+  }
+
+  grantsOnNode(nodeId: string): TaskRow[] {
+    return sqlRows(this.#sql, TaskRow, `SELECT ${TASK_COLUMNS} FROM tasks WHERE node_id = ? AND state = 'granted'`, nodeId)
   }
 
   expiredQueued(now: number): TaskRow[] {
     return sqlRows(this.#sql, TaskRow, `SELECT ${TASK_COLUMNS} FROM tasks WHERE state = 'queued' AND wait_deadline_at <= ?`, now)
   }
 
-  expiredGrants(grantedBefore: number): TaskRow[] {
-    return sqlRows(this.#sql, TaskRow, `SELECT ${TASK_COLUMNS} FROM tasks WHERE state = 'granted' AND granted_at <= ?`, grantedBefore)
+  expiredGrants(now: number): TaskRow[] {
+    return sqlRows(this.#sql, TaskRow, `SELECT ${TASK_COLUMNS} FROM tasks WHERE state = 'granted' AND run_deadline_at <= ?`, now)
   }
 
   /** The earliest moment something in the table must be looked at again. */
-  nextDeadline(grantTimeoutMs: number): number | null {
-    const queued = sqlRow(this.#sql, Deadline, `SELECT min(wait_deadline_at) AS at FROM tasks WHERE state = 'queued'`)?.at ?? null
-    const granted = sqlRow(this.#sql, Deadline, `SELECT min(granted_at) AS at FROM tasks WHERE state = 'granted'`)?.at ?? null
-    const grantDeadline = granted === null ? null : granted + grantTimeoutMs
-    if (queued === null) return grantDeadline
-    if (grantDeadline === null) return queued
-    return Math.min(queued, grantDeadline)
+  nextDeadline(): number | null {
+    return (
+      sqlRow(
+        this.#sql,
+        Deadline,
+        `SELECT min(CASE state WHEN 'queued' THEN wait_deadline_at ELSE run_deadline_at END) AS at FROM tasks`,
+      )?.at ?? null
+    )
   }
 
   // Running average of task durations, for Retry-After.
 
   averageTaskMs(fallbackMs: number): number {
-    return sqlRow(this.#sql, MetaValue, `SELECT value FROM meta WHERE key = 'average_task_ms'`)?.value ?? fallbackMs
+    return this.#meta('average_task_ms') ?? fallbackMs
   }
 
   recordTaskDuration(ms: number, fallbackMs: number): void {
-    const next = this.averageTaskMs(fallbackMs) * 0.8 + ms * 0.2
-    this.#sql.exec(`INSERT INTO meta (key, value) VALUES ('average_task_ms', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, next)
+    this.#setMeta('average_task_ms', this.averageTaskMs(fallbackMs) * 0.8 + ms * 0.2)
+  }
+
+  #meta(key: string): number | undefined {
+    return sqlRow(this.#sql, MetaValue, 'SELECT value FROM meta WHERE key = ?', key)?.value
+  }
+
+  #setMeta(key: string, value: number): void {
+    this.#sql.exec('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value', key, value)
   }
 }

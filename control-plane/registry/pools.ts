@@ -2,7 +2,7 @@ import { eq } from 'drizzle-orm'
 import type { Registry } from '../../db/client.ts'
 import { pools } from '../../db/schema.ts'
 import type { PoolRow } from '../../db/schema.ts'
-import type { EngineKind, PoolPolicy } from '../../protocol/index.ts'
+import type { EngineKind, PatchPoolRequest, PoolPolicy } from '../../protocol/index.ts'
 
 export async function findPool(db: Registry, id: string): Promise<PoolRow | undefined> {
   return db.query.pools.findFirst({ where: eq(pools.id, id) })
@@ -24,13 +24,11 @@ export async function ensurePool(db: Registry, { id, engine }: { id: string; eng
   return row
 }
 
-export async function updatePoolPolicy(db: Registry, id: string, patch: Partial<PoolPolicy>, now: Date): Promise<PoolRow | undefined> {
+export async function updatePoolPolicy(db: Registry, id: string, patch: PatchPoolRequest, now: Date): Promise<PoolRow | undefined> {
   const [row] = await db
     .update(pools)
     .set({
       ...(patch.queue_capacity !== undefined ? { queueCapacity: patch.queue_capacity } : {}),
-      ...(patch.preload_mode !== undefined ? { preloadMode: patch.preload_mode } : {}),
-      ...(patch.idle_drain_ms !== undefined ? { idleDrainMs: patch.idle_drain_ms } : {}),
       ...(patch.default_priority !== undefined ? { defaultPriority: patch.default_priority } : {}),
       updatedAt: now,
     })

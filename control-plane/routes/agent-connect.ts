@@ -25,5 +25,5 @@ export const agentConnectRoutes = new Hono<AppEnv>().get('/v2/agent/connect', as
   }
   const headers = new Headers(c.req.raw.headers)
   headers.set(NODE_ID_HEADER, node.id)
-  return c.env.NODES.get(c.env.NODES.idFromName(node.id)).fetch(c.req.url, { headers })
+  return c.env.NODES.getByName(node.id).fetch(c.req.url, { headers })
 })

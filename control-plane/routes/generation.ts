@@ -1,36 +1,38 @@
 import { Hono } from 'hono'
 import type { Context } from 'hono'
 import { ChatCompletionRequest, CompletionRequest, LlorchError } from '../../protocol/index.ts'
-import type { GenerationEndpoint, Usage } from '../../protocol/index.ts'
+import type { GenerationEndpoint, Priority, Usage } from '../../protocol/index.ts'
 import type { AppEnv } from '../env.ts'
 import { logError } from '../log.ts'
 import type { AuthVariables } from '../middleware/bearer-auth.ts'
 import { readJson } from '../middleware/validate-json.ts'
-import { collectCompletion, readUntilFirstOutput, sseStream } from '../openai/task-response.ts'
 import { findPool } from '../registry/pools.ts'
 import { recordUsage } from '../registry/usage.ts'
-import { startTask } from '../task-runner.ts'
-import type { GenerationBody } from '../task-runner.ts'
+import type { Generation } from '../task/generation.ts'
+import { collectCompletion, readUntilFirstOutput, sseStream } from '../task/openai-response.ts'
+import { startTask } from '../task/runner.ts'
 
 type InferenceEnv = AppEnv & { Variables: AuthVariables }
 
 const ID_PREFIX = { chat: 'chatcmpl-', completions: 'cmpl-' } as const satisfies Record<GenerationEndpoint, string>
 
-async function readGeneration(c: Context<InferenceEnv>, endpoint: GenerationEndpoint): Promise<GenerationBody> {
-  return endpoint === 'chat'
-    ? { endpoint, body: await readJson(c, ChatCompletionRequest) }
-    : { endpoint, body: await readJson(c, CompletionRequest) }
+/**
+ * Reads the body of either route. `priority` is llorch's own field: it orders the queue and is
+ * taken off here, once, so that the engine never sees it.
+ */
+async function readGeneration(c: Context<InferenceEnv>, endpoint: GenerationEndpoint): Promise<{ generation: Generation; priority: Priority | undefined }> {
+  if (endpoint === 'chat') {
+    const { priority, ...body } = await readJson(c, ChatCompletionRequest)
+    return { generation: { endpoint, body }, priority }
+  }
+  const { priority, ...body } = await readJson(c, CompletionRequest)
+  return { generation: { endpoint, body }, priority }
 }
 
 /** One handler for both OpenAI generation routes; only the body schema and chunk shapes differ. */
 async function generate(c: Context<InferenceEnv>, endpoint: GenerationEndpoint): Promise<Response> {
-  const generation = await readGeneration(c, endpoint)
-  const { priority, model } = generation.body
-  // `priority` is llorch's own field: it orders the queue, and JSON drops it on the way to the engine.
-  const forEngine: GenerationBody =
-    generation.endpoint === 'chat'
-      ? { endpoint: 'chat', body: { ...generation.body, priority: undefined } }
-      : { endpoint: 'completions', body: { ...generation.body, priority: undefined } }
+  const { generation, priority } = await readGeneration(c, endpoint)
+  const { model } = generation.body
   const pool = await findPool(c.var.registry, model)
   if (!pool) throw new LlorchError('model_not_found', `the model "${model}" does not exist; GET /v1/models lists the served ones`, { param: 'model' })
 
@@ -38,10 +40,9 @@ async function generate(c: Context<InferenceEnv>, endpoint: GenerationEndpoint):
   const principal = c.var.principal
   const apiKeyId = principal.kind === 'api_key' ? principal.keyId : null
   const db = c.var.registry
+  const waitUntil = (promise: Promise<unknown>) => c.executionCtx.waitUntil(promise)
   const onUsage = (usage: Usage) =>
-    c.executionCtx.waitUntil(
-      recordUsage(db, { apiKeyId, poolId: pool.id, taskId, usage }).catch((error: unknown) => logError('usage.write_failed', { task: taskId, error: String(error) })),
-    )
+    waitUntil(recordUsage(db, { apiKeyId, poolId: pool.id, taskId, usage }).catch((error: unknown) => logError('usage.write_failed', { task: taskId, error: String(error) })))
 
   const task = await startTask({
     env: c.env,
@@ -49,7 +50,8 @@ async function generate(c: Context<InferenceEnv>, endpoint: GenerationEndpoint):
     poolId: pool.id,
     queueCapacity: pool.queueCapacity,
     priority: priority ?? pool.defaultPriority,
-    generation: forEngine,
+    generation,
+    waitUntil,
   })
   const iterator = task.events[Symbol.asyncIterator]()
   const identity = { id: `${ID_PREFIX[endpoint]}${taskId}`, created: Math.floor(Date.now() / 1000), model, endpoint }

@@ -9,13 +9,10 @@ import { findPool, listPools, updatePoolPolicy } from '../registry/pools.ts'
 import { listAllReplicas, listReplicasOfPool } from '../registry/replicas.ts'
 import { poolView } from '../registry/views.ts'
 
-/** Default time in-flight tasks get to finish when an operator drains a pool without saying. */
-export const DEFAULT_DRAIN_DEADLINE_MS = 30_000
-
 /** Live numbers come from the PoolObject; the listing still answers (with nulls) if it cannot. */
 async function liveStatus(env: Bindings, poolId: string): Promise<PoolStatus | null> {
   try {
-    return await env.POOLS.get(env.POOLS.idFromName(poolId)).status()
+    return await env.POOLS.getByName(poolId).status()
   } catch (error) {
     logError('pool.status_failed', { pool: poolId, error: String(error) })
     return null
@@ -39,10 +36,10 @@ export const poolRoutes = new Hono<AppEnv>()
     if (!(await findPool(db, id))) throw new LlorchError('not_found', `no pool "${id}"`)
     const replicas = (await listReplicasOfPool(db, id)).filter((r) => r.state !== 'lost')
     if (replicas.length === 0) throw new LlorchError('no_replica', `pool "${id}" has no replica on a connected node`)
-    const deadlineMs = body.deadline_ms ?? DEFAULT_DRAIN_DEADLINE_MS
+    const deadlineMs = body.deadline_ms
     const nodes = await Promise.all(
       replicas.map(async (r) => {
-        const result = await c.env.NODES.get(c.env.NODES.idFromName(r.nodeId)).command(r.nodeId, { command, pool: id, deadlineMs })
+        const result = await c.env.NODES.getByName(r.nodeId).command({ command, pool: id, deadlineMs })
         return { node_id: r.nodeId, ok: result.ok, error: result.error }
       }),
     )

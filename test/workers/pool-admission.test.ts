@@ -1,11 +1,12 @@
-import { env, runDurableObjectAlarm } from 'cloudflare:test'
+import { env, runDurableObjectAlarm, runInDurableObject } from 'cloudflare:test'
 import { describe, expect, it } from 'vitest'
 import type { ReplicaReport } from '../../protocol/index.ts'
-import type { AdmissionRequest } from '../../control-plane/task-grant.ts'
+import { UNSTREAMED_GRANT_GRACE_MS } from '../../control-plane/pool-object.ts'
+import type { AdmissionRequest } from '../../control-plane/task/grant.ts'
 
 function freshPool() {
   const poolId = `pool-${crypto.randomUUID().slice(0, 8)}`
-  return { poolId, stub: env.POOLS.get(env.POOLS.idFromName(poolId)) }
+  return { poolId, stub: env.POOLS.getByName(poolId) }
 }
 
 function replica(pool: string, overrides: Partial<ReplicaReport> = {}): ReplicaReport {
@@ -13,61 +14,93 @@ function replica(pool: string, overrides: Partial<ReplicaReport> = {}): ReplicaR
 }
 
 function request(taskId: string, overrides: Partial<AdmissionRequest> = {}): AdmissionRequest {
-  return { taskId, priority: 'interactive', requeued: false, maxWaitMs: 60_000, queueCapacity: 1, endpoint: 'chat', ...overrides }
+  return { taskId, priority: 'interactive', maxWaitMs: 60_000, runDeadlineMs: 600_000, queueCapacity: 1, ...overrides }
 }
 
 describe('PoolObject admission', () => {
   it('refuses with no_replica when no node has registered the pool', async () => {
-    const { poolId, stub } = freshPool()
-    const result = await stub.admit(poolId, request('t1'))
+    const { stub } = freshPool()
+    const result = await stub.admit(request('t1'))
     expect(result).toMatchObject({ ok: false, error: { code: 'no_replica' } })
   })
 
-  it('grants a free slot at once on a ready replica', async () => {
+  it('grants a free slot at once on a ready replica, naming the pool it knows by its own name', async () => {
     const { poolId, stub } = freshPool()
-    await stub.syncReplica(poolId, 'node-a', replica(poolId), [])
-    expect(await stub.admit(poolId, request('t1'))).toEqual({ ok: true, grant: { taskId: 't1', poolId, nodeId: 'node-a', replicaId: `node-a/${poolId}` } })
+    await stub.syncReplica('node-a', replica(poolId), [])
+    expect(await stub.admit(request('t1'))).toEqual({ ok: true, grant: { taskId: 't1', poolId, nodeId: 'node-a', replicaId: `node-a/${poolId}`, attempt: 1 } })
     expect((await stub.status()).replicas).toEqual([{ nodeId: 'node-a', state: 'ready', slots: 1, busy: 1 }])
+  })
+
+  it('grants a free slot even when the queue capacity is 0', async () => {
+    const { poolId, stub } = freshPool()
+    await stub.syncReplica('node-a', replica(poolId), [])
+    expect(await stub.admit(request('t1', { queueCapacity: 0 }))).toMatchObject({ ok: true })
+    expect(await stub.admit(request('t2', { queueCapacity: 0 }))).toMatchObject({ ok: false, error: { code: 'queue_full' } })
   })
 
   it('queues past the free slots, refuses past the capacity with Retry-After, and grants the queue in order', async () => {
     const { poolId, stub } = freshPool()
-    await stub.syncReplica(poolId, 'node-a', replica(poolId), [])
-    expect(await stub.admit(poolId, request('t1'))).toMatchObject({ ok: true })
-    const waiting = stub.admit(poolId, request('t2'))
+    await stub.syncReplica('node-a', replica(poolId), [])
+    expect(await stub.admit(request('t1'))).toMatchObject({ ok: true })
+    const waiting = stub.admit(request('t2'))
     await expect.poll(async () => (await stub.status()).queueDepth).toBe(1)
-    const refused = await stub.admit(poolId, request('t3'))
+    const refused = await stub.admit(request('t3'))
     expect(refused).toMatchObject({ ok: false, error: { code: 'queue_full', retryAfterSeconds: expect.any(Number) } })
-    await stub.release('t1', 'completed')
+    await stub.release('t1', 1, 'completed')
     expect(await waiting).toMatchObject({ ok: true, grant: { taskId: 't2', nodeId: 'node-a' } })
   })
 
-  it('places interactive tasks before batch ones and a requeued task at the head of its class', async () => {
+  it('places interactive tasks before batch ones and a task placed again at the head of its class', async () => {
     const { poolId, stub } = freshPool()
-    await stub.syncReplica(poolId, 'node-a', replica(poolId), [])
-    await stub.admit(poolId, request('running', { queueCapacity: 10 }))
+    await stub.syncReplica('node-a', replica(poolId), [])
+    const failing = await stub.admit(request('failing', { queueCapacity: 10 }))
+    if (!failing.ok) throw new Error('expected a grant')
     const order: string[] = []
-    const track = (taskId: string, extra: Partial<AdmissionRequest>) =>
-      stub.admit(poolId, request(taskId, { queueCapacity: 10, ...extra })).then(async (r) => {
+    const track = (taskId: string, admission: Promise<Awaited<ReturnType<typeof stub.admit>>>) =>
+      admission.then(async (r) => {
         order.push(taskId)
-        if (r.ok) await stub.release(taskId, 'completed')
+        if (r.ok) await stub.release(taskId, r.grant.attempt, 'completed')
       })
-    const all = [track('batch-1', { priority: 'batch' }), track('inter-1', {}), track('inter-2', {})]
+    const all = ['batch-1', 'inter-1', 'inter-2'].map((taskId) =>
+      track(taskId, stub.admit(request(taskId, { queueCapacity: 10, priority: taskId.startsWith('batch') ? 'batch' : 'interactive' }))),
+    )
     await expect.poll(async () => (await stub.status()).queueDepth).toBe(3)
-    all.push(track('requeued', { requeued: true }))
-    await expect.poll(async () => (await stub.status()).queueDepth).toBe(4)
-    await stub.release('running', 'completed')
+    // The running task fails before its first token: its retry takes its slot back and goes first.
+    all.push(track('failing', stub.admit(request('failing', { queueCapacity: 10, retryOf: { attempt: failing.grant.attempt, nodeId: 'node-a' } }))))
     await Promise.all(all)
-    expect(order).toEqual(['requeued', 'inter-1', 'inter-2', 'batch-1'])
+    expect(order).toEqual(['failing', 'inter-1', 'inter-2', 'batch-1'])
+  })
+
+  it('ignores a release that names an attempt the task no longer holds', async () => {
+    const { poolId, stub } = freshPool()
+    await stub.syncReplica('node-a', replica(poolId, { slots: 2 }), [])
+    const first = await stub.admit(request('t1', { queueCapacity: 2 }))
+    if (!first.ok) throw new Error('expected a grant')
+    const second = await stub.admit(request('t1', { queueCapacity: 2, retryOf: { attempt: first.grant.attempt, nodeId: 'node-a' } }))
+    expect(second).toMatchObject({ ok: true, grant: { attempt: 2 } })
+    await stub.release('t1', 1, 'failed_before_start')
+    expect((await stub.status()).replicas[0]?.busy).toBe(1)
+    await stub.release('t1', 2, 'completed')
+    expect((await stub.status()).replicas[0]?.busy).toBe(0)
+  })
+
+  it('releases the same attempt twice without freeing a second slot', async () => {
+    const { poolId, stub } = freshPool()
+    await stub.syncReplica('node-a', replica(poolId, { slots: 2 }), [])
+    await stub.admit(request('t1', { queueCapacity: 2 }))
+    await stub.admit(request('t2', { queueCapacity: 2 }))
+    await stub.release('t1', 1, 'completed')
+    await stub.release('t1', 1, 'completed')
+    expect((await stub.status()).replicas[0]?.busy).toBe(1)
   })
 
   it('spreads tasks over equal replicas', async () => {
     const { poolId, stub } = freshPool()
-    await stub.syncReplica(poolId, 'node-a', replica(poolId, { slots: 2 }), [])
-    await stub.syncReplica(poolId, 'node-b', replica(poolId, { slots: 2 }), [])
+    await stub.syncReplica('node-a', replica(poolId, { slots: 2 }), [])
+    await stub.syncReplica('node-b', replica(poolId, { slots: 2 }), [])
     const nodes = new Set<string>()
     for (const taskId of ['t1', 't2']) {
-      const result = await stub.admit(poolId, request(taskId, { queueCapacity: 4 }))
+      const result = await stub.admit(request(taskId, { queueCapacity: 4 }))
       if (result.ok) nodes.add(result.grant.nodeId)
     }
     expect([...nodes].sort()).toEqual(['node-a', 'node-b'])
@@ -75,50 +108,58 @@ describe('PoolObject admission', () => {
 
   it('fails a queued task with queue_timeout when its wait deadline passes', async () => {
     const { poolId, stub } = freshPool()
-    await stub.syncReplica(poolId, 'node-a', replica(poolId), [])
-    await stub.admit(poolId, request('t1'))
-    const waiting = stub.admit(poolId, request('t2', { maxWaitMs: 1 }))
+    await stub.syncReplica('node-a', replica(poolId), [])
+    await stub.admit(request('t1'))
+    const waiting = stub.admit(request('t2', { maxWaitMs: 1 }))
     await expect.poll(async () => (await stub.status()).queueDepth).toBe(1)
     await expect.poll(() => runDurableObjectAlarm(stub)).toBe(true)
     expect(await waiting).toMatchObject({ ok: false, error: { code: 'queue_timeout' } })
     expect((await stub.status()).queueDepth).toBe(0)
   })
 
-  it('frees the slots of a lost node and refuses new tasks when no replica is left', async () => {
+  it('takes a slot back when its grant outlives the run deadline', async () => {
     const { poolId, stub } = freshPool()
-    await stub.syncReplica(poolId, 'node-a', replica(poolId), [])
-    await stub.admit(poolId, request('t1'))
-    await stub.replicaLost(poolId, 'node-a')
-    expect((await stub.status()).replicas).toEqual([{ nodeId: 'node-a', state: 'lost', slots: 1, busy: 0 }])
-    expect(await stub.admit(poolId, request('t2'))).toMatchObject({ ok: false, error: { code: 'no_replica' } })
+    await stub.syncReplica('node-a', replica(poolId), [])
+    await stub.admit(request('t1', { runDeadlineMs: 1 }))
+    await expect.poll(async () => (await runDurableObjectAlarm(stub)) && (await stub.status()).replicas[0]?.busy).toBe(0)
   })
 
-  it('gives back the slot of a running task that its agent no longer reports', async () => {
+  it('takes no task onto a lost node and refuses new tasks when no replica is left', async () => {
     const { poolId, stub } = freshPool()
-    await stub.syncReplica(poolId, 'node-a', replica(poolId), [])
-    await stub.admit(poolId, request('t1'))
-    await stub.markRunning('t1')
-    await stub.syncReplica(poolId, 'node-a', replica(poolId, { slots_busy: 1 }), ['t1'])
-    expect((await stub.status()).replicas[0]?.busy).toBe(1)
-    // Past the grace for a task that just ended, a heartbeat without it frees the slot.
-    await expect
-      .poll(
-        async () => {
-          await stub.syncReplica(poolId, 'node-a', replica(poolId), [])
-          return (await stub.status()).replicas[0]?.busy
-        },
-        { timeout: 10_000, interval: 250 },
-      )
-      .toBe(0)
+    await stub.syncReplica('node-a', replica(poolId), [])
+    await stub.admit(request('t1'))
+    await stub.replicaLost('node-a')
+    expect((await stub.status()).replicas[0]).toMatchObject({ nodeId: 'node-a', state: 'lost' })
+    expect(await stub.admit(request('t2'))).toMatchObject({ ok: false, error: { code: 'no_replica' } })
   })
 
-  it('releases the same task twice without freeing a second slot', async () => {
+  it('queues a task while its only replica failed and restarts, and refuses it once the breaker is open', async () => {
     const { poolId, stub } = freshPool()
-    await stub.syncReplica(poolId, 'node-a', replica(poolId, { slots: 2 }), [])
-    await stub.admit(poolId, request('t1', { queueCapacity: 2 }))
-    await stub.admit(poolId, request('t2', { queueCapacity: 2 }))
-    await stub.release('t1', 'completed')
-    await stub.release('t1', 'completed')
+    await stub.syncReplica('node-a', replica(poolId, { state: 'failed' }), [])
+    const waiting = stub.admit(request('t1'))
+    await expect.poll(async () => (await stub.status()).queueDepth).toBe(1)
+    await stub.syncReplica('node-a', replica(poolId), [])
+    expect(await waiting).toMatchObject({ ok: true, grant: { nodeId: 'node-a' } })
+
+    const other = freshPool()
+    await other.stub.syncReplica('node-a', replica(other.poolId, { state: 'failed', breaker_open: true }), [])
+    expect(await other.stub.admit(request('t1'))).toMatchObject({ ok: false, error: { code: 'no_replica' } })
+  })
+
+  it('gives back the slot of a task that its node no longer streams', async () => {
+    const { poolId, stub } = freshPool()
+    await stub.syncReplica('node-a', replica(poolId), [])
+    await stub.admit(request('t1'))
+    await stub.syncReplica('node-a', replica(poolId, { slots_busy: 1 }), ['t1'])
     expect((await stub.status()).replicas[0]?.busy).toBe(1)
+    // Within the grace a report without it changes nothing: its dispatch may still be in flight.
+    await stub.syncReplica('node-a', replica(poolId), [])
+    expect((await stub.status()).replicas[0]?.busy).toBe(1)
+    // Past the grace, it does.
+    await runInDurableObject(stub, (_instance, state) => {
+      state.storage.sql.exec('UPDATE tasks SET granted_at = granted_at - ?', UNSTREAMED_GRANT_GRACE_MS + 1)
+    })
+    await stub.syncReplica('node-a', replica(poolId), [])
+    expect((await stub.status()).replicas[0]?.busy).toBe(0)
   })
 })

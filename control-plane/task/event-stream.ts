@@ -1,4 +1,4 @@
-import { TaskEvent } from '../protocol/index.ts'
+import { TaskEvent } from '../../protocol/index.ts'
 
 /**
  * Task events travel from a NodeObject to the Worker as newline-delimited JSON over an RPC

@@ -1,8 +1,8 @@
 import { LlorchError } from '../../protocol/index.ts'
 import type { TaskEvent, Usage } from '../../protocol/index.ts'
-import type { RunningTask } from '../task-runner.ts'
-import { completionObject, roleChunk, textChunk, usageChunk } from './completion-chunks.ts'
-import type { ResponseIdentity } from './completion-chunks.ts'
+import type { RunningTask } from './runner.ts'
+import { completionObject, roleChunk, textChunk, usageChunk } from './openai-chunks.ts'
+import type { ResponseIdentity } from './openai-chunks.ts'
 
 const encoder = new TextEncoder()
 

@@ -1,0 +1,137 @@
+import { LlorchError } from '../../protocol/index.ts'
+import type { Dispatch, Priority, TaskEvent } from '../../protocol/index.ts'
+import type { Bindings } from '../env.ts'
+import { logError, logEvent } from '../log.ts'
+import { decodeTaskEvents } from './event-stream.ts'
+import type { Generation } from './generation.ts'
+import type { AdmissionRequest, AdmissionResult, Grant, TaskOutcome } from './grant.ts'
+
+/** How long a task may wait in its pool's queue for a slot. */
+export const QUEUE_WAIT_DEADLINE_MS = 120_000
+/** How long a task may run on an engine once dispatched. */
+export const TASK_RUN_DEADLINE_MS = 10 * 60_000
+/** Times a task is placed again after its node or engine failed before its first token. */
+export const MAX_FAILOVERS = 3
+
+export interface TaskRequest {
+  env: Bindings
+  taskId: string
+  poolId: string
+  queueCapacity: number
+  priority: Priority
+  generation: Generation
+  /** Keeps work that must finish (the slot release) running after the response is sent. */
+  waitUntil(promise: Promise<unknown>): void
+}
+
+/** A task placed on a replica, whose events can be read once. */
+export interface RunningTask {
+  taskId: string
+  events: AsyncIterable<TaskEvent>
+  /** Stops the task on its node and gives its slot back; safe after the end too. */
+  cancel(): Promise<void>
+}
+
+function admissionError(result: Extract<AdmissionResult, { ok: false }>): LlorchError {
+  const { code, message, retryAfterSeconds } = result.error
+  return new LlorchError(code, message, retryAfterSeconds !== undefined ? { retryAfterSeconds } : {})
+}
+
+function dispatchOf(grant: Grant, generation: Generation): Dispatch {
+  return { type: 'dispatch', task_id: grant.taskId, pool: grant.poolId, deadline_ms: TASK_RUN_DEADLINE_MS, ...generation }
+}
+
+function outcomeOf(last: TaskEvent, tokensSeen: boolean): TaskOutcome {
+  if (last.kind === 'end') return 'completed'
+  if (last.kind === 'error' && last.code === 'cancelled') return 'cancelled'
+  return tokensSeen ? 'failed' : 'failed_before_start'
+}
+
+/**
+ * Admits a task, places it on a replica and relays its events. A node or engine failure before
+ * the first token sends the task back to the head of its queue to be placed again, invisibly;
+ * after the first token the client sees a retriable error event.
+ *
+ * This is the one owner of the task's slot: every attempt it is granted ends in exactly one
+ * `release` (or in the retry admission that takes the slot back), however the events end.
+ */
+export async function startTask(request: TaskRequest): Promise<RunningTask> {
+  const { env, taskId } = request
+  const pool = env.POOLS.getByName(request.poolId)
+  const admission: AdmissionRequest = {
+    taskId,
+    priority: request.priority,
+    maxWaitMs: QUEUE_WAIT_DEADLINE_MS,
+    runDeadlineMs: TASK_RUN_DEADLINE_MS,
+    queueCapacity: request.queueCapacity,
+  }
+  const admit = async (retryOf?: AdmissionRequest['retryOf']): Promise<Grant> => {
+    const asked = retryOf ? { ...admission, retryOf } : admission
+    let result: AdmissionResult
+    try {
+      result = await pool.admit(asked)
+    } catch (error) {
+      // A PoolObject restart drops waiting calls; the queued row survives, so asking again rejoins it.
+      logEvent('task.admit_retry', { task: taskId, pool: request.poolId, error: String(error) })
+      result = await pool.admit(asked)
+    }
+    if (!result.ok) throw admissionError(result)
+    return result.grant
+  }
+
+  let grant = await admit()
+  /** Whether the current attempt still holds its slot. */
+  let holding = true
+  const node = () => env.NODES.getByName(grant.nodeId)
+  const release = (outcome: TaskOutcome) => {
+    if (!holding) return
+    holding = false
+    const { attempt } = grant
+    request.waitUntil(pool.release(taskId, attempt, outcome).catch((error: unknown) => logError('task.release_failed', { task: taskId, attempt, error: String(error) })))
+  }
+
+  async function* events(): AsyncGenerator<TaskEvent> {
+    let failovers = 0
+    let tokensSeen = false
+    try {
+      for (;;) {
+        const stream = await node().run(grant, dispatchOf(grant, request.generation))
+        let failedOver = false
+        for await (const event of decodeTaskEvents(stream)) {
+          if (event.kind === 'tokens') tokensSeen = true
+          if (event.kind === 'error' && event.retriable && !tokensSeen && failovers < MAX_FAILOVERS) {
+            failedOver = true
+            break
+          }
+          if (event.kind === 'end' || event.kind === 'error') release(outcomeOf(event, tokensSeen))
+          yield event
+          if (event.kind === 'end' || event.kind === 'error') return
+        }
+        if (!failedOver) {
+          const lost: TaskEvent = { kind: 'error', code: 'node_lost', message: 'the task stream ended without an end event', retriable: true }
+          release(outcomeOf(lost, tokensSeen))
+          yield lost
+          return
+        }
+        failovers += 1
+        logEvent('task.failover', { task: taskId, pool: grant.poolId, node: grant.nodeId, attempt: grant.attempt, failovers })
+        // The retry admission takes the failed attempt's slot back itself.
+        holding = false
+        grant = await admit({ attempt: grant.attempt, nodeId: grant.nodeId })
+        holding = true
+      }
+    } finally {
+      release('cancelled')
+    }
+  }
+
+  return {
+    taskId,
+    events: events(),
+    async cancel() {
+      if (!holding) return
+      await node().cancel(taskId)
+      release('cancelled')
+    },
+  }
+}

@@ -1,0 +1,22 @@
+import { describe, expect, it } from 'vitest'
+import { IllegalTaskTransitionError, TASK_TRANSITIONS, assertTaskTransition } from '../../../control-plane/task/task-states.ts'
+import type { TaskPhase } from '../../../control-plane/task/task-states.ts'
+
+const PHASES: TaskPhase[] = ['queued', 'granted', 'ended']
+
+describe('task transitions', () => {
+  it('allows exactly the moves in the table and names both phases otherwise', () => {
+    for (const from of PHASES) {
+      for (const to of PHASES) {
+        const allowed: readonly TaskPhase[] = TASK_TRANSITIONS[from]
+        if (allowed.includes(to)) expect(() => assertTaskTransition('t1', from, to)).not.toThrow()
+        else expect(() => assertTaskTransition('t1', from, to)).toThrow(new IllegalTaskTransitionError({ taskId: 't1', from, to }))
+      }
+    }
+  })
+
+  it('never leaves the end, and never grants a task twice without placing it again', () => {
+    expect(TASK_TRANSITIONS.ended).toEqual([])
+    expect(() => assertTaskTransition('t1', 'granted', 'granted')).toThrow('task t1 cannot go from granted to granted')
+  })
+})

@@ -1,6 +1,7 @@
 import { createApp } from './app.ts'
 import type { Bindings } from './env.ts'
 
+export { ApiKeyObject } from './api-key-object.ts'
 export { NodeObject } from './node-object.ts'
 export { PoolObject } from './pool-object.ts'
 

@@ -1,13 +1,16 @@
 import { DurableObject } from 'cloudflare:workers'
-import type { ReplicaReport, ReplicaState } from '../protocol/index.ts'
+import type { PoolPolicy, ReplicaReport, ReplicaState, Usage } from '../protocol/index.ts'
 import { guardEntryPoint } from './entry-point-guard.ts'
 import type { Bindings } from './env.ts'
-import { logEvent } from './log.ts'
+import { registryFor } from './env.ts'
+import { logError, logEvent } from './log.ts'
 import { availability, pickReplica } from './pool/placement.ts'
-import { PoolStorage } from './pool/pool-storage.ts'
+import { PoolStorage, USAGE_FLUSH_INTERVAL_MS } from './pool/pool-storage.ts'
 import type { TaskRow } from './pool/pool-storage.ts'
 import { retryAfterSeconds } from './pool/queue-order.ts'
+import { findPool, policyOf } from './registry/pools.ts'
 import { replicaId } from './registry/replicas.ts'
+import { recordUsage } from './registry/usage.ts'
 import type { AdmissionRequest, AdmissionResult, Grant, TaskOutcome } from './task/grant.ts'
 import { assertTaskTransition } from './task/task-states.ts'
 import type { TaskPhase } from './task/task-states.ts'
@@ -16,6 +19,8 @@ import type { TaskPhase } from './task/task-states.ts'
 const DEFAULT_TASK_MS = 5_000
 /** A grant its node no longer streams is taken back only after this grace (its dispatch may be in flight). */
 export const UNSTREAMED_GRANT_GRACE_MS = 2_000
+/** Most buffered usage rows written to the registry in one batch. */
+const USAGE_FLUSH_BATCH_ROWS = 500
 
 type AdmissionError = Extract<AdmissionResult, { ok: false }>['error']
 
@@ -29,8 +34,10 @@ export interface PoolStatus {
 }
 
 /**
- * Live state of one pool, named by its pool id: the persisted queue, the replica table,
- * admission, placement and slot accounting. It sees task starts and ends, never tokens.
+ * Live state of one pool, named by its pool id: its policy, the persisted queue, the replica
+ * table, admission, placement, slot accounting and the usage of finished tasks. It sees task
+ * starts and ends, never tokens. Once it knows its policy, admission reads nothing from the
+ * registry; usage reaches the registry in batches.
  *
  * Slots: a task holds one while its row is `granted`. Only `#end` and `#requeue` take it back, and
  * both check the attempt they are told about, so a late or repeated release frees nothing twice.
@@ -62,9 +69,11 @@ export class PoolObject extends DurableObject<Bindings> {
       if (request.retryOf) {
         this.#takeBack(existing, request.retryOf, request, now)
       } else if (!existing) {
-        const refusal = this.#refusal(request)
+        const policy = await this.#policy()
+        if (!policy.ok) return policy.refusal
+        const refusal = this.#refusal(policy.policy)
         if (refusal) return refusal
-        this.#store.enqueue({ ...this.#queued(request, now), attempt: 0, requeued: false })
+        this.#store.enqueue({ ...this.#queued(request, now), priority: request.priority ?? policy.policy.default_priority, attempt: 0, requeued: false })
       }
       // A call repeated after a restart of this object collects the grant it missed.
       const row = this.#store.task(request.taskId)
@@ -76,12 +85,16 @@ export class PoolObject extends DurableObject<Bindings> {
     })
   }
 
-  /** The attempt ended (end, error, cancel): its slot is free. Stale or repeated calls change nothing. */
-  release(taskId: string, attempt: number, outcome: TaskOutcome): Promise<void> {
+  /**
+   * The attempt ended (end, error, cancel): its slot is free, and the usage the engine reported
+   * is buffered for the registry. Stale or repeated calls change nothing.
+   */
+  release(taskId: string, attempt: number, outcome: TaskOutcome, usage: Usage | null = null): Promise<void> {
     return this.#guard('release', async () => {
       const now = Date.now()
       const row = this.#store.task(taskId)
       if (row?.state !== 'granted' || row.attempt !== attempt) return
+      if (usage) this.#store.bufferUsage({ taskId, apiKeyId: row.api_key_id, usage, endedAt: now })
       this.#end(row, outcome, now)
       this.#pump(now)
       await this.#armAlarm()
@@ -95,6 +108,8 @@ export class PoolObject extends DurableObject<Bindings> {
   syncReplica(nodeId: string, report: ReplicaReport, streamedTaskIds: readonly string[]): Promise<void> {
     return this.#guard('syncReplica', async () => {
       const now = Date.now()
+      // Learn the policy before the first request needs it.
+      if (!this.#store.policy()) this.ctx.waitUntil(this.#policy())
       this.#store.upsertReplica(nodeId, report, now)
       const streamed = new Set(streamedTaskIds)
       for (const task of this.#store.grantsOnNode(nodeId)) {
@@ -117,6 +132,11 @@ export class PoolObject extends DurableObject<Bindings> {
     })
   }
 
+  /** An operator changed the policy in the registry; admission follows it from now on. */
+  setPolicy(policy: PoolPolicy): Promise<void> {
+    return this.#guard('setPolicy', () => this.#store.setPolicy(policy))
+  }
+
   /** Queue depth and per-replica slot use, for the admin API and metrics. */
   status(): Promise<PoolStatus> {
     return this.#guard('status', () => ({
@@ -137,13 +157,46 @@ export class PoolObject extends DurableObject<Bindings> {
         logEvent('pool.grant_expired', { pool: this.#poolId, task: task.task_id, node: task.node_id })
         this.#end(task, 'failed', now)
       }
+      await this.#flushUsage(now)
       this.#pump(now)
       await this.#armAlarm()
     })
   }
 
+  /** The pool's policy, from storage, else (once) from the registry; a pool the registry lacks does not exist. */
+  async #policy(): Promise<{ ok: true; policy: PoolPolicy } | { ok: false; refusal: AdmissionResult }> {
+    const stored = this.#store.policy()
+    if (stored) return { ok: true, policy: stored }
+    const poolId = this.#poolId
+    let row: Awaited<ReturnType<typeof findPool>>
+    try {
+      row = await findPool(registryFor(this.env), poolId)
+    } catch (error) {
+      logError('pool.registry_read_failed', { pool: poolId, error: String(error) })
+      return { ok: false, refusal: refused('registry_unavailable', `the registry cannot be reached to look up pool "${poolId}"; try again shortly`) }
+    }
+    if (!row) return { ok: false, refusal: refused('model_not_found', `the model "${poolId}" does not exist; GET /v1/models lists the served ones`) }
+    const policy = policyOf(row)
+    this.#store.setPolicy(policy)
+    return { ok: true, policy }
+  }
+
+  /** Writes buffered usage to the registry in one batch; on failure it stays buffered and is tried again. */
+  async #flushUsage(now: number): Promise<void> {
+    const due = this.#store.usageFlushAt()
+    if (due === null || due > now) return
+    const rows = this.#store.bufferedUsage(USAGE_FLUSH_BATCH_ROWS)
+    try {
+      await recordUsage(registryFor(this.env), { poolId: this.#poolId, rows })
+      this.#store.usageFlushed(rows.map((r) => r.task_id), now)
+    } catch (error) {
+      logError('pool.usage_flush_failed', { pool: this.#poolId, rows: rows.length, error: String(error) })
+      this.#store.postponeUsageFlush(now + USAGE_FLUSH_INTERVAL_MS)
+    }
+  }
+
   /** Why a new task cannot be queued, or null when it can. */
-  #refusal(request: AdmissionRequest): AdmissionResult | null {
+  #refusal(policy: PoolPolicy): AdmissionResult | null {
     const poolId = this.#poolId
     const candidates = this.#store.candidates()
     if (candidates.length === 0) {
@@ -155,17 +208,17 @@ export class PoolObject extends DurableObject<Bindings> {
     const queued = this.#store.queuedCount()
     // An empty queue with a free slot takes the task whatever the capacity: it never waits.
     const placeableNow = queued === 0 && pickReplica(candidates) !== null
-    if (queued < request.queueCapacity || placeableNow) return null
+    if (queued < policy.queue_capacity || placeableNow) return null
     const readySlots = candidates.filter((c) => c.state === 'ready').reduce((n, c) => n + c.slots, 0)
     return refused(
       'queue_full',
-      `pool "${poolId}" queue is full (${request.queueCapacity} waiting)`,
+      `pool "${poolId}" queue is full (${policy.queue_capacity} waiting)`,
       retryAfterSeconds({ queued, readySlots, averageTaskMs: this.#store.averageTaskMs(DEFAULT_TASK_MS) }),
     )
   }
 
   #queued(request: AdmissionRequest, now: number) {
-    return { taskId: request.taskId, priority: request.priority, now, waitDeadlineAt: now + request.maxWaitMs, runDeadlineMs: request.runDeadlineMs }
+    return { taskId: request.taskId, apiKeyId: request.apiKeyId, now, waitDeadlineAt: now + request.maxWaitMs, runDeadlineMs: request.runDeadlineMs }
   }
 
   #move(row: TaskRow, to: TaskPhase): void {
@@ -192,7 +245,7 @@ export class PoolObject extends DurableObject<Bindings> {
     if (row && (row.state !== 'granted' || row.attempt !== failed.attempt)) return
     this.#store.recordFailure(failed.nodeId)
     if (!row) {
-      this.#store.enqueue({ ...this.#queued(request, now), attempt: failed.attempt, requeued: true })
+      this.#store.enqueue({ ...this.#queued(request, now), priority: request.priority ?? 'interactive', attempt: failed.attempt, requeued: true })
       return
     }
     this.#move(row, 'queued')

@@ -4,7 +4,6 @@ import { LlorchError } from '../../protocol/index.ts'
 import type { ApiKeyCache } from '../auth/api-key-cache.ts'
 import { constantTimeEqual, parseCredential, readBearer, verifyCredential } from '../auth/credentials.ts'
 import type { AppEnv } from '../env.ts'
-import { findApiKey } from '../registry/api-keys.ts'
 
 /** Who made the request. The bootstrap admin token is not a key and has no key id. */
 export type Principal = { kind: 'admin_token' } | { kind: 'api_key'; keyId: string; scopes: ApiKeyScope[] }
@@ -37,8 +36,9 @@ export function requireScope(scope: ApiKeyScope, cache: ApiKeyCache): Middleware
     const now = Date.now()
     let key = cache.get(credential.id, now)
     if (key === undefined) {
-      const row = await findApiKey(c.var.registry, credential.id)
-      key = row && !row.revokedAt ? { id: row.id, hash: row.keyHash, scopes: row.scopes } : null
+      const lookup = await c.env.API_KEYS.getByName(credential.id).lookup()
+      if (!lookup.ok) throw new LlorchError(lookup.code, lookup.message)
+      key = lookup.key
       cache.set(credential.id, key, now)
     }
     if (!key || !(await verifyCredential(token, key.hash))) throw unauthorized('invalid or revoked API key')

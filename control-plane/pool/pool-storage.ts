@@ -1,6 +1,6 @@
 import { z } from 'zod'
-import { ReplicaState } from '../../protocol/index.ts'
-import type { Priority, ReplicaReport } from '../../protocol/index.ts'
+import { PoolPolicy, ReplicaState } from '../../protocol/index.ts'
+import type { Priority, ReplicaReport, Usage } from '../../protocol/index.ts'
 import { sqlRow, sqlRows } from '../storage/sql-rows.ts'
 import type { PlacementCandidate } from './placement.ts'
 import { PRIORITY_RANK, QUEUE_ORDER_SQL } from './queue-order.ts'
@@ -9,16 +9,20 @@ import { PRIORITY_RANK, QUEUE_ORDER_SQL } from './queue-order.ts'
  * Bumped when the tables change shape. Rows of an older shape are dropped: the Worker requests
  * that waited on them did not survive the deploy that brought the new shape either.
  */
-const POOL_SCHEMA_VERSION = 2
+const POOL_SCHEMA_VERSION = 3
+
+/** Buffered usage reaches the registry this long after the first unwritten task ended, in one batch. */
+export const USAGE_FLUSH_INTERVAL_MS = 2_000
 
 /** The columns `TaskRow` reads, in every task query. */
-const TASK_COLUMNS = 'task_id, state, node_id, attempt, wait_deadline_at, granted_at, run_deadline_at'
+const TASK_COLUMNS = 'task_id, state, node_id, attempt, api_key_id, wait_deadline_at, granted_at, run_deadline_at'
 
 const TaskRow = z.object({
   task_id: z.string(),
   state: z.enum(['queued', 'granted']),
   node_id: z.string().nullable(),
   attempt: z.number(),
+  api_key_id: z.string().nullable(),
   wait_deadline_at: z.number(),
   granted_at: z.number().nullable(),
   run_deadline_at: z.number().nullable(),
@@ -37,6 +41,9 @@ const ReplicaRow = z.object({
 const Count = z.object({ n: z.number() })
 const Deadline = z.object({ at: z.number().nullable() })
 const MetaValue = z.object({ value: z.number() })
+const PolicyRow = z.object({ json: z.string() })
+const UsageRow = z.object({ task_id: z.string(), api_key_id: z.string().nullable(), prompt_tokens: z.number(), completion_tokens: z.number(), ended_at: z.number() })
+export type BufferedUsage = z.infer<typeof UsageRow>
 
 /**
  * A pool's queue and replica table in Durable Object SQLite, so a restart loses no queued task.
@@ -51,6 +58,7 @@ export class PoolStorage {
     if (this.#meta('schema_version') !== POOL_SCHEMA_VERSION) {
       sql.exec('DROP TABLE IF EXISTS tasks')
       sql.exec('DROP TABLE IF EXISTS replicas')
+      sql.exec('DROP TABLE IF EXISTS policy')
       this.#setMeta('schema_version', POOL_SCHEMA_VERSION)
     }
     sql.exec(`CREATE TABLE IF NOT EXISTS replicas (
@@ -59,9 +67,60 @@ export class PoolStorage {
       last_granted_at INTEGER NOT NULL DEFAULT 0, updated_at INTEGER NOT NULL)`)
     sql.exec(`CREATE TABLE IF NOT EXISTS tasks (
       task_id TEXT PRIMARY KEY, seq INTEGER NOT NULL, priority_rank INTEGER NOT NULL, requeued INTEGER NOT NULL,
-      state TEXT NOT NULL, node_id TEXT, attempt INTEGER NOT NULL, enqueued_at INTEGER NOT NULL,
+      state TEXT NOT NULL, node_id TEXT, attempt INTEGER NOT NULL, api_key_id TEXT, enqueued_at INTEGER NOT NULL,
       wait_deadline_at INTEGER NOT NULL, run_deadline_ms INTEGER NOT NULL, granted_at INTEGER, run_deadline_at INTEGER)`)
     sql.exec('CREATE INDEX IF NOT EXISTS tasks_by_node ON tasks (node_id, state)')
+    sql.exec('CREATE TABLE IF NOT EXISTS policy (id INTEGER PRIMARY KEY CHECK (id = 1), json TEXT NOT NULL)')
+    // Usage of finished tasks, written to the registry in batches by the alarm, never per task.
+    sql.exec(`CREATE TABLE IF NOT EXISTS usage_buffer (
+      task_id TEXT PRIMARY KEY, api_key_id TEXT, prompt_tokens INTEGER NOT NULL, completion_tokens INTEGER NOT NULL, ended_at INTEGER NOT NULL)`)
+  }
+
+  // Policy
+
+  policy(): PoolPolicy | null {
+    const row = sqlRow(this.#sql, PolicyRow, 'SELECT json FROM policy WHERE id = 1')
+    return row ? PoolPolicy.parse(JSON.parse(row.json)) : null
+  }
+
+  setPolicy(policy: PoolPolicy): void {
+    this.#sql.exec('INSERT INTO policy (id, json) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET json = excluded.json', JSON.stringify(policy))
+  }
+
+  // Usage
+
+  bufferUsage(row: { taskId: string; apiKeyId: string | null; usage: Usage; endedAt: number }): void {
+    this.#sql.exec(
+      'INSERT INTO usage_buffer (task_id, api_key_id, prompt_tokens, completion_tokens, ended_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (task_id) DO NOTHING',
+      row.taskId,
+      row.apiKeyId,
+      row.usage.prompt_tokens,
+      row.usage.completion_tokens,
+      row.endedAt,
+    )
+    if (this.#meta('usage_flush_at') === undefined) this.#setMeta('usage_flush_at', row.endedAt + USAGE_FLUSH_INTERVAL_MS)
+  }
+
+  /** The oldest buffered rows, at most `limit`. */
+  bufferedUsage(limit: number): BufferedUsage[] {
+    return sqlRows(this.#sql, UsageRow, 'SELECT task_id, api_key_id, prompt_tokens, completion_tokens, ended_at FROM usage_buffer ORDER BY ended_at LIMIT ?', limit)
+  }
+
+  /** The rows reached the registry; the next flush is due once more rows are buffered. */
+  usageFlushed(taskIds: readonly string[], now: number): void {
+    for (const taskId of taskIds) this.#sql.exec('DELETE FROM usage_buffer WHERE task_id = ?', taskId)
+    const left = sqlRow(this.#sql, Count, 'SELECT count(*) AS n FROM usage_buffer')?.n ?? 0
+    if (left > 0) this.#setMeta('usage_flush_at', now)
+    else this.#sql.exec(`DELETE FROM meta WHERE key = 'usage_flush_at'`)
+  }
+
+  /** The flush failed: try again later. */
+  postponeUsageFlush(at: number): void {
+    this.#setMeta('usage_flush_at', at)
+  }
+
+  usageFlushAt(): number | null {
+    return this.#meta('usage_flush_at') ?? null
   }
 
   // Replicas
@@ -120,14 +179,24 @@ export class PoolStorage {
     return sqlRow(this.#sql, Count, `SELECT count(*) AS n FROM tasks WHERE state = 'queued'`)?.n ?? 0
   }
 
-  enqueue(task: { taskId: string; priority: Priority; attempt: number; requeued: boolean; now: number; waitDeadlineAt: number; runDeadlineMs: number }): void {
+  enqueue(task: {
+    taskId: string
+    priority: Priority
+    apiKeyId: string | null
+    attempt: number
+    requeued: boolean
+    now: number
+    waitDeadlineAt: number
+    runDeadlineMs: number
+  }): void {
     this.#sql.exec(
-      `INSERT INTO tasks (task_id, seq, priority_rank, requeued, state, attempt, enqueued_at, wait_deadline_at, run_deadline_ms)
-       VALUES (?, (SELECT coalesce(max(seq), 0) + 1 FROM tasks), ?, ?, 'queued', ?, ?, ?, ?)`,
+      `INSERT INTO tasks (task_id, seq, priority_rank, requeued, state, attempt, api_key_id, enqueued_at, wait_deadline_at, run_deadline_ms)
+       VALUES (?, (SELECT coalesce(max(seq), 0) + 1 FROM tasks), ?, ?, 'queued', ?, ?, ?, ?, ?)`,
       task.taskId,
       PRIORITY_RANK[task.priority],
       task.requeued ? 1 : 0,
       task.attempt,
+      task.apiKeyId,
       task.now,
       task.waitDeadlineAt,
       task.runDeadlineMs,
@@ -178,15 +247,12 @@ export class PoolStorage {
     return sqlRows(this.#sql, TaskRow, `SELECT ${TASK_COLUMNS} FROM tasks WHERE state = 'granted' AND run_deadline_at <= ?`, now)
   }
 
-  /** The earliest moment something in the table must be looked at again. */
+  /** The earliest moment something must be looked at again: a task's deadline or the usage flush. */
   nextDeadline(): number | null {
-    return (
-      sqlRow(
-        this.#sql,
-        Deadline,
-        `SELECT min(CASE state WHEN 'queued' THEN wait_deadline_at ELSE run_deadline_at END) AS at FROM tasks`,
-      )?.at ?? null
-    )
+    const task = sqlRow(this.#sql, Deadline, `SELECT min(CASE state WHEN 'queued' THEN wait_deadline_at ELSE run_deadline_at END) AS at FROM tasks`)?.at ?? null
+    const flush = this.usageFlushAt()
+    if (task === null) return flush
+    return flush === null ? task : Math.min(task, flush)
   }
 
   // Running average of task durations, for Retry-After.

@@ -1,11 +1,21 @@
 import type { Registry } from '../../db/client.ts'
 import { usage } from '../../db/schema.ts'
-import type { Usage } from '../../protocol/index.ts'
+import type { BufferedUsage } from '../pool/pool-storage.ts'
 
-/** One row per finished task, written after its last token, never on the token path. */
-export async function recordUsage(db: Registry, { apiKeyId, poolId, taskId, usage: used }: { apiKeyId: string | null; poolId: string; taskId: string; usage: Usage }): Promise<void> {
+/** Usage of finished tasks, buffered by their pool and written in one batch; a repeated row is skipped. */
+export async function recordUsage(db: Registry, { poolId, rows }: { poolId: string; rows: readonly BufferedUsage[] }): Promise<void> {
+  if (rows.length === 0) return
   await db
     .insert(usage)
-    .values({ apiKeyId, poolId, taskId, promptTokens: used.prompt_tokens, completionTokens: used.completion_tokens })
+    .values(
+      rows.map((row) => ({
+        apiKeyId: row.api_key_id,
+        poolId,
+        taskId: row.task_id,
+        promptTokens: row.prompt_tokens,
+        completionTokens: row.completion_tokens,
+        createdAt: new Date(row.ended_at),
+      })),
+    )
     .onConflictDoNothing()
 }

@@ -16,6 +16,7 @@ export function apiKeyRoutes(cache: ApiKeyCache) {
       const body = await readJson(c, CreateApiKeyRequest)
       const credential = await issueCredential('api_key')
       const row = await insertApiKey(c.var.registry, { id: credential.id, name: body.name, keyHash: credential.hash, prefix: credential.prefix, scopes: body.scopes })
+      await c.env.API_KEYS.getByName(row.id).put({ id: row.id, hash: row.keyHash, scopes: row.scopes })
       logEvent('api_key.created', { key: row.id, scopes: row.scopes })
       return c.json({ ...apiKeyView(row), key: credential.secret }, 201)
     })
@@ -28,6 +29,7 @@ export function apiKeyRoutes(cache: ApiKeyCache) {
       const db = c.var.registry
       if (!(await findApiKey(db, id))) throw new LlorchError('not_found', `no API key with id "${id}"`)
       await revokeApiKey(db, id, new Date())
+      await c.env.API_KEYS.getByName(id).revoke()
       cache.forget(id)
       logEvent('api_key.revoked', { key: id })
       const row = await findApiKey(db, id)

@@ -5,7 +5,7 @@ import type { AppEnv, Bindings } from '../env.ts'
 import { logError } from '../log.ts'
 import { readJson } from '../middleware/validate-json.ts'
 import type { PoolStatus } from '../pool-object.ts'
-import { findPool, listPools, updatePoolPolicy } from '../registry/pools.ts'
+import { findPool, listPools, policyOf, updatePoolPolicy } from '../registry/pools.ts'
 import { listAllReplicas, listReplicasOfPool } from '../registry/replicas.ts'
 import { poolView } from '../registry/views.ts'
 
@@ -59,5 +59,7 @@ export const poolRoutes = new Hono<AppEnv>()
     const patch = await readJson(c, PatchPoolRequest)
     const row = await updatePoolPolicy(db, id, patch, new Date())
     if (!row) throw new LlorchError('not_found', `no pool "${id}"`)
+    // Admission reads the policy from the PoolObject, never from the registry.
+    await c.env.POOLS.getByName(id).setPolicy(policyOf(row))
     return c.json(poolView(row, await listReplicasOfPool(db, id), await liveStatus(c.env, id)))
   })

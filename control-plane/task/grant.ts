@@ -1,4 +1,4 @@
-import type { Priority } from '../../protocol/index.ts'
+import type { ErrorCode, Priority } from '../../protocol/index.ts'
 
 /** A slot on one replica, granted to one attempt of a task by its pool's PoolObject. */
 export interface Grant {
@@ -13,12 +13,14 @@ export interface Grant {
 /** What the Worker asks a PoolObject to admit. */
 export interface AdmissionRequest {
   taskId: string
-  priority: Priority
+  /** The client's choice; the pool's default priority when it made none. */
+  priority: Priority | undefined
+  /** Whose usage the task counts to; null for the bootstrap admin token. */
+  apiKeyId: string | null
   /** How long the task may wait for a slot before it fails with `queue_timeout`. */
   maxWaitMs: number
   /** How long a granted attempt may hold its slot before the pool takes it back. */
   runDeadlineMs: number
-  queueCapacity: number
   /** Placing the task again: this attempt failed on this node before the first token. */
   retryOf?: { attempt: number; nodeId: string }
 }
@@ -32,4 +34,6 @@ export type TaskOutcome = 'completed' | 'failed' | 'failed_before_start' | 'canc
  */
 export type AdmissionResult =
   | { ok: true; grant: Grant }
-  | { ok: false; error: { code: 'no_replica' | 'queue_full' | 'queue_timeout' | 'cancelled'; message: string; retryAfterSeconds?: number } }
+  | { ok: false; error: { code: AdmissionErrorCode; message: string; retryAfterSeconds?: number } }
+
+export type AdmissionErrorCode = Extract<ErrorCode, 'model_not_found' | 'no_replica' | 'queue_full' | 'queue_timeout' | 'registry_unavailable'>

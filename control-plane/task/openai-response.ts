@@ -38,7 +38,6 @@ export interface StreamOptions {
   /** Events already read by `readUntilFirstOutput`. */
   first: TaskEvent[]
   includeUsage: boolean
-  onUsage(usage: Usage): void
 }
 
 /**
@@ -46,7 +45,7 @@ export interface StreamOptions {
  * usage when asked, then `[DONE]`. An error after the first token ends the stream with an
  * `error` event; a client that goes away cancels the task on its node.
  */
-export function sseStream({ identity, task, iterator, first, includeUsage, onUsage }: StreamOptions): ReadableStream<Uint8Array> {
+export function sseStream({ identity, task, iterator, first, includeUsage }: StreamOptions): ReadableStream<Uint8Array> {
   const pending = [...first]
   let sentRole = false
   return new ReadableStream<Uint8Array>({
@@ -68,7 +67,6 @@ export function sseStream({ identity, task, iterator, first, includeUsage, onUsa
           return
         case 'end':
           controller.enqueue(sseData(textChunk(identity, '', next.finish_reason ?? 'stop')))
-          if (next.usage) onUsage(next.usage)
           if (includeUsage) controller.enqueue(sseData(usageChunk(identity, next.usage ?? ZERO_USAGE)))
           controller.enqueue(encoder.encode('data: [DONE]\n\n'))
           controller.close()
@@ -87,7 +85,7 @@ export function sseStream({ identity, task, iterator, first, includeUsage, onUsa
 }
 
 /** Reads the whole task and answers with one JSON object, as `stream: false` asks. */
-export async function collectCompletion(identity: ResponseIdentity, iterator: AsyncIterator<TaskEvent>, onUsage: (usage: Usage) => void) {
+export async function collectCompletion(identity: ResponseIdentity, iterator: AsyncIterator<TaskEvent>) {
   let text = ''
   for (;;) {
     const next = await iterator.next()
@@ -97,7 +95,6 @@ export async function collectCompletion(identity: ResponseIdentity, iterator: As
     if (event.kind === 'error') throw errorOf(event)
     if (event.kind === 'end') {
       const usage = event.usage ?? ZERO_USAGE
-      if (event.usage) onUsage(event.usage)
       return completionObject(identity, text, event.finish_reason ?? 'stop', usage)
     }
   }

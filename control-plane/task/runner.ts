@@ -1,5 +1,5 @@
 import { LlorchError } from '../../protocol/index.ts'
-import type { Dispatch, Priority, TaskEvent } from '../../protocol/index.ts'
+import type { Dispatch, Priority, TaskEvent, Usage } from '../../protocol/index.ts'
 import type { Bindings } from '../env.ts'
 import { logError, logEvent } from '../log.ts'
 import { decodeTaskEvents } from './event-stream.ts'
@@ -17,8 +17,10 @@ export interface TaskRequest {
   env: Bindings
   taskId: string
   poolId: string
-  queueCapacity: number
-  priority: Priority
+  /** The client's choice; the pool's default when it made none. */
+  priority: Priority | undefined
+  /** Whose usage the task counts to. */
+  apiKeyId: string | null
   generation: Generation
   /** Keeps work that must finish (the slot release) running after the response is sent. */
   waitUntil(promise: Promise<unknown>): void
@@ -61,9 +63,9 @@ export async function startTask(request: TaskRequest): Promise<RunningTask> {
   const admission: AdmissionRequest = {
     taskId,
     priority: request.priority,
+    apiKeyId: request.apiKeyId,
     maxWaitMs: QUEUE_WAIT_DEADLINE_MS,
     runDeadlineMs: TASK_RUN_DEADLINE_MS,
-    queueCapacity: request.queueCapacity,
   }
   const admit = async (retryOf?: AdmissionRequest['retryOf']): Promise<Grant> => {
     const asked = retryOf ? { ...admission, retryOf } : admission
@@ -83,11 +85,11 @@ export async function startTask(request: TaskRequest): Promise<RunningTask> {
   /** Whether the current attempt still holds its slot. */
   let holding = true
   const node = () => env.NODES.getByName(grant.nodeId)
-  const release = (outcome: TaskOutcome) => {
+  const release = (outcome: TaskOutcome, usage: Usage | null = null) => {
     if (!holding) return
     holding = false
     const { attempt } = grant
-    request.waitUntil(pool.release(taskId, attempt, outcome).catch((error: unknown) => logError('task.release_failed', { task: taskId, attempt, error: String(error) })))
+    request.waitUntil(pool.release(taskId, attempt, outcome, usage).catch((error: unknown) => logError('task.release_failed', { task: taskId, attempt, error: String(error) })))
   }
 
   async function* events(): AsyncGenerator<TaskEvent> {
@@ -103,7 +105,7 @@ export async function startTask(request: TaskRequest): Promise<RunningTask> {
             failedOver = true
             break
           }
-          if (event.kind === 'end' || event.kind === 'error') release(outcomeOf(event, tokensSeen))
+          if (event.kind === 'end' || event.kind === 'error') release(outcomeOf(event, tokensSeen), event.kind === 'end' ? event.usage : null)
           yield event
           if (event.kind === 'end' || event.kind === 'error') return
         }

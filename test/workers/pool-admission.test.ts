@@ -1,12 +1,18 @@
 import { env, runDurableObjectAlarm, runInDurableObject } from 'cloudflare:test'
 import { describe, expect, it } from 'vitest'
-import type { ReplicaReport } from '../../protocol/index.ts'
+import type { PoolPolicy, ReplicaReport } from '../../protocol/index.ts'
 import { UNSTREAMED_GRANT_GRACE_MS } from '../../control-plane/pool-object.ts'
 import type { AdmissionRequest } from '../../control-plane/task/grant.ts'
+import { registryFor } from '../../control-plane/env.ts'
+import { usage } from '../../db/schema.ts'
+import { eq } from 'drizzle-orm'
 
-function freshPool() {
+/** A pool the registry has never seen, told its policy as PATCH /v2/pools would. */
+async function freshPool(policy: Partial<PoolPolicy> = {}) {
   const poolId = `pool-${crypto.randomUUID().slice(0, 8)}`
-  return { poolId, stub: env.POOLS.getByName(poolId) }
+  const stub = env.POOLS.getByName(poolId)
+  await stub.setPolicy({ queue_capacity: 1, preload_mode: 'eager', idle_drain_ms: null, default_priority: 'interactive', ...policy })
+  return { poolId, stub }
 }
 
 function replica(pool: string, overrides: Partial<ReplicaReport> = {}): ReplicaReport {
@@ -14,32 +20,37 @@ function replica(pool: string, overrides: Partial<ReplicaReport> = {}): ReplicaR
 }
 
 function request(taskId: string, overrides: Partial<AdmissionRequest> = {}): AdmissionRequest {
-  return { taskId, priority: 'interactive', maxWaitMs: 60_000, runDeadlineMs: 600_000, queueCapacity: 1, ...overrides }
+  return { taskId, priority: undefined, apiKeyId: null, maxWaitMs: 60_000, runDeadlineMs: 600_000, ...overrides }
 }
 
 describe('PoolObject admission', () => {
+  it('refuses with model_not_found a pool the registry does not know', async () => {
+    const stub = env.POOLS.getByName(`unknown-${crypto.randomUUID().slice(0, 8)}`)
+    expect(await stub.admit(request('t1'))).toMatchObject({ ok: false, error: { code: 'model_not_found' } })
+  })
+
   it('refuses with no_replica when no node has registered the pool', async () => {
-    const { stub } = freshPool()
+    const { stub } = await freshPool()
     const result = await stub.admit(request('t1'))
     expect(result).toMatchObject({ ok: false, error: { code: 'no_replica' } })
   })
 
   it('grants a free slot at once on a ready replica, naming the pool it knows by its own name', async () => {
-    const { poolId, stub } = freshPool()
+    const { poolId, stub } = await freshPool()
     await stub.syncReplica('node-a', replica(poolId), [])
     expect(await stub.admit(request('t1'))).toEqual({ ok: true, grant: { taskId: 't1', poolId, nodeId: 'node-a', replicaId: `node-a/${poolId}`, attempt: 1 } })
     expect((await stub.status()).replicas).toEqual([{ nodeId: 'node-a', state: 'ready', slots: 1, busy: 1 }])
   })
 
   it('grants a free slot even when the queue capacity is 0', async () => {
-    const { poolId, stub } = freshPool()
+    const { poolId, stub } = await freshPool({ queue_capacity: 0 })
     await stub.syncReplica('node-a', replica(poolId), [])
-    expect(await stub.admit(request('t1', { queueCapacity: 0 }))).toMatchObject({ ok: true })
-    expect(await stub.admit(request('t2', { queueCapacity: 0 }))).toMatchObject({ ok: false, error: { code: 'queue_full' } })
+    expect(await stub.admit(request('t1'))).toMatchObject({ ok: true })
+    expect(await stub.admit(request('t2'))).toMatchObject({ ok: false, error: { code: 'queue_full' } })
   })
 
   it('queues past the free slots, refuses past the capacity with Retry-After, and grants the queue in order', async () => {
-    const { poolId, stub } = freshPool()
+    const { poolId, stub } = await freshPool()
     await stub.syncReplica('node-a', replica(poolId), [])
     expect(await stub.admit(request('t1'))).toMatchObject({ ok: true })
     const waiting = stub.admit(request('t2'))
@@ -51,9 +62,9 @@ describe('PoolObject admission', () => {
   })
 
   it('places interactive tasks before batch ones and a task placed again at the head of its class', async () => {
-    const { poolId, stub } = freshPool()
+    const { poolId, stub } = await freshPool({ queue_capacity: 10 })
     await stub.syncReplica('node-a', replica(poolId), [])
-    const failing = await stub.admit(request('failing', { queueCapacity: 10 }))
+    const failing = await stub.admit(request('failing'))
     if (!failing.ok) throw new Error('expected a grant')
     const order: string[] = []
     const track = (taskId: string, admission: Promise<Awaited<ReturnType<typeof stub.admit>>>) =>
@@ -62,21 +73,21 @@ describe('PoolObject admission', () => {
         if (r.ok) await stub.release(taskId, r.grant.attempt, 'completed')
       })
     const all = ['batch-1', 'inter-1', 'inter-2'].map((taskId) =>
-      track(taskId, stub.admit(request(taskId, { queueCapacity: 10, priority: taskId.startsWith('batch') ? 'batch' : 'interactive' }))),
+      track(taskId, stub.admit(request(taskId, { priority: taskId.startsWith('batch') ? 'batch' : 'interactive' }))),
     )
     await expect.poll(async () => (await stub.status()).queueDepth).toBe(3)
     // The running task fails before its first token: its retry takes its slot back and goes first.
-    all.push(track('failing', stub.admit(request('failing', { queueCapacity: 10, retryOf: { attempt: failing.grant.attempt, nodeId: 'node-a' } }))))
+    all.push(track('failing', stub.admit(request('failing', { retryOf: { attempt: failing.grant.attempt, nodeId: 'node-a' } }))))
     await Promise.all(all)
     expect(order).toEqual(['failing', 'inter-1', 'inter-2', 'batch-1'])
   })
 
   it('ignores a release that names an attempt the task no longer holds', async () => {
-    const { poolId, stub } = freshPool()
+    const { poolId, stub } = await freshPool({ queue_capacity: 2 })
     await stub.syncReplica('node-a', replica(poolId, { slots: 2 }), [])
-    const first = await stub.admit(request('t1', { queueCapacity: 2 }))
+    const first = await stub.admit(request('t1'))
     if (!first.ok) throw new Error('expected a grant')
-    const second = await stub.admit(request('t1', { queueCapacity: 2, retryOf: { attempt: first.grant.attempt, nodeId: 'node-a' } }))
+    const second = await stub.admit(request('t1', { retryOf: { attempt: first.grant.attempt, nodeId: 'node-a' } }))
     expect(second).toMatchObject({ ok: true, grant: { attempt: 2 } })
     await stub.release('t1', 1, 'failed_before_start')
     expect((await stub.status()).replicas[0]?.busy).toBe(1)
@@ -85,29 +96,29 @@ describe('PoolObject admission', () => {
   })
 
   it('releases the same attempt twice without freeing a second slot', async () => {
-    const { poolId, stub } = freshPool()
+    const { poolId, stub } = await freshPool({ queue_capacity: 2 })
     await stub.syncReplica('node-a', replica(poolId, { slots: 2 }), [])
-    await stub.admit(request('t1', { queueCapacity: 2 }))
-    await stub.admit(request('t2', { queueCapacity: 2 }))
+    await stub.admit(request('t1'))
+    await stub.admit(request('t2'))
     await stub.release('t1', 1, 'completed')
     await stub.release('t1', 1, 'completed')
     expect((await stub.status()).replicas[0]?.busy).toBe(1)
   })
 
   it('spreads tasks over equal replicas', async () => {
-    const { poolId, stub } = freshPool()
+    const { poolId, stub } = await freshPool({ queue_capacity: 4 })
     await stub.syncReplica('node-a', replica(poolId, { slots: 2 }), [])
     await stub.syncReplica('node-b', replica(poolId, { slots: 2 }), [])
     const nodes = new Set<string>()
     for (const taskId of ['t1', 't2']) {
-      const result = await stub.admit(request(taskId, { queueCapacity: 4 }))
+      const result = await stub.admit(request(taskId))
       if (result.ok) nodes.add(result.grant.nodeId)
     }
     expect([...nodes].sort()).toEqual(['node-a', 'node-b'])
   })
 
   it('fails a queued task with queue_timeout when its wait deadline passes', async () => {
-    const { poolId, stub } = freshPool()
+    const { poolId, stub } = await freshPool()
     await stub.syncReplica('node-a', replica(poolId), [])
     await stub.admit(request('t1'))
     const waiting = stub.admit(request('t2', { maxWaitMs: 1 }))
@@ -118,14 +129,14 @@ describe('PoolObject admission', () => {
   })
 
   it('takes a slot back when its grant outlives the run deadline', async () => {
-    const { poolId, stub } = freshPool()
+    const { poolId, stub } = await freshPool()
     await stub.syncReplica('node-a', replica(poolId), [])
     await stub.admit(request('t1', { runDeadlineMs: 1 }))
     await expect.poll(async () => (await runDurableObjectAlarm(stub)) && (await stub.status()).replicas[0]?.busy).toBe(0)
   })
 
   it('takes no task onto a lost node and refuses new tasks when no replica is left', async () => {
-    const { poolId, stub } = freshPool()
+    const { poolId, stub } = await freshPool()
     await stub.syncReplica('node-a', replica(poolId), [])
     await stub.admit(request('t1'))
     await stub.replicaLost('node-a')
@@ -134,20 +145,20 @@ describe('PoolObject admission', () => {
   })
 
   it('queues a task while its only replica failed and restarts, and refuses it once the breaker is open', async () => {
-    const { poolId, stub } = freshPool()
+    const { poolId, stub } = await freshPool()
     await stub.syncReplica('node-a', replica(poolId, { state: 'failed' }), [])
     const waiting = stub.admit(request('t1'))
     await expect.poll(async () => (await stub.status()).queueDepth).toBe(1)
     await stub.syncReplica('node-a', replica(poolId), [])
     expect(await waiting).toMatchObject({ ok: true, grant: { nodeId: 'node-a' } })
 
-    const other = freshPool()
+    const other = await freshPool()
     await other.stub.syncReplica('node-a', replica(other.poolId, { state: 'failed', breaker_open: true }), [])
     expect(await other.stub.admit(request('t1'))).toMatchObject({ ok: false, error: { code: 'no_replica' } })
   })
 
   it('gives back the slot of a task that its node no longer streams', async () => {
-    const { poolId, stub } = freshPool()
+    const { poolId, stub } = await freshPool()
     await stub.syncReplica('node-a', replica(poolId), [])
     await stub.admit(request('t1'))
     await stub.syncReplica('node-a', replica(poolId, { slots_busy: 1 }), ['t1'])
@@ -161,5 +172,25 @@ describe('PoolObject admission', () => {
     })
     await stub.syncReplica('node-a', replica(poolId), [])
     expect((await stub.status()).replicas[0]?.busy).toBe(0)
+  })
+
+  it('buffers the usage of finished tasks and writes it to the registry in one batch', async () => {
+    const { poolId, stub } = await freshPool({ queue_capacity: 2 })
+    await stub.syncReplica('node-a', replica(poolId, { slots: 2 }), [])
+    await stub.admit(request('t1', { apiKeyId: 'key_a' }))
+    await stub.admit(request('t2', { apiKeyId: 'key_b' }))
+    await stub.release('t1', 1, 'completed', { prompt_tokens: 3, completion_tokens: 5, total_tokens: 8 })
+    await stub.release('t2', 1, 'completed', { prompt_tokens: 1, completion_tokens: 2, total_tokens: 3 })
+    const db = registryFor(env)
+    const rows = async () => db.select().from(usage).where(eq(usage.poolId, poolId)).orderBy(usage.taskId)
+    expect(await rows()).toEqual([])
+    await runInDurableObject(stub, (_instance, state) => {
+      state.storage.sql.exec(`UPDATE meta SET value = 0 WHERE key = 'usage_flush_at'`)
+    })
+    expect(await runDurableObjectAlarm(stub)).toBe(true)
+    expect((await rows()).map((r) => [r.taskId, r.apiKeyId, r.promptTokens, r.completionTokens])).toEqual([
+      ['t1', 'key_a', 3, 5],
+      ['t2', 'key_b', 1, 2],
+    ])
   })
 })

@@ -1,0 +1,76 @@
+import { DurableObject } from 'cloudflare:workers'
+import { z } from 'zod'
+import { ApiKeyScope } from '../protocol/index.ts'
+import type { CachedKey } from './auth/api-key-cache.ts'
+import { guardEntryPoint } from './entry-point-guard.ts'
+import type { Bindings } from './env.ts'
+import { registryFor } from './env.ts'
+import { logError } from './log.ts'
+import { findApiKey } from './registry/api-keys.ts'
+
+const StoredKey = z.object({ id: z.string(), hash: z.string(), scopes: z.array(ApiKeyScope), revoked: z.boolean() })
+type StoredKey = z.infer<typeof StoredKey>
+
+/** What a lookup answers; errors do not keep their class across RPC, so the outage is a value. */
+export type KeyLookup = { ok: true; key: CachedKey['key'] } | { ok: false; code: 'registry_unavailable'; message: string }
+
+/**
+ * One API key, named by its key id: its hash, scopes and whether it is revoked. Workers ask it
+ * when their isolate cache misses, so inference never reads the registry once a key is known
+ * here, and keeps working while the registry is down.
+ */
+export class ApiKeyObject extends DurableObject<Bindings> {
+  #known: StoredKey | null = null
+
+  /** The key was issued (or re-stated): remember it. */
+  put(key: { id: string; hash: string; scopes: ApiKeyScope[] }): Promise<void> {
+    return this.#guard('put', () => this.#store({ ...key, revoked: false }))
+  }
+
+  /** The key was revoked: refuse it from now on. */
+  revoke(): Promise<void> {
+    return this.#guard('revoke', async () => {
+      const known = await this.#read()
+      if (known) this.#store({ ...known, revoked: true })
+    })
+  }
+
+  /** The key as the Worker caches it (null when unknown or revoked). Reads the registry only the first time. */
+  lookup(): Promise<KeyLookup> {
+    return this.#guard('lookup', async () => {
+      let known: StoredKey | null
+      try {
+        known = await this.#read()
+      } catch (error) {
+        logError('api_key.registry_read_failed', { key: this.ctx.id.name, error: String(error) })
+        return { ok: false, code: 'registry_unavailable', message: 'the registry cannot be reached to check this API key; try again shortly' }
+      }
+      return { ok: true, key: known && !known.revoked ? { id: known.id, hash: known.hash, scopes: known.scopes } : null }
+    })
+  }
+
+  /** From storage, else from the registry (keys issued before this object existed). */
+  async #read(): Promise<StoredKey | null> {
+    if (this.#known) return this.#known
+    const stored: unknown = this.ctx.storage.kv.get('key')
+    if (stored !== undefined) {
+      this.#known = StoredKey.parse(stored)
+      return this.#known
+    }
+    const id = this.ctx.id.name ?? ''
+    const row = await findApiKey(registryFor(this.env), id)
+    if (!row) return null
+    const key = { id: row.id, hash: row.keyHash, scopes: row.scopes, revoked: row.revokedAt !== null }
+    this.#store(key)
+    return key
+  }
+
+  #store(key: StoredKey): void {
+    this.ctx.storage.kv.put('key', key)
+    this.#known = key
+  }
+
+  #guard<T>(method: string, work: () => T | Promise<T>): Promise<T> {
+    return guardEntryPoint({ object: 'ApiKeyObject', name: this.ctx.id.name, method }, work)
+  }
+}

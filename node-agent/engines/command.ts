@@ -1,5 +1,5 @@
 import type { z } from 'zod'
-import type { CommandPool } from '../config.ts'
+import type { CommandPool } from '../config/schema.ts'
 import { engineEnv } from './adapter.ts'
 import type { EngineAdapter } from './adapter.ts'
 

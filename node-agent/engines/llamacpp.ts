@@ -1,5 +1,5 @@
 import type { z } from 'zod'
-import type { LlamaCppPool } from '../config.ts'
+import type { LlamaCppPool } from '../config/schema.ts'
 import { engineEnv, readJsonField } from './adapter.ts'
 import type { EngineAdapter } from './adapter.ts'
 

@@ -1,6 +1,6 @@
 import type { z } from 'zod'
 import { LlorchError } from '../../protocol/index.ts'
-import type { OllamaPool } from '../config.ts'
+import type { OllamaPool } from '../config/schema.ts'
 import { engineEnv, readJsonField } from './adapter.ts'
 import type { EngineAdapter } from './adapter.ts'
 

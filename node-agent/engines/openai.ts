@@ -1,5 +1,5 @@
 import type { z } from 'zod'
-import type { OpenAIPool } from '../config.ts'
+import type { OpenAIPool } from '../config/schema.ts'
 import type { EngineAdapter } from './adapter.ts'
 
 /**

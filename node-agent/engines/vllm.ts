@@ -1,5 +1,5 @@
 import type { z } from 'zod'
-import type { VllmPool } from '../config.ts'
+import type { VllmPool } from '../config/schema.ts'
 import { engineEnv, readJsonField } from './adapter.ts'
 import type { EngineAdapter } from './adapter.ts'
 

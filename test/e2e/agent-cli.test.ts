@@ -2,7 +2,7 @@ import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { execa } from 'execa'
 import { describe, expect, it } from 'vitest'
-import { AgentStatus, readStatusFile } from '../../node-agent/status-file.ts'
+import { AgentStatus, readStatusFile } from '../../node-agent/state-dir/status-file.ts'
 import { fakePoolInput, spawnAgentCli, writeAgentConfig } from '../support/agents.ts'
 import { AGENT_CLI, REPO_ROOT, useProcessCleanup, waitFor } from '../support/processes.ts'
 

@@ -1,10 +1,10 @@
 import { writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { describe, expect, it } from 'vitest'
+import type { PoolConfig } from '../../node-agent/config/schema.ts'
+import { Supervisor } from '../../node-agent/supervisor/supervisor.ts'
+import type { RestartScheduled } from '../../node-agent/supervisor/supervisor.ts'
 import type { AgentReplicaState } from '../../protocol/index.ts'
-import { Supervisor } from '../../node-agent/supervisor.ts'
-import type { RestartScheduled } from '../../node-agent/supervisor.ts'
-import type { PoolConfig } from '../../node-agent/config.ts'
 import { fakeEngineCommand, fakePool, isAlive, useProcessCleanup, waitFor } from '../support/processes.ts'
 
 const cleanup = useProcessCleanup()

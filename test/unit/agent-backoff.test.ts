@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { backoffCeilingMs, backoffDelayMs } from '../../node-agent/backoff.ts'
-import { CircuitBreaker } from '../../node-agent/circuit-breaker.ts'
+import { backoffCeilingMs, backoffDelayMs } from '../../node-agent/supervisor/backoff.ts'
+import { CircuitBreaker } from '../../node-agent/supervisor/circuit-breaker.ts'
 
 describe('backoff', () => {
   it('doubles the ceiling with each attempt up to the cap', () => {

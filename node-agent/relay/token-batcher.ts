@@ -1,4 +1,4 @@
-import type { LlorchError, Usage } from '../protocol/index.ts'
+import type { LlorchError, Usage } from '../../protocol/index.ts'
 
 export type RelayItem =
   | { kind: 'started' }

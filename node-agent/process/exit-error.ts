@@ -1,4 +1,4 @@
-import { LlorchError } from '../protocol/index.ts'
+import { LlorchError } from '../../protocol/index.ts'
 
 /** Why the agent stopped an engine; null when it exited on its own. Recorded once. */
 export type TerminationReason = 'drain' | 'reload' | 'start-timeout' | 'warm-up' | 'unhealthy' | 'shutdown'

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs'
-import type { AgentConfig } from './config.ts'
-import { ConfigError } from './config-errors.ts'
+import { ConfigError } from '../config/errors.ts'
+import type { AgentConfig } from '../config/schema.ts'
 
 /**
  * The node token from `node_token` or `node_token_file` (first line, trimmed), or null when the

@@ -1,10 +1,10 @@
 import { hostname } from 'node:os'
 import WebSocket from 'ws'
-import { CLOSE_CODES, LlorchError, PROTOCOL_VERSION, parseControlFrame } from '../protocol/index.ts'
-import type { AgentFrame, Cancel, ControlFrame, Dispatch, Drain, GpuInfo, Preload, Reload, TaskEvent } from '../protocol/index.ts'
-import type { Agent } from './agent.ts'
-import { backoffDelayMs } from './backoff.ts'
-import type { Log } from './log.ts'
+import { CLOSE_CODES, LlorchError, PROTOCOL_VERSION, parseControlFrame } from '../../protocol/index.ts'
+import type { AgentFrame, Cancel, ControlFrame, Dispatch, Drain, GpuInfo, Preload, Reload, TaskEvent } from '../../protocol/index.ts'
+import type { Agent } from '../agent.ts'
+import type { Log } from '../log.ts'
+import { backoffDelayMs } from '../supervisor/backoff.ts'
 
 /** First reconnect delay ceiling; it doubles per failed attempt up to `RECONNECT_MAX_MS`. */
 export const RECONNECT_INITIAL_MS = 500

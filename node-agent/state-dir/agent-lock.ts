@@ -1,8 +1,8 @@
 import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs'
 import path from 'node:path'
 import { z } from 'zod'
-import { LlorchError } from '../protocol/index.ts'
-import { isSameProcess, readProcessIdentity } from './process-identity.ts'
+import { LlorchError } from '../../protocol/index.ts'
+import { isSameProcess, readProcessIdentity } from '../process/process-identity.ts'
 
 const LockRecord = z.object({ pid: z.int().positive(), start_time: z.string(), boot_id: z.string() })
 type LockRecord = z.infer<typeof LockRecord>

@@ -1,11 +1,11 @@
 import type { IncomingMessage } from 'node:http'
 import { createParser } from 'eventsource-parser'
 import { z } from 'zod'
-import { ENGINE_PATHS, LlorchError, Usage } from '../protocol/index.ts'
-import type { ChatCompletionRequest, CompletionRequest, GenerationEndpoint, TaskEvent } from '../protocol/index.ts'
-import { engineStreamError } from './engine-errors.ts'
+import { ENGINE_PATHS, LlorchError, Usage } from '../../protocol/index.ts'
+import type { ChatCompletionRequest, CompletionRequest, GenerationEndpoint, TaskEvent } from '../../protocol/index.ts'
+import { engineStreamError } from '../process/exit-error.ts'
+import type { EngineEndpoint } from '../supervisor/serving-engine.ts'
 import { postForStream } from './engine-request.ts'
-import type { EngineEndpoint } from './serving-engine.ts'
 import { TokenBatcher } from './token-batcher.ts'
 
 /** A batch of text deltas is sent at most this long after its first character. */

@@ -1,5 +1,5 @@
-import { LlorchError } from '../protocol/index.ts'
-import type { EngineProcess } from './engine-process.ts'
+import { LlorchError } from '../../protocol/index.ts'
+import type { EngineProcess } from '../process/engine-process.ts'
 
 /** Where a ready engine takes requests, and the `model` it expects in them. */
 export interface EngineEndpoint {

@@ -1,5 +1,5 @@
 import type { z } from 'zod'
-import { formatIssuePath } from '../protocol/index.ts'
+import { formatIssuePath } from '../../protocol/index.ts'
 
 /** One thing wrong with a config file; `path` is null for problems with the file as a whole. */
 export interface ConfigProblem {

@@ -1,5 +1,5 @@
-import { canTransition } from '../protocol/index.ts'
-import type { AgentReplicaState } from '../protocol/index.ts'
+import { canTransition } from '../../protocol/index.ts'
+import type { AgentReplicaState } from '../../protocol/index.ts'
 
 /** A move the transition table does not allow: a bug in whoever asked for it. */
 export class IllegalTransitionError extends Error {

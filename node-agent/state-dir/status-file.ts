@@ -1,7 +1,7 @@
 import { readFileSync, renameSync, rmSync, writeFileSync, mkdirSync } from 'node:fs'
 import path from 'node:path'
 import { z } from 'zod'
-import { ReplicaReport } from '../protocol/index.ts'
+import { ReplicaReport } from '../../protocol/index.ts'
 
 /** What a running agent tells `llorch-agent status`, rewritten on every replica state change. */
 export const AgentStatus = z.object({

@@ -2,9 +2,9 @@ import { readFileSync } from 'node:fs'
 import path from 'node:path'
 import { parseDocument } from 'yaml'
 import { z } from 'zod'
-import { PoolId, PreloadMode } from '../protocol/index.ts'
-import { ConfigError, describeIssue } from './config-errors.ts'
-import type { ConfigProblem } from './config-errors.ts'
+import { PoolId, PreloadMode } from '../../protocol/index.ts'
+import { ConfigError, describeIssue } from './errors.ts'
+import type { ConfigProblem } from './errors.ts'
 
 /** Where the agent keeps PID files, engine logs and its status file (the systemd unit's StateDirectory). */
 export const DEFAULT_STATE_DIR = '/var/lib/llorch-agent'

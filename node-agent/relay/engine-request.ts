@@ -1,7 +1,7 @@
 import { request } from 'node:http'
 import type { IncomingMessage } from 'node:http'
 import { LlorchError } from '../../protocol/index.ts'
-import { ENGINE_ERROR_MESSAGE_MAX_CHARS, engineHttpError } from '../process/exit-error.ts'
+import { ENGINE_ERROR_MESSAGE_MAX_CHARS, engineHttpError } from './engine-http-error.ts'
 
 /** Most of an error body read from an engine. */
 export const ENGINE_ERROR_BODY_MAX_BYTES = 16 * 1024

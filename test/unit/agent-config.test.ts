@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { ConfigError } from '../../node-agent/config/errors.ts'
-import { loadConfig, parseAgentConfig } from '../../node-agent/config/schema.ts'
+import { loadConfig, parseAgentConfig } from '../../node-agent/config/load.ts'
 
 const dirs: string[] = []
 afterEach(() => {

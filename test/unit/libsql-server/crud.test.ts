@@ -3,8 +3,8 @@ import { eq } from 'drizzle-orm'
 import { drizzle } from 'drizzle-orm/libsql'
 import { integer, sqliteTable, text } from 'drizzle-orm/sqlite-core'
 import { afterEach, describe, expect, it } from 'vitest'
-import { startLibsqlServer } from '../../db/libsql-server/index.ts'
-import { startTestLibsqlServer, type ClientKind, type TestLibsqlServer } from '../support/libsql-server-fixture.ts'
+import { startLibsqlServer } from '../../../db/libsql-server/index.ts'
+import { startTestLibsqlServer, type ClientKind, type TestLibsqlServer } from '../../support/libsql-server-fixture.ts'
 
 const notes = sqliteTable('notes', {
   id: integer('id').primaryKey({ autoIncrement: true }),

@@ -1,12 +1,12 @@
 import { createServer } from 'node:http'
 import type { IncomingMessage, Server, ServerResponse } from 'node:http'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { relay } from '../../node-agent/relay/relay.ts'
-import type { RelayOptions } from '../../node-agent/relay/relay.ts'
-import { LlorchError } from '../../protocol/index.ts'
-import type { TaskEvent } from '../../protocol/index.ts'
-import { startFakeEngine, useProcessCleanup, waitFor } from '../support/processes.ts'
-import type { FakeEngineHandle } from '../support/processes.ts'
+import { relay } from '../../../../node-agent/relay/relay.ts'
+import type { RelayOptions } from '../../../../node-agent/relay/relay.ts'
+import { LlorchError } from '../../../../protocol/index.ts'
+import type { TaskEvent } from '../../../../protocol/index.ts'
+import { startFakeEngine, useProcessCleanup, waitFor } from '../../../support/processes.ts'
+import type { FakeEngineHandle } from '../../../support/processes.ts'
 
 const chat = { model: 'whatever', messages: [{ role: 'user' as const, content: 'hello there' }] }
 

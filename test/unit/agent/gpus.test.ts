@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { parseNvidiaSmi } from '../../node-agent/gpus.ts'
+import { parseNvidiaSmi } from '../../../node-agent/gpus.ts'
 
 describe('nvidia-smi output', () => {
   it('reads index, name and memory, keeping commas inside a name', () => {

@@ -1,7 +1,7 @@
 import { drizzle } from 'drizzle-orm/libsql'
 import { integer, sqliteTable } from 'drizzle-orm/sqlite-core'
 import { afterEach, describe, expect, it } from 'vitest'
-import { startTestLibsqlServer, type ClientKind, type TestLibsqlServer } from '../support/libsql-server-fixture.ts'
+import { startTestLibsqlServer, type ClientKind, type TestLibsqlServer } from '../../support/libsql-server-fixture.ts'
 
 const counters = sqliteTable('counters', { id: integer('id').primaryKey(), value: integer('value').notNull() })
 

@@ -2,10 +2,10 @@ import { readMigrationFiles } from 'drizzle-orm/migrator'
 import { execa } from 'execa'
 import path from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { startTestLibsqlServer, type TestLibsqlServer } from '../support/libsql-server-fixture.ts'
+import { startTestLibsqlServer, type TestLibsqlServer } from '../../support/libsql-server-fixture.ts'
 
-const SCRIPT = path.resolve(import.meta.dirname, '../../scripts/db-migrate.ts')
-const MIGRATIONS_FOLDER = path.resolve(import.meta.dirname, '../../migrations')
+const SCRIPT = path.resolve(import.meta.dirname, '../../../scripts/db-migrate.ts')
+const MIGRATIONS_FOLDER = path.resolve(import.meta.dirname, '../../../migrations')
 const AUTH_TOKEN = 'db-migrate-test-token-0123456789'
 const REGISTRY_TABLES = ['api_keys', 'nodes', 'pools', 'replicas', 'usage']
 

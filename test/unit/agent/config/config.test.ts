@@ -2,8 +2,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { ConfigError } from '../../node-agent/config/errors.ts'
-import { loadConfig, parseAgentConfig } from '../../node-agent/config/load.ts'
+import { ConfigError } from '../../../../node-agent/config/errors.ts'
+import { loadConfig, parseAgentConfig } from '../../../../node-agent/config/load.ts'
 
 const dirs: string[] = []
 afterEach(() => {

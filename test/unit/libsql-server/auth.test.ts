@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest'
-import { startTestLibsqlServer, type TestLibsqlServer } from '../support/libsql-server-fixture.ts'
+import { startTestLibsqlServer, type TestLibsqlServer } from '../../support/libsql-server-fixture.ts'
 
 const TOKEN = 'test-token-6f1b0c2e9a'
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { TokenBatcher } from '../../node-agent/relay/token-batcher.ts'
-import type { RelayItem } from '../../node-agent/relay/token-batcher.ts'
+import { TokenBatcher } from '../../../../node-agent/relay/token-batcher.ts'
+import type { RelayItem } from '../../../../node-agent/relay/token-batcher.ts'
 
 async function collect(batcher: TokenBatcher): Promise<RelayItem[]> {
   const items: RelayItem[] = []

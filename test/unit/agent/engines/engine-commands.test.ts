@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
-import { PoolConfig } from '../../node-agent/config/schema.ts'
-import { engineFor } from '../../node-agent/engines/index.ts'
-import { describeCommand } from '../../node-agent/process/engine-process.ts'
+import { PoolConfig } from '../../../../node-agent/config/schema.ts'
+import { engineFor } from '../../../../node-agent/engines/index.ts'
+import { describeCommand } from '../../../../node-agent/process/engine-process.ts'
 
 const target = { host: '127.0.0.1', port: 8081 }
 

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest'
-import { startTestLibsqlServer, type TestLibsqlServer } from '../support/libsql-server-fixture.ts'
+import { startTestLibsqlServer, type TestLibsqlServer } from '../../support/libsql-server-fixture.ts'
 
 const CLIENTS = 8
 const WRITES_PER_CLIENT = 25

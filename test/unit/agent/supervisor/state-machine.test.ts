@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
-import { IllegalTransitionError, ReplicaStateMachine } from '../../node-agent/supervisor/state-machine.ts'
-import type { Transition } from '../../node-agent/supervisor/state-machine.ts'
-import { AgentReplicaState, REPLICA_TRANSITIONS } from '../../protocol/index.ts'
+import { IllegalTransitionError, ReplicaStateMachine } from '../../../../node-agent/supervisor/state-machine.ts'
+import type { Transition } from '../../../../node-agent/supervisor/state-machine.ts'
+import { AgentReplicaState, REPLICA_TRANSITIONS } from '../../../../protocol/index.ts'
 
 describe('replica state machine', () => {
   it('walks stopped → starting → ready → draining → stopped and reports each move with its reason', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { scanStatements } from '../../db/libsql-server/sql-scanner.ts'
+import { scanStatements } from '../../../db/libsql-server/sql-scanner.ts'
 
 const texts = (sql: string) => scanStatements(sql).map((s) => s.sql.trim())
 const params = (sql: string) => scanStatements(sql)[0]?.params

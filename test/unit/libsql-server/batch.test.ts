@@ -2,7 +2,7 @@ import { LibsqlBatchError } from '@libsql/client'
 import { drizzle } from 'drizzle-orm/libsql'
 import { integer, sqliteTable, text } from 'drizzle-orm/sqlite-core'
 import { afterEach, describe, expect, it } from 'vitest'
-import { startTestLibsqlServer, type ClientKind, type TestLibsqlServer } from '../support/libsql-server-fixture.ts'
+import { startTestLibsqlServer, type ClientKind, type TestLibsqlServer } from '../../support/libsql-server-fixture.ts'
 
 const items = sqliteTable('items', {
   id: integer('id').primaryKey(),

@@ -7,7 +7,7 @@ import { createInterface } from 'node:readline'
 import { afterEach, describe, expect, it } from 'vitest'
 import { z } from 'zod'
 
-const CLI = path.resolve(import.meta.dirname, '../../db/libsql-server/cli.ts')
+const CLI = path.resolve(import.meta.dirname, '../../../db/libsql-server/cli.ts')
 const START_TIMEOUT_MS = 10_000
 
 const ListeningLine = z.object({ event: z.literal('libsql.listening'), url: z.string(), file: z.string() })

@@ -4,7 +4,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 
-const PROJECT_ROOT = path.resolve(import.meta.dirname, '../..')
+const PROJECT_ROOT = path.resolve(import.meta.dirname, '../../..')
 const MIGRATIONS = path.join(PROJECT_ROOT, 'migrations')
 const SCHEMA = path.join(PROJECT_ROOT, 'db/schema.ts')
 const DRIZZLE_KIT = path.join(PROJECT_ROOT, 'node_modules/drizzle-kit/bin.cjs')

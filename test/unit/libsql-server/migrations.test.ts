@@ -2,9 +2,9 @@ import { drizzle } from 'drizzle-orm/libsql'
 import { migrate } from 'drizzle-orm/libsql/migrator'
 import path from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { startTestLibsqlServer, type TestLibsqlServer } from '../support/libsql-server-fixture.ts'
+import { startTestLibsqlServer, type TestLibsqlServer } from '../../support/libsql-server-fixture.ts'
 
-const MIGRATIONS_FOLDER = path.resolve(import.meta.dirname, '../../migrations')
+const MIGRATIONS_FOLDER = path.resolve(import.meta.dirname, '../../../migrations')
 
 describe('libsql server with the project migrations', () => {
   let server: TestLibsqlServer | undefined

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest'
-import { MAX_OPEN_STREAMS } from '../../db/libsql-server/index.ts'
-import { startTestLibsqlServer, type TestLibsqlServer } from '../support/libsql-server-fixture.ts'
+import { MAX_OPEN_STREAMS } from '../../../db/libsql-server/index.ts'
+import { startTestLibsqlServer, type TestLibsqlServer } from '../../support/libsql-server-fixture.ts'
 
 const SELECT_ONE = { type: 'execute', stmt: { sql: 'SELECT 1' } }
 

@@ -1,6 +1,6 @@
 import { LibsqlError } from '@libsql/client'
 import { afterEach, describe, expect, it } from 'vitest'
-import { startTestLibsqlServer, type TestLibsqlServer } from '../support/libsql-server-fixture.ts'
+import { startTestLibsqlServer, type TestLibsqlServer } from '../../support/libsql-server-fixture.ts'
 
 async function failureOf(promise: Promise<unknown>): Promise<unknown> {
   return promise.then(

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { LineRingBuffer, RING_BUFFER_MAX_LINE_CHARS } from '../../node-agent/process/ring-buffer.ts'
+import { LineRingBuffer, RING_BUFFER_MAX_LINE_CHARS } from '../../../../node-agent/process/ring-buffer.ts'
 
 describe('line ring buffer', () => {
   it('keeps the last lines written, joined from arbitrary chunks', () => {

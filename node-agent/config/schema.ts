@@ -132,9 +132,25 @@ export const CommandPool = z.strictObject({
   start_timeout_ms: StartTimeout.default(10 * 60_000),
 })
 
-export const PoolConfig = z.discriminatedUnion('engine', [LlamaCppPool, VllmPool, OllamaPool, OpenAIPool, CommandPool])
+/**
+ * The process fields of an engine the agent does not spawn (`openai`): the schema's defaults, and
+ * no grace because there is no process to stop.
+ */
+const NOT_SPAWNED = z.strictObject(ProcessFields).omit({ port: true }).parse({ stop_grace_ms: 0 })
+
+/**
+ * One pool, validated as its engine kind demands, then normalised so every pool has the process
+ * fields: the rest of the agent reads `pool.stop_grace_ms` without asking which kind it is.
+ */
+export const PoolConfig = z
+  .discriminatedUnion('engine', [LlamaCppPool, VllmPool, OllamaPool, OpenAIPool, CommandPool])
+  .transform((pool) => (pool.engine === 'openai' ? { ...NOT_SPAWNED, ...pool } : pool))
+/** A pool as the agent uses it, defaults applied and normalised. */
 export type PoolConfig = z.infer<typeof PoolConfig>
+/** A pool as it is written in a config file. */
 export type PoolConfigInput = z.input<typeof PoolConfig>
+/** The pool of one engine kind, as its adapter sees it. */
+export type PoolOf<E extends PoolConfig['engine']> = Extract<PoolConfig, { engine: E }>
 
 export const AgentConfig = z.strictObject({
   /** Needed by the control-plane link; optional until the agent has one. */

@@ -307,9 +307,10 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     const port = await resolvePort({ port: pool.port, host: pool.host })
     const target = { host: pool.host, port }
     const baseUrl = httpBaseUrl(target)
+    const healthUrl = `${baseUrl}${this.#engine.healthPath}`
     const command = this.#engine.command(target)
-    const grace = 'stop_grace_ms' in pool ? pool.stop_grace_ms : 0
-    const proc = command === null ? null : EngineProcess.spawn({ pool: pool.id, command, stateDir: this.#stateDir, tailLines: 'log_tail_lines' in pool ? pool.log_tail_lines : 40, graceMs: grace, log: this.#log })
+    const grace = pool.stop_grace_ms
+    const proc = command === null ? null : EngineProcess.spawn({ pool: pool.id, command, stateDir: this.#stateDir, tailLines: pool.log_tail_lines, graceMs: grace, log: this.#log })
     if (proc) this.#log.info('replica.spawn', { pid: proc.pid, binary: command?.file, port })
     const startedAt = Date.now()
     const deadline = AbortSignal.timeout(pool.start_timeout_ms)
@@ -323,9 +324,9 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       const exit = await proc?.terminate({ reason, graceMs: grace })
       if (error !== undefined) throw error
       if (proc && exit) throw proc.exitError(exit, { startTimeoutMs: pool.start_timeout_ms })
-      throw new LlorchError('engine_unavailable', `no healthy answer from ${baseUrl}${pool.health_path} within ${pool.start_timeout_ms} ms`)
+      throw new LlorchError('engine_unavailable', `no healthy answer from ${healthUrl} within ${pool.start_timeout_ms} ms`)
     }
-    const health = await waitUntilHealthy({ url: `${baseUrl}${pool.health_path}`, timeoutMs: pool.start_timeout_ms, intervalMs: pool.health_interval_ms, signal: stopped })
+    const health = await waitUntilHealthy({ url: healthUrl, timeoutMs: pool.start_timeout_ms, intervalMs: pool.health_interval_ms, signal: stopped })
     if (health.outcome !== 'healthy') return fail('start-timeout')
     try {
       await this.#engine.warmUp({ baseUrl, signal: AbortSignal.any([stopped, deadline]) })
@@ -355,7 +356,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   #watchLiveness(serving: ServingEngine): void {
     const interval = this.pool.liveness_interval_ms
     if (interval === 0) return
-    const url = `${serving.endpoint.baseUrl}${this.pool.health_path}`
+    const url = `${serving.endpoint.baseUrl}${this.#engine.healthPath}`
     let failures = 0
     const tick = async () => {
       const probe = await probeHealth({ url })
@@ -369,7 +370,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       serving.stopServing(new LlorchError('engine_unavailable', `the engine of pool "${this.pool.id}" stopped answering health checks`))
       const summary = `engine of pool "${this.pool.id}" failed ${failures} health checks in a row (last: ${probe.ok ? 'ok' : probe.detail})`
       this.#log.warn('replica.unhealthy', { pid: serving.process?.pid ?? null, failures })
-      const stop = serving.process?.terminate({ reason: 'unhealthy', graceMs: 'stop_grace_ms' in this.pool ? this.pool.stop_grace_ms : 0 })
+      const stop = serving.process?.terminate({ reason: 'unhealthy', graceMs: this.pool.stop_grace_ms })
       if (stop) {
         this.#stopping.add(stop)
         void stop.finally(() => this.#stopping.delete(stop))
@@ -421,7 +422,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       await cutOff()
       serving.stopServing(new LlorchError('engine_unavailable', `the engine of pool "${this.pool.id}" stopped`))
       if (serving.process) {
-        const exit = await serving.process.terminate({ reason, graceMs: 'stop_grace_ms' in this.pool ? this.pool.stop_grace_ms : 0 })
+        const exit = await serving.process.terminate({ reason, graceMs: this.pool.stop_grace_ms })
         this.#log.info('replica.engine_stopped', { pid: serving.process.pid, reason, exit_code: exit.exitCode, signal: exit.signal, ms: exit.durationMs })
       }
       this.#retiring.delete(serving)

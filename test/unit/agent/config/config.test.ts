@@ -112,6 +112,12 @@ describe('agent config', () => {
     expect(config.pools[1]).toMatchObject({ port: 11434, spawn: false, keep_alive: -1, health_path: '/api/version' })
   })
 
+  it('gives every pool the process fields, with no grace when the agent does not start the engine', () => {
+    const config = parseAgentConfig({ pools: [llama, { id: 'o', engine: 'openai', port: 8000 }] })
+    expect(config.pools[0]).toMatchObject({ args: [], env: {}, stop_grace_ms: 10_000, log_tail_lines: 40 })
+    expect(config.pools[1]).toMatchObject({ args: [], env: {}, stop_grace_ms: 0, log_tail_lines: 40 })
+  })
+
   it('resolves a relative state dir against the config file', () => {
     const file = writeConfig('agent.json', JSON.stringify({ state_dir: 'state', pools: [llama] }))
     expect(loadConfig(file).state_dir).toBe(path.join(path.dirname(file), 'state'))

@@ -20,6 +20,8 @@ export const BREAKER_WINDOW_MS = 10 * 60_000
 export const RELOAD_DRAIN_MS = 5 * 60_000
 /** How long in-flight tasks may run when the agent shuts down. */
 export const SHUTDOWN_DRAIN_MS = 30_000
+/** Ceiling of the delay before reconnecting to the control plane. */
+export const RECONNECT_MAX_MS = 30_000
 export const LOG_TAIL_LINES = 40
 
 /** An integer field whose type error reads "expected an integer" (zod says "number" for a string). */
@@ -160,7 +162,7 @@ export const AgentConfig = z.strictObject({
   node_token: z.string().min(16).optional(),
   node_token_file: z.string().min(1).optional(),
   /** Ceiling of the reconnect delay to the control plane (full jitter below it). */
-  reconnect_max_ms: Int().min(10).max(600_000).default(30_000),
+  reconnect_max_ms: Int().min(10).max(600_000).default(RECONNECT_MAX_MS),
   state_dir: z.string().min(1).default(DEFAULT_STATE_DIR),
   log_level: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
   shutdown_drain_ms: Millis.default(SHUTDOWN_DRAIN_MS),

@@ -3,12 +3,12 @@ import WebSocket from 'ws'
 import { CLOSE_CODES, LlorchError, PROTOCOL_VERSION, parseControlFrame } from '../../protocol/index.ts'
 import type { AgentFrame, Cancel, ControlFrame, Dispatch, Drain, GpuInfo, Preload, Reload, TaskEvent } from '../../protocol/index.ts'
 import type { Agent } from '../agent.ts'
+import { RECONNECT_MAX_MS } from '../config/schema.ts'
 import type { Log } from '../log.ts'
 import { backoffDelayMs } from '../supervisor/backoff.ts'
 
 /** First reconnect delay ceiling; it doubles per failed attempt up to `RECONNECT_MAX_MS`. */
 export const RECONNECT_INITIAL_MS = 500
-export const RECONNECT_MAX_MS = 30_000
 /** How long the WebSocket handshake may take before the attempt counts as failed. */
 export const HANDSHAKE_TIMEOUT_MS = 10_000
 /** Task events kept while the control plane is unreachable; the oldest go first past this. */

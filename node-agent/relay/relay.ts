@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http'
 import { createParser } from 'eventsource-parser'
 import { z } from 'zod'
-import { ENGINE_PATHS, LlorchError, Usage } from '../../protocol/index.ts'
+import { ENGINE_PATHS, LlorchError, MAX_ERROR_MESSAGE_CHARS, Usage } from '../../protocol/index.ts'
 import type { ChatCompletionRequest, CompletionRequest, GenerationEndpoint, TaskEvent } from '../../protocol/index.ts'
 import type { EngineEndpoint } from '../supervisor/serving-engine.ts'
 import { engineStreamError } from './engine-http-error.ts'
@@ -122,7 +122,7 @@ export async function* relay(options: RelayOptions): AsyncGenerator<TaskEvent> {
       else if (item.kind === 'end') yield { kind: 'end', finish_reason: item.finishReason, usage: item.usage }
       else {
         const { code, message, retriable } = item.error
-        yield { kind: 'error', code, message: message.slice(0, 8_192), retriable: retriable && seq === 0 }
+        yield { kind: 'error', code, message: message.slice(0, MAX_ERROR_MESSAGE_CHARS), retriable: retriable && seq === 0 }
       }
     }
   } finally {

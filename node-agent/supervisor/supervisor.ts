@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events'
-import { LlorchError } from '../../protocol/index.ts'
+import { LlorchError, MAX_REPLICA_REASON_CHARS } from '../../protocol/index.ts'
 import type { ReplicaReport, AgentReplicaState } from '../../protocol/index.ts'
 import type { PoolConfig } from '../config/schema.ts'
 import { engineFor } from '../engines/index.ts'
@@ -18,12 +18,12 @@ import type { EngineEndpoint, SlotLease } from './serving-engine.ts'
 import { ReplicaStateMachine } from './state-machine.ts'
 import type { Transition } from './state-machine.ts'
 
-/** Longest `reason` a replica report carries (the protocol's limit). */
-export const REPLICA_REASON_MAX_CHARS = 4_096
 /** How long tasks get to end once their engine was told to stop serving. */
 export const LEASE_RELEASE_AFTER_ABORT_MS = 5_000
 /** Longest wait for an engine's version after it became ready. */
 export const ENGINE_VERSION_TIMEOUT_MS = 2_000
+/** Longest wait for an engine to let go of its model once its replica drained (Ollama unloads it). */
+export const COOL_DOWN_TIMEOUT_MS = 10_000
 
 export interface RestartScheduled {
   pool: string
@@ -62,10 +62,10 @@ class Interrupt {
 }
 
 function clipReason(summary: string, tail: string): string {
-  if (tail === '') return summary.slice(0, REPLICA_REASON_MAX_CHARS)
+  if (tail === '') return summary.slice(0, MAX_REPLICA_REASON_CHARS)
   const head = `${summary}\n--- last output ---\n`
-  const room = Math.max(0, REPLICA_REASON_MAX_CHARS - head.length)
-  return (head + (tail.length > room ? tail.slice(tail.length - room) : tail)).slice(0, REPLICA_REASON_MAX_CHARS)
+  const room = Math.max(0, MAX_REPLICA_REASON_CHARS - head.length)
+  return (head + (tail.length > room ? tail.slice(tail.length - room) : tail)).slice(0, MAX_REPLICA_REASON_CHARS)
 }
 
 const messageOf = (error: unknown) => (error instanceof Error ? error.message : String(error))
@@ -179,7 +179,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
         this.#current = null
         if (serving !== null) {
           await this.#retire(serving, { deadlineMs, reason })
-          await this.#engine.coolDown({ baseUrl: serving.endpoint.baseUrl, signal: AbortSignal.timeout(10_000) }).catch((error: unknown) => {
+          await this.#engine.coolDown({ baseUrl: serving.endpoint.baseUrl, signal: AbortSignal.timeout(COOL_DOWN_TIMEOUT_MS) }).catch((error: unknown) => {
             this.#log.warn('replica.cool_down_failed', { err: messageOf(error) })
           })
         }

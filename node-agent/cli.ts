@@ -58,7 +58,16 @@ async function run({ config: file }: { config: string }): Promise<void> {
   const agent = new Agent({ config, configPath: path.resolve(file), log, version: VERSION })
   const link =
     config.control_plane_url && token
-      ? new Link({ url: config.control_plane_url, token, agent, log, version: VERSION, readGpus: () => readGpus({ log }), reconnect: { maxMs: config.reconnect_max_ms } })
+      ? new Link({
+          url: config.control_plane_url,
+          token,
+          agent,
+          log,
+          version: VERSION,
+          readGpus: () => readGpus({ log }),
+          reconnect: { maxMs: config.reconnect_max_ms },
+          welcomeTimeoutMs: config.welcome_timeout_ms,
+        })
       : null
   // Keeps the process up when no engine or connection does (every pool on-demand).
   const keepAlive = setInterval(() => {}, 2 ** 30)

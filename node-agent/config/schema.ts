@@ -22,6 +22,8 @@ export const RELOAD_DRAIN_MS = 5 * 60_000
 export const SHUTDOWN_DRAIN_MS = 30_000
 /** Ceiling of the delay before reconnecting to the control plane. */
 export const RECONNECT_MAX_MS = 30_000
+/** How long the control plane may take to answer hello before the agent drops the socket and reconnects. */
+export const WELCOME_TIMEOUT_MS = 15_000
 export const LOG_TAIL_LINES = 40
 
 /** An integer field whose type error reads "expected an integer" (zod says "number" for a string). */
@@ -163,6 +165,8 @@ export const AgentConfig = z.strictObject({
   node_token_file: z.string().min(1).optional(),
   /** Ceiling of the reconnect delay to the control plane (full jitter below it). */
   reconnect_max_ms: Int().min(10).max(600_000).default(RECONNECT_MAX_MS),
+  /** How long to wait for the welcome after hello before reconnecting. */
+  welcome_timeout_ms: Int().min(10).max(600_000).default(WELCOME_TIMEOUT_MS),
   state_dir: z.string().min(1).default(DEFAULT_STATE_DIR),
   log_level: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
   shutdown_drain_ms: Millis.default(SHUTDOWN_DRAIN_MS),

@@ -3,7 +3,7 @@ import WebSocket from 'ws'
 import { CLOSE_CODES, LlorchError, PROTOCOL_VERSION, parseControlFrame } from '../../protocol/index.ts'
 import type { AgentFrame, Cancel, ControlFrame, Dispatch, Drain, GpuInfo, Preload, Reload, TaskEvent } from '../../protocol/index.ts'
 import type { Agent } from '../agent.ts'
-import { RECONNECT_MAX_MS } from '../config/schema.ts'
+import { RECONNECT_MAX_MS, WELCOME_TIMEOUT_MS } from '../config/schema.ts'
 import type { Log } from '../log.ts'
 import { backoffDelayMs } from '../supervisor/backoff.ts'
 
@@ -28,6 +28,8 @@ export interface LinkOptions {
   version: string
   readGpus(): Promise<GpuInfo[]>
   reconnect?: { initialMs?: number; maxMs?: number }
+  /** How long to wait for the welcome after hello (default `WELCOME_TIMEOUT_MS`). */
+  welcomeTimeoutMs?: number
   random?: () => number
 }
 
@@ -57,6 +59,7 @@ export class Link {
   #stopped = false
   #heartbeat: NodeJS.Timeout | null = null
   #reconnect: NodeJS.Timeout | null = null
+  #welcomeTimer: NodeJS.Timeout | null = null
   #gpus: GpuInfo[] = []
   #droppedWhileDown = 0
   readonly #waiters = new Set<() => void>()
@@ -91,6 +94,7 @@ export class Link {
     this.#stopped = true
     this.#unsubscribe()
     if (this.#reconnect) clearTimeout(this.#reconnect)
+    this.#stopWelcomeTimer()
     this.#stopHeartbeat()
     const ws = this.#ws
     if (!ws || ws.readyState === WebSocket.CLOSED) return
@@ -138,6 +142,24 @@ export class Link {
       replicas: this.#options.agent.replicas(),
       running_tasks: this.#options.agent.runningTasks(),
     })
+    this.#startWelcomeTimer(ws)
+  }
+
+  /** A control plane that took the socket but never answers hello would otherwise hold the agent forever. */
+  #startWelcomeTimer(ws: WebSocket): void {
+    this.#stopWelcomeTimer()
+    const timeoutMs = this.#options.welcomeTimeoutMs ?? WELCOME_TIMEOUT_MS
+    this.#welcomeTimer = setTimeout(() => {
+      this.#welcomeTimer = null
+      if (ws !== this.#ws || this.#state === 'welcomed') return
+      this.#log.warn('link.welcome_timeout', { url: this.#url, timeout_ms: timeoutMs })
+      ws.terminate()
+    }, timeoutMs)
+  }
+
+  #stopWelcomeTimer(): void {
+    if (this.#welcomeTimer) clearTimeout(this.#welcomeTimer)
+    this.#welcomeTimer = null
   }
 
   #onClose(ws: WebSocket, code: number, reason: string): void {
@@ -145,6 +167,7 @@ export class Link {
     const wasWelcomed = this.#state === 'welcomed'
     this.#state = 'closed'
     this.#ws = null
+    this.#stopWelcomeTimer()
     this.#stopHeartbeat()
     if (this.#stopped) return
     const refused = code === CLOSE_CODES.revoked || code === CLOSE_CODES.protocolMismatch || code === CLOSE_CODES.unauthorized
@@ -175,6 +198,7 @@ export class Link {
       case 'welcome':
         this.#state = 'welcomed'
         this.#attempt = 0
+        this.#stopWelcomeTimer()
         this.#log.info('link.welcomed', { node: frame.node_id, heartbeat_interval_ms: frame.heartbeat_interval_ms })
         this.#startHeartbeat(ws, frame.heartbeat_interval_ms)
         this.#flushBuffered(ws)

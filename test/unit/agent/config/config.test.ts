@@ -107,7 +107,7 @@ describe('agent config', () => {
 
   it('fills in defaults from the schema, per engine kind', () => {
     const config = parseAgentConfig({ pools: [llama, { id: 'o', engine: 'ollama', model: 'qwen2.5:7b' }] }, { baseDir: '/etc/llorch' })
-    expect(config.state_dir).toBe('/var/lib/llorch-agent')
+    expect(config).toMatchObject({ state_dir: '/var/lib/llorch-agent', reconnect_max_ms: 30_000, welcome_timeout_ms: 15_000 })
     expect(config.pools[0]).toMatchObject({ host: '127.0.0.1', port: 'auto', slots: 1, preload: 'eager', health_path: '/health', binary: 'llama-server' })
     expect(config.pools[1]).toMatchObject({ port: 11434, spawn: false, keep_alive: -1, health_path: '/api/version' })
   })

@@ -77,7 +77,7 @@ describe('llorch-agent CLI', () => {
     expect(lines[2]).toMatch(/^fake-model\s+command\s+ready\s+0\/2\s+-$/)
     expect(lines[3]).toMatch(/^later\s+command\s+stopped\s+0\/1\s+-$/)
     const json = await cli(['status', '--state-dir', stateDir, '--json'])
-    expect(AgentStatus.parse(JSON.parse(json.stdout)).replicas.map((r) => r.state)).toEqual(['ready', 'stopped'])
+    expect(AgentStatus.parse(JSON.parse(json.stdout)).replicas.map((r) => [r.state, r.breaker_open])).toEqual([['ready', false], ['stopped', false]])
     process.kill(agent.pid, 'SIGTERM')
     expect((await agent.process).exitCode).toBe(0)
     expect((await cli(['status', '--state-dir', stateDir])).exitCode).toBe(3)

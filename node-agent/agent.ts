@@ -1,13 +1,13 @@
 import { LlorchError } from '../protocol/index.ts'
-import type { ChatCompletionRequest, CompletionRequest, GenerationEndpoint, ReplicaReport, AgentReplicaState, TaskEvent } from '../protocol/index.ts'
-import { acquireAgentLock } from './agent-lock.ts'
-import type { AgentConfig } from './config.ts'
+import type { EngineChatRequest, EngineCompletionRequest, GenerationEndpoint, ReplicaReport, AgentReplicaState, TaskEvent } from '../protocol/index.ts'
+import type { AgentConfig } from './config/schema.ts'
 import { silentLog } from './log.ts'
 import type { Log } from './log.ts'
-import { reapOrphanEngines } from './pid-files.ts'
-import { relay } from './relay.ts'
-import { removeStatusFile, writeStatusFile } from './status-file.ts'
-import { Supervisor } from './supervisor.ts'
+import { reapOrphanEngines } from './process/pid-files.ts'
+import { relay } from './relay/relay.ts'
+import { acquireAgentLock } from './state-dir/agent-lock.ts'
+import { removeStatusFile, writeStatusFile } from './state-dir/status-file.ts'
+import { Supervisor } from './supervisor/supervisor.ts'
 
 /** Task starts and ends refresh the status file at most this often (state changes write at once). */
 export const STATUS_REFRESH_MS = 1_000
@@ -32,7 +32,7 @@ export interface RunTaskOptions {
   taskId: string
   pool: string
   endpoint: GenerationEndpoint
-  body: ChatCompletionRequest | CompletionRequest
+  body: EngineChatRequest | EngineCompletionRequest
   /** Aborting it cancels the task like `cancel(taskId)`. */
   signal?: AbortSignal
 }

@@ -10,16 +10,17 @@ import path from 'node:path'
 import { Command } from 'commander'
 import { LLORCH_VERSION } from '../protocol/index.ts'
 import { Agent } from './agent.ts'
-import { lockHolder } from './agent-lock.ts'
-import { ConfigError } from './config-errors.ts'
-import { DEFAULT_STATE_DIR, loadConfig } from './config.ts'
-import type { AgentConfig } from './config.ts'
+import { ConfigError } from './config/errors.ts'
+import { loadConfig } from './config/load.ts'
+import { DEFAULT_STATE_DIR } from './config/schema.ts'
+import type { AgentConfig } from './config/schema.ts'
 import { readGpus } from './gpus.ts'
-import { Link } from './link.ts'
+import { Link } from './link/link.ts'
+import { readNodeToken } from './link/node-token.ts'
 import { createLog } from './log.ts'
-import { readNodeToken } from './node-token.ts'
-import { readStatusFile } from './status-file.ts'
-import type { AgentStatus } from './status-file.ts'
+import { lockHolder } from './state-dir/agent-lock.ts'
+import { readStatusFile } from './state-dir/status-file.ts'
+import type { AgentStatus } from './state-dir/status-file.ts'
 
 /** `status` exits with this when no agent runs (the LSB code for "program is not running"). */
 export const EXIT_NOT_RUNNING = 3
@@ -57,7 +58,16 @@ async function run({ config: file }: { config: string }): Promise<void> {
   const agent = new Agent({ config, configPath: path.resolve(file), log, version: VERSION })
   const link =
     config.control_plane_url && token
-      ? new Link({ url: config.control_plane_url, token, agent, log, version: VERSION, readGpus: () => readGpus({ log }), reconnect: { maxMs: config.reconnect_max_ms } })
+      ? new Link({
+          url: config.control_plane_url,
+          token,
+          agent,
+          log,
+          version: VERSION,
+          readGpus: () => readGpus({ log }),
+          reconnect: { maxMs: config.reconnect_max_ms },
+          welcomeTimeoutMs: config.welcome_timeout_ms,
+        })
       : null
   // Keeps the process up when no engine or connection does (every pool on-demand).
   const keepAlive = setInterval(() => {}, 2 ** 30)

@@ -1,6 +1,6 @@
 import type { EngineKind } from '../../protocol/index.ts'
-import type { PoolConfig } from '../config.ts'
-import type { EngineCommand } from '../engine-process.ts'
+import type { PoolConfig } from '../config/schema.ts'
+import type { EngineCommand } from '../process/engine-process.ts'
 
 /** Where an engine listens. */
 export interface EngineTarget {

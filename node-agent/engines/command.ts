@@ -1,9 +1,8 @@
-import type { z } from 'zod'
-import type { CommandPool } from '../config.ts'
+import type { PoolOf } from '../config/schema.ts'
 import { engineEnv } from './adapter.ts'
 import type { EngineAdapter } from './adapter.ts'
 
-type Pool = z.infer<typeof CommandPool>
+type Pool = PoolOf<'command'>
 
 /** Replaces `{port}`, `{host}`, `{model}`, `{slots}` and `{pool}` in one argument. */
 export function fillPlaceholders(arg: string, values: Record<string, string>): string {

@@ -1,4 +1,4 @@
-import type { PoolConfig } from '../config.ts'
+import type { PoolConfig } from '../config/schema.ts'
 import { bindEngine } from './adapter.ts'
 import type { Engine } from './adapter.ts'
 import { command } from './command.ts'

@@ -1,5 +1,4 @@
-import type { z } from 'zod'
-import type { LlamaCppPool } from '../config.ts'
+import type { PoolOf } from '../config/schema.ts'
 import { engineEnv, readJsonField } from './adapter.ts'
 import type { EngineAdapter } from './adapter.ts'
 
@@ -8,7 +7,7 @@ import type { EngineAdapter } from './adapter.ts'
  * model is in memory, then `/health` 200. `-np` is the number of slots; `--metrics` enables
  * `/metrics`. It ignores the `model` field of requests; `--alias` names the model in `/v1/models`.
  */
-export const llamacpp: EngineAdapter<z.infer<typeof LlamaCppPool>> = {
+export const llamacpp: EngineAdapter<PoolOf<'llamacpp'>> = {
   kind: 'llamacpp',
   spawns: () => true,
   command: (pool, { host, port }) => ({

@@ -1,12 +1,11 @@
-import type { z } from 'zod'
-import type { OpenAIPool } from '../config.ts'
+import type { PoolOf } from '../config/schema.ts'
 import type { EngineAdapter } from './adapter.ts'
 
 /**
  * Any OpenAI-compatible server that runs on its own (started by the operator or another
  * supervisor): the agent only health-checks it and relays requests to it.
  */
-export const openai: EngineAdapter<z.infer<typeof OpenAIPool>> = {
+export const openai: EngineAdapter<PoolOf<'openai'>> = {
   kind: 'openai',
   spawns: () => false,
   command: () => null,

@@ -1,7 +1,7 @@
 import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
-import { resolvePort } from '../../node-agent/port.ts'
+import { resolvePort } from '../../node-agent/process/port.ts'
 import { CreateApiKeyResponse, CreateNodeResponse, PoolView } from '../../protocol/index.ts'
 import { PROJECT_ROOT, buildWorker } from '../../scripts/local/build-worker.ts'
 import { startControlPlane } from '../../scripts/local/control-plane.ts'

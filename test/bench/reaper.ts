@@ -1,6 +1,6 @@
 import { rmSync } from 'node:fs'
-import { readEnginePidFiles } from '../../node-agent/pid-files.ts'
-import { isSameProcess } from '../../node-agent/process-identity.ts'
+import { readEnginePidFiles } from '../../node-agent/process/pid-files.ts'
+import { isSameProcess } from '../../node-agent/process/process-identity.ts'
 
 function kill(target: number): void {
   try {

@@ -2,7 +2,7 @@ import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { execa } from 'execa'
 import { describe, expect, it } from 'vitest'
-import { AgentStatus, readStatusFile } from '../../node-agent/status-file.ts'
+import { AgentStatus, readStatusFile } from '../../node-agent/state-dir/status-file.ts'
 import { fakePoolInput, spawnAgentCli, writeAgentConfig } from '../support/agents.ts'
 import { AGENT_CLI, REPO_ROOT, useProcessCleanup, waitFor } from '../support/processes.ts'
 
@@ -77,7 +77,7 @@ describe('llorch-agent CLI', () => {
     expect(lines[2]).toMatch(/^fake-model\s+command\s+ready\s+0\/2\s+-$/)
     expect(lines[3]).toMatch(/^later\s+command\s+stopped\s+0\/1\s+-$/)
     const json = await cli(['status', '--state-dir', stateDir, '--json'])
-    expect(AgentStatus.parse(JSON.parse(json.stdout)).replicas.map((r) => r.state)).toEqual(['ready', 'stopped'])
+    expect(AgentStatus.parse(JSON.parse(json.stdout)).replicas.map((r) => [r.state, r.breaker_open])).toEqual([['ready', false], ['stopped', false]])
     process.kill(agent.pid, 'SIGTERM')
     expect((await agent.process).exitCode).toBe(0)
     expect((await cli(['status', '--state-dir', stateDir])).exitCode).toBe(3)

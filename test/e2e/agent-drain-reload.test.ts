@@ -1,9 +1,9 @@
 import { readFileSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { describe, expect, it } from 'vitest'
+import { engineLogPath } from '../../node-agent/process/engine-process.ts'
+import { resolvePort } from '../../node-agent/process/port.ts'
 import type { AgentReplicaState, TaskEvent } from '../../protocol/index.ts'
-import { engineLogPath } from '../../node-agent/engine-process.ts'
-import { resolvePort } from '../../node-agent/port.ts'
 import { chatBody, collectEvents, testAgent, textOf } from '../support/agents.ts'
 import { fakeEngineCommand, fakeEngineStats, fakePool, isAlive, useProcessCleanup, waitFor } from '../support/processes.ts'
 

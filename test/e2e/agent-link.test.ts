@@ -10,12 +10,14 @@ import { fakePoolInput, spawnAgentCli } from '../support/agents.ts'
 import { isAlive, useProcessCleanup, waitFor } from '../support/processes.ts'
 
 const TOKEN = 'lln.node_AAAAAAAAAAAA.' + 'x'.repeat(43)
+const WELCOME = JSON.stringify({ type: 'welcome', protocol: PROTOCOL_VERSION, node_id: 'node_AAAAAAAAAAAA', heartbeat_interval_ms: 50 })
 
 /**
  * A stand-in control plane that sends what the real one never would (garbage, invalid frames,
- * refusals), to show the agent survives them. The real control plane is in the other e2e tests.
+ * refusals, silence), to show the agent survives them. It answers hello with a welcome only from
+ * connection number `welcomeFrom` on. The real control plane is in the other e2e tests.
  */
-async function standInControlPlane({ refuseUpgrade = false } = {}) {
+async function standInControlPlane({ refuseUpgrade = false, welcomeFrom = Infinity } = {}) {
   const frames: AgentFrame[] = []
   const sockets: WebSocket[] = []
   const server = new WebSocketServer({
@@ -25,9 +27,12 @@ async function standInControlPlane({ refuseUpgrade = false } = {}) {
   })
   server.on('connection', (ws) => {
     sockets.push(ws)
+    const connection = sockets.length
     ws.on('message', (data) => {
       const parsed = parseAgentFrame(data.toString())
-      if (parsed.ok) frames.push(parsed.frame)
+      if (!parsed.ok) return
+      frames.push(parsed.frame)
+      if (parsed.frame.type === 'hello' && connection >= welcomeFrom) ws.send(WELCOME)
     })
   })
   await once(server, 'listening')
@@ -54,10 +59,10 @@ describe('agent link robustness', () => {
     for (const server of servers.splice(0)) await server.close()
   })
 
-  function startAgent(url: string) {
+  function startAgent(url: string, fields: Record<string, unknown> = {}) {
     const stateDir = cleanup.stateDir()
     const configFile = path.join(stateDir, 'agent.json')
-    writeFileSync(configFile, JSON.stringify({ control_plane_url: url, node_token: TOKEN, state_dir: stateDir, log_level: 'debug', reconnect_max_ms: 200, pools: [fakePoolInput('link-model')] }))
+    writeFileSync(configFile, JSON.stringify({ control_plane_url: url, node_token: TOKEN, state_dir: stateDir, log_level: 'debug', reconnect_max_ms: 200, pools: [fakePoolInput('link-model')], ...fields }))
     return spawnAgentCli(cleanup, configFile)
   }
 
@@ -81,7 +86,7 @@ describe('agent link robustness', () => {
       expect.stringContaining('invalid "format_disk" frame'),
     ])
 
-    cp.latest()?.send(JSON.stringify({ type: 'welcome', protocol: PROTOCOL_VERSION, node_id: 'node_AAAAAAAAAAAA', heartbeat_interval_ms: 50 }))
+    cp.latest()?.send(WELCOME)
     await waitFor(() => cp.frames.filter((f) => f.type === 'heartbeat').length >= 2, { message: 'heartbeats' })
     expect(isAlive(agent.pid)).toBe(true)
     expect(cp.connections()).toBe(1)
@@ -95,6 +100,22 @@ describe('agent link robustness', () => {
     cp.latest()?.close(CLOSE_CODES.protocolMismatch, 'protocol 1 unsupported; control plane speaks 2')
     await waitFor(() => cp.connections() >= 2, { message: 'a reconnect' })
     expect(agent.output()).toContain('protocol 1 unsupported; control plane speaks 2')
+    expect(isAlive(agent.pid)).toBe(true)
+  })
+
+  it('drops the socket and reconnects when the control plane never answers hello', async () => {
+    const cp = await standInControlPlane({ welcomeFrom: 2 })
+    servers.push(cp)
+    const agent = startAgent(cp.url, { welcome_timeout_ms: 100 })
+    await waitFor(() => cp.frames.find((f) => f.type === 'hello'), { message: 'hello' })
+    const silent = await waitFor(() => cp.latest(), { message: 'the first connection' })
+    await waitFor(() => cp.connections() >= 2, { timeoutMs: 10_000, message: 'a second connection after the welcome timeout' })
+    await waitFor(() => silent.readyState === silent.CLOSED, { message: 'the silent connection to close' })
+    expect(agent.output()).toContain('"event":"link.welcome_timeout"')
+    // Welcomed on the second connection, the link keeps it well past the welcome timeout.
+    await waitFor(() => cp.frames.filter((f) => f.type === 'heartbeat').length >= 6, { message: 'heartbeats on the second connection' })
+    expect(cp.connections()).toBe(2)
+    expect(cp.frames.filter((f) => f.type === 'hello')).toHaveLength(2)
     expect(isAlive(agent.pid)).toBe(true)
   })
 

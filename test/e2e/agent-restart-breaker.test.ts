@@ -1,10 +1,10 @@
 import { writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { describe, expect, it } from 'vitest'
-import type { AgentReplicaState } from '../../protocol/index.ts'
-import { Supervisor } from '../../node-agent/supervisor.ts'
-import type { RestartScheduled } from '../../node-agent/supervisor.ts'
-import type { PoolConfig } from '../../node-agent/config.ts'
+import type { PoolConfig } from '../../node-agent/config/schema.ts'
+import { Supervisor } from '../../node-agent/supervisor/supervisor.ts'
+import type { RestartScheduled } from '../../node-agent/supervisor/supervisor.ts'
+import type { AgentReplicaState, ReplicaReport } from '../../protocol/index.ts'
 import { fakeEngineCommand, fakePool, isAlive, useProcessCleanup, waitFor } from '../support/processes.ts'
 
 const cleanup = useProcessCleanup()
@@ -12,10 +12,12 @@ const cleanup = useProcessCleanup()
 function supervise(pool: PoolConfig) {
   const supervisor = new Supervisor({ pool, stateDir: cleanup.stateDir(), random: () => 1 })
   const states: AgentReplicaState[] = []
+  const reports: ReplicaReport[] = []
   const restarts: RestartScheduled[] = []
   const pids = new Set<number>()
   supervisor.on('change', (report) => {
     states.push(report.state)
+    reports.push(report)
     for (const pid of supervisor.pids) {
       pids.add(pid)
       cleanup.track(pid)
@@ -23,12 +25,12 @@ function supervise(pool: PoolConfig) {
   })
   supervisor.on('restart', (r) => restarts.push(r))
   cleanup.defer(() => supervisor.kill())
-  return { supervisor, states, restarts, pids }
+  return { supervisor, states, reports, restarts, pids }
 }
 
 describe('restart and circuit breaker', () => {
   it('restarts a crashed engine with growing delays and opens the breaker after 3 crashes within the window', async () => {
-    const { supervisor, states, restarts, pids } = supervise(fakePool({ fakeArgs: ['--crash-after-ms', '150', '--exit-code', '3'] }))
+    const { supervisor, states, reports, restarts, pids } = supervise(fakePool({ fakeArgs: ['--crash-after-ms', '150', '--exit-code', '3'] }))
     let breakerOpened = false
     supervisor.on('breaker-open', () => (breakerOpened = true))
     await supervisor.start()
@@ -42,6 +44,8 @@ describe('restart and circuit breaker', () => {
     expect(states.filter((s) => s === 'starting')).toHaveLength(3)
     expect(states.filter((s) => s === 'failed')).toHaveLength(3)
     expect(states.at(-1)).toBe('failed')
+    expect(reports.filter((r) => r.state === 'failed').map((r) => r.breaker_open)).toEqual([false, false, true])
+    expect(supervisor.report().breaker_open).toBe(true)
     expect(pids.size).toBe(3)
     expect(supervisor.reason).toMatch(/exited with code 3 after [\d.]+ s; circuit breaker open after 3 crashes within 60000 ms; no more restarts until a reload/)
     expect(supervisor.reason).toContain('crashing 150 ms after load as asked')
@@ -55,6 +59,7 @@ describe('restart and circuit breaker', () => {
     await supervisor.start()
     await waitFor(() => supervisor.state === 'failed', { message: 'the crash' })
     expect(supervisor.restartPending).toBe(true)
+    expect(supervisor.report().breaker_open).toBe(false)
     expect(restarts).toEqual([{ pool: 'fake-model', attempt: 0, crashes: 1, delayMs: 60_000, ceilingMs: 60_000 }])
     expect(supervisor.reason).toMatch(/exited with code 1 after [\d.]+ s; restarting in 60000 ms \(crash 1 of 5 allowed within 600000 ms\)/)
     await supervisor.drain({ deadlineMs: 0 })
@@ -71,9 +76,11 @@ describe('restart and circuit breaker', () => {
     expect(supervisor.reason).toContain('circuit breaker open after 1 crashes')
     expect(supervisor.reason).toContain('model file missing')
     await expect(supervisor.start()).rejects.toThrow('circuit breaker is open')
+    expect(supervisor.report().breaker_open).toBe(true)
     writeFileSync(marker, '')
     await supervisor.reload()
     expect(supervisor.state).toBe('ready')
+    expect(supervisor.report().breaker_open).toBe(false)
     expect(restarts).toEqual([])
   })
 

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs'
 import path from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { readStatusFile } from '../../node-agent/status-file.ts'
+import { readStatusFile } from '../../node-agent/state-dir/status-file.ts'
 import { fakePoolInput, spawnAgentCli, writeAgentConfig } from '../support/agents.ts'
 import { enginePidsIn, isAlive, useProcessCleanup, waitFor } from '../support/processes.ts'
 

@@ -54,7 +54,7 @@ describe('OpenAI-compatible API through the official openai client', () => {
   }
 
   it('streams and returns chat completions and completions with the engine tokens in order and correct usage', async () => {
-    await servePool('chat-model', { fakeArgs: ['--tokens', '12'] })
+    const { engineUrl } = await servePool('chat-model', { fakeArgs: ['--tokens', '12'] })
     const openai = client(stack, (await createKey(stack)).key)
 
     expect((await openai.models.list()).data.map((m) => m.id)).toEqual(['chat-model'])
@@ -80,7 +80,10 @@ describe('OpenAI-compatible API through the official openai client', () => {
     expect(finish).toBe('stop')
     expect(usage).toEqual({ prompt_tokens: 3, completion_tokens: 12, total_tokens: 15 })
 
-    const whole = await openai.chat.completions.create({ model: 'chat-model', messages: [{ role: 'user', content: 'hi' }], max_tokens: 5 })
+    // `priority` orders llorch's queue; the engine never sees it.
+    const withPriority = { model: 'chat-model', messages: [{ role: 'user' as const, content: 'hi' }], max_tokens: 5, priority: 'batch' }
+    const whole = await openai.chat.completions.create(withPriority)
+    expect((await fakeEngineStats(engineUrl)).last_body).not.toHaveProperty('priority')
     expect(whole.choices[0]?.message).toMatchObject({ role: 'assistant', content: expectedText(5) })
     expect(whole.choices[0]?.finish_reason).toBe('length')
     expect(whole.usage).toEqual({ prompt_tokens: 1, completion_tokens: 5, total_tokens: 6 })

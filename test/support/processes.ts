@@ -11,8 +11,8 @@ import { execa } from 'execa'
 import type { ResultPromise } from 'execa'
 import { afterEach } from 'vitest'
 import { z } from 'zod'
-import { PoolConfig } from '../../node-agent/config.ts'
-import type { PoolConfigInput } from '../../node-agent/config.ts'
+import { PoolConfig } from '../../node-agent/config/schema.ts'
+import type { PoolConfigInput } from '../../node-agent/config/schema.ts'
 
 export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url))
 export const FAKE_ENGINE = path.join(REPO_ROOT, 'test/fixtures/fake-engine.ts')

@@ -1,0 +1,182 @@
+import { createServer } from 'node:http'
+import type { IncomingMessage, Server, ServerResponse } from 'node:http'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { relay } from '../../../../node-agent/relay/relay.ts'
+import type { RelayOptions } from '../../../../node-agent/relay/relay.ts'
+import { LlorchError } from '../../../../protocol/index.ts'
+import type { TaskEvent } from '../../../../protocol/index.ts'
+import { startFakeEngine, useProcessCleanup, waitFor } from '../../../support/processes.ts'
+import type { FakeEngineHandle } from '../../../support/processes.ts'
+
+const chat = { model: 'whatever', messages: [{ role: 'user' as const, content: 'hello there' }] }
+
+async function collect(options: RelayOptions): Promise<TaskEvent[]> {
+  const events: TaskEvent[] = []
+  for await (const event of relay(options)) events.push(event)
+  return events
+}
+
+const text = (events: TaskEvent[]) => events.map((e) => (e.kind === 'tokens' ? e.text : '')).join('')
+const seqs = (events: TaskEvent[]) => events.flatMap((e) => (e.kind === 'tokens' ? [e.seq] : []))
+
+describe('relay against the fake engine', () => {
+  const cleanup = useProcessCleanup()
+  let engine: FakeEngineHandle
+  const pids: number[] = []
+
+  beforeAll(async () => {
+    engine = await startFakeEngine(['--tokens', '5', '--tokens-per-second', '500', '--model-name', 'served-name'], (pid) => pids.push(pid))
+  })
+  afterAll(() => {
+    for (const pid of pids) process.kill(pid, 'SIGKILL')
+  })
+
+  const endpoint = () => ({ pool: 'p', baseUrl: engine.baseUrl, modelName: 'served-name' })
+
+  it('yields started, token batches in order and the end with usage, asking the engine for usage itself', async () => {
+    const events = await collect({ endpoint: endpoint(), route: 'chat', body: chat, flushChars: 1 })
+    expect(events[0]).toEqual({ kind: 'started' })
+    expect(text(events)).toBe('tok0 tok1 tok2 tok3 tok4')
+    const numbers = seqs(events)
+    expect(numbers.length).toBeGreaterThan(0)
+    expect(numbers).toEqual(numbers.map((_, i) => i))
+    expect(events.at(-1)).toEqual({ kind: 'end', finish_reason: 'stop', usage: { prompt_tokens: 2, completion_tokens: 5, total_tokens: 7 } })
+    const body = (await engine.stats()).last_body
+    expect(body).toMatchObject({ model: 'served-name', stream: true, stream_options: { include_usage: true } })
+  })
+
+  it('joins tokens that arrive within the flush interval into at most two batches (the first text goes out at once)', async () => {
+    const events = await collect({ endpoint: endpoint(), route: 'chat', body: chat, flushIntervalMs: 60_000, flushChars: 1e6 })
+    const batches = events.filter((e) => e.kind === 'tokens')
+    expect(batches.length).toBeLessThanOrEqual(2)
+    expect(batches[0]?.text.startsWith('tok0')).toBe(true)
+    expect(text(events)).toBe('tok0 tok1 tok2 tok3 tok4')
+  })
+
+  it('relays /v1/completions and ends with length when max_tokens cuts it short', async () => {
+    const events = await collect({ endpoint: endpoint(), route: 'completions', body: { model: 'x', prompt: 'a b c', max_tokens: 3 } })
+    expect(text(events)).toBe('tok0 tok1 tok2')
+    expect(events.at(-1)).toEqual({ kind: 'end', finish_reason: 'length', usage: { prompt_tokens: 3, completion_tokens: 3, total_tokens: 6 } })
+  })
+
+  it('aborts the engine request when the signal aborts, and the engine sees the disconnect', async () => {
+    const slow = await startFakeEngine(['--tokens', '1000', '--tokens-per-second', '100'], cleanup.track)
+    const controller = new AbortController()
+    const events: TaskEvent[] = []
+    for await (const event of relay({ endpoint: { pool: 'p', baseUrl: slow.baseUrl, modelName: 'm' }, route: 'chat', body: chat, signal: controller.signal, flushChars: 1 })) {
+      events.push(event)
+      if (event.kind === 'tokens') controller.abort(new LlorchError('cancelled', 'client went away'))
+    }
+    expect(events.at(-1)).toEqual({ kind: 'error', code: 'cancelled', message: 'client went away', retriable: false })
+    await waitFor(async () => {
+      const s = await slow.stats()
+      return s.aborted === 1 && s.active === 0
+    }, { message: 'the fake engine to record the abort' })
+    expect((await slow.stats()).completed).toBe(0)
+  })
+
+  it('reports a typed, retriable error when the engine is still loading', async () => {
+    const loading = await startFakeEngine(['--load-ms', '60000'], cleanup.track)
+    const events = await collect({ endpoint: { pool: 'p', baseUrl: loading.baseUrl, modelName: 'm' }, route: 'chat', body: chat })
+    expect(events).toEqual([{ kind: 'error', code: 'engine_unavailable', message: 'engine of pool "p" answered HTTP 503: Loading model', retriable: true }])
+  })
+
+  it('reports the mid-stream error object an engine sends instead of [DONE]', async () => {
+    const broken = await startFakeEngine(['--error-after-tokens', '2'], cleanup.track)
+    const events = await collect({ endpoint: { pool: 'p', baseUrl: broken.baseUrl, modelName: 'm' }, route: 'chat', body: chat, flushChars: 1 })
+    expect(text(events)).toBe('tok0 tok1')
+    expect(events.at(-1)).toEqual({
+      kind: 'error',
+      code: 'engine_error',
+      message: 'engine of pool "p" reported an error mid-stream: fake engine failed to parse its own output',
+      retriable: false,
+    })
+  })
+
+  it('reports an engine that cannot be reached as unavailable', async () => {
+    const events = await collect({ endpoint: { pool: 'p', baseUrl: 'http://127.0.0.1:1', modelName: 'm' }, route: 'chat', body: chat })
+    expect(events).toEqual([{ kind: 'error', code: 'engine_unavailable', message: 'cannot reach the engine of pool "p" at http://127.0.0.1:1/v1/chat/completions: ECONNREFUSED', retriable: true }])
+  })
+})
+
+describe('relay SSE parsing', () => {
+  let server: Server
+  let baseUrl = ''
+  let handler: (req: IncomingMessage, res: ServerResponse) => void = () => {}
+  let connections = 0
+  let resetFirstConnections = 0
+
+  beforeAll(async () => {
+    server = createServer((req, res) => handler(req, res))
+    server.on('connection', (socket) => {
+      connections++
+      if (connections <= resetFirstConnections) socket.destroy()
+    })
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    const address = server.address()
+    baseUrl = `http://127.0.0.1:${typeof address === 'object' && address !== null ? address.port : 0}`
+  })
+  afterEach(() => {
+    connections = 0
+    resetFirstConnections = 0
+  })
+  afterAll(() => server.close())
+
+  const stream = (...pieces: string[]) => (_req: IncomingMessage, res: ServerResponse) => {
+    res.writeHead(200, { 'content-type': 'text/event-stream' })
+    let i = 0
+    const next = () => {
+      const piece = pieces[i++]
+      if (piece === undefined) return res.end()
+      res.write(piece)
+      setImmediate(next)
+    }
+    next()
+  }
+  const endpoint = () => ({ pool: 'p', baseUrl, modelName: 'm' })
+  const delta = (content: string) => `data: {"choices":[{"index":0,"delta":{"content":${JSON.stringify(content)}},"finish_reason":null}]}\n\n`
+
+  it('ignores comment lines and joins data lines split across packets', async () => {
+    const first = delta('Hel')
+    handler = stream(': ping\n\n', first.slice(0, 17), first.slice(17), ': another ping\n\n', delta('lo'), 'data: {"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}\n\n', 'data: {"choices":[],"usage":{"prompt_tokens":1,"completion_tokens":2,"total_tokens":3}}\n\n', 'data: [DONE]\n\n')
+    const events = await collect({ endpoint: endpoint(), route: 'chat', body: chat })
+    expect(text(events)).toBe('Hello')
+    expect(events.at(-1)).toEqual({ kind: 'end', finish_reason: 'stop', usage: { prompt_tokens: 1, completion_tokens: 2, total_tokens: 3 } })
+  })
+
+  it('ends with no usage when the engine sends none', async () => {
+    handler = stream(delta('a'), 'data: {"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}\n\n', 'data: [DONE]\n\n')
+    expect((await collect({ endpoint: endpoint(), route: 'chat', body: chat })).at(-1)).toEqual({ kind: 'end', finish_reason: 'stop', usage: null })
+  })
+
+  it('reports a stream closed before its end, retriable only while no token was sent', async () => {
+    handler = stream(': hello\n\n')
+    expect((await collect({ endpoint: endpoint(), route: 'chat', body: chat })).at(-1)).toMatchObject({ kind: 'error', code: 'engine_error', retriable: true })
+    handler = (_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' })
+      res.write(delta('partial'))
+      setTimeout(() => res.destroy(), 5)
+    }
+    const events = await collect({ endpoint: endpoint(), route: 'chat', body: chat })
+    expect(text(events)).toBe('partial')
+    expect(events.at(-1)).toEqual({ kind: 'error', code: 'engine_error', message: 'engine of pool "p" closed the connection mid-stream', retriable: false })
+  })
+
+  it('retries once on a fresh connection when the first is reset before any response byte', async () => {
+    resetFirstConnections = 1
+    handler = stream(delta('ok'), 'data: {"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}\n\n', 'data: [DONE]\n\n')
+    const events = await collect({ endpoint: endpoint(), route: 'chat', body: chat })
+    expect(text(events)).toBe('ok')
+    expect(connections).toBe(2)
+  })
+
+  it('turns a 400 from the engine into invalid_request with its message', async () => {
+    handler = (_req, res) => {
+      res.writeHead(400, { 'content-type': 'application/json' })
+      res.end('{"error":{"code":400,"message":"the request exceeds the available context size"}}')
+    }
+    expect(await collect({ endpoint: endpoint(), route: 'chat', body: chat })).toEqual([
+      { kind: 'error', code: 'invalid_request', message: 'engine of pool "p" answered HTTP 400: the request exceeds the available context size', retriable: false },
+    ])
+  })
+})

@@ -1,0 +1,88 @@
+import { readMigrationFiles } from 'drizzle-orm/migrator'
+import { execa } from 'execa'
+import path from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import { startTestLibsqlServer, type TestLibsqlServer } from '../../support/libsql-server-fixture.ts'
+
+const SCRIPT = path.resolve(import.meta.dirname, '../../../scripts/db-migrate.ts')
+const MIGRATIONS_FOLDER = path.resolve(import.meta.dirname, '../../../migrations')
+const AUTH_TOKEN = 'db-migrate-test-token-0123456789'
+const REGISTRY_TABLES = ['api_keys', 'nodes', 'pools', 'replicas', 'usage']
+
+/** Runs `npm run db:migrate`'s command with exactly these LIBSQL_* variables (none inherited). */
+function runMigrate(vars: { LIBSQL_URL?: string; LIBSQL_AUTH_TOKEN?: string }) {
+  const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('LIBSQL_')))
+  return execa(process.execPath, [SCRIPT], { env: { ...env, ...vars }, extendEnv: false, reject: false, timeout: 20_000 })
+}
+
+describe('npm run db:migrate', () => {
+  let running: TestLibsqlServer | undefined
+  afterEach(async () => {
+    await running?.close()
+    running = undefined
+  })
+
+  /** A server with auth on port 0 over a fresh file; closed and removed after the test. */
+  async function startServer(): Promise<TestLibsqlServer> {
+    running = await startTestLibsqlServer({ authToken: AUTH_TOKEN })
+    return running
+  }
+
+  it('creates the registry tables and says the database is up to date, twice in a row', async () => {
+    const server = await startServer()
+    const vars = { LIBSQL_URL: server.url, LIBSQL_AUTH_TOKEN: AUTH_TOKEN }
+
+    for (const run of [1, 2]) {
+      const result = await runMigrate(vars)
+      expect(result.exitCode, `run ${run}: ${result.stderr}`).toBe(0)
+      expect(result.stdout).toBe(`db:migrate: ${server.url} is up to date`)
+    }
+
+    const client = server.client('node', { authToken: AUTH_TOKEN })
+    const tables = await client.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+    expect(tables.rows.map((row) => row.name)).toEqual(expect.arrayContaining(REGISTRY_TABLES))
+    const applied = await client.execute('SELECT count(*) AS n FROM __drizzle_migrations')
+    expect(applied.rows[0]?.n).toBe(readMigrationFiles({ migrationsFolder: MIGRATIONS_FOLDER }).length)
+  })
+
+  it('exits with status 2 and names LIBSQL_URL when it is missing', async () => {
+    const result = await runMigrate({})
+    expect(result.exitCode).toBe(2)
+    expect(result.stderr).toContain('db:migrate: LIBSQL_URL: ')
+    expect(result.stdout).toBe('')
+  })
+
+  it('exits with status 2 and names LIBSQL_URL when it is not a URL', async () => {
+    const result = await runMigrate({ LIBSQL_URL: '127.0.0.1:8880' })
+    expect(result.exitCode).toBe(2)
+    expect(result.stderr).toContain('db:migrate: LIBSQL_URL: expected an http(s):// or libsql:// URL')
+  })
+
+  it('exits with status 1 and one line naming the refused token when the token is wrong', async () => {
+    const server = await startServer()
+    const result = await runMigrate({ LIBSQL_URL: server.url, LIBSQL_AUTH_TOKEN: 'not-the-token' })
+    expect(result.exitCode).toBe(1)
+    expect(result.stdout).toBe('')
+    expect(result.stderr.split('\n')).toHaveLength(1)
+    expect(result.stderr).toMatch(new RegExp(`^db:migrate: could not apply migrations to ${server.url}: UNAUTHORIZED: .*\\(check LIBSQL_AUTH_TOKEN\\)$`))
+    expect(result.stderr).not.toContain('not-the-token')
+
+    const tables = await server.client('node', { authToken: AUTH_TOKEN }).execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+    expect(tables.rows).toEqual([])
+  })
+
+  it('exits with status 1 and asks for a token when the server needs one and none is set', async () => {
+    const server = await startServer()
+    const result = await runMigrate({ LIBSQL_URL: server.url })
+    expect(result.exitCode).toBe(1)
+    expect(result.stderr).toMatch(/^db:migrate: could not apply migrations to .*: UNAUTHORIZED: .*\(set LIBSQL_AUTH_TOKEN\)$/)
+  })
+
+  it('exits with status 1 and names the URL when nothing listens there', async () => {
+    const closed = await startTestLibsqlServer()
+    await closed.close()
+    const result = await runMigrate({ LIBSQL_URL: closed.url })
+    expect(result.exitCode).toBe(1)
+    expect(result.stderr).toMatch(new RegExp(`^db:migrate: could not apply migrations to ${closed.url}: fetch failed: .*ECONNREFUSED`))
+  })
+})

@@ -1,5 +1,5 @@
 import { DurableObject } from 'cloudflare:workers'
-import type { PoolPolicy, ReplicaReport, ReplicaState, Usage } from '../protocol/index.ts'
+import type { PoolPolicy, ReplicaReport, ReplicaState } from '../protocol/index.ts'
 import { guardEntryPoint } from './entry-point-guard.ts'
 import type { Bindings } from './env.ts'
 import { registryFor } from './env.ts'
@@ -11,7 +11,7 @@ import { retryAfterSeconds } from './pool/queue-order.ts'
 import { findPool, policyOf } from './registry/pools.ts'
 import { replicaId } from './registry/replicas.ts'
 import { recordUsage } from './registry/usage.ts'
-import type { AdmissionRequest, AdmissionResult, Grant, TaskOutcome } from './task/grant.ts'
+import type { AdmissionRequest, AdmissionResult, AttemptReport, Grant, TaskOutcome } from './task/grant.ts'
 import { assertTaskTransition } from './task/task-states.ts'
 import type { TaskPhase } from './task/task-states.ts'
 
@@ -21,6 +21,8 @@ const DEFAULT_TASK_MS = 5_000
 export const UNSTREAMED_GRANT_GRACE_MS = 2_000
 /** Most buffered usage rows written to the registry in one batch. */
 const USAGE_FLUSH_BATCH_ROWS = 500
+
+const NO_REPORT: AttemptReport = { usage: null, ttftMs: null }
 
 type AdmissionError = Extract<AdmissionResult, { ok: false }>['error']
 
@@ -89,12 +91,12 @@ export class PoolObject extends DurableObject<Bindings> {
    * The attempt ended (end, error, cancel): its slot is free, and the usage the engine reported
    * is buffered for the registry. Stale or repeated calls change nothing.
    */
-  release(taskId: string, attempt: number, outcome: TaskOutcome, usage: Usage | null = null): Promise<void> {
+  release(taskId: string, attempt: number, outcome: TaskOutcome, report: AttemptReport = NO_REPORT): Promise<void> {
     return this.#guard('release', async () => {
       const now = Date.now()
       const row = this.#store.task(taskId)
       if (row?.state !== 'granted' || row.attempt !== attempt) return
-      if (usage) this.#store.bufferUsage({ taskId, apiKeyId: row.api_key_id, usage, endedAt: now })
+      if (report.usage) this.#store.bufferUsage({ taskId, apiKeyId: row.api_key_id, usage: report.usage, endedAt: now })
       this.#end(row, outcome, now)
       this.#pump(now)
       await this.#armAlarm()

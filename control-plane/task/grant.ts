@@ -1,4 +1,4 @@
-import type { ErrorCode, Priority } from '../../protocol/index.ts'
+import type { ErrorCode, Priority, Usage } from '../../protocol/index.ts'
 
 /** A slot on one replica, granted to one attempt of a task by its pool's PoolObject. */
 export interface Grant {
@@ -23,6 +23,14 @@ export interface AdmissionRequest {
   runDeadlineMs: number
   /** Placing the task again: this attempt failed on this node before the first token. */
   retryOf?: { attempt: number; nodeId: string }
+}
+
+/** What the Worker saw of a finished attempt, for usage and the pool's service-time statistics. */
+export interface AttemptReport {
+  /** As the engine counted it; null when the attempt ended without an end event. */
+  usage: Usage | null
+  /** From admission to the first token the client got; null when none came. */
+  ttftMs: number | null
 }
 
 /** How a granted attempt left its slot; `failed_before_start` counts against the replica in placement. */

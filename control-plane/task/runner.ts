@@ -81,6 +81,8 @@ export async function startTask(request: TaskRequest): Promise<RunningTask> {
     return result.grant
   }
 
+  const askedAt = Date.now()
+  let firstTokenAt: number | null = null
   let grant = await admit()
   /** Whether the current attempt still holds its slot. */
   let holding = true
@@ -89,7 +91,8 @@ export async function startTask(request: TaskRequest): Promise<RunningTask> {
     if (!holding) return
     holding = false
     const { attempt } = grant
-    request.waitUntil(pool.release(taskId, attempt, outcome, usage).catch((error: unknown) => logError('task.release_failed', { task: taskId, attempt, error: String(error) })))
+    const report = { usage, ttftMs: firstTokenAt === null ? null : firstTokenAt - askedAt }
+    request.waitUntil(pool.release(taskId, attempt, outcome, report).catch((error: unknown) => logError('task.release_failed', { task: taskId, attempt, error: String(error) })))
   }
 
   async function* events(): AsyncGenerator<TaskEvent> {
@@ -100,7 +103,10 @@ export async function startTask(request: TaskRequest): Promise<RunningTask> {
         const stream = await node().run(grant, dispatchOf(grant, request.generation))
         let failedOver = false
         for await (const event of decodeTaskEvents(stream)) {
-          if (event.kind === 'tokens') tokensSeen = true
+          if (event.kind === 'tokens') {
+            tokensSeen = true
+            firstTokenAt ??= Date.now()
+          }
           if (event.kind === 'error' && event.retriable && !tokensSeen && failovers < MAX_FAILOVERS) {
             failedOver = true
             break

@@ -2,6 +2,7 @@ import { DurableObject } from 'cloudflare:workers'
 import { z } from 'zod'
 import { ApiKeyScope } from '../protocol/index.ts'
 import type { CachedKey } from './auth/api-key-cache.ts'
+import { countStorageWrite } from './cost-counts.ts'
 import { guardEntryPoint } from './entry-point-guard.ts'
 import type { Bindings } from './env.ts'
 import { registryFor } from './env.ts'
@@ -66,6 +67,7 @@ export class ApiKeyObject extends DurableObject<Bindings> {
   }
 
   #store(key: StoredKey): void {
+    countStorageWrite()
     this.ctx.storage.kv.put('key', key)
     this.#known = key
   }

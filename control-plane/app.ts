@@ -9,6 +9,7 @@ import { requireScope } from './middleware/bearer-auth.ts'
 import { registry } from './middleware/registry.ts'
 import { agentConnectRoutes } from './routes/agent-connect.ts'
 import { apiKeyRoutes } from './routes/api-keys.ts'
+import { debugRoutes } from './routes/debug.ts'
 import { generationRoutes } from './routes/generation.ts'
 import { healthRoutes } from './routes/health.ts'
 import { modelRoutes } from './routes/models.ts'
@@ -38,9 +39,11 @@ export function createApp() {
   app.use('/v2/nodes/*', admin)
   app.use('/v2/pools/*', admin)
   app.use('/v2/api-keys/*', admin)
+  app.use('/v2/debug/*', admin)
   app.route('/v2/nodes', nodeRoutes)
   app.route('/v2/pools', poolRoutes)
   app.route('/v2/api-keys', apiKeyRoutes(apiKeys))
+  app.route('/v2/debug', debugRoutes)
 
   app.use('/v1/*', requireScope('inference', apiKeys))
   app.route('/', modelRoutes)

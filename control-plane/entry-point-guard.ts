@@ -1,3 +1,4 @@
+import { countEntryPoint } from './cost-counts.ts'
 import { logError } from './log.ts'
 
 /**
@@ -6,6 +7,7 @@ import { logError } from './log.ts'
  * runtime, for an alarm) sees it; the object itself lives on for the next call.
  */
 export async function guardEntryPoint<T>(where: { object: string; name: string | undefined; method: string }, work: () => T | Promise<T>): Promise<T> {
+  countEntryPoint(`${where.object}.${where.method}`)
   try {
     return await work()
   } catch (error) {

@@ -1,6 +1,7 @@
 import { DurableObject } from 'cloudflare:workers'
 import { CLOSE_CODES, PROTOCOL_VERSION, parseAgentFrame } from '../protocol/index.ts'
 import type { CommandError, ControlFrame, Dispatch, ErrorCode, Heartbeat, Hello, PoolCommand, ReplicaReport, ReplicaStateChange, TaskEvent, TaskEventFrame } from '../protocol/index.ts'
+import { countStorageWrite } from './cost-counts.ts'
 import { guardEntryPoint } from './entry-point-guard.ts'
 import type { Bindings } from './env.ts'
 import { readWorkerSettings, registryFor } from './env.ts'
@@ -350,6 +351,7 @@ export class NodeObject extends DurableObject<Bindings> {
 
   async #armOfflineAlarm(): Promise<void> {
     const last = this.#store.getNumber('last_heartbeat_at') ?? Date.now()
+    countStorageWrite()
     await this.ctx.storage.setAlarm(last + this.#offlineAfterMs())
   }
 

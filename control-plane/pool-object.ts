@@ -1,5 +1,6 @@
 import { DurableObject } from 'cloudflare:workers'
 import type { PoolPolicy, ReplicaReport, ReplicaState } from '../protocol/index.ts'
+import { countStorageWrite } from './cost-counts.ts'
 import { guardEntryPoint } from './entry-point-guard.ts'
 import type { Bindings } from './env.ts'
 import { registryFor } from './env.ts'
@@ -48,6 +49,8 @@ export class PoolObject extends DurableObject<Bindings> {
   readonly #store: PoolStorage
   /** Admission calls waiting for a slot; rebuilt by retried `admit` calls after a restart. */
   readonly #waiters = new Map<string, (result: AdmissionResult) => void>()
+  /** The alarm as last set by this instance; `undefined` until then (after a restart it is unknown). */
+  #alarmAt: number | null | undefined = undefined
 
   constructor(ctx: DurableObjectState, env: Bindings) {
     super(ctx, env)
@@ -149,6 +152,8 @@ export class PoolObject extends DurableObject<Bindings> {
 
   override alarm(): Promise<void> {
     return this.#guard('alarm', async () => {
+      // A fired alarm is gone; the next one must be set whatever this instance remembered.
+      this.#alarmAt = null
       const now = Date.now()
       for (const task of this.#store.expiredQueued(now)) {
         this.#move(task, 'ended')
@@ -288,8 +293,12 @@ export class PoolObject extends DurableObject<Bindings> {
     this.ctx.waitUntil(this.env.NODES.getByName(nodeId).command({ command: 'preload', pool: poolId }).then(() => undefined, () => undefined))
   }
 
+  /** Sets the one alarm to the earliest deadline; a write only when that moment changed. */
   async #armAlarm(): Promise<void> {
     const next = this.#store.nextDeadline()
+    if (next === this.#alarmAt) return
+    this.#alarmAt = next
+    countStorageWrite()
     if (next === null) await this.ctx.storage.deleteAlarm()
     else await this.ctx.storage.setAlarm(next)
   }

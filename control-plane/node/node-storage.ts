@@ -1,5 +1,7 @@
 import { z } from 'zod'
 import { ReplicaReport } from '../../protocol/index.ts'
+import { countedSql } from '../storage/counted-sql.ts'
+import type { SqlExec } from '../storage/counted-sql.ts'
 import { sqlRow, sqlRows } from '../storage/sql-rows.ts'
 
 const MetaRow = z.object({ value: z.string() })
@@ -12,9 +14,10 @@ type MetaKey = 'connection_id' | 'last_heartbeat_at' | 'last_seen_written_at' | 
  * agent was last heard from, and the replicas it last reported.
  */
 export class NodeStorage {
-  readonly #sql: SqlStorage
+  readonly #sql: SqlExec
 
-  constructor(sql: SqlStorage) {
+  constructor(storage: SqlStorage) {
+    const sql = countedSql(storage)
     this.#sql = sql
     sql.exec(`CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)`)
     // The last report per pool, as the agent sent it; rebuilt by every hello.

@@ -1,6 +1,8 @@
 import { z } from 'zod'
 import { PoolPolicy, ReplicaState } from '../../protocol/index.ts'
 import type { Priority, ReplicaReport, Usage } from '../../protocol/index.ts'
+import { countedSql } from '../storage/counted-sql.ts'
+import type { SqlExec } from '../storage/counted-sql.ts'
 import { sqlRow, sqlRows } from '../storage/sql-rows.ts'
 import type { PlacementCandidate } from './placement.ts'
 import { PRIORITY_RANK, QUEUE_ORDER_SQL } from './queue-order.ts'
@@ -50,9 +52,10 @@ export type BufferedUsage = z.infer<typeof UsageRow>
  * Busy slots are never stored as a counter: they are the tasks granted on a replica.
  */
 export class PoolStorage {
-  readonly #sql: SqlStorage
+  readonly #sql: SqlExec
 
-  constructor(sql: SqlStorage) {
+  constructor(storage: SqlStorage) {
+    const sql = countedSql(storage)
     this.#sql = sql
     sql.exec('CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value REAL NOT NULL)')
     if (this.#meta('schema_version') !== POOL_SCHEMA_VERSION) {

@@ -28,6 +28,8 @@ export interface HranaHandlerOptions {
 export function createHranaHandler(options: HranaHandlerOptions): RequestListener {
   const { registry, log, busyRetry } = options
   const checkToken = options.authToken === undefined ? undefined : bearerTokenCheck(options.authToken)
+  /** Served since start, for `GET /stats`: how many round trips clients made, and how many statements. */
+  const stats = { pipelines: 0, requests: 0 }
 
   async function handlePipeline(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (checkToken && !checkToken(req.headers.authorization)) {
@@ -48,6 +50,8 @@ export function createHranaHandler(options: HranaHandlerOptions): RequestListene
     if (!parsed.success) {
       return sendError(res, 'BODY_INVALID', `The pipeline request body is not valid: ${describeIssues(parsed.error.issues)}`)
     }
+    stats.pipelines += 1
+    stats.requests += parsed.data.requests.length
     const acquired = registry.acquire(parsed.data.baton)
     if (!acquired.ok) return sendError(res, acquired.code, acquired.message)
     const { stream } = acquired
@@ -77,6 +81,7 @@ export function createHranaHandler(options: HranaHandlerOptions): RequestListene
       return sendText(res, 200, `Hello, this is HTTP API ${path.slice(1)} (Hrana over HTTP)`)
     }
     if ((method === 'GET' || method === 'HEAD') && path === '/health') return sendText(res, 200, 'ok')
+    if (method === 'GET' && path === '/stats') return sendJson(res, 200, stats)
     req.resume()
     sendError(res, 'NOT_FOUND', `No route for ${method} ${path}; this server answers POST /v2/pipeline and POST /v3/pipeline`)
   }

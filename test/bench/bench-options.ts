@@ -9,9 +9,15 @@ export interface BenchOptions {
   tokens: number
   /** Tokens per second of the paced engine; 0 leaves the paced scenario out. */
   pacedRate: number
+  /** Fewer requests per scenario, so the whole bench finishes in under a minute. */
+  quick: boolean
   /** Print only the JSON object. */
   json: boolean
 }
+
+/** Requests per path in the sequential and concurrent scenarios, without and with `--quick`. */
+export const DEFAULT_REQUESTS = 200
+export const QUICK_REQUESTS = 30
 
 export const USAGE = `usage: npm run bench -- [options]
 
@@ -22,6 +28,7 @@ side by side, and prints TTFT, tokens/s per stream, aggregate tokens/s, wall tim
   --concurrency C   streams in flight at once (default 8)
   --tokens T        tokens per request at maximum engine speed (default 256)
   --paced-rate R    tokens/s of the paced engine, 0 skips that scenario (default 50)
+  --quick           fewer requests everywhere (sequential and concurrent: 30), under a minute
   --json            print only the JSON object (with npm run --silent bench -- --json,
                     stdout is exactly one JSON line)
   -h, --help        show this help`
@@ -42,10 +49,11 @@ function readFlags(argv: string[]) {
   return parseArgs({
     args: argv,
     options: {
-      requests: { type: 'string', default: '200' },
+      requests: { type: 'string' },
       concurrency: { type: 'string', default: '8' },
       tokens: { type: 'string', default: '256' },
       'paced-rate': { type: 'string', default: '50' },
+      quick: { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -64,10 +72,11 @@ export function parseBenchOptions(argv: string[]): BenchOptions | null {
   }
   if (flags.help) return null
   return {
-    requests: integer('requests', flags.requests, 1, 100_000),
+    requests: flags.requests === undefined ? (flags.quick ? QUICK_REQUESTS : DEFAULT_REQUESTS) : integer('requests', flags.requests, 1, 100_000),
     concurrency: integer('concurrency', flags.concurrency, 1, 256),
     tokens: integer('tokens', flags.tokens, 1, 1_000_000),
     pacedRate: integer('paced-rate', flags['paced-rate'], 0, 10_000),
+    quick: flags.quick,
     json: flags.json,
   }
 }

@@ -1,6 +1,7 @@
 import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
+import { z } from 'zod'
 import { resolvePort } from '../../node-agent/process/port.ts'
 import { CreateApiKeyResponse, CreateNodeResponse, PoolView } from '../../protocol/index.ts'
 import { PROJECT_ROOT, buildWorker } from '../../scripts/local/build-worker.ts'
@@ -26,11 +27,22 @@ export interface BenchStack {
   apiKey: string
   /** Base URL of each pool's engine process, the one the agent supervises. */
   engineUrls: Map<string, string>
+  /** What the control plane has spent so far: Durable Object entry points and writes, libSQL round trips. */
+  costs(): Promise<CostSnapshot>
   /** Orderly stop: the agent drains and stops its engines, then workerd and libSQL stop; the reaper sweeps last. */
   stop(): Promise<void>
 }
 
 type Say = (line: string) => void
+
+export interface CostSnapshot {
+  entryPoints: Record<string, number>
+  storageWrites: number
+  libsqlPipelines: number
+}
+
+const CostCounts = z.object({ entry_points: z.record(z.string(), z.number()), storage_writes: z.number() })
+const LibsqlStats = z.object({ pipelines: z.number() })
 
 /**
  * Runs the llorch control plane as `npm start` does, with each piece as its own process: the
@@ -117,7 +129,12 @@ export async function startBenchStack({ pools, reaper, say }: { pools: BenchPool
         { timeoutMs: READY_TIMEOUT_MS, watch: [agent, libsql] },
       )
     }
-    return { apiUrl: new URL('/v1', controlPlane.url).toString(), apiKey: key, engineUrls, stop }
+    const costs = async (): Promise<CostSnapshot> => {
+      const [counts, stats] = await Promise.all([admin('GET', '/v2/debug/costs'), fetch(new URL('/stats', libsqlUrl)).then((r) => r.json())])
+      const worker = CostCounts.parse(counts)
+      return { entryPoints: worker.entry_points, storageWrites: worker.storage_writes, libsqlPipelines: LibsqlStats.parse(stats).pipelines }
+    }
+    return { apiUrl: new URL('/v1', controlPlane.url).toString(), apiKey: key, engineUrls, costs, stop }
   } catch (error) {
     await stop()
     throw error

@@ -13,6 +13,18 @@ export interface ScenarioResult {
   relay: PathStats
   /** relay ÷ direct: above 1 is slower for times, below 1 is slower for rates. */
   ratio: PathRatios
+  /** What each relayed task cost the control plane, averaged over the relay run (background heartbeats included). */
+  relayCostPerTask: TaskCost
+}
+
+export interface TaskCost {
+  /** Durable Object entry points (RPC methods, fetch, alarms, WebSocket messages), all objects. */
+  durableObjectCalls: number
+  /** Of those, frames from the agent (`NodeObject.webSocketMessage`): the token path. */
+  agentFrames: number
+  byEntryPoint: Record<string, number>
+  storageWrites: number
+  libsqlRoundTrips: number
 }
 
 export interface BenchReport {
@@ -26,7 +38,8 @@ export interface BenchReport {
   scenarios: ScenarioResult[]
 }
 
-const HEADER = ['SCENARIO', 'PATH', 'REQS', 'CONC', 'TOKENS', 'TTFT P50 ms', 'TTFT P95 ms', 'TOK/S/STREAM', 'AGG TOK/S', 'WALL s', 'ERRORS']
+const HEADER = ['SCENARIO', 'PATH', 'REQS', 'CONC', 'TOKENS', 'TTFT P50 ms', 'TTFT P95 ms', 'TOK/S/STREAM', 'AGG TOK/S', 'REQ/S', 'WALL s', 'ERRORS']
+const COST_HEADER = ['SCENARIO', 'DO CALLS', 'AGENT FRAMES', 'OTHER DO CALLS', 'DO WRITES', 'LIBSQL ROUND TRIPS']
 /** Columns 0 and 1 are text, the rest numbers (right-aligned). */
 const TEXT_COLUMNS = 2
 
@@ -45,29 +58,39 @@ function pathRow(s: ScenarioResult, path: 'direct' | 'relay'): string[] {
     num(p.ttftMs?.p95, 2),
     num(p.streamTokensPerSecond?.p50, 0),
     num(p.aggregateTokensPerSecond, 0),
+    num(p.requestsPerSecond, 0),
     num(p.wallMs / 1000, 2),
     String(p.errors),
   ]
 }
 
 function ratioRow({ ratio }: ScenarioResult): string[] {
-  return ['', 'relay/direct', '', '', '', times(ratio.ttftP50), times(ratio.ttftP95), times(ratio.streamTokensPerSecond), times(ratio.aggregateTokensPerSecond), times(ratio.wall), '']
+  return ['', 'relay/direct', '', '', '', times(ratio.ttftP50), times(ratio.ttftP95), times(ratio.streamTokensPerSecond), times(ratio.aggregateTokensPerSecond), times(ratio.requestsPerSecond), times(ratio.wall), '']
 }
 
-/** One block per scenario: direct, relay, and relay/direct for each metric; first errors below. */
+function aligned(rows: string[][], textColumns: number): string[] {
+  const widths = (rows[0] ?? []).map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)))
+  return rows.map((r) => r.map((cell, i) => (i < textColumns ? cell.padEnd(widths[i] ?? 0) : cell.padStart(widths[i] ?? 0))).join('  '))
+}
+
+function costRow({ name, relayCostPerTask: cost }: ScenarioResult): string[] {
+  return [name, num(cost.durableObjectCalls, 2), num(cost.agentFrames, 2), num(cost.durableObjectCalls - cost.agentFrames, 2), num(cost.storageWrites, 2), num(cost.libsqlRoundTrips, 3)]
+}
+
+/** One block per scenario: direct, relay, and relay/direct for each metric; then the cost per relayed task; first errors below. */
 export function renderTable({ scenarios, node, cpus, loadAverage }: BenchReport): string {
-  const rows = [HEADER, ...scenarios.flatMap((s) => [pathRow(s, 'direct'), pathRow(s, 'relay'), ratioRow(s)])]
-  const widths = HEADER.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)))
-  const line = (r: string[]) => r.map((cell, i) => (i < TEXT_COLUMNS ? cell.padEnd(widths[i] ?? 0) : cell.padStart(widths[i] ?? 0))).join('  ')
+  const lines = aligned([HEADER, ...scenarios.flatMap((s) => [pathRow(s, 'direct'), pathRow(s, 'relay'), ratioRow(s)])], TEXT_COLUMNS)
   // A blank line before each scenario but the first (rows: header, then three per scenario).
-  const body = rows.map((r, i) => (i > 1 && i % 3 === 1 ? `\n${line(r)}` : line(r)))
+  const body = lines.map((l, i) => (i > 1 && i % 3 === 1 ? `\n${l}` : l))
+  const costs = aligned([COST_HEADER, ...scenarios.map(costRow)], 1)
   const notes = [
     ...scenarios.map((s) => `${s.name}: ${s.description}`),
-    'TTFT: request sent → first content. TOK/S/STREAM: p50 of tokens ÷ (request sent → [DONE]). AGG TOK/S: all tokens ÷ wall time.',
+    'TTFT: request sent → first content. TOK/S/STREAM: p50 of tokens ÷ (request sent → [DONE]). AGG TOK/S: all tokens ÷ wall time. REQ/S: requests ÷ wall time.',
+    'COST: Durable Object entry points, storage writes and libSQL round trips during the relay run ÷ its requests (heartbeats and batched usage writes included).',
     `Node ${node}, ${cpus} CPUs, load average ${loadAverage.before.toFixed(2)} at start, ${loadAverage.after.toFixed(2)} at the end`,
   ]
   const errors = scenarios.flatMap((s) =>
     (['direct', 'relay'] as const).flatMap((path) => (s[path].firstError === null ? [] : [`${s.name}/${path}: ${s[path].errors} errors, first: ${s[path].firstError}`])),
   )
-  return [...body, '', ...notes, ...(errors.length > 0 ? ['', ...errors] : [])].join('\n')
+  return [...body, '', 'COST PER RELAYED TASK', ...costs, '', ...notes, ...(errors.length > 0 ? ['', ...errors] : [])].join('\n')
 }

@@ -10,17 +10,19 @@ import os from 'node:os'
 import { BenchUsageError, USAGE, parseBenchOptions } from './bench-options.ts'
 import type { BenchOptions } from './bench-options.ts'
 import { startBenchStack } from './bench-stack.ts'
-import type { BenchStack } from './bench-stack.ts'
+import type { BenchStack, CostSnapshot } from './bench-stack.ts'
 import { runLoad } from './load-runner.ts'
 import { Reaper } from './reaper.ts'
 import { renderTable } from './report.ts'
-import type { BenchReport, ScenarioResult } from './report.ts'
+import type { BenchReport, ScenarioResult, TaskCost } from './report.ts'
 import { planBench } from './scenarios.ts'
 import type { BenchPool, Scenario } from './scenarios.ts'
 import { compare, summarize } from './stream-stats.ts'
 import type { BenchPath, StreamTarget } from './stream-request.ts'
 
 const say = (line: string) => process.stderr.write(`bench: ${line}\n`)
+/** A little longer than the pool's usage flush interval. */
+const USAGE_SETTLE_MS = 2_500
 
 function targetOf(stack: BenchStack, pool: BenchPool, path: BenchPath): StreamTarget {
   if (path === 'relay') return { path, url: `${stack.apiUrl}/chat/completions`, model: pool.id, headers: { Authorization: `Bearer ${stack.apiKey}` } }
@@ -46,7 +48,11 @@ async function runScenario(stack: BenchStack, scenario: Scenario): Promise<Scena
     return summarize(await runLoad({ target: targetOf(stack, scenario.pool, path), requests: scenario.requests, concurrency: scenario.concurrency, tokens: scenario.tokens }))
   }
   const direct = await measure('direct')
+  const before = await stack.costs()
   const relay = await measure('relay')
+  // Let the batched usage of the last tasks reach the registry, so it counts in this scenario.
+  await new Promise((resolve) => setTimeout(resolve, USAGE_SETTLE_MS))
+  const after = await stack.costs()
   return {
     name: scenario.name,
     description: scenario.description,
@@ -58,6 +64,24 @@ async function runScenario(stack: BenchStack, scenario: Scenario): Promise<Scena
     direct,
     relay,
     ratio: compare(direct, relay),
+    relayCostPerTask: costPerTask(before, after, scenario.requests),
+  }
+}
+
+function costPerTask(before: CostSnapshot, after: CostSnapshot, tasks: number): TaskCost {
+  const per = (n: number) => Number((n / tasks).toFixed(3))
+  const byEntryPoint = Object.fromEntries(
+    Object.entries(after.entryPoints)
+      .map(([name, count]): [string, number] => [name, per(count - (before.entryPoints[name] ?? 0))])
+      .filter(([, count]) => count > 0),
+  )
+  const calls = Object.values(byEntryPoint).reduce((sum, n) => sum + n, 0)
+  return {
+    durableObjectCalls: Number(calls.toFixed(3)),
+    agentFrames: byEntryPoint['NodeObject.webSocketMessage'] ?? 0,
+    byEntryPoint,
+    storageWrites: per(after.storageWrites - before.storageWrites),
+    libsqlRoundTrips: per(after.libsqlPipelines - before.libsqlPipelines),
   }
 }
 

@@ -23,25 +23,37 @@ export interface BenchPlan {
   scenarios: Scenario[]
 }
 
+/** Requests in flight at once in the one-token scenario. */
+export const ONE_TOKEN_CONCURRENCY = 16
+
 /**
  * (1) one stream at a time at maximum engine speed: the relay's cost per request and per token;
  * (2) `concurrency` streams at once at maximum engine speed: aggregate throughput;
- * (3) `concurrency` streams from an engine paced at `pacedRate` tokens/s, a second of output
+ * (3) one-token requests, 16 at once: the cost per request alone, as requests/s;
+ * (4) `concurrency` streams from an engine paced at `pacedRate` tokens/s, a second of output
  *     each: the TTFT the relay adds when the engine is the bottleneck.
  */
-export function planBench({ requests, concurrency, tokens, pacedRate }: BenchOptions): BenchPlan {
-  const fast: BenchPool = { id: 'bench-max-speed', tokensPerSecond: 0, slots: concurrency }
+export function planBench({ requests, concurrency, tokens, pacedRate, quick }: BenchOptions): BenchPlan {
+  const fast: BenchPool = { id: 'bench-max-speed', tokensPerSecond: 0, slots: Math.max(concurrency, ONE_TOKEN_CONCURRENCY) }
   const paced: BenchPool = { id: 'bench-paced', tokensPerSecond: pacedRate, slots: concurrency }
   const scenarios: Scenario[] = [
     { name: 'sequential', description: `1 stream at a time, ${tokens} tokens, engine at max speed`, pool: fast, requests, concurrency: 1, tokens },
     { name: 'concurrent', description: `${concurrency} streams at once, ${tokens} tokens, engine at max speed`, pool: fast, requests, concurrency, tokens },
+    {
+      name: 'one-token',
+      description: `${ONE_TOKEN_CONCURRENCY} requests at once, 1 token each, engine at max speed`,
+      pool: fast,
+      requests: 2 * Math.max(requests, ONE_TOKEN_CONCURRENCY * 4),
+      concurrency: ONE_TOKEN_CONCURRENCY,
+      tokens: 1,
+    },
   ]
   if (pacedRate > 0) {
     scenarios.push({
       name: 'paced',
       description: `${concurrency} streams at once, ${pacedRate} tokens, engine at ${pacedRate} tokens/s`,
       pool: paced,
-      requests: 4 * concurrency,
+      requests: (quick ? 2 : 4) * concurrency,
       concurrency,
       tokens: pacedRate,
     })

@@ -14,6 +14,8 @@ export interface PathStats {
   streamMs: { p50: number; p95: number } | null
   /** Every successful stream's tokens over the wall time. */
   aggregateTokensPerSecond: number
+  /** Successful requests over the wall time. */
+  requestsPerSecond: number
 }
 
 /** Nearest-rank percentile of `values`, which must not be empty. */
@@ -41,6 +43,7 @@ export function summarize({ samples, wallMs }: LoadRun): PathStats {
     streamTokensPerSecond: rates.length > 0 ? { p50: round(percentile(rates, 50), 0), p5: round(percentile(rates, 5), 0) } : null,
     streamMs: durations.length > 0 ? { p50: round(percentile(durations, 50)), p95: round(percentile(durations, 95)) } : null,
     aggregateTokensPerSecond: round(tokens / (wallMs / 1000), 0),
+    requestsPerSecond: round(ok.length / (wallMs / 1000), 0),
   }
 }
 
@@ -50,6 +53,7 @@ export interface PathRatios {
   ttftP95: number | null
   streamTokensPerSecond: number | null
   aggregateTokensPerSecond: number | null
+  requestsPerSecond: number | null
   wall: number | null
 }
 
@@ -62,6 +66,7 @@ export function compare(direct: PathStats, relay: PathStats): PathRatios {
     ttftP95: ratio(relay.ttftMs?.p95, direct.ttftMs?.p95),
     streamTokensPerSecond: ratio(relay.streamTokensPerSecond?.p50, direct.streamTokensPerSecond?.p50),
     aggregateTokensPerSecond: ratio(relay.aggregateTokensPerSecond, direct.aggregateTokensPerSecond),
+    requestsPerSecond: ratio(relay.requestsPerSecond, direct.requestsPerSecond),
     wall: ratio(relay.wallMs, direct.wallMs),
   }
 }

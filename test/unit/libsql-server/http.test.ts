@@ -58,4 +58,12 @@ describe('libsql server HTTP surface', () => {
     }
     expect(server.openStreamCount()).toBe(0)
   })
+
+  it('counts the pipelines and requests it served at GET /stats', async () => {
+    server = await startTestLibsqlServer()
+    const stats = async () => (await fetch(new URL('/stats', server?.url))).json()
+    expect(await stats()).toEqual({ pipelines: 0, requests: 0 })
+    await server.pipeline({ requests: [{ type: 'execute', stmt: { sql: 'SELECT 1' } }, { type: 'close' }] })
+    expect(await stats()).toEqual({ pipelines: 1, requests: 2 })
+  })
 })

@@ -1,0 +1,26 @@
+/**
+ * What the control plane spent, counted in this isolate: Durable Object entry points by
+ * `Class.method` and Durable Object storage writes. Local workerd runs the Worker and its Durable
+ * Objects in one isolate, so there the counts cover the whole control plane; `npm run bench`
+ * reads them at `GET /v2/debug/costs` to report the cost per task. In production each isolate
+ * counts only its own share.
+ */
+export interface CostCounts {
+  entry_points: Record<string, number>
+  storage_writes: number
+}
+
+const entryPoints = new Map<string, number>()
+let storageWrites = 0
+
+export function countEntryPoint(name: string): void {
+  entryPoints.set(name, (entryPoints.get(name) ?? 0) + 1)
+}
+
+export function countStorageWrite(): void {
+  storageWrites += 1
+}
+
+export function costCounts(): CostCounts {
+  return { entry_points: Object.fromEntries(entryPoints), storage_writes: storageWrites }
+}

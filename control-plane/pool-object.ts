@@ -6,6 +6,7 @@ import type { Bindings } from './env.ts'
 import { registryFor } from './env.ts'
 import { logError, logEvent } from './log.ts'
 import { availability, pickReplica } from './pool/placement.ts'
+import type { PlacementCandidate } from './pool/placement.ts'
 import { PoolStorage, USAGE_FLUSH_INTERVAL_MS } from './pool/pool-storage.ts'
 import type { TaskRow } from './pool/pool-storage.ts'
 import { retryAfterSeconds } from './pool/queue-order.ts'
@@ -49,12 +50,17 @@ export class PoolObject extends DurableObject<Bindings> {
   readonly #store: PoolStorage
   /** Admission calls waiting for a slot; rebuilt by retried `admit` calls after a restart. */
   readonly #waiters = new Map<string, (result: AdmissionResult) => void>()
-  /** The alarm as last set by this instance; `undefined` until then (after a restart it is unknown). */
+  /** When the alarm is set to fire, null when none is; `undefined` until read after a restart. */
   #alarmAt: number | null | undefined = undefined
+  /** When each replica was last granted a task, so equal replicas take turns; a cache, rebuilt empty. */
+  readonly #lastGrantedAt = new Map<string, number>()
+  /** Running average of task durations, for Retry-After; saved with each usage flush. */
+  #averageTaskMs: number
 
   constructor(ctx: DurableObjectState, env: Bindings) {
     super(ctx, env)
     this.#store = new PoolStorage(ctx.storage.sql)
+    this.#averageTaskMs = this.#store.averageTaskMs() ?? DEFAULT_TASK_MS
   }
 
   get #poolId(): string {
@@ -76,9 +82,19 @@ export class PoolObject extends DurableObject<Bindings> {
       } else if (!existing) {
         const policy = await this.#policy()
         if (!policy.ok) return policy.refusal
-        const refusal = this.#refusal(policy.policy)
+        const candidates = this.#candidates()
+        const refusal = this.#refusal(policy.policy, candidates)
         if (refusal) return refusal
-        this.#store.enqueue({ ...this.#queued(request, now), priority: request.priority ?? policy.policy.default_priority, attempt: 0, requeued: false })
+        const task = { ...this.#queued(request, now), priority: request.priority ?? policy.policy.default_priority }
+        const replica = this.#store.queuedCount() === 0 ? pickReplica(candidates) : null
+        if (replica) {
+          // Nothing waits ahead of it and a slot is free: queued and granted in one write.
+          this.#store.insertGranted({ ...task, nodeId: replica.nodeId })
+          this.#lastGrantedAt.set(replica.nodeId, now)
+          await this.#armAlarm()
+          return { ok: true, grant: this.#grantOf(request.taskId, replica.nodeId, 1) }
+        }
+        this.#store.enqueue({ ...task, attempt: 0, requeued: false })
       }
       // A call repeated after a restart of this object collects the grant it missed.
       const row = this.#store.task(request.taskId)
@@ -146,7 +162,7 @@ export class PoolObject extends DurableObject<Bindings> {
   status(): Promise<PoolStatus> {
     return this.#guard('status', () => ({
       queueDepth: this.#store.queuedCount(),
-      replicas: this.#store.candidates().map((c) => ({ nodeId: c.nodeId, state: c.state, slots: c.slots, busy: c.busy })),
+      replicas: this.#candidates().map((c) => ({ nodeId: c.nodeId, state: c.state, slots: c.slots, busy: c.busy })),
     }))
   }
 
@@ -196,16 +212,20 @@ export class PoolObject extends DurableObject<Bindings> {
     try {
       await recordUsage(registryFor(this.env), { poolId: this.#poolId, rows })
       this.#store.usageFlushed(rows.map((r) => r.task_id), now)
+      this.#store.saveAverageTaskMs(this.#averageTaskMs)
     } catch (error) {
       logError('pool.usage_flush_failed', { pool: this.#poolId, rows: rows.length, error: String(error) })
       this.#store.postponeUsageFlush(now + USAGE_FLUSH_INTERVAL_MS)
     }
   }
 
+  #candidates() {
+    return this.#store.candidates(this.#lastGrantedAt)
+  }
+
   /** Why a new task cannot be queued, or null when it can. */
-  #refusal(policy: PoolPolicy): AdmissionResult | null {
+  #refusal(policy: PoolPolicy, candidates: readonly PlacementCandidate[]): AdmissionResult | null {
     const poolId = this.#poolId
-    const candidates = this.#store.candidates()
     if (candidates.length === 0) {
       return refused('no_replica', `no replica is registered for pool "${poolId}": start an agent whose config serves it`)
     }
@@ -220,7 +240,7 @@ export class PoolObject extends DurableObject<Bindings> {
     return refused(
       'queue_full',
       `pool "${poolId}" queue is full (${policy.queue_capacity} waiting)`,
-      retryAfterSeconds({ queued, readySlots, averageTaskMs: this.#store.averageTaskMs(DEFAULT_TASK_MS) }),
+      retryAfterSeconds({ queued, readySlots, averageTaskMs: this.#averageTaskMs }),
     )
   }
 
@@ -240,7 +260,7 @@ export class PoolObject extends DurableObject<Bindings> {
     if (outcome === 'failed_before_start') this.#store.recordFailure(row.node_id)
     if (outcome === 'completed') {
       this.#store.recordSuccess(row.node_id)
-      if (row.granted_at !== null) this.#store.recordTaskDuration(now - row.granted_at, DEFAULT_TASK_MS)
+      if (row.granted_at !== null) this.#averageTaskMs = this.#averageTaskMs * 0.8 + (now - row.granted_at) * 0.2
     }
   }
 
@@ -264,12 +284,13 @@ export class PoolObject extends DurableObject<Bindings> {
     for (;;) {
       const head = this.#store.headOfQueue()
       if (!head) return
-      const replica = pickReplica(this.#store.candidates())
+      const replica = pickReplica(this.#candidates())
       if (!replica) return
       this.#move(head, 'granted')
       // A task whose admit call was lost in a restart is granted anyway: the retried call
       // collects the grant, and one nobody collects is taken back at its run deadline.
       this.#store.grant(head.task_id, replica.nodeId, now)
+      this.#lastGrantedAt.set(replica.nodeId, now)
       this.#settle(head.task_id, { ok: true, grant: this.#grantOf(head.task_id, replica.nodeId, head.attempt + 1) })
     }
   }
@@ -293,14 +314,18 @@ export class PoolObject extends DurableObject<Bindings> {
     this.ctx.waitUntil(this.env.NODES.getByName(nodeId).command({ command: 'preload', pool: poolId }).then(() => undefined, () => undefined))
   }
 
-  /** Sets the one alarm to the earliest deadline; a write only when that moment changed. */
+  /**
+   * Makes sure the alarm fires by the earliest deadline. An alarm already set no later than that
+   * stays (when it fires early it finds nothing due and re-arms), so most tasks cost no alarm write.
+   */
   async #armAlarm(): Promise<void> {
     const next = this.#store.nextDeadline()
-    if (next === this.#alarmAt) return
+    if (next === null) return
+    this.#alarmAt ??= await this.ctx.storage.getAlarm()
+    if (this.#alarmAt !== null && this.#alarmAt <= next) return
     this.#alarmAt = next
     countStorageWrite()
-    if (next === null) await this.ctx.storage.deleteAlarm()
-    else await this.ctx.storage.setAlarm(next)
+    await this.ctx.storage.setAlarm(next)
   }
 
   #guard<T>(method: string, work: () => T | Promise<T>): Promise<T> {

@@ -11,7 +11,7 @@ import { PRIORITY_RANK, QUEUE_ORDER_SQL } from './queue-order.ts'
  * Bumped when the tables change shape. Rows of an older shape are dropped: the Worker requests
  * that waited on them did not survive the deploy that brought the new shape either.
  */
-const POOL_SCHEMA_VERSION = 3
+const POOL_SCHEMA_VERSION = 4
 
 /** Buffered usage reaches the registry this long after the first unwritten task ended, in one batch. */
 export const USAGE_FLUSH_INTERVAL_MS = 2_000
@@ -38,7 +38,6 @@ const ReplicaRow = z.object({
   busy: z.number(),
   breaker_open: z.number(),
   recent_failures: z.number(),
-  last_granted_at: z.number(),
 })
 const Count = z.object({ n: z.number() })
 const Deadline = z.object({ at: z.number().nullable() })
@@ -66,8 +65,7 @@ export class PoolStorage {
     }
     sql.exec(`CREATE TABLE IF NOT EXISTS replicas (
       node_id TEXT PRIMARY KEY, state TEXT NOT NULL, slots INTEGER NOT NULL, engine TEXT NOT NULL,
-      breaker_open INTEGER NOT NULL DEFAULT 0, recent_failures INTEGER NOT NULL DEFAULT 0,
-      last_granted_at INTEGER NOT NULL DEFAULT 0, updated_at INTEGER NOT NULL)`)
+      breaker_open INTEGER NOT NULL DEFAULT 0, recent_failures INTEGER NOT NULL DEFAULT 0, updated_at INTEGER NOT NULL)`)
     sql.exec(`CREATE TABLE IF NOT EXISTS tasks (
       task_id TEXT PRIMARY KEY, seq INTEGER NOT NULL, priority_rank INTEGER NOT NULL, requeued INTEGER NOT NULL,
       state TEXT NOT NULL, node_id TEXT, attempt INTEGER NOT NULL, api_key_id TEXT, enqueued_at INTEGER NOT NULL,
@@ -146,11 +144,12 @@ export class PoolStorage {
     this.#sql.exec('UPDATE replicas SET state = ?, updated_at = ? WHERE node_id = ?', state, now, nodeId)
   }
 
-  candidates(): PlacementCandidate[] {
+  /** Every replica as placement sees it; when each was last granted a task is the caller's (in-memory) knowledge. */
+  candidates(lastGrantedAt: ReadonlyMap<string, number>): PlacementCandidate[] {
     return sqlRows(
       this.#sql,
       ReplicaRow,
-      `SELECT r.node_id, r.state, r.slots, r.breaker_open, r.recent_failures, r.last_granted_at,
+      `SELECT r.node_id, r.state, r.slots, r.breaker_open, r.recent_failures,
         (SELECT count(*) FROM tasks t WHERE t.node_id = r.node_id AND t.state = 'granted') AS busy
        FROM replicas r ORDER BY r.node_id`,
     ).map((r) => ({
@@ -160,7 +159,7 @@ export class PoolStorage {
       busy: r.busy,
       breakerOpen: r.breaker_open === 1,
       recentFailures: r.recent_failures,
-      lastGrantedAt: r.last_granted_at,
+      lastGrantedAt: lastGrantedAt.get(r.node_id) ?? 0,
     }))
   }
 
@@ -168,8 +167,10 @@ export class PoolStorage {
     this.#sql.exec('UPDATE replicas SET recent_failures = recent_failures + 1 WHERE node_id = ?', nodeId)
   }
 
+  /** A success forgives the replica's failures; a write only when there were any. */
   recordSuccess(nodeId: string): void {
-    this.#sql.exec('UPDATE replicas SET recent_failures = 0 WHERE node_id = ? AND recent_failures > 0', nodeId)
+    const failures = sqlRow(this.#sql, z.object({ recent_failures: z.number() }), 'SELECT recent_failures FROM replicas WHERE node_id = ?', nodeId)
+    if ((failures?.recent_failures ?? 0) > 0) this.#sql.exec('UPDATE replicas SET recent_failures = 0 WHERE node_id = ?', nodeId)
   }
 
   // Tasks
@@ -206,6 +207,24 @@ export class PoolStorage {
     )
   }
 
+  /** A new task that waits for nothing: queued and granted in one write, as its first attempt. */
+  insertGranted(task: { taskId: string; priority: Priority; apiKeyId: string | null; nodeId: string; now: number; waitDeadlineAt: number; runDeadlineMs: number }): void {
+    this.#sql.exec(
+      `INSERT INTO tasks (task_id, seq, priority_rank, requeued, state, node_id, attempt, api_key_id, enqueued_at, wait_deadline_at,
+         run_deadline_ms, granted_at, run_deadline_at)
+       VALUES (?, (SELECT coalesce(max(seq), 0) + 1 FROM tasks), ?, 0, 'granted', ?, 1, ?, ?, ?, ?, ?, ?)`,
+      task.taskId,
+      PRIORITY_RANK[task.priority],
+      task.nodeId,
+      task.apiKeyId,
+      task.now,
+      task.waitDeadlineAt,
+      task.runDeadlineMs,
+      task.now,
+      task.now + task.runDeadlineMs,
+    )
+  }
+
   /** The queued task that goes next, if any. */
   headOfQueue(): TaskRow | undefined {
     return sqlRow(this.#sql, TaskRow, `SELECT ${TASK_COLUMNS} FROM tasks WHERE state = 'queued' ORDER BY ${QUEUE_ORDER_SQL} LIMIT 1`)
@@ -221,7 +240,6 @@ export class PoolStorage {
       now,
       taskId,
     )
-    this.#sql.exec('UPDATE replicas SET last_granted_at = ? WHERE node_id = ?', now, nodeId)
   }
 
   /** granted → queued: back at the head of its class, with a fresh wait deadline. */
@@ -258,14 +276,14 @@ export class PoolStorage {
     return flush === null ? task : Math.min(task, flush)
   }
 
-  // Running average of task durations, for Retry-After.
+  // Running average of task durations, for Retry-After: kept in memory by the pool, saved now and then.
 
-  averageTaskMs(fallbackMs: number): number {
-    return this.#meta('average_task_ms') ?? fallbackMs
+  averageTaskMs(): number | undefined {
+    return this.#meta('average_task_ms')
   }
 
-  recordTaskDuration(ms: number, fallbackMs: number): void {
-    this.#setMeta('average_task_ms', this.averageTaskMs(fallbackMs) * 0.8 + ms * 0.2)
+  saveAverageTaskMs(ms: number): void {
+    this.#setMeta('average_task_ms', ms)
   }
 
   #meta(key: string): number | undefined {

@@ -19,6 +19,8 @@ export const NODE_ID_HEADER = 'X-Llorch-Node-Id'
 export const MISSED_HEARTBEATS_BEFORE_OFFLINE = 3
 export const LAST_SEEN_WRITE_INTERVAL_MS = 60_000
 export const COMMAND_ACK_TIMEOUT_MS = 15_000
+/** Most cancel frames one heartbeat or hello may cause. */
+export const MAX_CANCELS_PER_FRAME = 64
 /** How long in-flight tasks get to finish when a drain does not say. */
 export const DEFAULT_DRAIN_DEADLINE_MS = 30_000
 
@@ -238,7 +240,7 @@ export class NodeObject extends DurableObject<Bindings> {
     for (const taskId of this.#tasks.ids()) {
       if (!agentTasks.has(taskId)) this.#tasks.deliver(taskId, { kind: 'error', code: 'node_lost', message: 'the agent restarted and lost the task', retriable: true })
     }
-    for (const taskId of hello.running_tasks) if (!this.#tasks.has(taskId)) this.#send(ws, { type: 'cancel', task_id: taskId, reason: 'unknown task' })
+    this.#cancelUnknown(ws, hello.running_tasks)
 
     const { HEARTBEAT_INTERVAL_MS } = readWorkerSettings(this.env)
     this.#send(ws, { type: 'welcome', protocol: PROTOCOL_VERSION, node_id: nodeId, heartbeat_interval_ms: HEARTBEAT_INTERVAL_MS })
@@ -281,7 +283,7 @@ export class NodeObject extends DurableObject<Bindings> {
       if (lastSeenDue) this.#store.set('last_seen_written_at', now)
     }
     const ws = this.#helloedSocket()
-    for (const taskId of heartbeat.running_tasks) if (ws && !this.#tasks.has(taskId)) this.#send(ws, { type: 'cancel', task_id: taskId, reason: 'unknown task' })
+    if (ws) this.#cancelUnknown(ws, heartbeat.running_tasks)
     await Promise.all(known.map((report) => this.#syncPool(report)))
     await this.#armOfflineAlarm()
   }
@@ -297,6 +299,20 @@ export class NodeObject extends DurableObject<Bindings> {
 
   #onTaskEvent(ws: WebSocket, frame: TaskEventFrame): void {
     if (this.#tasks.deliver(frame.task_id, frame.event) === 'unknown') this.#send(ws, { type: 'cancel', task_id: frame.task_id, reason: 'unknown task' })
+  }
+
+  /**
+   * Tells the agent to stop tasks it runs that nobody here streams, at most
+   * `MAX_CANCELS_PER_FRAME` per frame: an agent listing thousands gets the rest on later heartbeats.
+   */
+  #cancelUnknown(ws: WebSocket, runningTaskIds: readonly string[]): void {
+    let sent = 0
+    for (const taskId of runningTaskIds) {
+      if (sent >= MAX_CANCELS_PER_FRAME) return
+      if (this.#tasks.has(taskId)) continue
+      this.#send(ws, { type: 'cancel', task_id: taskId, reason: 'unknown task' })
+      sent += 1
+    }
   }
 
   #onReaderGone(taskId: string): void {

@@ -2,6 +2,7 @@ import type { z } from 'zod'
 import { AgentFrame, ControlFrame, MAX_FRAME_BYTES } from './agent-frames.ts'
 import type { ErrorFrame } from './agent-frames.ts'
 import { describeIssues } from './describe-issues.ts'
+import { MAX_JSON_DEPTH, nestsDeeperThan } from './json-depth.ts'
 
 export type ParsedFrame<T> = { ok: true; frame: T } | { ok: false; error: ErrorFrame }
 
@@ -12,6 +13,7 @@ function invalid(message: string): { ok: false; error: ErrorFrame } {
 function parseWith<T>(schema: z.ZodType<T>, raw: string | ArrayBuffer | Uint8Array): ParsedFrame<T> {
   if (typeof raw !== 'string') return invalid('binary frames are not part of the protocol; send JSON text frames')
   if (raw.length > MAX_FRAME_BYTES) return invalid(`frame of ${raw.length} characters exceeds ${MAX_FRAME_BYTES}`)
+  if (nestsDeeperThan(raw, MAX_JSON_DEPTH)) return invalid(`frame nests deeper than ${MAX_JSON_DEPTH} levels`)
   let json: unknown
   try {
     json = JSON.parse(raw)

@@ -1,7 +1,6 @@
 import type { MiddlewareHandler } from 'hono'
-import { createRegistry } from '../../db/client.ts'
 import type { AppEnv } from '../env.ts'
-import { readWorkerSettings } from '../env.ts'
+import { readWorkerSettings, registryFor } from '../env.ts'
 
 /**
  * Validates the deployment's settings and opens a libSQL client for this request. A client per
@@ -11,7 +10,7 @@ export function registry(): MiddlewareHandler<AppEnv> {
   return async function registryMiddleware(c, next) {
     const settings = readWorkerSettings(c.env)
     c.set('settings', settings)
-    c.set('registry', createRegistry({ url: settings.LIBSQL_URL, authToken: settings.LIBSQL_AUTH_TOKEN }))
+    c.set('registry', registryFor(c.env))
     await next()
   }
 }

@@ -1,6 +1,6 @@
 import type { Context } from 'hono'
 import type { z } from 'zod'
-import { LlorchError, describeIssues, formatIssuePath } from '../../protocol/index.ts'
+import { LlorchError, MAX_JSON_DEPTH, describeIssues, formatIssuePath, nestsDeeperThan } from '../../protocol/index.ts'
 
 /**
  * Reads and validates a JSON body. Malformed JSON and schema failures are 400s naming the
@@ -8,8 +8,14 @@ import { LlorchError, describeIssues, formatIssuePath } from '../../protocol/ind
  */
 export async function readJson<S extends z.ZodType>(c: Context, schema: S, { emptyAs }: { emptyAs?: unknown } = {}): Promise<z.infer<S>> {
   let json: unknown
+  let text: string
   try {
-    const text = await c.req.text()
+    text = await c.req.text()
+  } catch {
+    throw new LlorchError('invalid_request', 'request body could not be read')
+  }
+  if (nestsDeeperThan(text, MAX_JSON_DEPTH)) throw new LlorchError('invalid_request', `request body nests deeper than ${MAX_JSON_DEPTH} levels`)
+  try {
     json = text.trim() === '' && emptyAs !== undefined ? emptyAs : JSON.parse(text)
   } catch {
     throw new LlorchError('invalid_request', 'request body is not valid JSON')

@@ -185,6 +185,21 @@ describe('OpenAI-compatible API through the official openai client', () => {
     expect(pool?.slots_busy).toBe(0)
   })
 
+  it('refuses a deeply nested body with 400 before admission, so it holds no slot', async () => {
+    await servePool('nested-model', { slots: 1 })
+    const { key } = await createKey(stack)
+    const deep = `{"model":"nested-model","messages":[{"role":"user","content":"hi"}],"x":${'['.repeat(5_000)}${']'.repeat(5_000)}}`
+    for (let i = 0; i < 4; i++) {
+      const response = await fetch(new URL('/v1/chat/completions', stack.url), { method: 'POST', headers: { Authorization: `Bearer ${key}`, 'Content-Type': 'application/json' }, body: deep })
+      expect(response.status).toBe(400)
+      expect(await response.json()).toMatchObject({ error: { code: 'invalid_request', message: expect.stringContaining('nests deeper') } })
+    }
+    expect((await getPool(stack, 'nested-model'))?.slots_busy).toBe(0)
+    const openai = client(stack, key)
+    const next = await openai.chat.completions.create({ model: 'nested-model', messages: [{ role: 'user', content: 'next' }], max_tokens: 2 })
+    expect(next.choices[0]?.message.content).toBe(expectedText(2))
+  })
+
   it('refuses missing, revoked and inference-less keys, an unknown model and a malformed body', async () => {
     await servePool('auth-model')
     const url = new URL('/v1/chat/completions', stack.url)

@@ -3,6 +3,7 @@ import { eq } from 'drizzle-orm'
 import { describe, expect, it } from 'vitest'
 import { registryFor } from '../../control-plane/env.ts'
 import { nodes } from '../../db/schema.ts'
+import { MAX_CANCELS_PER_FRAME } from '../../control-plane/node-object.ts'
 import { CLOSE_CODES, NodeView } from '../../protocol/index.ts'
 import type { ReplicaReport } from '../../protocol/index.ts'
 import { EVENT_CEILING_MS, createNode, hello, open } from './agent-socket.ts'
@@ -92,6 +93,30 @@ describe('PATCH /v2/pools/{id}', () => {
     const accepted = await call('PATCH', `/v2/pools/${pool}`, { body: { queue_capacity: 3 } })
     expect(accepted.status).toBe(200)
     expect(await accepted.json()).toMatchObject({ policy: { queue_capacity: 3 } })
+    agent.ws.close(1000, 'done')
+  })
+})
+
+describe('NodeObject and unknown tasks', () => {
+  it('answers a heartbeat listing 65,536 tasks it never dispatched with a bounded number of cancels', async () => {
+    const node = await createNode()
+    const agent = await open(node.token)
+    agent.send(hello())
+    expect(await agent.next()).toMatchObject({ type: 'welcome' })
+    const running = Array.from({ length: 65_536 }, (_, i) => `ghost-${i}`)
+    agent.send({ type: 'heartbeat', replicas: [], gpus: [], running_tasks: running })
+    const cancels: string[] = []
+    for (let i = 0; i < MAX_CANCELS_PER_FRAME; i++) {
+      const frame = await agent.next()
+      if (frame.type === 'cancel') cancels.push(frame.task_id)
+    }
+    expect(cancels).toEqual(running.slice(0, MAX_CANCELS_PER_FRAME))
+    // Nothing else follows: the next frame is the answer to a command sent after the heartbeat.
+    const command = env.NODES.getByName(node.id).command({ command: 'preload', pool: 'any' })
+    const next = await agent.next()
+    expect(next).toMatchObject({ type: 'preload' })
+    if (next.type === 'preload') agent.send({ type: 'ack', command_id: next.command_id, ok: true })
+    expect(await command).toEqual({ ok: true, error: null })
     agent.ws.close(1000, 'done')
   })
 })

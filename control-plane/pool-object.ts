@@ -1,4 +1,5 @@
 import { DurableObject } from 'cloudflare:workers'
+import { DEFAULT_FIRST_TOKEN_TIMEOUT_MS, DEFAULT_IDLE_TIMEOUT_MS } from '../protocol/index.ts'
 import type { PoolPolicy, ReplicaReport, ReplicaState } from '../protocol/index.ts'
 import { countStorageWrite } from './cost-counts.ts'
 import { guardEntryPoint } from './entry-point-guard.ts'
@@ -21,6 +22,8 @@ import type { TaskPhase } from './task/task-states.ts'
 const DEFAULT_TASK_MS = 5_000
 /** A grant its node no longer streams is taken back only after this grace (its dispatch may be in flight). */
 export const UNSTREAMED_GRANT_GRACE_MS = 2_000
+/** A task placed again after failing on a node keeps off that node this long. */
+export const FAILED_NODE_BACKOFF_MS = 1_000
 /** Most buffered usage rows written to the registry in one batch. */
 const USAGE_FLUSH_BATCH_ROWS = 500
 
@@ -56,6 +59,8 @@ export class PoolObject extends DurableObject<Bindings> {
   readonly #lastGrantedAt = new Map<string, number>()
   /** Running average of task durations, for Retry-After; saved with each usage flush. */
   #averageTaskMs: number
+  /** The stored policy, read once per instance. */
+  #knownPolicy: PoolPolicy | null = null
 
   constructor(ctx: DurableObjectState, env: Bindings) {
     super(ctx, env)
@@ -130,7 +135,8 @@ export class PoolObject extends DurableObject<Bindings> {
     return this.#guard('syncReplica', async () => {
       const now = Date.now()
       // Learn the policy before the first request needs it.
-      if (!this.#store.policy()) this.ctx.waitUntil(this.#policy())
+      this.#knownPolicy ??= this.#store.policy()
+      if (!this.#knownPolicy) this.ctx.waitUntil(this.#policy())
       this.#store.upsertReplica(nodeId, report, now)
       const streamed = new Set(streamedTaskIds)
       for (const task of this.#store.grantsOnNode(nodeId)) {
@@ -155,7 +161,10 @@ export class PoolObject extends DurableObject<Bindings> {
 
   /** An operator changed the policy in the registry; admission follows it from now on. */
   setPolicy(policy: PoolPolicy): Promise<void> {
-    return this.#guard('setPolicy', () => this.#store.setPolicy(policy))
+    return this.#guard('setPolicy', () => {
+      this.#store.setPolicy(policy)
+      this.#knownPolicy = policy
+    })
   }
 
   /** Queue depth and per-replica slot use, for the admin API and metrics. */
@@ -188,8 +197,8 @@ export class PoolObject extends DurableObject<Bindings> {
 
   /** The pool's policy, from storage, else (once) from the registry; a pool the registry lacks does not exist. */
   async #policy(): Promise<{ ok: true; policy: PoolPolicy } | { ok: false; refusal: AdmissionResult }> {
-    const stored = this.#store.policy()
-    if (stored) return { ok: true, policy: stored }
+    this.#knownPolicy ??= this.#store.policy()
+    if (this.#knownPolicy) return { ok: true, policy: this.#knownPolicy }
     const poolId = this.#poolId
     let row: Awaited<ReturnType<typeof findPool>>
     try {
@@ -201,6 +210,7 @@ export class PoolObject extends DurableObject<Bindings> {
     if (!row) return { ok: false, refusal: refused('model_not_found', `the model "${poolId}" does not exist; GET /v1/models lists the served ones`) }
     const policy = policyOf(row)
     this.#store.setPolicy(policy)
+    this.#knownPolicy = policy
     return { ok: true, policy }
   }
 
@@ -271,12 +281,14 @@ export class PoolObject extends DurableObject<Bindings> {
   #takeBack(row: TaskRow | undefined, failed: { attempt: number; nodeId: string }, request: AdmissionRequest, now: number): void {
     if (row && (row.state !== 'granted' || row.attempt !== failed.attempt)) return
     this.#store.recordFailure(failed.nodeId)
+    // The node it failed on may not have said so yet (its state change is on its way): keep off it a moment.
+    const avoid = { nodeId: failed.nodeId, until: now + FAILED_NODE_BACKOFF_MS }
     if (!row) {
-      this.#store.enqueue({ ...this.#queued(request, now), priority: request.priority ?? 'interactive', attempt: failed.attempt, requeued: true })
+      this.#store.enqueue({ ...this.#queued(request, now), priority: request.priority ?? 'interactive', attempt: failed.attempt, requeued: true, avoid })
       return
     }
     this.#move(row, 'queued')
-    this.#store.requeue(row.task_id, now + request.maxWaitMs)
+    this.#store.requeue(row.task_id, now + request.maxWaitMs, avoid)
   }
 
   /** Grants free slots to queued tasks, head of the queue first, while slots last. */
@@ -284,7 +296,8 @@ export class PoolObject extends DurableObject<Bindings> {
     for (;;) {
       const head = this.#store.headOfQueue()
       if (!head) return
-      const replica = pickReplica(this.#candidates())
+      const avoiding = head.avoid_node !== null && (head.avoid_until ?? 0) > now
+      const replica = pickReplica(this.#candidates().filter((c) => !avoiding || c.nodeId !== head.avoid_node))
       if (!replica) return
       this.#move(head, 'granted')
       // A task whose admit call was lost in a restart is granted anyway: the retried call
@@ -303,7 +316,16 @@ export class PoolObject extends DurableObject<Bindings> {
 
   #grantOf(taskId: string, nodeId: string, attempt: number): Grant {
     const poolId = this.#poolId
-    return { taskId, poolId, nodeId, replicaId: replicaId(nodeId, poolId), attempt }
+    const policy = this.#knownPolicy ?? this.#store.policy()
+    return {
+      taskId,
+      poolId,
+      nodeId,
+      replicaId: replicaId(nodeId, poolId),
+      attempt,
+      firstTokenTimeoutMs: policy?.first_token_timeout_ms ?? DEFAULT_FIRST_TOKEN_TIMEOUT_MS,
+      idleTimeoutMs: policy?.idle_timeout_ms ?? DEFAULT_IDLE_TIMEOUT_MS,
+    }
   }
 
   #preloadOnDemand(nodeIds: string[]): void {
@@ -319,7 +341,7 @@ export class PoolObject extends DurableObject<Bindings> {
    * stays (when it fires early it finds nothing due and re-arms), so most tasks cost no alarm write.
    */
   async #armAlarm(): Promise<void> {
-    const next = this.#store.nextDeadline()
+    const next = this.#store.nextDeadline(Date.now())
     if (next === null) return
     this.#alarmAt ??= await this.ctx.storage.getAlarm()
     if (this.#alarmAt !== null && this.#alarmAt <= next) return

@@ -1,5 +1,6 @@
 import { sql } from 'drizzle-orm'
 import { index, integer, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core'
+import { DEFAULT_FIRST_TOKEN_TIMEOUT_MS, DEFAULT_IDLE_TIMEOUT_MS } from '../protocol/index.ts'
 import type { ApiKeyScope, EngineKind, GpuInfo, NodeStatus, PreloadMode, Priority, ReplicaState } from '../protocol/index.ts'
 
 const createdAt = () =>
@@ -34,6 +35,8 @@ export const pools = sqliteTable('pools', {
   preloadMode: text('preload_mode').$type<PreloadMode>().notNull().default('eager'),
   idleDrainMs: integer('idle_drain_ms'),
   defaultPriority: text('default_priority').$type<Priority>().notNull().default('interactive'),
+  firstTokenTimeoutMs: integer('first_token_timeout_ms').notNull().default(DEFAULT_FIRST_TOKEN_TIMEOUT_MS),
+  idleTimeoutMs: integer('idle_timeout_ms').notNull().default(DEFAULT_IDLE_TIMEOUT_MS),
   createdAt: createdAt(),
   updatedAt: integer('updated_at', { mode: 'timestamp_ms' }),
 })

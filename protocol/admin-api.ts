@@ -51,11 +51,19 @@ export type NodeView = z.infer<typeof NodeView>
 /** The node token appears here once and is never retrievable again. */
 export const CreateNodeResponse = NodeView.extend({ token: z.string() })
 
+/** A task whose engine sends no first token this long after dispatch fails with `deadline_exceeded`. */
+export const DEFAULT_FIRST_TOKEN_TIMEOUT_MS = 60_000
+/** A running task whose engine then falls silent this long fails the same way. */
+export const DEFAULT_IDLE_TIMEOUT_MS = 30_000
+const TimeoutMs = z.int().min(100).max(3_600_000)
+
 export const PoolPolicy = z.object({
   queue_capacity: z.int().min(0).max(100_000),
   preload_mode: PreloadMode,
   idle_drain_ms: z.int().positive().nullable(),
   default_priority: Priority,
+  first_token_timeout_ms: TimeoutMs,
+  idle_timeout_ms: TimeoutMs,
 })
 export type PoolPolicy = z.infer<typeof PoolPolicy>
 

@@ -11,13 +11,13 @@ import { PRIORITY_RANK, QUEUE_ORDER_SQL } from './queue-order.ts'
  * Bumped when the tables change shape. Rows of an older shape are dropped: the Worker requests
  * that waited on them did not survive the deploy that brought the new shape either.
  */
-const POOL_SCHEMA_VERSION = 4
+const POOL_SCHEMA_VERSION = 5
 
 /** Buffered usage reaches the registry this long after the first unwritten task ended, in one batch. */
 export const USAGE_FLUSH_INTERVAL_MS = 2_000
 
 /** The columns `TaskRow` reads, in every task query. */
-const TASK_COLUMNS = 'task_id, state, node_id, attempt, api_key_id, wait_deadline_at, granted_at, run_deadline_at'
+const TASK_COLUMNS = 'task_id, state, node_id, attempt, api_key_id, wait_deadline_at, granted_at, run_deadline_at, avoid_node, avoid_until'
 
 const TaskRow = z.object({
   task_id: z.string(),
@@ -28,6 +28,8 @@ const TaskRow = z.object({
   wait_deadline_at: z.number(),
   granted_at: z.number().nullable(),
   run_deadline_at: z.number().nullable(),
+  avoid_node: z.string().nullable(),
+  avoid_until: z.number().nullable(),
 })
 export type TaskRow = z.infer<typeof TaskRow>
 
@@ -45,6 +47,12 @@ const MetaValue = z.object({ value: z.number() })
 const PolicyRow = z.object({ json: z.string() })
 const UsageRow = z.object({ task_id: z.string(), api_key_id: z.string().nullable(), prompt_tokens: z.number(), completion_tokens: z.number(), ended_at: z.number() })
 export type BufferedUsage = z.infer<typeof UsageRow>
+
+/** A node a task placed again keeps off until a moment: it just failed there. */
+export interface Avoidance {
+  nodeId: string
+  until: number
+}
 
 /**
  * A pool's queue and replica table in Durable Object SQLite, so a restart loses no queued task.
@@ -69,7 +77,8 @@ export class PoolStorage {
     sql.exec(`CREATE TABLE IF NOT EXISTS tasks (
       task_id TEXT PRIMARY KEY, seq INTEGER NOT NULL, priority_rank INTEGER NOT NULL, requeued INTEGER NOT NULL,
       state TEXT NOT NULL, node_id TEXT, attempt INTEGER NOT NULL, api_key_id TEXT, enqueued_at INTEGER NOT NULL,
-      wait_deadline_at INTEGER NOT NULL, run_deadline_ms INTEGER NOT NULL, granted_at INTEGER, run_deadline_at INTEGER)`)
+      wait_deadline_at INTEGER NOT NULL, run_deadline_ms INTEGER NOT NULL, granted_at INTEGER, run_deadline_at INTEGER,
+      avoid_node TEXT, avoid_until INTEGER)`)
     sql.exec('CREATE INDEX IF NOT EXISTS tasks_by_node ON tasks (node_id, state)')
     sql.exec('CREATE TABLE IF NOT EXISTS policy (id INTEGER PRIMARY KEY CHECK (id = 1), json TEXT NOT NULL)')
     // Usage of finished tasks, written to the registry in batches by the alarm, never per task.
@@ -192,10 +201,12 @@ export class PoolStorage {
     now: number
     waitDeadlineAt: number
     runDeadlineMs: number
+    avoid?: Avoidance
   }): void {
     this.#sql.exec(
-      `INSERT INTO tasks (task_id, seq, priority_rank, requeued, state, attempt, api_key_id, enqueued_at, wait_deadline_at, run_deadline_ms)
-       VALUES (?, (SELECT coalesce(max(seq), 0) + 1 FROM tasks), ?, ?, 'queued', ?, ?, ?, ?, ?)`,
+      `INSERT INTO tasks (task_id, seq, priority_rank, requeued, state, attempt, api_key_id, enqueued_at, wait_deadline_at, run_deadline_ms,
+         avoid_node, avoid_until)
+       VALUES (?, (SELECT coalesce(max(seq), 0) + 1 FROM tasks), ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?)`,
       task.taskId,
       PRIORITY_RANK[task.priority],
       task.requeued ? 1 : 0,
@@ -204,6 +215,8 @@ export class PoolStorage {
       task.now,
       task.waitDeadlineAt,
       task.runDeadlineMs,
+      task.avoid?.nodeId ?? null,
+      task.avoid?.until ?? null,
     )
   }
 
@@ -242,12 +255,15 @@ export class PoolStorage {
     )
   }
 
-  /** granted → queued: back at the head of its class, with a fresh wait deadline. */
-  requeue(taskId: string, waitDeadlineAt: number): void {
+  /** granted → queued: back at the head of its class, with a fresh wait deadline, keeping off `avoid` for a while. */
+  requeue(taskId: string, waitDeadlineAt: number, avoid: Avoidance): void {
     this.#sql.exec(
-      `UPDATE tasks SET state = 'queued', requeued = 1, node_id = NULL, granted_at = NULL, run_deadline_at = NULL, wait_deadline_at = ?
+      `UPDATE tasks SET state = 'queued', requeued = 1, node_id = NULL, granted_at = NULL, run_deadline_at = NULL, wait_deadline_at = ?,
+         avoid_node = ?, avoid_until = ?
        WHERE task_id = ?`,
       waitDeadlineAt,
+      avoid.nodeId,
+      avoid.until,
       taskId,
     )
   }
@@ -268,9 +284,16 @@ export class PoolStorage {
     return sqlRows(this.#sql, TaskRow, `SELECT ${TASK_COLUMNS} FROM tasks WHERE state = 'granted' AND run_deadline_at <= ?`, now)
   }
 
-  /** The earliest moment something must be looked at again: a task's deadline or the usage flush. */
-  nextDeadline(): number | null {
-    const task = sqlRow(this.#sql, Deadline, `SELECT min(CASE state WHEN 'queued' THEN wait_deadline_at ELSE run_deadline_at END) AS at FROM tasks`)?.at ?? null
+  /** The earliest moment something must be looked at again: a task's deadline, the end of an avoidance, the usage flush. */
+  nextDeadline(now: number): number | null {
+    const task =
+      sqlRow(
+        this.#sql,
+        Deadline,
+        `SELECT min(CASE state WHEN 'queued' THEN min(wait_deadline_at, CASE WHEN avoid_until > ? THEN avoid_until ELSE wait_deadline_at END)
+           ELSE run_deadline_at END) AS at FROM tasks`,
+        now,
+      )?.at ?? null
     const flush = this.usageFlushAt()
     if (task === null) return flush
     return flush === null ? task : Math.min(task, flush)

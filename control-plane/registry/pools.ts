@@ -30,6 +30,8 @@ export async function updatePoolPolicy(db: Registry, id: string, patch: PatchPoo
     .set({
       ...(patch.queue_capacity !== undefined ? { queueCapacity: patch.queue_capacity } : {}),
       ...(patch.default_priority !== undefined ? { defaultPriority: patch.default_priority } : {}),
+      ...(patch.first_token_timeout_ms !== undefined ? { firstTokenTimeoutMs: patch.first_token_timeout_ms } : {}),
+      ...(patch.idle_timeout_ms !== undefined ? { idleTimeoutMs: patch.idle_timeout_ms } : {}),
       updatedAt: now,
     })
     .where(eq(pools.id, id))
@@ -43,5 +45,7 @@ export function policyOf(row: PoolRow): PoolPolicy {
     preload_mode: row.preloadMode,
     idle_drain_ms: row.idleDrainMs,
     default_priority: row.defaultPriority,
+    first_token_timeout_ms: row.firstTokenTimeoutMs,
+    idle_timeout_ms: row.idleTimeoutMs,
   }
 }

@@ -8,6 +8,9 @@ export interface Grant {
   replicaId: string
   /** Placements of this task so far, from 1. A release names its attempt, so a stale one changes nothing. */
   attempt: number
+  /** The pool's deadlines for the attempt: its first token after dispatch, and silence after that. */
+  firstTokenTimeoutMs: number
+  idleTimeoutMs: number
 }
 
 /** What the Worker asks a PoolObject to admit. */

@@ -2,6 +2,7 @@ import { LlorchError } from '../../protocol/index.ts'
 import type { Dispatch, Priority, TaskEvent, Usage } from '../../protocol/index.ts'
 import type { Bindings } from '../env.ts'
 import { logError, logEvent } from '../log.ts'
+import { withDeadlines } from './event-deadlines.ts'
 import { decodeTaskEvents } from './event-stream.ts'
 import type { Generation } from './generation.ts'
 import type { AdmissionRequest, AdmissionResult, Grant, TaskOutcome } from './grant.ts'
@@ -102,12 +103,16 @@ export async function startTask(request: TaskRequest): Promise<RunningTask> {
       for (;;) {
         const stream = await node().run(grant, dispatchOf(grant, request.generation))
         let failedOver = false
-        for await (const event of decodeTaskEvents(stream)) {
+        const deadlines = { firstTokenMs: grant.firstTokenTimeoutMs, idleMs: grant.idleTimeoutMs }
+        for await (const event of withDeadlines(decodeTaskEvents(stream), deadlines)) {
+          // The engine request is stopped; the deadline's own error is what the client gets.
+          if (event.kind === 'error' && event.code === 'deadline_exceeded') void node().cancel(taskId)
           if (event.kind === 'tokens') {
             tokensSeen = true
             firstTokenAt ??= Date.now()
           }
-          if (event.kind === 'error' && event.retriable && !tokensSeen && failovers < MAX_FAILOVERS) {
+          // A deadline is the client's to act on, not a reason to wait the same deadline again elsewhere.
+          if (event.kind === 'error' && event.retriable && event.code !== 'deadline_exceeded' && !tokensSeen && failovers < MAX_FAILOVERS) {
             failedOver = true
             break
           }

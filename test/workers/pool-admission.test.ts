@@ -11,7 +11,7 @@ import { eq } from 'drizzle-orm'
 async function freshPool(policy: Partial<PoolPolicy> = {}) {
   const poolId = `pool-${crypto.randomUUID().slice(0, 8)}`
   const stub = env.POOLS.getByName(poolId)
-  await stub.setPolicy({ queue_capacity: 1, preload_mode: 'eager', idle_drain_ms: null, default_priority: 'interactive', ...policy })
+  await stub.setPolicy({ queue_capacity: 1, preload_mode: 'eager', idle_drain_ms: null, default_priority: 'interactive', first_token_timeout_ms: 60_000, idle_timeout_ms: 30_000, ...policy })
   return { poolId, stub }
 }
 
@@ -38,7 +38,10 @@ describe('PoolObject admission', () => {
   it('grants a free slot at once on a ready replica, naming the pool it knows by its own name', async () => {
     const { poolId, stub } = await freshPool()
     await stub.syncReplica('node-a', replica(poolId), [])
-    expect(await stub.admit(request('t1'))).toEqual({ ok: true, grant: { taskId: 't1', poolId, nodeId: 'node-a', replicaId: `node-a/${poolId}`, attempt: 1 } })
+    expect(await stub.admit(request('t1'))).toEqual({
+      ok: true,
+      grant: { taskId: 't1', poolId, nodeId: 'node-a', replicaId: `node-a/${poolId}`, attempt: 1, firstTokenTimeoutMs: 60_000, idleTimeoutMs: 30_000 },
+    })
     expect((await stub.status()).replicas).toEqual([{ nodeId: 'node-a', state: 'ready', slots: 1, busy: 1 }])
   })
 
@@ -93,6 +96,18 @@ describe('PoolObject admission', () => {
     expect((await stub.status()).replicas[0]?.busy).toBe(1)
     await stub.release('t1', 2, 'completed')
     expect((await stub.status()).replicas[0]?.busy).toBe(0)
+  })
+
+  it('places a task again on another replica, keeping off the node it just failed on', async () => {
+    const { poolId, stub } = await freshPool()
+    await stub.syncReplica('node-a', replica(poolId), [])
+    await stub.syncReplica('node-b', replica(poolId), [])
+    const first = await stub.admit(request('t1'))
+    expect(first).toMatchObject({ ok: true, grant: { nodeId: 'node-a' } })
+    if (!first.ok) throw new Error('expected a grant')
+    // node-a still says it is ready with a free slot: its engine's crash report is on its way.
+    const again = await stub.admit(request('t1', { retryOf: { attempt: first.grant.attempt, nodeId: 'node-a' } }))
+    expect(again).toMatchObject({ ok: true, grant: { nodeId: 'node-b', attempt: 2 } })
   })
 
   it('releases the same attempt twice without freeing a second slot', async () => {

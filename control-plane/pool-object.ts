@@ -6,7 +6,7 @@ import { guardEntryPoint } from './entry-point-guard.ts'
 import type { Bindings } from './env.ts'
 import { registryFor } from './env.ts'
 import { logError, logEvent } from './log.ts'
-import { availability, pickReplica } from './pool/placement.ts'
+import { availability, pickReplica, servesSoon } from './pool/placement.ts'
 import type { PlacementCandidate } from './pool/placement.ts'
 import { PoolStorage, USAGE_FLUSH_INTERVAL_MS } from './pool/pool-storage.ts'
 import type { TaskRow } from './pool/pool-storage.ts'
@@ -14,7 +14,7 @@ import { retryAfterSeconds } from './pool/queue-order.ts'
 import { findPool, policyOf } from './registry/pools.ts'
 import { replicaId } from './registry/replicas.ts'
 import { recordUsage } from './registry/usage.ts'
-import type { AdmissionRequest, AdmissionResult, AttemptReport, Grant, TaskOutcome } from './task/grant.ts'
+import type { AdmissionRequest, AdmissionResult, AttemptReport, Grant, RetryOf, TaskOutcome } from './task/grant.ts'
 import { assertTaskTransition } from './task/task-states.ts'
 import type { TaskPhase } from './task/task-states.ts'
 
@@ -83,7 +83,8 @@ export class PoolObject extends DurableObject<Bindings> {
       const now = Date.now()
       const existing = this.#store.task(request.taskId)
       if (request.retryOf) {
-        this.#takeBack(existing, request.retryOf, request, now)
+        const refusal = this.#takeBack(existing, request.retryOf, request, now)
+        if (refusal) return refusal
       } else if (!existing) {
         const policy = await this.#policy()
         if (!policy.ok) return policy.refusal
@@ -278,17 +279,23 @@ export class PoolObject extends DurableObject<Bindings> {
    * The attempt failed before its first token: granted → queued at the head of its class, or
    * queued afresh there when its row was already taken back. A repeated call changes nothing.
    */
-  #takeBack(row: TaskRow | undefined, failed: { attempt: number; nodeId: string }, request: AdmissionRequest, now: number): void {
-    if (row && (row.state !== 'granted' || row.attempt !== failed.attempt)) return
+  #takeBack(row: TaskRow | undefined, failed: RetryOf, request: AdmissionRequest, now: number): AdmissionResult | null {
+    if (row && (row.state !== 'granted' || row.attempt !== failed.attempt)) return null
+    if (failed.elsewhereOnly && !this.#candidates().some((c) => c.nodeId !== failed.nodeId && servesSoon(c))) {
+      return refused('no_replica', `no replica of pool "${this.#poolId}" but the one on node ${failed.nodeId} can take the task`)
+    }
     this.#store.recordFailure(failed.nodeId)
-    // The node it failed on may not have said so yet (its state change is on its way): keep off it a moment.
-    const avoid = { nodeId: failed.nodeId, until: now + FAILED_NODE_BACKOFF_MS }
+    // The node it failed on may not have said so yet (its state change is on its way): keep off it
+    // a moment, or for good when its engine is up but silent.
+    const waitDeadlineAt = now + request.maxWaitMs
+    const avoid = { nodeId: failed.nodeId, until: failed.elsewhereOnly ? waitDeadlineAt : now + FAILED_NODE_BACKOFF_MS }
     if (!row) {
       this.#store.enqueue({ ...this.#queued(request, now), priority: request.priority ?? 'interactive', attempt: failed.attempt, requeued: true, avoid })
-      return
+      return null
     }
     this.#move(row, 'queued')
-    this.#store.requeue(row.task_id, now + request.maxWaitMs, avoid)
+    this.#store.requeue(row.task_id, waitDeadlineAt, avoid)
+    return null
   }
 
   /** Grants free slots to queued tasks, head of the queue first, while slots last. */

@@ -35,7 +35,7 @@ function better(a: PlacementCandidate, b: PlacementCandidate): boolean {
 }
 
 /** A replica that serves now, or will without anyone acting: starting, draining, or failed and restarting. */
-function servesSoon(candidate: PlacementCandidate): boolean {
+export function servesSoon(candidate: PlacementCandidate): boolean {
   if (candidate.state === 'failed') return !candidate.breakerOpen
   return candidate.state === 'ready' || candidate.state === 'starting' || candidate.state === 'draining'
 }

@@ -25,7 +25,18 @@ export interface AdmissionRequest {
   /** How long a granted attempt may hold its slot before the pool takes it back. */
   runDeadlineMs: number
   /** Placing the task again: this attempt failed on this node before the first token. */
-  retryOf?: { attempt: number; nodeId: string }
+  retryOf?: RetryOf
+}
+
+export interface RetryOf {
+  attempt: number
+  nodeId: string
+  /**
+   * Only somewhere else: the node is up but its engine did not answer in time, so going back
+   * there would only wait the same deadline again. Refused with `no_replica` when no other
+   * replica can serve; the failed attempt then keeps its slot for the caller to release.
+   */
+  elsewhereOnly?: boolean
 }
 
 /** What the Worker saw of a finished attempt, for usage and the pool's service-time statistics. */

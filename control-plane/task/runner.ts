@@ -5,7 +5,7 @@ import { logError, logEvent } from '../log.ts'
 import { withDeadlines } from './event-deadlines.ts'
 import { decodeTaskEvents } from './event-stream.ts'
 import type { Generation } from './generation.ts'
-import type { AdmissionRequest, AdmissionResult, Grant, TaskOutcome } from './grant.ts'
+import type { AdmissionRequest, AdmissionResult, Grant, RetryOf, TaskOutcome } from './grant.ts'
 
 /** How long a task may wait in its pool's queue for a slot. */
 export const QUEUE_WAIT_DEADLINE_MS = 120_000
@@ -87,6 +87,24 @@ export async function startTask(request: TaskRequest): Promise<RunningTask> {
   let grant = await admit()
   /** Whether the current attempt still holds its slot. */
   let holding = true
+  /**
+   * The retry admission takes the failed attempt's slot back itself, and answers the next grant;
+   * null when it refused to place the task only elsewhere (the failed attempt still holds its slot).
+   */
+  const admitAgain = async (retryOf: RetryOf): Promise<Grant | null> => {
+    holding = false
+    try {
+      grant = await admit(retryOf)
+    } catch (error) {
+      if (retryOf.elsewhereOnly && error instanceof LlorchError && error.code === 'no_replica') {
+        holding = true
+        return null
+      }
+      throw error
+    }
+    holding = true
+    return grant
+  }
   const node = () => env.NODES.getByName(grant.nodeId)
   const release = (outcome: TaskOutcome, usage: Usage | null = null) => {
     if (!holding) return
@@ -102,36 +120,39 @@ export async function startTask(request: TaskRequest): Promise<RunningTask> {
     try {
       for (;;) {
         const stream = await node().run(grant, dispatchOf(grant, request.generation))
-        let failedOver = false
+        let failed: Extract<TaskEvent, { kind: 'error' }> | null = null
         const deadlines = { firstTokenMs: grant.firstTokenTimeoutMs, idleMs: grant.idleTimeoutMs }
         for await (const event of withDeadlines(decodeTaskEvents(stream), deadlines)) {
-          // The engine request is stopped; the deadline's own error is what the client gets.
+          // The engine request is stopped either way; what follows depends on whether tokens flowed.
           if (event.kind === 'error' && event.code === 'deadline_exceeded') void node().cancel(taskId)
           if (event.kind === 'tokens') {
             tokensSeen = true
             firstTokenAt ??= Date.now()
           }
-          // A deadline is the client's to act on, not a reason to wait the same deadline again elsewhere.
-          if (event.kind === 'error' && event.retriable && event.code !== 'deadline_exceeded' && !tokensSeen && failovers < MAX_FAILOVERS) {
-            failedOver = true
+          if (event.kind === 'error' && event.retriable && !tokensSeen && failovers < MAX_FAILOVERS) {
+            failed = event
             break
           }
           if (event.kind === 'end' || event.kind === 'error') release(outcomeOf(event, tokensSeen), event.kind === 'end' ? event.usage : null)
           yield event
           if (event.kind === 'end' || event.kind === 'error') return
         }
-        if (!failedOver) {
+        if (!failed) {
           const lost: TaskEvent = { kind: 'error', code: 'node_lost', message: 'the task stream ended without an end event', retriable: true }
           release(outcomeOf(lost, tokensSeen))
           yield lost
           return
         }
         failovers += 1
-        logEvent('task.failover', { task: taskId, pool: grant.poolId, node: grant.nodeId, attempt: grant.attempt, failovers })
-        // The retry admission takes the failed attempt's slot back itself.
-        holding = false
-        grant = await admit({ attempt: grant.attempt, nodeId: grant.nodeId })
-        holding = true
+        logEvent('task.failover', { task: taskId, pool: grant.poolId, node: grant.nodeId, attempt: grant.attempt, code: failed.code, failovers })
+        // A silent engine is still up: the task goes elsewhere, or the client gets the deadline.
+        const elsewhereOnly = failed.code === 'deadline_exceeded'
+        const retried = await admitAgain({ attempt: grant.attempt, nodeId: grant.nodeId, elsewhereOnly })
+        if (!retried) {
+          release(outcomeOf(failed, tokensSeen))
+          yield failed
+          return
+        }
       }
     } finally {
       release('cancelled')

@@ -110,6 +110,19 @@ describe('PoolObject admission', () => {
     expect(again).toMatchObject({ ok: true, grant: { nodeId: 'node-b', attempt: 2 } })
   })
 
+  it('places a task whose engine fell silent only on another node, and refuses when there is none', async () => {
+    const { poolId, stub } = await freshPool()
+    await stub.syncReplica('node-a', replica(poolId), [])
+    const first = await stub.admit(request('t1'))
+    if (!first.ok) throw new Error('expected a grant')
+    const retryOf = { attempt: first.grant.attempt, nodeId: 'node-a', elsewhereOnly: true }
+    expect(await stub.admit(request('t1', { retryOf }))).toMatchObject({ ok: false, error: { code: 'no_replica' } })
+    // The refused retry left the attempt its slot, for the Worker to release.
+    expect((await stub.status()).replicas[0]?.busy).toBe(1)
+    await stub.syncReplica('node-b', replica(poolId), [])
+    expect(await stub.admit(request('t1', { retryOf }))).toMatchObject({ ok: true, grant: { nodeId: 'node-b', attempt: 2 } })
+  })
+
   it('releases the same attempt twice without freeing a second slot', async () => {
     const { poolId, stub } = await freshPool({ queue_capacity: 2 })
     await stub.syncReplica('node-a', replica(poolId, { slots: 2 }), [])

@@ -24,6 +24,10 @@ const DEFAULT_TASK_MS = 5_000
 export const UNSTREAMED_GRANT_GRACE_MS = 2_000
 /** A task placed again after failing on a node keeps off that node this long. */
 export const FAILED_NODE_BACKOFF_MS = 1_000
+/** After a restart of the object, how long a queued task's Worker has to ask for it again. */
+export const REJOIN_GRACE_MS = 2_000
+/** How far into the queue one placement looks for a task whose Worker is waiting here. */
+const PUMP_SCAN_TASKS = 64
 /** Most buffered usage rows written to the registry in one batch. */
 const USAGE_FLUSH_BATCH_ROWS = 500
 
@@ -61,6 +65,10 @@ export class PoolObject extends DurableObject<Bindings> {
   #averageTaskMs: number
   /** The stored policy, read once per instance. */
   #knownPolicy: PoolPolicy | null = null
+  /** When this instance started: grants older than that cannot be in flight. */
+  readonly #startedAt = Date.now()
+  /** Whether the tasks queued before this instance started were looked at (or there were none). */
+  #orphansChecked = false
 
   constructor(ctx: DurableObjectState, env: Bindings) {
     super(ctx, env)
@@ -141,7 +149,7 @@ export class PoolObject extends DurableObject<Bindings> {
       this.#store.upsertReplica(nodeId, report, now)
       const streamed = new Set(streamedTaskIds)
       for (const task of this.#store.grantsOnNode(nodeId)) {
-        if (streamed.has(task.task_id) || (task.granted_at ?? 0) + UNSTREAMED_GRANT_GRACE_MS >= now) continue
+        if (streamed.has(task.task_id) || this.#mayBeInFlight(task, now)) continue
         logEvent('pool.slot_reconciled', { pool: this.#poolId, node: nodeId, task: task.task_id })
         this.#end(task, 'failed', now)
       }
@@ -190,6 +198,7 @@ export class PoolObject extends DurableObject<Bindings> {
         logEvent('pool.grant_expired', { pool: this.#poolId, task: task.task_id, node: task.node_id })
         this.#end(task, 'failed', now)
       }
+      this.#dropOrphans(now)
       await this.#flushUsage(now)
       this.#pump(now)
       await this.#armAlarm()
@@ -232,6 +241,16 @@ export class PoolObject extends DurableObject<Bindings> {
 
   #candidates() {
     return this.#store.candidates(this.#lastGrantedAt)
+  }
+
+  /**
+   * Whether a grant's dispatch may still be on its way to its node. Only a grant this instance
+   * made recently can be: one from before a restart of this object belongs to a Worker request
+   * that already reached its node, or died with the restart (a ghost).
+   */
+  #mayBeInFlight(task: TaskRow, now: number): boolean {
+    const grantedAt = task.granted_at ?? 0
+    return grantedAt >= this.#startedAt && grantedAt + UNSTREAMED_GRANT_GRACE_MS >= now
   }
 
   /** Why a new task cannot be queued, or null when it can. */
@@ -299,20 +318,35 @@ export class PoolObject extends DurableObject<Bindings> {
   }
 
   /** Grants free slots to queued tasks, head of the queue first, while slots last. */
+  /**
+   * Grants free slots to queued tasks, head of the queue first, while slots last. Only a task
+   * whose Worker waits here is granted: after a restart of this object, a queued task waits for
+   * its Worker to ask again (`admit` rejoins), and one whose Worker died is dropped at the alarm.
+   */
   #pump(now: number): void {
     for (;;) {
-      const head = this.#store.headOfQueue()
+      const head = this.#store.queueHead(PUMP_SCAN_TASKS).find((task) => this.#waiters.has(task.task_id))
       if (!head) return
       const avoiding = head.avoid_node !== null && (head.avoid_until ?? 0) > now
       const replica = pickReplica(this.#candidates().filter((c) => !avoiding || c.nodeId !== head.avoid_node))
       if (!replica) return
       this.#move(head, 'granted')
-      // A task whose admit call was lost in a restart is granted anyway: the retried call
-      // collects the grant, and one nobody collects is taken back at its run deadline.
       this.#store.grant(head.task_id, replica.nodeId, now)
       this.#lastGrantedAt.set(replica.nodeId, now)
       this.#settle(head.task_id, { ok: true, grant: this.#grantOf(head.task_id, replica.nodeId, head.attempt + 1) })
     }
+  }
+
+  /** Queued tasks from before this instance whose Worker did not ask again within the grace: gone with a restart. */
+  #dropOrphans(now: number): void {
+    if (now < this.#startedAt + REJOIN_GRACE_MS) return
+    for (const task of this.#store.queuedBefore(this.#startedAt)) {
+      if (this.#waiters.has(task.task_id)) continue
+      logEvent('pool.orphan_dropped', { pool: this.#poolId, task: task.task_id })
+      this.#move(task, 'ended')
+      this.#store.remove(task.task_id)
+    }
+    this.#orphansChecked = true
   }
 
   #settle(taskId: string, result: AdmissionResult): void {
@@ -348,7 +382,11 @@ export class PoolObject extends DurableObject<Bindings> {
    * stays (when it fires early it finds nothing due and re-arms), so most tasks cost no alarm write.
    */
   async #armAlarm(): Promise<void> {
-    const next = this.#store.nextDeadline(Date.now())
+    const now = Date.now()
+    let next = this.#store.nextDeadline(now)
+    // Queued tasks this instance found at its start are looked at once their Workers had time to come back.
+    if (!this.#orphansChecked && this.#store.queuedBefore(this.#startedAt).length > 0) next = Math.min(next ?? Infinity, this.#startedAt + REJOIN_GRACE_MS)
+    else this.#orphansChecked = true
     if (next === null) return
     this.#alarmAt ??= await this.ctx.storage.getAlarm()
     if (this.#alarmAt !== null && this.#alarmAt <= next) return

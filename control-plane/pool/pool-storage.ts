@@ -17,7 +17,7 @@ const POOL_SCHEMA_VERSION = 5
 export const USAGE_FLUSH_INTERVAL_MS = 2_000
 
 /** The columns `TaskRow` reads, in every task query. */
-const TASK_COLUMNS = 'task_id, state, node_id, attempt, api_key_id, wait_deadline_at, granted_at, run_deadline_at, avoid_node, avoid_until'
+const TASK_COLUMNS = 'task_id, state, node_id, attempt, api_key_id, enqueued_at, wait_deadline_at, granted_at, run_deadline_at, avoid_node, avoid_until'
 
 const TaskRow = z.object({
   task_id: z.string(),
@@ -25,6 +25,7 @@ const TaskRow = z.object({
   node_id: z.string().nullable(),
   attempt: z.number(),
   api_key_id: z.string().nullable(),
+  enqueued_at: z.number(),
   wait_deadline_at: z.number(),
   granted_at: z.number().nullable(),
   run_deadline_at: z.number().nullable(),
@@ -238,9 +239,14 @@ export class PoolStorage {
     )
   }
 
-  /** The queued task that goes next, if any. */
-  headOfQueue(): TaskRow | undefined {
-    return sqlRow(this.#sql, TaskRow, `SELECT ${TASK_COLUMNS} FROM tasks WHERE state = 'queued' ORDER BY ${QUEUE_ORDER_SQL} LIMIT 1`)
+  /** The first `limit` queued tasks, in the order they go. */
+  queueHead(limit: number): TaskRow[] {
+    return sqlRows(this.#sql, TaskRow, `SELECT ${TASK_COLUMNS} FROM tasks WHERE state = 'queued' ORDER BY ${QUEUE_ORDER_SQL} LIMIT ?`, limit)
+  }
+
+  /** Queued tasks enqueued before `before`: after a restart of the object, those whose Worker may be gone. */
+  queuedBefore(before: number): TaskRow[] {
+    return sqlRows(this.#sql, TaskRow, `SELECT ${TASK_COLUMNS} FROM tasks WHERE state = 'queued' AND enqueued_at < ?`, before)
   }
 
   /** queued → granted: the task holds a slot on `nodeId` as its next attempt until released or past its run deadline. */

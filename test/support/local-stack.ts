@@ -7,6 +7,8 @@ import type { LibsqlServer } from '../../db/libsql-server/index.ts'
 import { startControlPlane } from '../../scripts/local/control-plane.ts'
 import type { LocalControlPlane } from '../../scripts/local/control-plane.ts'
 import { applyMigrations } from '../../scripts/local/migrate.ts'
+import { startStallProxy } from './stall-proxy.ts'
+import type { StallProxy } from './stall-proxy.ts'
 
 export const TEST_ADMIN_TOKEN = 'e2e-admin-token-0123456789abcdef'
 
@@ -14,6 +16,8 @@ export interface Stack {
   url: URL
   dir: string
   libsql: LibsqlServer
+  /** Between the control plane and libSQL, to stall the registry; absent unless asked for. */
+  registryProxy: StallProxy | null
   controlPlane: LocalControlPlane
   /** Calls the control plane with the admin token, JSON in and out. */
   admin(method: string, path: string, body?: unknown): Promise<Response>
@@ -26,11 +30,12 @@ export interface Stack {
  * The whole control plane as it runs in production, on one machine: the local libSQL server,
  * migrated, and the bundled Worker in workerd with persisted Durable Objects.
  */
-export async function startStack({ heartbeatIntervalMs = 200 }: { heartbeatIntervalMs?: number } = {}): Promise<Stack> {
+export async function startStack({ heartbeatIntervalMs = 200, stallableRegistry = false }: { heartbeatIntervalMs?: number; stallableRegistry?: boolean } = {}): Promise<Stack> {
   const dir = mkdtempSync(path.join(tmpdir(), 'llorch-e2e-'))
   const libsql = await startLibsqlServer({ file: path.join(dir, 'registry.db') })
   await applyMigrations({ url: libsql.url })
-  const bindings = { LIBSQL_URL: libsql.url, ADMIN_TOKEN: TEST_ADMIN_TOKEN, HEARTBEAT_INTERVAL_MS: String(heartbeatIntervalMs) }
+  const registryProxy = stallableRegistry ? await startStallProxy(new URL(libsql.url)) : null
+  const bindings = { LIBSQL_URL: registryProxy?.url ?? libsql.url, ADMIN_TOKEN: TEST_ADMIN_TOKEN, HEARTBEAT_INTERVAL_MS: String(heartbeatIntervalMs) }
   const bundlePath = inject('workerBundlePath')
   const persistPath = path.join(dir, 'workerd')
   let controlPlane = await startControlPlane({ bundlePath, persistPath, bindings })
@@ -40,6 +45,7 @@ export async function startStack({ heartbeatIntervalMs = 200 }: { heartbeatInter
     url: controlPlane.url,
     dir,
     libsql,
+    registryProxy,
     get controlPlane() {
       return controlPlane
     },
@@ -56,6 +62,7 @@ export async function startStack({ heartbeatIntervalMs = 200 }: { heartbeatInter
     },
     async stop() {
       await controlPlane.stop().catch(() => {})
+      await registryProxy?.close().catch(() => {})
       await libsql.close().catch(() => {})
       rmSync(dir, { recursive: true, force: true })
     },

@@ -39,10 +39,15 @@ export async function servePool(
   cleanup: ReturnType<typeof useProcessCleanup>,
   stack: Stack,
   id: string,
-  { slots = 2, fakeArgs = [], name = `node-${id}` }: { slots?: number; fakeArgs?: string[]; name?: string } = {},
+  {
+    slots = 2,
+    fakeArgs = [],
+    name = `node-${id}`,
+    overrides = {},
+  }: { slots?: number; fakeArgs?: string[]; name?: string; overrides?: Record<string, unknown> } = {},
 ): Promise<{ agent: LinkedAgent; engineUrl: string }> {
   const port = await freePort()
-  const agent = await startLinkedAgent(cleanup, stack, { name, pools: [fakePoolInput(id, fakeArgs, { slots, port })] })
+  const agent = await startLinkedAgent(cleanup, stack, { name, pools: [fakePoolInput(id, fakeArgs, { slots, port, ...overrides })] })
   await waitFor(async () => (await getPool(stack, id))?.replicas.some((r) => r.node_id === agent.nodeId && r.state === 'ready'), {
     timeoutMs: SERVING_CEILING_MS,
     message: `a ready replica of ${id} on ${agent.nodeId}`,

@@ -1,4 +1,4 @@
-import { env, runDurableObjectAlarm, runInDurableObject } from 'cloudflare:test'
+import { abortAllDurableObjects, env, evictDurableObject, runDurableObjectAlarm, runInDurableObject } from 'cloudflare:test'
 import { describe, expect, it } from 'vitest'
 import type { PoolPolicy, ReplicaReport } from '../../protocol/index.ts'
 import { UNSTREAMED_GRANT_GRACE_MS } from '../../control-plane/pool-object.ts'
@@ -220,5 +220,39 @@ describe('PoolObject admission', () => {
       ['t1', 'key_a', 3, 5],
       ['t2', 'key_b', 1, 2],
     ])
+  })
+
+  it('takes back at the first report a grant from before the pool restarted that its node does not stream', async () => {
+    const { poolId, stub } = await freshPool()
+    await stub.syncReplica('node-a', replica(poolId), [])
+    await stub.admit(request('ghost'))
+    // A deploy restarts the object; the Worker request that held the grant died with it.
+    await evictDurableObject(stub)
+    await stub.syncReplica('node-a', replica(poolId), [])
+    expect((await stub.status()).replicas[0]?.busy).toBe(0)
+  })
+
+  it('after a restart, grants a queued task whose Worker asks again, and drops one whose Worker is gone', async () => {
+    const { poolId, stub } = await freshPool({ queue_capacity: 4 })
+    await stub.syncReplica('node-a', replica(poolId), [])
+    await stub.admit(request('running'))
+    const rejoining = stub.admit(request('rejoining')).catch(() => null)
+    const orphan = stub.admit(request('orphan')).catch(() => null)
+    await expect.poll(async () => (await stub.status()).queueDepth).toBe(2)
+    // Eviction would wait for the waiting admit calls; a crash does not.
+    await abortAllDurableObjects()
+    await Promise.all([rejoining, orphan])
+    const restarted = env.POOLS.getByName(poolId)
+    const again = restarted.admit(request('rejoining'))
+    await restarted.release('running', 1, 'completed')
+    expect(await again).toMatchObject({ ok: true, grant: { taskId: 'rejoining' } })
+    // The orphan is never granted; once its Worker had time to come back, it is dropped.
+    expect((await restarted.status()).queueDepth).toBe(1)
+    await expect
+      .poll(async () => {
+        await runDurableObjectAlarm(restarted)
+        return (await restarted.status()).queueDepth
+      }, { timeout: 10_000, interval: 250 })
+      .toBe(0)
   })
 })

@@ -1,5 +1,6 @@
 import type { Context } from 'hono'
 import { LlorchError } from '../protocol/index.ts'
+import { logError } from './log.ts'
 
 /** `/v1/*` speaks OpenAI's error shape; every other route the native one. */
 export function isOpenAIPath(path: string): boolean {
@@ -21,6 +22,6 @@ export function errorResponse(c: Context, error: LlorchError, headers: Record<st
 export function renderError(err: unknown, c: Context): Response {
   if (err instanceof LlorchError) return errorResponse(c, err)
   const requestId = c.get('requestId')
-  console.error({ event: 'request.unhandled_error', requestId, path: c.req.path, error: String(err), stack: err instanceof Error ? err.stack : undefined })
+  logError('request.unhandled_error', { request_id: requestId, path: c.req.path, error: String(err), stack: err instanceof Error ? err.stack : undefined })
   return errorResponse(c, new LlorchError('internal_error', `internal error (request ${requestId ?? 'unknown'})`))
 }

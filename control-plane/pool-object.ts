@@ -1,10 +1,11 @@
 import { DurableObject } from 'cloudflare:workers'
-import type { PoolPolicy, ReplicaReport, ReplicaState } from '../protocol/index.ts'
+import type { PoolMetrics, PoolPolicy, ReplicaReport, ReplicaState } from '../protocol/index.ts'
 import { guardEntryPoint } from './entry-point-guard.ts'
 import type { Bindings } from './env.ts'
 import { registryFor } from './env.ts'
 import { logError, logEvent } from './log.ts'
 import { availability, pickReplica } from './pool/placement.ts'
+import { PoolMetricsRecorder } from './pool/pool-metrics.ts'
 import { PoolStorage, USAGE_FLUSH_INTERVAL_MS } from './pool/pool-storage.ts'
 import type { TaskRow } from './pool/pool-storage.ts'
 import { retryAfterSeconds } from './pool/queue-order.ts'
@@ -46,12 +47,14 @@ export interface PoolStatus {
  */
 export class PoolObject extends DurableObject<Bindings> {
   readonly #store: PoolStorage
+  readonly #metrics: PoolMetricsRecorder
   /** Admission calls waiting for a slot; rebuilt by retried `admit` calls after a restart. */
   readonly #waiters = new Map<string, (result: AdmissionResult) => void>()
 
   constructor(ctx: DurableObjectState, env: Bindings) {
     super(ctx, env)
     this.#store = new PoolStorage(ctx.storage.sql)
+    this.#metrics = new PoolMetricsRecorder(ctx.storage.sql)
   }
 
   get #poolId(): string {
@@ -69,12 +72,14 @@ export class PoolObject extends DurableObject<Bindings> {
       const now = Date.now()
       const existing = this.#store.task(request.taskId)
       if (request.retryOf) {
+        this.#metrics.count('task_failovers')
         this.#takeBack(existing, request.retryOf, request, now)
       } else if (!existing) {
         const policy = await this.#policy()
-        if (!policy.ok) return policy.refusal
+        if (!policy.ok) return this.#counted(policy.refusal)
         const refusal = this.#refusal(policy.policy)
-        if (refusal) return refusal
+        if (refusal) return this.#counted(refusal)
+        this.#metrics.count('tasks_admitted')
         this.#store.enqueue({ ...this.#queued(request, now), priority: request.priority ?? policy.policy.default_priority, attempt: 0, requeued: false })
       }
       // A call repeated after a restart of this object collects the grant it missed.
@@ -97,6 +102,7 @@ export class PoolObject extends DurableObject<Bindings> {
       const row = this.#store.task(taskId)
       if (row?.state !== 'granted' || row.attempt !== attempt) return
       if (report.usage) this.#store.bufferUsage({ taskId, apiKeyId: row.api_key_id, usage: report.usage, endedAt: now })
+      this.#metrics.ended({ outcome, report, grantedAt: row.granted_at, now })
       this.#end(row, outcome, now)
       this.#pump(now)
       await this.#armAlarm()
@@ -117,6 +123,7 @@ export class PoolObject extends DurableObject<Bindings> {
       for (const task of this.#store.grantsOnNode(nodeId)) {
         if (streamed.has(task.task_id) || (task.granted_at ?? 0) + UNSTREAMED_GRANT_GRACE_MS >= now) continue
         logEvent('pool.slot_reconciled', { pool: this.#poolId, node: nodeId, task: task.task_id })
+        this.#metrics.count('slots_reclaimed')
         this.#end(task, 'failed', now)
       }
       this.#pump(now)
@@ -147,16 +154,23 @@ export class PoolObject extends DurableObject<Bindings> {
     }))
   }
 
+  /** Counters, histograms and gauges of this pool, for `/metrics`. */
+  metrics(): Promise<PoolMetrics> {
+    return this.#guard('metrics', () => this.#metrics.snapshot(this.#poolId, { queueDepth: this.#store.queuedCount(), replicas: this.#store.candidates() }))
+  }
+
   override alarm(): Promise<void> {
     return this.#guard('alarm', async () => {
       const now = Date.now()
       for (const task of this.#store.expiredQueued(now)) {
         this.#move(task, 'ended')
         this.#store.remove(task.task_id)
+        this.#metrics.rejected('queue_timeout')
         this.#settle(task.task_id, refused('queue_timeout', `no slot became free in pool "${this.#poolId}" before the task's wait deadline`))
       }
       for (const task of this.#store.expiredGrants(now)) {
         logEvent('pool.grant_expired', { pool: this.#poolId, task: task.task_id, node: task.node_id })
+        this.#metrics.count('slots_reclaimed')
         this.#end(task, 'failed', now)
       }
       await this.#flushUsage(now)
@@ -219,6 +233,12 @@ export class PoolObject extends DurableObject<Bindings> {
     )
   }
 
+  /** Counts a refusal by its reason. */
+  #counted(refusal: AdmissionResult): AdmissionResult {
+    if (!refusal.ok) this.#metrics.rejected(refusal.error.code)
+    return refusal
+  }
+
   #queued(request: AdmissionRequest, now: number) {
     return { taskId: request.taskId, apiKeyId: request.apiKeyId, now, waitDeadlineAt: now + request.maxWaitMs, runDeadlineMs: request.runDeadlineMs }
   }
@@ -265,6 +285,7 @@ export class PoolObject extends DurableObject<Bindings> {
       // A task whose admit call was lost in a restart is granted anyway: the retried call
       // collects the grant, and one nobody collects is taken back at its run deadline.
       this.#store.grant(head.task_id, replica.nodeId, now)
+      this.#metrics.granted({ attempt: head.attempt, enqueuedAt: head.enqueued_at, now })
       this.#settle(head.task_id, { ok: true, grant: this.#grantOf(head.task_id, replica.nodeId, head.attempt + 1) })
     }
   }

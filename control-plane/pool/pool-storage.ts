@@ -15,7 +15,7 @@ const POOL_SCHEMA_VERSION = 3
 export const USAGE_FLUSH_INTERVAL_MS = 2_000
 
 /** The columns `TaskRow` reads, in every task query. */
-const TASK_COLUMNS = 'task_id, state, node_id, attempt, api_key_id, wait_deadline_at, granted_at, run_deadline_at'
+const TASK_COLUMNS = 'task_id, state, node_id, attempt, api_key_id, enqueued_at, wait_deadline_at, granted_at, run_deadline_at'
 
 const TaskRow = z.object({
   task_id: z.string(),
@@ -23,6 +23,7 @@ const TaskRow = z.object({
   node_id: z.string().nullable(),
   attempt: z.number(),
   api_key_id: z.string().nullable(),
+  enqueued_at: z.number(),
   wait_deadline_at: z.number(),
   granted_at: z.number().nullable(),
   run_deadline_at: z.number().nullable(),

@@ -33,6 +33,8 @@ article.pool h3 { margin: .25rem 0; font-size: 1rem; }
 .charts { display: flex; gap: 1.5rem; flex-wrap: wrap; }
 .chart { margin: .25rem 0; color: #0969da; }
 .chart figcaption { color: var(--fg); font-size: .85em; }
+.chart .frame { fill: rgba(127,127,127,.08); stroke: var(--line); }
+.visually-hidden { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); white-space: nowrap; }
 pre { white-space: pre-wrap; max-height: 16rem; overflow: auto; background: rgba(127,127,127,.1); padding: .5rem; border-radius: 6px; font-size: .8rem; }
 `
 

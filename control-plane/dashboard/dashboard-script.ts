@@ -77,7 +77,7 @@ function renderNodes({ nodes, metrics }) {
   if (nodes.length === 0) return el('p', {}, 'No nodes yet. Register one with POST /v2/nodes or llorch nodes add.');
   const byId = new Map(metrics.map((m) => [m.node, m]));
   return el('table', { id: 'nodes-table' },
-    el('caption', {}, 'Nodes'),
+    el('caption', { class: 'visually-hidden' }, 'Nodes'),
     el('thead', {}, el('tr', {}, ['Name', 'Status', 'Host', 'GPUs', 'Heartbeat age', 'Agent', 'Replicas'].map((h) => el('th', { scope: 'col' }, h)))),
     el('tbody', {}, nodes.map((n) => {
       const m = byId.get(n.id);
@@ -98,9 +98,11 @@ function sparkline(label, points, unit) {
   const height = 40;
   const now = points.length ? points[points.length - 1].v : 0;
   const max = Math.max(1, ...points.map((p) => p.v));
-  const t0 = Date.now() - HISTORY_MS;
+  // The x axis grows with the history, up to HISTORY_MS, so a fresh page draws a line at once.
+  const t0 = points.length ? points[0].t : 0;
+  const span = points.length ? Math.min(HISTORY_MS, Math.max(2 * POLL_MS, points[points.length - 1].t - t0)) : HISTORY_MS;
   const coords = points.map((p) => {
-    const x = Math.max(0, ((p.t - t0) / HISTORY_MS) * width);
+    const x = ((p.t - t0) / span) * width;
     const y = height - 2 - (p.v / max) * (height - 4);
     return x.toFixed(1) + ',' + y.toFixed(1);
   }).join(' ');
@@ -109,7 +111,12 @@ function sparkline(label, points, unit) {
   svg.setAttribute('width', String(width));
   svg.setAttribute('height', String(height));
   svg.setAttribute('role', 'img');
-  svg.setAttribute('aria-label', label + ' over the last 5 minutes, now ' + now.toFixed(1) + ' ' + unit + ', peak ' + max.toFixed(1));
+  svg.setAttribute('aria-label', label + ' over the last ' + Math.round(span / 1000) + ' s, now ' + now.toFixed(1) + ' ' + unit + ', peak ' + max.toFixed(1));
+  const frame = document.createElementNS('http://www.w3.org/2000/svg', 'rect');
+  frame.setAttribute('width', String(width));
+  frame.setAttribute('height', String(height));
+  frame.setAttribute('class', 'frame');
+  svg.append(frame);
   const line = document.createElementNS('http://www.w3.org/2000/svg', 'polyline');
   line.setAttribute('points', coords);
   line.setAttribute('fill', 'none');
@@ -153,20 +160,20 @@ function remember(key) {
   };
 }
 
-function renderReplica(pool, r) {
+function renderReplica(pool, r, names) {
   const key = r.node_id + '/' + pool.id;
   const reason = r.reason
     ? el('details', { open: openDetails.has(key), ontoggle: remember(key) }, el('summary', {}, r.reason.split('\n')[0]), el('pre', {}, r.reason))
     : '-';
   return el('tr', { 'data-replica': key },
-    el('th', { scope: 'row' }, r.node_id),
+    el('th', { scope: 'row' }, names.get(r.node_id) || r.node_id, el('div', { class: 'id' }, r.node_id)),
     el('td', {}, el('span', { class: 'badge ' + r.state, 'data-field': 'state' }, r.state)),
     el('td', {}, (r.slots_busy === null ? '?' : r.slots_busy) + ' / ' + r.slots),
     el('td', {}, r.engine + (r.engine_version ? ' ' + r.engine_version : '')),
     el('td', {}, reason));
 }
 
-function renderPools({ pools }) {
+function renderPools({ pools, names }) {
   if (pools.length === 0) return el('p', {}, 'No pools yet. A pool appears when an agent that serves it connects.');
   return el('div', {}, pools.map((pool) => el('article', { class: 'pool', 'data-pool': pool.id, 'aria-labelledby': 'pool-' + pool.id },
     el('header', {},
@@ -180,7 +187,7 @@ function renderPools({ pools }) {
     el('table', {},
       el('caption', {}, 'Replicas of ' + pool.id),
       el('thead', {}, el('tr', {}, ['Node', 'State', 'Slots', 'Engine', 'Reason / log tail'].map((h) => el('th', { scope: 'col' }, h)))),
-      el('tbody', {}, pool.replicas.map((r) => renderReplica(pool, r)))))));
+      el('tbody', {}, pool.replicas.map((r) => renderReplica(pool, r, names)))))));
 }
 
 function renderCharts() {
@@ -199,7 +206,7 @@ async function refresh() {
     const [nodes, pools, fleet] = await Promise.all([api('GET', '/v2/nodes'), api('GET', '/v2/pools'), api('GET', '/v2/metrics')]);
     record(fleet.data);
     redraw('nodes', { nodes: nodes.data.nodes, metrics: fleet.data.nodes.map((m) => ({ node: m.node, heartbeat_age_seconds: m.heartbeat_age_seconds === null ? null : Math.round(m.heartbeat_age_seconds) })) }, renderNodes);
-    redraw('pools', { pools: pools.data.pools }, renderPools);
+    redraw('pools', { pools: pools.data.pools, names: nodes.data.nodes.map((n) => [n.id, n.name]) }, ({ pools, names }) => renderPools({ pools, names: new Map(names) }));
     renderCharts();
     $('updated').textContent = 'Updated ' + new Date(fleet.data.collected_at).toLocaleTimeString();
   } catch (error) {

@@ -1,7 +1,7 @@
 import OpenAI from 'openai'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { METRIC_NAMES } from '../../control-plane/metrics/fleet-families.ts'
-import { CreateApiKeyResponse, FleetMetrics, UsageReport } from '../../protocol/index.ts'
+import { CreateApiKeyResponse, FleetMetrics, NativeErrorBody, UsageReport } from '../../protocol/index.ts'
 import { fakePoolInput } from '../support/agents.ts'
 import { getPool, startLinkedAgent } from '../support/linked-agent.ts'
 import { TEST_ADMIN_TOKEN, startStack } from '../support/local-stack.ts'
@@ -103,10 +103,10 @@ describe('operating the fleet: /metrics and /v2/usage', () => {
 
     const badGroup = await usage(stack, '?group_by=week')
     expect(badGroup.status).toBe(400)
-    expect(badGroup.body.error.message).toContain('group_by')
+    expect(NativeErrorBody.parse(badGroup.body).error.message).toContain('group_by')
     const badRange = await usage(stack, '?from=2026-02-01&to=2026-01-01')
     expect(badRange.status).toBe(400)
-    expect(badRange.body.error.message).toContain('to: must be later than `from`')
+    expect(NativeErrorBody.parse(badRange.body).error.message).toContain('to: must be later than `from`')
     expect((await usage(stack, '?key=x', keys[0]?.key)).status).toBe(400)
     expect((await fetch(new URL('/v2/usage', stack.url), { headers: { Authorization: `Bearer ${keys[0]?.key}` } })).status).toBe(403)
     expect((await fetch(new URL('/metrics', stack.url))).status).toBe(401)

@@ -81,7 +81,8 @@ function renderNodes({ nodes, metrics }) {
     el('thead', {}, el('tr', {}, ['Name', 'Status', 'Host', 'GPUs', 'Heartbeat age', 'Agent', 'Replicas'].map((h) => el('th', { scope: 'col' }, h)))),
     el('tbody', {}, nodes.map((n) => {
       const m = byId.get(n.id);
-      const gpus = n.gpus.length === 0 ? 'CPU only' : n.gpus.map((g) => g.index + ': ' + g.name + ' (' + gib(g.memory_used_mib) + ' / ' + gib(g.memory_total_mib) + ' GiB)').join(', ');
+      const busy = (g) => (typeof g.utilization_percent === 'number' ? ', ' + g.utilization_percent + '% busy' : '');
+      const gpus = n.gpus.length === 0 ? 'CPU only' : n.gpus.map((g) => g.index + ': ' + g.name + ' (' + gib(g.memory_used_mib) + ' / ' + gib(g.memory_total_mib) + ' GiB' + busy(g) + ')').join(', ');
       return el('tr', { 'data-node': n.id },
         el('th', { scope: 'row' }, n.name, el('div', { class: 'id' }, n.id)),
         el('td', {}, el('span', { class: 'badge ' + n.status, 'data-field': 'status' }, n.status)),

@@ -80,6 +80,12 @@ const NODE_METRICS: Definition<NodeMetrics>[] = [
   { name: 'llorch_node_streaming_tasks', type: 'gauge', help: 'Tasks whose events the node is streaming to a client.', samples: (n) => [value(n.streaming_tasks)] },
   { name: 'llorch_node_gpu_memory_used_bytes', type: 'gauge', help: 'GPU memory in use, as nvidia-smi reports it.', samples: (n) => gpuSamples(n, (g) => g.memory_used_mib * MIB_BYTES) },
   { name: 'llorch_node_gpu_memory_total_bytes', type: 'gauge', help: 'GPU memory installed, as nvidia-smi reports it.', samples: (n) => gpuSamples(n, (g) => g.memory_total_mib * MIB_BYTES) },
+  {
+    name: 'llorch_node_gpu_utilization_ratio',
+    type: 'gauge',
+    help: 'Share of the last sample period a kernel ran on the GPU (nvidia-smi utilization.gpu / 100), where reported.',
+    samples: (n) => gpuSamples(n, (g) => (g.utilization_percent === null || g.utilization_percent === undefined ? null : g.utilization_percent / 100)),
+  },
 ]
 
 function labelled<T>(definitions: Definition<T>[], items: readonly T[], label: (item: T) => Record<string, string>): MetricFamily[] {

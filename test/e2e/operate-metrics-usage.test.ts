@@ -49,6 +49,7 @@ describe('operating the fleet: /metrics and /v2/usage', () => {
     // The agent reads GPUs from the stand-in nvidia-smi on its PATH (two made-up GPUs).
     expect(sampleValue(before, 'llorch_node_gpu_memory_total_bytes', { node: agent.nodeId, gpu: '0' })).toBe(24564 * 1024 * 1024)
     expect(sampleValue(before, 'llorch_node_gpu_memory_used_bytes', { node: agent.nodeId, gpu: '1' })).toBe(0)
+    expect(sampleValue(before, 'llorch_node_gpu_utilization_ratio', { node: agent.nodeId, gpu: '0', model: 'NVIDIA GeForce RTX 4090' })).toBe(0.37)
     expect(sampleValue(before, 'llorch_node_heartbeat_age_seconds', { node: agent.nodeId })).toBeLessThan(5)
 
     const runs = [{ key: keys[0], n: 2 }, { key: keys[1], n: 1 }]

@@ -1,12 +1,11 @@
 import { writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { execa } from 'execa'
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { ApiKeyList, CreateApiKeyResponse, NodeList, PoolCommandResult, PoolList } from '../../protocol/index.ts'
 import { fakePoolInput } from '../support/agents.ts'
 import { getPool, startLinkedAgent } from '../support/linked-agent.ts'
-import { TEST_ADMIN_TOKEN, startStack } from '../support/local-stack.ts'
-import type { Stack } from '../support/local-stack.ts'
+import { TEST_ADMIN_TOKEN, useStack } from '../support/local-stack.ts'
 import { REPO_ROOT, useProcessCleanup, waitFor } from '../support/processes.ts'
 
 const CLI = path.join(REPO_ROOT, 'cli/llorch.ts')
@@ -15,23 +14,18 @@ const CEILING_MS = 20_000
 
 describe('llorch, the admin CLI, against the local stack', () => {
   const cleanup = useProcessCleanup()
-  let stack: Stack
-  beforeEach(async () => {
-    stack = await startStack({ heartbeatIntervalMs: 200 })
-  })
-  afterEach(async () => {
-    await stack.stop()
-  })
+  const stackOf = useStack({ heartbeatIntervalMs: 200 })
 
   /** Runs the CLI with no inherited LLORCH_* settings, only what the test passes; execa strips the last newline. */
   async function llorch(args: string[], env: Record<string, string> = {}) {
     const result = await execa(process.execPath, [CLI, ...args], { reject: false, env: { PATH: process.env.PATH ?? '', LLORCH_STATE_DIR: cleanup.stateDir(), ...env }, extendEnv: false, timeout: 30_000 })
     return { code: result.exitCode, stdout: String(result.stdout), stderr: String(result.stderr) }
   }
-  const flags = () => ['--url', stack.url.toString(), '--admin-token', TEST_ADMIN_TOKEN]
-  const replicaState = async () => (await getPool(stack, POOL))?.replicas[0]?.state
+  const flags = () => ['--url', stackOf().url.toString(), '--admin-token', TEST_ADMIN_TOKEN]
+  const replicaState = async () => (await getPool(stackOf(), POOL))?.replicas[0]?.state
 
   it('lists, drains and preloads pools and nodes, and creates, lists and revokes keys, as tables and as JSON', async () => {
+    const stack = stackOf()
     const agent = await startLinkedAgent(cleanup, stack, { name: 'cli-node', pools: [fakePoolInput(POOL)] })
     await waitFor(async () => (await replicaState()) === 'ready', { timeoutMs: CEILING_MS, message: `pool ${POOL} ready` })
 
@@ -86,6 +80,7 @@ describe('llorch, the admin CLI, against the local stack', () => {
   })
 
   it('says what to do when the URL, the token or an id is wrong', async () => {
+    const stack = stackOf()
     const noUrl = await llorch(['nodes', 'list'])
     expect(noUrl.code).toBe(2)
     expect(noUrl.stderr).toContain('no control plane URL: pass --url, set LLORCH_URL, or run npm start')

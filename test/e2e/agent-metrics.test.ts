@@ -1,11 +1,10 @@
 import OpenAI from 'openai'
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { z } from 'zod'
 import { CreateApiKeyResponse } from '../../protocol/index.ts'
 import { fakePoolInput } from '../support/agents.ts'
 import { getPool, startLinkedAgent } from '../support/linked-agent.ts'
-import { startStack } from '../support/local-stack.ts'
-import type { Stack } from '../support/local-stack.ts'
+import { useStack } from '../support/local-stack.ts'
 import { parsePrometheus, sampleValue } from '../support/prometheus.ts'
 import { useProcessCleanup, waitFor } from '../support/processes.ts'
 
@@ -20,15 +19,10 @@ function metricsUrl(output: string): string | null {
 
 describe("the agent's own /metrics", () => {
   const cleanup = useProcessCleanup()
-  let stack: Stack
-  beforeEach(async () => {
-    stack = await startStack({ heartbeatIntervalMs: 200 })
-  })
-  afterEach(async () => {
-    await stack.stop()
-  })
+  const stackOf = useStack({ heartbeatIntervalMs: 200 })
 
   it('serves engine restarts, breaker state, relayed frames and bytes, and link reconnects on a loopback port', async () => {
+    const stack = stackOf()
     const agent = await startLinkedAgent(cleanup, stack, {
       name: 'metrics-node',
       config: { metrics_port: 0 },

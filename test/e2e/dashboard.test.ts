@@ -2,12 +2,11 @@ import { existsSync, mkdirSync, statSync } from 'node:fs'
 import path from 'node:path'
 import OpenAI from 'openai'
 import { chromium } from 'playwright-core'
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { CreateApiKeyResponse } from '../../protocol/index.ts'
 import { fakePoolInput } from '../support/agents.ts'
 import { getPool, startLinkedAgent } from '../support/linked-agent.ts'
-import { TEST_ADMIN_TOKEN, startStack } from '../support/local-stack.ts'
-import type { Stack } from '../support/local-stack.ts'
+import { TEST_ADMIN_TOKEN, useStack } from '../support/local-stack.ts'
 import { REPO_ROOT, useProcessCleanup, waitFor } from '../support/processes.ts'
 
 /** Debian's `chromium` package; `.ci/run` installs it when missing. */
@@ -20,15 +19,10 @@ const BROKEN = 'broken-model'
 
 describe('the dashboard in headless Chromium', () => {
   const cleanup = useProcessCleanup()
-  let stack: Stack
-  beforeEach(async () => {
-    stack = await startStack({ heartbeatIntervalMs: 200 })
-  })
-  afterEach(async () => {
-    await stack.stop()
-  })
+  const stackOf = useStack({ heartbeatIntervalMs: 200 })
 
   it('lists the node and its pools with live charts, shows a failed replica log tail, and drains a pool after a confirmation', async () => {
+    const stack = stackOf()
     expect(existsSync(CHROMIUM), `${CHROMIUM} is missing: apt-get install -y chromium`).toBe(true)
     const agent = await startLinkedAgent(cleanup, stack, {
       name: 'gpu-box-1',

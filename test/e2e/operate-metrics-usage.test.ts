@@ -1,10 +1,10 @@
 import OpenAI from 'openai'
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { METRIC_NAMES } from '../../control-plane/metrics/fleet-families.ts'
 import { CreateApiKeyResponse, FleetMetrics, NativeErrorBody, UsageReport } from '../../protocol/index.ts'
 import { fakePoolInput } from '../support/agents.ts'
 import { getPool, startLinkedAgent } from '../support/linked-agent.ts'
-import { TEST_ADMIN_TOKEN, startStack } from '../support/local-stack.ts'
+import { TEST_ADMIN_TOKEN, useStack } from '../support/local-stack.ts'
 import type { Stack } from '../support/local-stack.ts'
 import { histogramBuckets, parsePrometheus, sampleValue } from '../support/prometheus.ts'
 import { useProcessCleanup, waitFor } from '../support/processes.ts'
@@ -28,15 +28,10 @@ async function usage(stack: Stack, query: string, token?: string) {
 
 describe('operating the fleet: /metrics and /v2/usage', () => {
   const cleanup = useProcessCleanup()
-  let stack: Stack
-  beforeEach(async () => {
-    stack = await startStack({ heartbeatIntervalMs: 200 })
-  })
-  afterEach(async () => {
-    await stack.stop()
-  })
+  const stackOf = useStack({ heartbeatIntervalMs: 200 })
 
   it('moves the pool and node counters after requests, keeps them across a control-plane restart, and totals usage per key, pool and day', async () => {
+    const stack = stackOf()
     const agent = await startLinkedAgent(cleanup, stack, { name: 'metered-node', pools: [fakePoolInput(POOL, ['--tokens', '6'], { slots: 2 })] })
     await waitFor(async () => (await getPool(stack, POOL))?.state === 'ready', { timeoutMs: CEILING_MS, message: `pool ${POOL} ready` })
     const keys = await Promise.all(

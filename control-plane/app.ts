@@ -5,16 +5,21 @@ import { LlorchError } from '../protocol/index.ts'
 import { ApiKeyCache } from './auth/api-key-cache.ts'
 import type { AppEnv } from './env.ts'
 import { errorResponse, renderError } from './error-response.ts'
+import { accessLog } from './middleware/access-log.ts'
 import { requireScope } from './middleware/bearer-auth.ts'
 import { registry } from './middleware/registry.ts'
 import { agentConnectRoutes } from './routes/agent-connect.ts'
 import { apiKeyRoutes } from './routes/api-keys.ts'
 import { debugRoutes } from './routes/debug.ts'
+import { dashboardRoutes } from './routes/dashboard.ts'
 import { generationRoutes } from './routes/generation.ts'
 import { healthRoutes } from './routes/health.ts'
+import { metricsRoutes } from './routes/metrics.ts'
 import { modelRoutes } from './routes/models.ts'
 import { nodeRoutes } from './routes/nodes.ts'
+import { openApiRoutes } from './routes/openapi.ts'
 import { poolRoutes } from './routes/pools.ts'
+import { usageRoutes } from './routes/usage.ts'
 
 /** Largest request body accepted; generation requests with long prompts fit well inside. */
 export const MAX_BODY_BYTES = 4 * 1024 * 1024
@@ -23,6 +28,7 @@ export function createApp() {
   const apiKeys = new ApiKeyCache()
   const app = new Hono<AppEnv>()
   app.use(requestId())
+  app.use(accessLog())
   app.use(
     bodyLimit({
       maxSize: MAX_BODY_BYTES,
@@ -30,9 +36,12 @@ export function createApp() {
     }),
   )
   app.route('/', healthRoutes)
+  app.route('/', dashboardRoutes)
+  app.route('/', openApiRoutes)
 
   app.use('/v1/*', registry())
   app.use('/v2/*', registry())
+  app.use('/metrics', registry())
   app.route('/', agentConnectRoutes)
 
   const admin = requireScope('admin', apiKeys)
@@ -40,10 +49,16 @@ export function createApp() {
   app.use('/v2/pools/*', admin)
   app.use('/v2/api-keys/*', admin)
   app.use('/v2/debug/*', admin)
+  app.use('/v2/usage', admin)
+  app.use('/v2/usage/self', requireScope(['inference', 'admin'], apiKeys))
+  app.use('/v2/metrics', admin)
+  app.use('/metrics', admin)
   app.route('/v2/nodes', nodeRoutes)
   app.route('/v2/pools', poolRoutes)
   app.route('/v2/api-keys', apiKeyRoutes(apiKeys))
   app.route('/v2/debug', debugRoutes)
+  app.route('/v2/usage', usageRoutes)
+  app.route('/', metricsRoutes)
 
   app.use('/v1/*', requireScope('inference', apiKeys))
   app.route('/', modelRoutes)

@@ -1,5 +1,6 @@
 import type { Context } from 'hono'
 import { LlorchError } from '../protocol/index.ts'
+import { logError } from './log.ts'
 import { isRegistryUnavailable } from './registry/registry-fetch.ts'
 
 /** `/v1/*` speaks OpenAI's error shape; every other route the native one. */
@@ -22,10 +23,10 @@ export function errorResponse(c: Context, error: LlorchError, headers: Record<st
 export function renderError(err: unknown, c: Context): Response {
   if (err instanceof LlorchError) return errorResponse(c, err)
   if (isRegistryUnavailable(err)) {
-    console.error({ event: 'request.registry_unavailable', requestId: c.get('requestId'), path: c.req.path, error: String(err) })
+    logError('request.registry_unavailable', { request_id: c.get('requestId'), path: c.req.path, error: String(err) })
     return errorResponse(c, new LlorchError('registry_unavailable', 'the registry is unavailable; inference with known keys and pools goes on, admin routes need it. Try again shortly.', { retryAfterSeconds: 5 }))
   }
   const requestId = c.get('requestId')
-  console.error({ event: 'request.unhandled_error', requestId, path: c.req.path, error: String(err), stack: err instanceof Error ? err.stack : undefined })
+  logError('request.unhandled_error', { request_id: requestId, path: c.req.path, error: String(err), stack: err instanceof Error ? err.stack : undefined })
   return errorResponse(c, new LlorchError('internal_error', `internal error (request ${requestId ?? 'unknown'})`))
 }

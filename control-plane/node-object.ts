@@ -1,11 +1,12 @@
 import { DurableObject } from 'cloudflare:workers'
 import { CLOSE_CODES, PROTOCOL_VERSION, parseAgentFrame } from '../protocol/index.ts'
-import type { CommandError, ControlFrame, Dispatch, ErrorCode, Heartbeat, Hello, PoolCommand, ReplicaReport, ReplicaStateChange, TaskEvent, TaskEventFrame } from '../protocol/index.ts'
+import type { CommandError, ControlFrame, Dispatch, ErrorCode, Heartbeat, Hello, NodeMetrics, PoolCommand, ReplicaReport, ReplicaStateChange, TaskEvent, TaskEventFrame } from '../protocol/index.ts'
 import { countStorageWrite } from './cost-counts.ts'
 import { guardEntryPoint } from './entry-point-guard.ts'
 import type { Bindings } from './env.ts'
 import { readWorkerSettings, registryFor } from './env.ts'
 import { logError, logEvent } from './log.ts'
+import { NodeMetricsRecorder } from './node/node-metrics.ts'
 import { changedReplicas } from './node/replica-changes.ts'
 import { NodeStorage } from './node/node-storage.ts'
 import { TaskStreams } from './node/task-streams.ts'
@@ -49,6 +50,7 @@ export interface CommandResult {
 export class NodeObject extends DurableObject<Bindings> {
   readonly #store: NodeStorage
   readonly #tasks: TaskStreams
+  readonly #metrics: NodeMetricsRecorder
   readonly #pendingAcks = new Map<string, (result: CommandResult) => void>()
   /** Cache of the stored current connection id, read on every frame; rebuilt after eviction. */
   #connectionId: string | undefined
@@ -56,6 +58,7 @@ export class NodeObject extends DurableObject<Bindings> {
   constructor(ctx: DurableObjectState, env: Bindings) {
     super(ctx, env)
     this.#store = new NodeStorage(ctx.storage.sql)
+    this.#metrics = new NodeMetricsRecorder(ctx.storage.sql)
     this.#tasks = new TaskStreams((taskId) => this.#onReaderGone(taskId))
   }
 
@@ -80,6 +83,7 @@ export class NodeObject extends DurableObject<Bindings> {
       this.#store.set('connection_id', attachment.connectionId)
       this.#connectionId = attachment.connectionId
       logEvent('node.connected', { node: this.#nodeId, connection: attachment.connectionId })
+      this.#metrics.count('connections')
       return new Response(null, { status: 101, webSocket: client })
     })
   }
@@ -166,6 +170,18 @@ export class NodeObject extends DurableObject<Bindings> {
     })
   }
 
+  /** Presence, heartbeat age, GPU memory and counters of this node, for `/metrics`. */
+  metrics(): Promise<NodeMetrics> {
+    return this.#guard('metrics', () =>
+      this.#metrics.snapshot(this.#nodeId, {
+        online: this.#store.get('online') === '1',
+        lastHeartbeatAt: this.#store.getNumber('last_heartbeat_at'),
+        streamingTasks: this.#tasks.ids().length,
+        now: Date.now(),
+      }),
+    )
+  }
+
   /** The client went away: stop the task on the agent and end its stream. */
   cancel(taskId: string): Promise<void> {
     return this.#guard('cancel', () => {
@@ -222,6 +238,7 @@ export class NodeObject extends DurableObject<Bindings> {
     ws.serializeAttachment(attachment)
     this.#store.set('online', 1)
     this.#store.set('last_heartbeat_at', now)
+    this.#metrics.gpus(hello.gpus)
     await this.#armOfflineAlarm()
 
     const accepted = await this.#acceptReplicas(ws, hello)
@@ -268,6 +285,8 @@ export class NodeObject extends DurableObject<Bindings> {
     const nodeId = this.#nodeId
     const now = Date.now()
     this.#store.set('last_heartbeat_at', now)
+    this.#metrics.count('heartbeats')
+    this.#metrics.gpus(heartbeat.gpus)
     const stored = this.#store.replicas()
     const known = heartbeat.replicas.filter((r) => stored.some((s) => s.pool === r.pool))
     // After a failed registry write every replica is written again, not only the changed ones.

@@ -1,6 +1,6 @@
 import { DurableObject } from 'cloudflare:workers'
 import { DEFAULT_FIRST_TOKEN_TIMEOUT_MS, DEFAULT_IDLE_TIMEOUT_MS } from '../protocol/index.ts'
-import type { PoolPolicy, ReplicaReport, ReplicaState } from '../protocol/index.ts'
+import type { PoolMetrics, PoolPolicy, ReplicaReport, ReplicaState } from '../protocol/index.ts'
 import { countStorageWrite } from './cost-counts.ts'
 import { guardEntryPoint } from './entry-point-guard.ts'
 import type { Bindings } from './env.ts'
@@ -8,6 +8,7 @@ import { registryFor } from './env.ts'
 import { logError, logEvent } from './log.ts'
 import { availability, pickReplica, servesSoon } from './pool/placement.ts'
 import type { PlacementCandidate } from './pool/placement.ts'
+import { PoolMetricsRecorder } from './pool/pool-metrics.ts'
 import { PoolStorage, USAGE_FLUSH_INTERVAL_MS } from './pool/pool-storage.ts'
 import type { TaskRow } from './pool/pool-storage.ts'
 import { retryAfterSeconds } from './pool/queue-order.ts'
@@ -55,6 +56,7 @@ export interface PoolStatus {
  */
 export class PoolObject extends DurableObject<Bindings> {
   readonly #store: PoolStorage
+  readonly #metrics: PoolMetricsRecorder
   /** Admission calls waiting for a slot; rebuilt by retried `admit` calls after a restart. */
   readonly #waiters = new Map<string, (result: AdmissionResult) => void>()
   /** When the alarm is set to fire, null when none is; `undefined` until read after a restart. */
@@ -74,6 +76,7 @@ export class PoolObject extends DurableObject<Bindings> {
     super(ctx, env)
     this.#store = new PoolStorage(ctx.storage.sql)
     this.#averageTaskMs = this.#store.averageTaskMs() ?? DEFAULT_TASK_MS
+    this.#metrics = new PoolMetricsRecorder(ctx.storage.sql)
   }
 
   get #poolId(): string {
@@ -91,20 +94,23 @@ export class PoolObject extends DurableObject<Bindings> {
       const now = Date.now()
       const existing = this.#store.task(request.taskId)
       if (request.retryOf) {
+        this.#metrics.count('task_failovers')
         const refusal = this.#takeBack(existing, request.retryOf, request, now)
-        if (refusal) return refusal
+        if (refusal) return this.#counted(refusal)
       } else if (!existing) {
         const policy = await this.#policy()
-        if (!policy.ok) return policy.refusal
+        if (!policy.ok) return this.#counted(policy.refusal)
         const candidates = this.#candidates()
         const refusal = this.#refusal(policy.policy, candidates)
-        if (refusal) return refusal
+        if (refusal) return this.#counted(refusal)
+        this.#metrics.count('tasks_admitted')
         const task = { ...this.#queued(request, now), priority: request.priority ?? policy.policy.default_priority }
         const replica = this.#store.queuedCount() === 0 ? pickReplica(candidates) : null
         if (replica) {
           // Nothing waits ahead of it and a slot is free: queued and granted in one write.
           this.#store.insertGranted({ ...task, nodeId: replica.nodeId })
           this.#lastGrantedAt.set(replica.nodeId, now)
+          this.#metrics.granted({ attempt: 0, enqueuedAt: now, now })
           await this.#armAlarm()
           return { ok: true, grant: this.#grantOf(request.taskId, replica.nodeId, 1) }
         }
@@ -130,6 +136,7 @@ export class PoolObject extends DurableObject<Bindings> {
       const row = this.#store.task(taskId)
       if (row?.state !== 'granted' || row.attempt !== attempt) return
       if (report.usage) this.#store.bufferUsage({ taskId, apiKeyId: row.api_key_id, usage: report.usage, endedAt: now })
+      this.#metrics.ended({ outcome, report, grantedAt: row.granted_at, now })
       this.#end(row, outcome, now)
       this.#pump(now)
       await this.#armAlarm()
@@ -151,6 +158,7 @@ export class PoolObject extends DurableObject<Bindings> {
       for (const task of this.#store.grantsOnNode(nodeId)) {
         if (streamed.has(task.task_id) || this.#mayBeInFlight(task, now)) continue
         logEvent('pool.slot_reconciled', { pool: this.#poolId, node: nodeId, task: task.task_id })
+        this.#metrics.count('slots_reclaimed')
         this.#end(task, 'failed', now)
       }
       this.#pump(now)
@@ -184,6 +192,11 @@ export class PoolObject extends DurableObject<Bindings> {
     }))
   }
 
+  /** Counters, histograms and gauges of this pool, for `/metrics`. */
+  metrics(): Promise<PoolMetrics> {
+    return this.#guard('metrics', () => this.#metrics.snapshot(this.#poolId, { queueDepth: this.#store.queuedCount(), replicas: this.#candidates() }))
+  }
+
   override alarm(): Promise<void> {
     return this.#guard('alarm', async () => {
       // A fired alarm is gone; the next one must be set whatever this instance remembered.
@@ -192,13 +205,16 @@ export class PoolObject extends DurableObject<Bindings> {
       for (const task of this.#store.expiredQueued(now)) {
         this.#move(task, 'ended')
         this.#store.remove(task.task_id)
+        this.#metrics.rejected('queue_timeout')
         this.#settle(task.task_id, refused('queue_timeout', `no slot became free in pool "${this.#poolId}" before the task's wait deadline`))
       }
       for (const task of this.#store.expiredGrants(now)) {
         logEvent('pool.grant_expired', { pool: this.#poolId, task: task.task_id, node: task.node_id })
+        this.#metrics.count('slots_reclaimed')
         this.#end(task, 'failed', now)
       }
       this.#dropOrphans(now)
+      this.#metrics.flush()
       await this.#flushUsage(now)
       this.#pump(now)
       await this.#armAlarm()
@@ -274,6 +290,12 @@ export class PoolObject extends DurableObject<Bindings> {
     )
   }
 
+  /** Counts a refusal by its reason. */
+  #counted(refusal: AdmissionResult): AdmissionResult {
+    if (!refusal.ok) this.#metrics.rejected(refusal.error.code)
+    return refusal
+  }
+
   #queued(request: AdmissionRequest, now: number) {
     return { taskId: request.taskId, apiKeyId: request.apiKeyId, now, waitDeadlineAt: now + request.maxWaitMs, runDeadlineMs: request.runDeadlineMs }
   }
@@ -333,6 +355,7 @@ export class PoolObject extends DurableObject<Bindings> {
       this.#move(head, 'granted')
       this.#store.grant(head.task_id, replica.nodeId, now)
       this.#lastGrantedAt.set(replica.nodeId, now)
+      this.#metrics.granted({ attempt: head.attempt, enqueuedAt: head.enqueued_at, now })
       this.#settle(head.task_id, { ok: true, grant: this.#grantOf(head.task_id, replica.nodeId, head.attempt + 1) })
     }
   }
@@ -384,6 +407,8 @@ export class PoolObject extends DurableObject<Bindings> {
   async #armAlarm(): Promise<void> {
     const now = Date.now()
     let next = this.#store.nextDeadline(now)
+    const metricsDue = this.#metrics.flushDueAt
+    if (metricsDue !== null) next = Math.min(next ?? Infinity, metricsDue)
     // Queued tasks this instance found at its start are looked at once their Workers had time to come back.
     if (!this.#orphansChecked && this.#store.queuedBefore(this.#startedAt).length > 0) next = Math.min(next ?? Infinity, this.#startedAt + REJOIN_GRACE_MS)
     else this.#orphansChecked = true

@@ -18,6 +18,8 @@ import { readGpus } from './gpus.ts'
 import { Link } from './link/link.ts'
 import { readNodeToken } from './link/node-token.ts'
 import { createLog } from './log.ts'
+import { AgentMetrics } from './metrics/agent-metrics.ts'
+import { startMetricsServer } from './metrics/metrics-server.ts'
 import { lockHolder } from './state-dir/agent-lock.ts'
 import { readStatusFile } from './state-dir/status-file.ts'
 import type { AgentStatus } from './state-dir/status-file.ts'
@@ -56,6 +58,7 @@ async function run({ config: file }: { config: string }): Promise<void> {
   }
   const log = createLog({ level: config.log_level })
   const agent = new Agent({ config, configPath: path.resolve(file), log, version: VERSION })
+  const metrics: AgentMetrics | null = config.metrics_port === undefined ? null : new AgentMetrics({ agent, linkState: () => link?.state ?? 'closed' })
   const link =
     config.control_plane_url && token
       ? new Link({
@@ -67,7 +70,15 @@ async function run({ config: file }: { config: string }): Promise<void> {
           readGpus: () => readGpus({ log }),
           reconnect: { maxMs: config.reconnect_max_ms },
           welcomeTimeoutMs: config.welcome_timeout_ms,
+          ...(metrics ? { metrics: metrics.link } : {}),
         })
+      : null
+  const metricsPort = config.metrics_port
+  const metricsServer =
+    metrics && metricsPort !== undefined
+      ? await startMetricsServer({ metrics, port: metricsPort, log }).catch((error: unknown) =>
+          fail(`llorch-agent: cannot serve metrics on 127.0.0.1:${metricsPort} (metrics_port in ${file}): ${error instanceof Error ? error.message : String(error)}`),
+        )
       : null
   // Keeps the process up when no engine or connection does (every pool on-demand).
   const keepAlive = setInterval(() => {}, 2 ** 30)
@@ -84,6 +95,7 @@ async function run({ config: file }: { config: string }): Promise<void> {
     agent.stop().then(
       async () => {
         await link?.stop()
+        await metricsServer?.close()
         clearInterval(keepAlive)
         process.exit(0)
       },

@@ -6,26 +6,33 @@ import type { Log } from './log.ts'
 /** Longest wait for nvidia-smi (it hangs when a driver is wedged). */
 export const NVIDIA_SMI_TIMEOUT_MS = 10_000
 
-export const NVIDIA_SMI_ARGS = ['--query-gpu=index,name,memory.total,memory.used', '--format=csv,noheader,nounits'] as const
+export const NVIDIA_SMI_ARGS = ['--query-gpu=index,name,memory.total,memory.used,utilization.gpu', '--format=csv,noheader,nounits'] as const
 
 function mib(field: string | undefined): number {
   const n = Number(field?.trim())
   return Number.isFinite(n) && n >= 0 ? n : 0
 }
 
-/** Parses `index, name, memory.total, memory.used` lines; a name may itself hold commas. */
+/** A percentage, or null for `[N/A]` (GPUs and drivers that do not report it). */
+function percent(field: string | undefined): number | null {
+  const n = Number(field?.trim())
+  return field !== undefined && field.trim() !== '' && Number.isFinite(n) && n >= 0 && n <= 100 ? n : null
+}
+
+/** Parses `index, name, memory.total, memory.used, utilization.gpu` lines; a name may itself hold commas. */
 export function parseNvidiaSmi(stdout: string): GpuInfo[] {
   const gpus: GpuInfo[] = []
   for (const line of stdout.split('\n')) {
     const fields = line.split(',')
-    if (fields.length < 4) continue
+    if (fields.length < 5) continue
     const index = Number(fields[0]?.trim())
     if (!Number.isInteger(index) || index < 0) continue
     gpus.push({
       index,
-      name: fields.slice(1, -2).join(',').trim().slice(0, 256),
-      memory_total_mib: mib(fields.at(-2)),
-      memory_used_mib: mib(fields.at(-1)),
+      name: fields.slice(1, -3).join(',').trim().slice(0, 256),
+      memory_total_mib: mib(fields.at(-3)),
+      memory_used_mib: mib(fields.at(-2)),
+      utilization_percent: percent(fields.at(-1)),
     })
   }
   return gpus

@@ -111,6 +111,14 @@ export const PoolCommandResult = z.object({
 })
 export type PoolCommandResult = z.infer<typeof PoolCommandResult>
 
+/** `POST /v2/nodes/{id}/drain`: a drain of each pool the node serves, on that node only. */
+export const NodeDrainResult = z.object({
+  node_id: z.string(),
+  command: z.literal('drain'),
+  pools: z.array(z.object({ pool: z.string(), ok: z.boolean(), error: CommandError.nullable() })),
+})
+export type NodeDrainResult = z.infer<typeof NodeDrainResult>
+
 export const CreateApiKeyRequest = z.strictObject({
   name: Name,
   scopes: z.array(ApiKeyScope).min(1).default(['inference']),

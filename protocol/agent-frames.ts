@@ -42,6 +42,8 @@ export const GpuInfo = z.object({
   name: z.string().max(256),
   memory_total_mib: z.number().nonnegative(),
   memory_used_mib: z.number().nonnegative(),
+  /** `utilization.gpu`: percent of the last sample period a kernel ran; null when the GPU does not say. Older agents leave it out. */
+  utilization_percent: z.number().min(0).max(100).nullish(),
 })
 export type GpuInfo = z.infer<typeof GpuInfo>
 

@@ -5,7 +5,7 @@
  * the URL, the key and examples; Ctrl-C stops everything.
  */
 import { spawn } from 'node:child_process'
-import { openSync, writeFileSync } from 'node:fs'
+import { createWriteStream, openSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { z } from 'zod'
 import { startLibsqlServer } from '../db/libsql-server/index.ts'
@@ -66,15 +66,18 @@ say(`llorch: registry at ${libsql.url} (${shown('registry.db')}), migrated`)
 
 say('llorch: bundling the Worker (wrangler deploy --dry-run)')
 const { bundlePath } = await buildWorker()
+// The Worker logs one JSON line per event; they go to a file so this terminal keeps the banner.
+const controlPlaneLog = createWriteStream(path.join(STATE_DIR, 'control-plane.log'), { flags: 'a' })
 const controlPlane = await startControlPlane({
   bundlePath,
   persistPath: path.join(STATE_DIR, 'workerd'),
   bindings: { LIBSQL_URL: libsql.url, ADMIN_TOKEN: secrets.adminToken },
   host: LLORCH_HOST,
   port: LLORCH_PORT,
+  onLog: ({ message }) => controlPlaneLog.write(`${message}\n`),
 })
 const url = controlPlane.url.toString().replace(/\/$/, '')
-say(`llorch: control plane at ${url} (workerd, state in ${shown('workerd')})`)
+say(`llorch: control plane at ${url} (workerd, state in ${shown('workerd')}, events in ${shown('control-plane.log')})`)
 
 async function admin(method: string, route: string, body?: unknown): Promise<Response> {
   return fetch(`${url}${route}`, {
@@ -152,6 +155,10 @@ say(`
   API key    ${secrets.apiKey}
   Admin      Authorization: Bearer ${secrets.adminToken}
   State      ${shown('local.json')}
+  Dashboard  ${url}/   (paste the admin token into the page)
+  Metrics    ${url}/metrics   (Prometheus, admin token)
+  Admin CLI  npx llorch pools list   (reads ${shown('local.json')}; also nodes, keys, usage, top)
+  Logs       ${shown('control-plane.log')} and ${shown('agent.log')}, one JSON line per event (tail -f)
 
   Stream tokens:
     curl -N ${url}/v1/chat/completions \\

@@ -15,17 +15,19 @@ function unauthorized(message: string): LlorchError {
 }
 
 /**
- * Requires a credential with `scope`: an API key carrying it, or, for `admin`, the bootstrap
- * admin token. Missing or unknown credentials are 401, a valid key without the scope is 403.
+ * Requires a credential with `scope` (or with one of several): an API key carrying it, or, for
+ * `admin`, the bootstrap admin token. Missing or unknown credentials are 401, a valid key
+ * without the scope is 403.
  */
-export function requireScope(scope: ApiKeyScope, cache: ApiKeyCache): MiddlewareHandler<AppEnv & { Variables: AuthVariables }> {
+export function requireScope(scope: ApiKeyScope | readonly ApiKeyScope[], cache: ApiKeyCache): MiddlewareHandler<AppEnv & { Variables: AuthVariables }> {
+  const scopes: readonly ApiKeyScope[] = typeof scope === 'string' ? [scope] : scope
   return async function bearerAuth(c, next) {
     const token = readBearer(c.req.header('Authorization'))
     if (!token) throw unauthorized('missing credential: send "Authorization: Bearer <key>"')
 
     const credential = parseCredential(token)
     if (!credential) {
-      if (scope === 'admin' && (await constantTimeEqual(token, c.var.settings.ADMIN_TOKEN))) {
+      if (scopes.includes('admin') && (await constantTimeEqual(token, c.var.settings.ADMIN_TOKEN))) {
         c.set('principal', { kind: 'admin_token' })
         return next()
       }
@@ -42,8 +44,8 @@ export function requireScope(scope: ApiKeyScope, cache: ApiKeyCache): Middleware
       cache.set(credential.id, key, now)
     }
     if (!key || !(await verifyCredential(token, key.hash))) throw unauthorized('invalid or revoked API key')
-    if (!key.scopes.includes(scope)) {
-      throw new LlorchError('forbidden', `this API key lacks the "${scope}" scope`)
+    if (!scopes.some((s) => key.scopes.includes(s))) {
+      throw new LlorchError('forbidden', `this API key lacks the "${scopes.join('" or "')}" scope`)
     }
     c.set('principal', { kind: 'api_key', keyId: key.id, scopes: key.scopes })
     await next()

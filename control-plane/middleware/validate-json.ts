@@ -20,10 +20,15 @@ export async function readJson<S extends z.ZodType>(c: Context, schema: S, { emp
   } catch {
     throw new LlorchError('invalid_request', 'request body is not valid JSON')
   }
-  const parsed = schema.safeParse(json)
+  return parseInput(schema, json, 'request body')
+}
+
+/** Validates what a client sent; a failure is a 400 naming the first field at fault. */
+export function parseInput<S extends z.ZodType>(schema: S, input: unknown, what: string): z.infer<S> {
+  const parsed = schema.safeParse(input)
   if (parsed.success) return parsed.data
   const first = parsed.error.issues[0]
-  throw new LlorchError('invalid_request', `invalid request body: ${describeIssues(parsed.error.issues)}`, {
+  throw new LlorchError('invalid_request', `invalid ${what}: ${describeIssues(parsed.error.issues)}`, {
     ...(first ? { param: formatIssuePath(first.path) } : {}),
   })
 }

@@ -46,6 +46,7 @@ async function generate(c: Context<InferenceEnv>, endpoint: GenerationEndpoint):
     priority,
     apiKeyId: principal.kind === 'api_key' ? principal.keyId : null,
     generation,
+    requestId: c.var.requestId,
     waitUntil: (promise) => c.executionCtx.waitUntil(promise),
   }).catch((error: unknown) => {
     throw error instanceof LlorchError && error.code === 'model_not_found' ? modelNotFound(model) : error

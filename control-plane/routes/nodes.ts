@@ -1,6 +1,6 @@
 import { Hono } from 'hono'
-import { CreateNodeRequest, LlorchError } from '../../protocol/index.ts'
-import type { NodeList } from '../../protocol/index.ts'
+import { CreateNodeRequest, LlorchError, PoolCommandRequest } from '../../protocol/index.ts'
+import type { NodeDrainResult, NodeList } from '../../protocol/index.ts'
 import { issueCredential } from '../auth/credentials.ts'
 import type { AppEnv } from '../env.ts'
 import { logEvent } from '../log.ts'
@@ -9,7 +9,7 @@ import { findNode, findNodeByName, insertNode, listNodes, revokeNode } from '../
 import { listAllReplicas, listReplicasOfNode } from '../registry/replicas.ts'
 import { nodeView } from '../registry/views.ts'
 
-/** `/v2/nodes`: register GPU machines, list them, revoke their tokens. Admin only. */
+/** `/v2/nodes`: register GPU machines, list them, drain them, revoke their tokens. Admin only. */
 export const nodeRoutes = new Hono<AppEnv>()
   .post('/', async (c) => {
     const body = await readJson(c, CreateNodeRequest)
@@ -32,6 +32,23 @@ export const nodeRoutes = new Hono<AppEnv>()
     const row = await findNode(db, id)
     if (!row) throw new LlorchError('not_found', `no node with id "${id}"`)
     return c.json(nodeView(row, await listReplicasOfNode(db, id)))
+  })
+  .post('/:id/drain', async (c) => {
+    const db = c.var.registry
+    const id = c.req.param('id')
+    const body = await readJson(c, PoolCommandRequest, { emptyAs: {} })
+    if (!(await findNode(db, id))) throw new LlorchError('not_found', `no node with id "${id}"`)
+    const replicas = (await listReplicasOfNode(db, id)).filter((r) => r.state !== 'lost')
+    if (replicas.length === 0) throw new LlorchError('no_replica', `node "${id}" serves no pool on a connected agent`)
+    const node = c.env.NODES.getByName(id)
+    const pools = await Promise.all(
+      replicas.map(async (r) => {
+        const result = await node.command({ command: 'drain', pool: r.poolId, deadlineMs: body.deadline_ms })
+        return { pool: r.poolId, ok: result.ok, error: result.error }
+      }),
+    )
+    const result: NodeDrainResult = { node_id: id, command: 'drain', pools }
+    return c.json(result, pools.every((p) => p.ok) ? 202 : 502)
   })
   .delete('/:id', async (c) => {
     const db = c.var.registry

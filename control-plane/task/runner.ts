@@ -23,6 +23,8 @@ export interface TaskRequest {
   /** Whose usage the task counts to. */
   apiKeyId: string | null
   generation: Generation
+  /** The request's `X-Request-Id`, carried into the task's log events. */
+  requestId?: string
   /** Keeps work that must finish (the slot release) running after the response is sent. */
   waitUntil(promise: Promise<unknown>): void
 }
@@ -75,10 +77,11 @@ export async function startTask(request: TaskRequest): Promise<RunningTask> {
       result = await pool.admit(asked)
     } catch (error) {
       // A PoolObject restart drops waiting calls; the queued row survives, so asking again rejoins it.
-      logEvent('task.admit_retry', { task: taskId, pool: request.poolId, error: String(error) })
+      logEvent('task.admit_retry', { request_id: request.requestId, task: taskId, pool: request.poolId, error: String(error) })
       result = await pool.admit(asked)
     }
     if (!result.ok) throw admissionError(result)
+    logEvent('task.granted', { request_id: request.requestId, task: taskId, pool: request.poolId, node: result.grant.nodeId, key: request.apiKeyId, attempt: result.grant.attempt })
     return result.grant
   }
 
@@ -111,6 +114,7 @@ export async function startTask(request: TaskRequest): Promise<RunningTask> {
     holding = false
     const { attempt } = grant
     const report = { usage, ttftMs: firstTokenAt === null ? null : firstTokenAt - askedAt }
+    logEvent('task.released', { request_id: request.requestId, task: taskId, pool: grant.poolId, node: grant.nodeId, key: request.apiKeyId, attempt, outcome, ttft_ms: report.ttftMs, prompt_tokens: usage?.prompt_tokens, completion_tokens: usage?.completion_tokens })
     request.waitUntil(pool.release(taskId, attempt, outcome, report).catch((error: unknown) => logError('task.release_failed', { task: taskId, attempt, error: String(error) })))
   }
 
@@ -144,7 +148,7 @@ export async function startTask(request: TaskRequest): Promise<RunningTask> {
           return
         }
         failovers += 1
-        logEvent('task.failover', { task: taskId, pool: grant.poolId, node: grant.nodeId, attempt: grant.attempt, code: failed.code, failovers })
+        logEvent('task.failover', { request_id: request.requestId, task: taskId, pool: grant.poolId, node: grant.nodeId, attempt: grant.attempt, code: failed.code, failovers })
         // A silent engine is still up: the task goes elsewhere, or the client gets the deadline.
         const elsewhereOnly = failed.code === 'deadline_exceeded'
         const retried = await admitAgain({ attempt: grant.attempt, nodeId: grant.nodeId, elsewhereOnly })

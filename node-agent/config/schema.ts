@@ -170,6 +170,8 @@ export const AgentConfig = z.strictObject({
   state_dir: z.string().min(1).default(DEFAULT_STATE_DIR),
   log_level: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
   shutdown_drain_ms: Millis.default(SHUTDOWN_DRAIN_MS),
+  /** Serve Prometheus metrics on 127.0.0.1 at this port (0 picks one and logs it); off when left out. */
+  metrics_port: Int().min(0).max(65535).optional(),
   pools: z.array(PoolConfig).min(1).max(256),
 })
 export type AgentConfig = z.infer<typeof AgentConfig>

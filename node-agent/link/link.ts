@@ -5,6 +5,7 @@ import type { AgentFrame, Cancel, ControlFrame, Dispatch, Drain, GpuInfo, Preloa
 import type { Agent } from '../agent.ts'
 import { RECONNECT_MAX_MS, WELCOME_TIMEOUT_MS } from '../config/schema.ts'
 import type { Log } from '../log.ts'
+import type { LinkMetrics } from '../metrics/agent-metrics.ts'
 import { backoffDelayMs } from '../supervisor/backoff.ts'
 
 /** First reconnect delay ceiling; it doubles per failed attempt up to `RECONNECT_MAX_MS`. */
@@ -31,6 +32,7 @@ export interface LinkOptions {
   /** How long to wait for the welcome after hello (default `WELCOME_TIMEOUT_MS`). */
   welcomeTimeoutMs?: number
   random?: () => number
+  metrics?: LinkMetrics
 }
 
 /** The agent endpoint on the control plane, as a WebSocket URL. */
@@ -179,6 +181,7 @@ export class Link {
       ...(this.#options.random ? { random: this.#options.random } : {}),
     })
     this.#attempt += 1
+    this.#options.metrics?.reconnectScheduled()
     this.#log[refused ? 'error' : wasWelcomed ? 'warn' : 'info']('link.closed', { code, reason, reconnect_in_ms: delay, attempt: this.#attempt })
     this.#reconnect = setTimeout(() => this.#connect(), delay)
   }
@@ -311,8 +314,10 @@ export class Link {
   }
 
   #sendNow(ws: WebSocket, frame: AgentFrame): void {
-    ws.send(JSON.stringify(frame), (error) => {
+    const payload = JSON.stringify(frame)
+    ws.send(payload, (error) => {
       if (error) this.#log.warn('link.send_failed', { type: frame.type, err: error.message })
     })
+    this.#options.metrics?.frameSent(frame.type, Buffer.byteLength(payload))
   }
 }

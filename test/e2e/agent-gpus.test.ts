@@ -21,8 +21,8 @@ describe('GPU inventory', () => {
   it('reads the GPUs nvidia-smi reports', async () => {
     process.env.PATH = `${FIXTURE_BIN}${path.delimiter}${process.env.PATH ?? ''}`
     expect(await readGpus()).toEqual([
-      { index: 0, name: 'NVIDIA GeForce RTX 4090', memory_total_mib: 24564, memory_used_mib: 1024 },
-      { index: 1, name: 'NVIDIA A100-SXM4-80GB', memory_total_mib: 81920, memory_used_mib: 0 },
+      { index: 0, name: 'NVIDIA GeForce RTX 4090', memory_total_mib: 24564, memory_used_mib: 1024, utilization_percent: 37 },
+      { index: 1, name: 'NVIDIA A100-SXM4-80GB', memory_total_mib: 81920, memory_used_mib: 0, utilization_percent: 0 },
     ])
   })
 

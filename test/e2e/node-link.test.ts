@@ -27,8 +27,8 @@ describe('agents dial out to the control plane', () => {
       return view.status === 'online' && view.replicas[0]?.state === 'ready' ? view : null
     }, { timeoutMs: CEILING_MS, intervalMs: 50, message: 'the node online with a ready replica' })
     expect(node.gpus).toEqual([
-      { index: 0, name: 'NVIDIA GeForce RTX 4090', memory_total_mib: 24564, memory_used_mib: 1024 },
-      { index: 1, name: 'NVIDIA A100-SXM4-80GB', memory_total_mib: 81920, memory_used_mib: 0 },
+      { index: 0, name: 'NVIDIA GeForce RTX 4090', memory_total_mib: 24564, memory_used_mib: 1024, utilization_percent: 37 },
+      { index: 1, name: 'NVIDIA A100-SXM4-80GB', memory_total_mib: 81920, memory_used_mib: 0, utilization_percent: 0 },
     ])
     expect(node.agent_version).toMatch(/^\d+\.\d+\.\d+/)
     expect(node.replicas).toMatchObject([{ pool: 'demo-model', engine: 'command', slots: 3 }])

@@ -3,11 +3,13 @@ import { existsSync, readFileSync } from 'node:fs'
 import path from 'node:path'
 import OpenAI from 'openai'
 import { describe, expect, it } from 'vitest'
+import { z } from 'zod'
 import { NodeView } from '../../protocol/index.ts'
 import { LocalState } from '../../scripts/local/local-state.ts'
 import { REPO_ROOT, enginePidsIn, isAlive, useProcessCleanup, waitFor } from '../support/processes.ts'
 
 const START_CEILING_MS = 90_000
+const ControlPlaneEvent = z.looseObject({ time: z.iso.datetime(), level: z.enum(['info', 'error']), event: z.string() })
 
 describe('npm start', () => {
   const cleanup = useProcessCleanup()
@@ -54,5 +56,11 @@ describe('npm start', () => {
     await waitFor(() => !isAlive(agentPid) && engines.every((pid) => !isAlive(pid)), { timeoutMs: 30_000, message: 'the agent and its engine gone' })
     const agentLog = readFileSync(path.join(stateDir, 'agent.log'), 'utf8')
     expect(agentLog).toContain('"event":"agent.stopped"')
+    // The banner stays readable: the Worker's events go to a file, one JSON object per line.
+    expect(output).toContain('control-plane.log')
+    expect(output).not.toContain('"event":"node.online"')
+    const events = readFileSync(path.join(stateDir, 'control-plane.log'), 'utf8').trimEnd().split('\n').map((line) => ControlPlaneEvent.parse(JSON.parse(line)))
+    expect(events.map((e) => e.event)).toEqual(expect.arrayContaining(['node.connected', 'node.online', 'task.granted', 'task.released']))
+    expect(events.find((e) => e.event === 'task.released')).toMatchObject({ request_id: expect.any(String), pool: 'demo-model', node: state.nodeId, outcome: 'completed' })
   })
 })

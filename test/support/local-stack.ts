@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
-import { inject } from 'vitest'
+import { afterEach, beforeEach, inject } from 'vitest'
 import { startLibsqlServer } from '../../db/libsql-server/index.ts'
 import type { LibsqlServer } from '../../db/libsql-server/index.ts'
 import { startControlPlane } from '../../scripts/local/control-plane.ts'
@@ -68,4 +68,23 @@ export async function startStack({ heartbeatIntervalMs = 200, stallableRegistry 
     },
   }
   return stack
+}
+
+/**
+ * A fresh stack for each test of the file, stopped after it; call at the top of a `describe`,
+ * after `useProcessCleanup()` so the stack stops before the test's processes are killed.
+ */
+export function useStack(options: { heartbeatIntervalMs?: number } = {}): () => Stack {
+  let stack: Stack | undefined
+  beforeEach(async () => {
+    stack = await startStack(options)
+  })
+  afterEach(async () => {
+    await stack?.stop()
+    stack = undefined
+  })
+  return () => {
+    if (!stack) throw new Error('useStack: the stack is only there inside a test')
+    return stack
+  }
 }

@@ -99,6 +99,12 @@ describe('agent config', () => {
     ])
   })
 
+  it('takes a metrics port from 0 to 65535 and leaves metrics off without one', () => {
+    expect(problemsOf({ metrics_port: 70000, pools: [llama] })).toEqual(['agent.json: metrics_port: expected a number ≤ 65535, got 70000 (number)'])
+    expect(parseAgentConfig({ metrics_port: 9464, pools: [llama] }, { baseDir: '/etc/llorch' }).metrics_port).toBe(9464)
+    expect(parseAgentConfig({ pools: [llama] }, { baseDir: '/etc/llorch' }).metrics_port).toBeUndefined()
+  })
+
   it('refuses a node token given both inline and as a file', () => {
     expect(problemsOf({ node_token: 'x'.repeat(32), node_token_file: '/etc/llorch/token', pools: [llama] })).toEqual([
       'agent.json: node_token_file: give node_token or node_token_file, not both',

@@ -1,0 +1,125 @@
+import { z } from 'zod'
+import {
+  ApiKeyList,
+  ApiKeyView,
+  ChatCompletion,
+  ChatCompletionRequest,
+  CompletionRequest,
+  CreateApiKeyRequest,
+  CreateApiKeyResponse,
+  CreateNodeRequest,
+  CreateNodeResponse,
+  FleetMetrics,
+  LLORCH_VERSION,
+  ModelList,
+  NodeDrainResult,
+  NodeList,
+  NodeView,
+  PatchPoolRequest,
+  PoolCommand,
+  PoolCommandRequest,
+  PoolCommandResult,
+  PoolList,
+  PoolView,
+  TextCompletion,
+  UsageQuery,
+  UsageReport,
+  UsageSelfQuery,
+} from '../../protocol/index.ts'
+
+/** Who may call an operation; each maps to the security schemes of the document. */
+export type Access = 'public' | 'admin' | 'inference' | 'api_key' | 'node'
+
+export interface ResponseSpec {
+  description: string
+  /** Content type → body schema; a string schema for text bodies. */
+  content?: Record<string, z.ZodType>
+}
+
+/** One route of the app, described with the zod schemas the route itself validates with. */
+export interface ApiOperation {
+  method: 'get' | 'post' | 'patch' | 'delete'
+  /** OpenAPI form: `/v2/nodes/{id}`. */
+  path: string
+  tag: 'inference' | 'nodes' | 'pools' | 'api-keys' | 'usage' | 'metrics' | 'service'
+  summary: string
+  access: Access
+  query?: z.ZodObject
+  /** Enumerated path parameters; the others are plain strings. */
+  pathEnums?: Record<string, z.ZodEnum>
+  body?: { schema: z.ZodType; required: boolean }
+  responses: Record<number, ResponseSpec>
+}
+
+const json = (schema: z.ZodType): Record<string, z.ZodType> => ({ 'application/json': schema })
+const text = (contentType: string, description: string): Record<string, z.ZodType> => ({ [contentType]: z.string().describe(description) })
+const body = (schema: z.ZodType, required = true) => ({ schema, required })
+
+const Health = z.object({ status: z.literal('ok'), version: z.string().describe(`e.g. ${LLORCH_VERSION}`) })
+const SSE_CHUNKS = 'Server-sent events: `data: <chunk JSON>` lines, ending with `data: [DONE]`.'
+
+/** Every route of `createApp()`; a test checks that the app and this list agree. */
+export const API_OPERATIONS: readonly ApiOperation[] = [
+  { method: 'get', path: '/', tag: 'service', summary: 'The operator dashboard (HTML); credentials are typed into the page', access: 'public', responses: { 200: { description: 'The dashboard page', content: text('text/html', 'HTML') } } },
+  { method: 'get', path: '/health', tag: 'service', summary: 'Liveness and version', access: 'public', responses: { 200: { description: 'Up', content: json(Health) } } },
+  { method: 'get', path: '/openapi.json', tag: 'service', summary: 'This document', access: 'public', responses: { 200: { description: 'OpenAPI 3.1', content: json(z.looseObject({ openapi: z.string() })) } } },
+  { method: 'get', path: '/metrics', tag: 'metrics', summary: 'Prometheus metrics of every pool and node', access: 'admin', responses: { 200: { description: 'Prometheus text format 0.0.4', content: text('text/plain', 'Prometheus text exposition format') } } },
+  { method: 'get', path: '/v2/metrics', tag: 'metrics', summary: 'The same numbers as /metrics, as JSON', access: 'admin', responses: { 200: { description: 'Every pool and node', content: json(FleetMetrics) } } },
+
+  { method: 'get', path: '/v1/models', tag: 'inference', summary: 'Models (pools) with a registered replica', access: 'inference', responses: { 200: { description: 'OpenAI model list', content: json(ModelList) } } },
+  {
+    method: 'post',
+    path: '/v1/chat/completions',
+    tag: 'inference',
+    summary: 'OpenAI-compatible chat completion; `priority` orders the queue',
+    access: 'inference',
+    body: body(ChatCompletionRequest),
+    responses: { 200: { description: 'A completion, or a stream of chunks with `stream: true`', content: { ...json(ChatCompletion), ...text('text/event-stream', SSE_CHUNKS) } } },
+  },
+  {
+    method: 'post',
+    path: '/v1/completions',
+    tag: 'inference',
+    summary: 'OpenAI-compatible text completion; `priority` orders the queue',
+    access: 'inference',
+    body: body(CompletionRequest),
+    responses: { 200: { description: 'A completion, or a stream of chunks with `stream: true`', content: { ...json(TextCompletion), ...text('text/event-stream', SSE_CHUNKS) } } },
+  },
+
+  { method: 'get', path: '/v2/agent/connect', tag: 'service', summary: 'WebSocket upgrade for llorch-agent', access: 'node', responses: { 101: { description: 'Switching protocols: the agent wire protocol (protocol/agent-frames.ts)' } } },
+
+  { method: 'post', path: '/v2/nodes', tag: 'nodes', summary: 'Register a node; its token is shown once', access: 'admin', body: body(CreateNodeRequest), responses: { 201: { description: 'The node and its token', content: json(CreateNodeResponse) } } },
+  { method: 'get', path: '/v2/nodes', tag: 'nodes', summary: 'List nodes', access: 'admin', responses: { 200: { description: 'Every node', content: json(NodeList) } } },
+  { method: 'get', path: '/v2/nodes/{id}', tag: 'nodes', summary: 'One node with its replicas', access: 'admin', responses: { 200: { description: 'The node', content: json(NodeView) } } },
+  {
+    method: 'post',
+    path: '/v2/nodes/{id}/drain',
+    tag: 'nodes',
+    summary: 'Drain every pool this node serves, on this node only',
+    access: 'admin',
+    body: body(PoolCommandRequest, false),
+    responses: { 202: { description: 'Every pool acked the drain', content: json(NodeDrainResult) }, 502: { description: 'Some pool did not ack', content: json(NodeDrainResult) } },
+  },
+  { method: 'delete', path: '/v2/nodes/{id}', tag: 'nodes', summary: 'Revoke the node token and disconnect its agent', access: 'admin', responses: { 200: { description: 'The revoked node', content: json(NodeView) } } },
+
+  { method: 'get', path: '/v2/pools', tag: 'pools', summary: 'List pools with live queue and slot numbers', access: 'admin', responses: { 200: { description: 'Every pool', content: json(PoolList) } } },
+  { method: 'get', path: '/v2/pools/{id}', tag: 'pools', summary: 'One pool; the id may contain slashes', access: 'admin', responses: { 200: { description: 'The pool', content: json(PoolView) } } },
+  { method: 'patch', path: '/v2/pools/{id}', tag: 'pools', summary: 'Change the pool policy', access: 'admin', body: body(PatchPoolRequest), responses: { 200: { description: 'The pool', content: json(PoolView) } } },
+  {
+    method: 'post',
+    path: '/v2/pools/{id}/{command}',
+    tag: 'pools',
+    summary: 'Preload, drain or reload the pool on every node that serves it',
+    access: 'admin',
+    pathEnums: { command: PoolCommand },
+    body: body(PoolCommandRequest, false),
+    responses: { 202: { description: 'Every node acked', content: json(PoolCommandResult) }, 502: { description: 'Some node did not ack', content: json(PoolCommandResult) } },
+  },
+
+  { method: 'post', path: '/v2/api-keys', tag: 'api-keys', summary: 'Create an API key; it is shown once', access: 'admin', body: body(CreateApiKeyRequest), responses: { 201: { description: 'The key', content: json(CreateApiKeyResponse) } } },
+  { method: 'get', path: '/v2/api-keys', tag: 'api-keys', summary: 'List API keys', access: 'admin', responses: { 200: { description: 'Every key, without secrets', content: json(ApiKeyList) } } },
+  { method: 'delete', path: '/v2/api-keys/{id}', tag: 'api-keys', summary: 'Revoke an API key', access: 'admin', responses: { 200: { description: 'The revoked key', content: json(ApiKeyView) } } },
+
+  { method: 'get', path: '/v2/usage', tag: 'usage', summary: 'Requests and tokens of finished tasks, filtered and grouped', access: 'admin', query: UsageQuery, responses: { 200: { description: 'Totals and groups', content: json(UsageReport) } } },
+  { method: 'get', path: '/v2/usage/self', tag: 'usage', summary: "The calling API key's own usage", access: 'api_key', query: UsageSelfQuery, responses: { 200: { description: 'Totals and groups', content: json(UsageReport) } } },
+]

@@ -1,3 +1,5 @@
+import type { DebugCosts } from '../protocol/index.ts'
+
 /**
  * What the control plane spent, counted in this isolate: Durable Object entry points by
  * `Class.method` and Durable Object storage writes. Local workerd runs the Worker and its Durable
@@ -5,10 +7,6 @@
  * reads them at `GET /v2/debug/costs` to report the cost per task. In production each isolate
  * counts only its own share.
  */
-export interface CostCounts {
-  entry_points: Record<string, number>
-  storage_writes: number
-}
 
 const entryPoints = new Map<string, number>()
 let storageWrites = 0
@@ -21,6 +19,6 @@ export function countStorageWrite(): void {
   storageWrites += 1
 }
 
-export function costCounts(): CostCounts {
+export function costCounts(): DebugCosts {
   return { entry_points: Object.fromEntries(entryPoints), storage_writes: storageWrites }
 }

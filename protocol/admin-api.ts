@@ -143,3 +143,7 @@ export const ApiKeyList = z.object({ api_keys: z.array(ApiKeyView) })
 export type NodeList = z.infer<typeof NodeList>
 export type PoolList = z.infer<typeof PoolList>
 export type ApiKeyList = z.infer<typeof ApiKeyList>
+
+/** `GET /v2/debug/costs`: an isolate's Durable Object entry points by `Class.method`, and storage writes. */
+export const DebugCosts = z.object({ entry_points: z.record(z.string(), z.int()), storage_writes: z.int() })
+export type DebugCosts = z.infer<typeof DebugCosts>

@@ -9,6 +9,7 @@ import {
   CreateApiKeyResponse,
   CreateNodeRequest,
   CreateNodeResponse,
+  DebugCosts,
   FleetMetrics,
   LLORCH_VERSION,
   ModelList,
@@ -41,7 +42,7 @@ export interface ApiOperation {
   method: 'get' | 'post' | 'patch' | 'delete'
   /** OpenAPI form: `/v2/nodes/{id}`. */
   path: string
-  tag: 'inference' | 'nodes' | 'pools' | 'api-keys' | 'usage' | 'metrics' | 'service'
+  tag: 'inference' | 'nodes' | 'pools' | 'api-keys' | 'usage' | 'metrics' | 'debug' | 'service'
   summary: string
   access: Access
   query?: z.ZodObject
@@ -119,6 +120,8 @@ export const API_OPERATIONS: readonly ApiOperation[] = [
   { method: 'post', path: '/v2/api-keys', tag: 'api-keys', summary: 'Create an API key; it is shown once', access: 'admin', body: body(CreateApiKeyRequest), responses: { 201: { description: 'The key', content: json(CreateApiKeyResponse) } } },
   { method: 'get', path: '/v2/api-keys', tag: 'api-keys', summary: 'List API keys', access: 'admin', responses: { 200: { description: 'Every key, without secrets', content: json(ApiKeyList) } } },
   { method: 'delete', path: '/v2/api-keys/{id}', tag: 'api-keys', summary: 'Revoke an API key', access: 'admin', responses: { 200: { description: 'The revoked key', content: json(ApiKeyView) } } },
+
+  { method: 'get', path: '/v2/debug/costs', tag: 'debug', summary: "This isolate's Durable Object entry points and storage writes, for the bench", access: 'admin', responses: { 200: { description: 'Counts since the isolate started', content: json(DebugCosts) } } },
 
   { method: 'get', path: '/v2/usage', tag: 'usage', summary: 'Requests and tokens of finished tasks, filtered and grouped', access: 'admin', query: UsageQuery, responses: { 200: { description: 'Totals and groups', content: json(UsageReport) } } },
   { method: 'get', path: '/v2/usage/self', tag: 'usage', summary: "The calling API key's own usage", access: 'api_key', query: UsageSelfQuery, responses: { 200: { description: 'Totals and groups', content: json(UsageReport) } } },

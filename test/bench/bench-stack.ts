@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { z } from 'zod'
 import { resolvePort } from '../../node-agent/process/port.ts'
-import { CreateApiKeyResponse, CreateNodeResponse, PoolView } from '../../protocol/index.ts'
+import { CreateApiKeyResponse, CreateNodeResponse, DebugCosts, PoolView } from '../../protocol/index.ts'
 import { PROJECT_ROOT, buildWorker } from '../../scripts/local/build-worker.ts'
 import { startControlPlane } from '../../scripts/local/control-plane.ts'
 import { applyMigrations } from '../../scripts/local/migrate.ts'
@@ -41,7 +41,6 @@ export interface CostSnapshot {
   libsqlPipelines: number
 }
 
-const CostCounts = z.object({ entry_points: z.record(z.string(), z.number()), storage_writes: z.number() })
 const LibsqlStats = z.object({ pipelines: z.number() })
 
 /**
@@ -131,7 +130,7 @@ export async function startBenchStack({ pools, reaper, say }: { pools: BenchPool
     }
     const costs = async (): Promise<CostSnapshot> => {
       const [counts, stats] = await Promise.all([admin('GET', '/v2/debug/costs'), fetch(new URL('/stats', libsqlUrl)).then((r) => r.json())])
-      const worker = CostCounts.parse(counts)
+      const worker = DebugCosts.parse(counts)
       return { entryPoints: worker.entry_points, storageWrites: worker.storage_writes, libsqlPipelines: LibsqlStats.parse(stats).pipelines }
     }
     return { apiUrl: new URL('/v1', controlPlane.url).toString(), apiKey: key, engineUrls, costs, stop }

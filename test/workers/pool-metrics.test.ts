@@ -72,6 +72,8 @@ describe('PoolObject metrics', () => {
     const granted = await stub.admit(request('t1'))
     if (!granted.ok) throw new Error('t1 not granted')
     await stub.release('t1', granted.grant.attempt, 'completed', { usage: usage(3, 4), ttftMs: 10 })
+    // Metric changes are written by the pool's alarm within a second; eviction comes after seconds idle.
+    expect(await runDurableObjectAlarm(stub)).toBe(true)
     await evictDurableObject(stub)
     expect(await env.POOLS.getByName(poolId).metrics()).toMatchObject({ tasks_admitted: 1, tasks_ended: { completed: 1 }, completion_tokens: 4 })
   })

@@ -3,6 +3,7 @@ import type { ApiKeyScope } from '../../protocol/index.ts'
 import { LlorchError } from '../../protocol/index.ts'
 import type { ApiKeyCache } from '../auth/api-key-cache.ts'
 import { constantTimeEqual, parseCredential, readBearer, verifyCredential } from '../auth/credentials.ts'
+import { missingCredential, missingScope, wrongCredential } from '../auth/wrong-credential.ts'
 import type { AppEnv } from '../env.ts'
 
 /** Who made the request. The bootstrap admin token is not a key and has no key id. */
@@ -16,22 +17,25 @@ function unauthorized(message: string): LlorchError {
 
 /**
  * Requires a credential with `scope`: an API key carrying it, or, for `admin`, the bootstrap
- * admin token. Missing or unknown credentials are 401, a valid key without the scope is 403.
+ * admin token. Missing or unknown credentials are 401, a valid key without the scope is 403; a
+ * credential of the wrong kind (the admin token on /v1, a node token anywhere here) is 401 with
+ * a message that says which credential the route takes.
  */
 export function requireScope(scope: ApiKeyScope, cache: ApiKeyCache): MiddlewareHandler<AppEnv & { Variables: AuthVariables }> {
   return async function bearerAuth(c, next) {
     const token = readBearer(c.req.header('Authorization'))
-    if (!token) throw unauthorized('missing credential: send "Authorization: Bearer <key>"')
+    if (!token) throw missingCredential(scope)
 
     const credential = parseCredential(token)
     if (!credential) {
-      if (scope === 'admin' && (await constantTimeEqual(token, c.var.settings.ADMIN_TOKEN))) {
+      const isAdminToken = await constantTimeEqual(token, c.var.settings.ADMIN_TOKEN)
+      if (isAdminToken && scope === 'admin') {
         c.set('principal', { kind: 'admin_token' })
         return next()
       }
-      throw unauthorized('invalid credential')
+      throw wrongCredential(scope, isAdminToken ? 'admin_token' : 'unrecognised')
     }
-    if (credential.kind !== 'api_key') throw unauthorized('node tokens are valid only on /v2/agent/connect')
+    if (credential.kind !== 'api_key') throw wrongCredential(scope, 'node')
 
     const now = Date.now()
     let key = cache.get(credential.id, now)
@@ -42,9 +46,7 @@ export function requireScope(scope: ApiKeyScope, cache: ApiKeyCache): Middleware
       cache.set(credential.id, key, now)
     }
     if (!key || !(await verifyCredential(token, key.hash))) throw unauthorized('invalid or revoked API key')
-    if (!key.scopes.includes(scope)) {
-      throw new LlorchError('forbidden', `this API key lacks the "${scope}" scope`)
-    }
+    if (!key.scopes.includes(scope)) throw missingScope(scope)
     c.set('principal', { kind: 'api_key', keyId: key.id, scopes: key.scopes })
     await next()
   }

@@ -1,11 +1,12 @@
 import { execa } from 'execa'
-import { existsSync, readFileSync } from 'node:fs'
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import OpenAI from 'openai'
 import { describe, expect, it } from 'vitest'
+import { z } from 'zod'
 import { NodeView } from '../../protocol/index.ts'
 import { LocalState } from '../../scripts/local/local-state.ts'
-import { REPO_ROOT, enginePidsIn, isAlive, useProcessCleanup, waitFor } from '../support/processes.ts'
+import { FAKE_ENGINE, REPO_ROOT, enginePidsIn, isAlive, useProcessCleanup, waitFor } from '../support/processes.ts'
 
 const START_CEILING_MS = 90_000
 
@@ -54,5 +55,73 @@ describe('npm start', () => {
     await waitFor(() => !isAlive(agentPid) && engines.every((pid) => !isAlive(pid)), { timeoutMs: 30_000, message: 'the agent and its engine gone' })
     const agentLog = readFileSync(path.join(stateDir, 'agent.log'), 'utf8')
     expect(agentLog).toContain('"event":"agent.stopped"')
+  })
+})
+
+/** `npm start` (scripts/start.ts) on a state dir, its stdout and stderr collected. */
+function npmStart(cleanup: ReturnType<typeof useProcessCleanup>, stateDir: string, env: Record<string, string> = {}) {
+  const start = execa(process.execPath, [path.join(REPO_ROOT, 'scripts/start.ts')], {
+    cwd: REPO_ROOT,
+    env: { LLORCH_STATE_DIR: stateDir, LLORCH_PORT: '0', LLORCH_LIBSQL_PORT: '0', ...env },
+    reject: false,
+    all: true,
+  })
+  cleanup.track(start.pid)
+  let output = ''
+  start.all.setEncoding('utf8')
+  start.all.on('data', (chunk: string) => (output += chunk))
+  return {
+    process: start,
+    output: () => output,
+    async banner(): Promise<void> {
+      await waitFor(() => output.includes('Ctrl-C stops everything'), { timeoutMs: START_CEILING_MS, intervalMs: 100, message: `the start banner; output so far:\n${output}` })
+      cleanup.track(Number(/local agent started \(pid (\d+)/.exec(output)?.[1]))
+    },
+    async stop(): Promise<void> {
+      const agentPid = Number(/local agent started \(pid (\d+)/.exec(output)?.[1])
+      start.kill('SIGINT')
+      await start
+      await waitFor(() => !isAlive(agentPid) && enginePidsIn(path.join(stateDir, 'agent')).every((pid) => !isAlive(pid)), { timeoutMs: 30_000, message: 'the agent and its engines gone' })
+    },
+  }
+}
+
+describe('npm start, the second time', () => {
+  const cleanup = useProcessCleanup()
+
+  it('keeps a user-edited agent.json, updating only its connection, and names the variable for a port in use', async () => {
+    const stateDir = cleanup.stateDir()
+    const first = npmStart(cleanup, stateDir)
+    await first.banner()
+    expect(first.output()).toContain('agent.json with the demo pool "demo-model"; edit it freely, npm start keeps it')
+    await first.stop()
+
+    // What the banner tells a user to do: add a pool to the agent config, then start again.
+    const file = path.join(stateDir, 'agent.json')
+    const written = z.object({ control_plane_url: z.string(), node_token_file: z.string(), pools: z.array(z.record(z.string(), z.unknown())) }).parse(JSON.parse(readFileSync(file, 'utf8')))
+    expect(written.node_token_file).toBe('node-token')
+    const edited = { ...written, log_level: 'debug', pools: [...written.pools, { id: 'my-model', engine: 'command', command: ['{node}', FAKE_ENGINE, '--port', '{port}'] }] }
+    writeFileSync(file, `${JSON.stringify(edited, null, 2)}\n`)
+
+    const second = npmStart(cleanup, stateDir)
+    await second.banner()
+    expect(second.output()).toContain('(demo-model, my-model)')
+    expect(second.output()).toContain('llorch: pool "my-model" is ready')
+    const state = LocalState.parse(JSON.parse(readFileSync(path.join(stateDir, 'local.json'), 'utf8')))
+    const kept = JSON.parse(readFileSync(file, 'utf8'))
+    // Ports are picked afresh (0), so the URL is the one field npm start had to change.
+    expect(kept).toEqual({ ...edited, control_plane_url: state.url })
+
+    const libsqlPort = new URL(state.libsqlUrl).port
+    const taken = npmStart(cleanup, cleanup.stateDir(), { LLORCH_LIBSQL_PORT: libsqlPort })
+    expect((await taken.process).exitCode).toBe(1)
+    expect(taken.output()).toContain(`npm start: 127.0.0.1:${libsqlPort} is already in use (another npm start, or wrangler dev?). Set LLORCH_LIBSQL_PORT to a free port`)
+    expect(taken.output()).not.toMatch(/^\s+at /m)
+    const port = new URL(state.url).port
+    const takenApi = npmStart(cleanup, cleanup.stateDir(), { LLORCH_PORT: port })
+    expect((await takenApi.process).exitCode).toBe(1)
+    expect(takenApi.output()).toContain(`npm start: 127.0.0.1:${port} is already in use (another npm start, or wrangler dev?). Set LLORCH_PORT to a free port`)
+    expect(takenApi.output()).not.toMatch(/^\s+at /m)
+    await second.stop()
   })
 })

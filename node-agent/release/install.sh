@@ -6,6 +6,8 @@
 # systemd unit, enabled. Nothing is downloaded. Running it again upgrades and keeps config,
 # token and state; a running service is restarted on the new version.
 set -euo pipefail
+# useradd, userdel and runuser live in sbin, which a non-login root shell may lack on PATH.
+export PATH="$PATH:/usr/sbin:/sbin"
 
 usage() {
   cat <<'USAGE'

@@ -4,6 +4,8 @@
 # (/var/lib/llorch-agent) and the llorch user stay unless --purge. install.sh copies this script
 # to /opt/llorch-agent/uninstall.sh.
 set -euo pipefail
+# useradd, userdel and runuser live in sbin, which a non-login root shell may lack on PATH.
+export PATH="$PATH:/usr/sbin:/sbin"
 
 usage() {
   cat <<'USAGE'

@@ -121,4 +121,43 @@ describe('the agent release (npm run build:agent)', () => {
     await execa(uninstaller, ['--root', root, '--purge'], { env: { PATH: SYSTEM_PATH }, extendEnv: false })
     expect((await execa('find', [root, '-type', 'f'])).stdout).toBe('')
   }, BUILD_TIMEOUT_MS)
+
+  it('installs as root for real, with the llorch user owning the token and state, and purges it all', async (context) => {
+    if (process.getuid?.() !== 0 || (await execa('unshare', ['-m', '--propagation', 'private', 'true'], { reject: false })).exitCode !== 0) {
+      context.skip('needs root and a private mount namespace (unshare -m) to install into overlays of /etc, /opt, /usr/local and /var/lib')
+    }
+    const unpacked = path.join(work, 'unpacked-root')
+    mkdirSync(unpacked)
+    await execa('tar', ['-C', unpacked, '-xzf', release])
+    const top = path.join(unpacked, `llorch-agent-${version}-linux-${process.arch}`)
+    const overlays = path.join(work, 'overlays')
+    // Everything the installer writes lands in overlay upper dirs under `overlays`; this machine's /etc stays as it is.
+    const script = [
+      'set -euo pipefail',
+      'for dir in /etc /opt /usr/local /var/lib; do',
+      `  layer=${overlays}$dir; mkdir -p "$layer/upper" "$layer/work"`,
+      '  mount -t overlay overlay -o "lowerdir=$dir,upperdir=$layer/upper,workdir=$layer/work" "$dir"',
+      'done',
+      `echo "$NODE_TOKEN" | ${top}/install.sh --control-plane-url https://llorch.test.workers.dev --token-stdin`,
+      'echo "user: $(id -u llorch)"',
+      'echo "token: $(stat -c \'%U %a\' /etc/llorch/node-token)"',
+      'echo "state: $(stat -c \'%U %a\' /var/lib/llorch-agent)"',
+      'runuser -u llorch -- /usr/local/bin/llorch-agent validate --config /etc/llorch/agent.yaml --fields-only',
+      '/opt/llorch-agent/uninstall.sh --purge',
+      'id -u llorch >/dev/null 2>&1 && echo "user left" || echo "user removed"',
+      'ls -d /etc/llorch /opt/llorch-agent /var/lib/llorch-agent /usr/local/bin/llorch-agent 2>/dev/null || echo "files removed"',
+    ].join('\n')
+    const usersBefore = readFileSync('/etc/passwd', 'utf8')
+    const result = await execa('unshare', ['-m', '--propagation', 'private', 'bash', '-c', script], { reject: false, all: true, env: { NODE_TOKEN: `lln.node_AAAAAAAAAAAA.${'A'.repeat(43)}`, PATH: `${SYSTEM_PATH}:/usr/sbin:/sbin` } })
+    expect(result.exitCode, result.all).toBe(0)
+    const lines = result.all.split('\n')
+    expect(lines).toContain('user llorch: created')
+    expect(lines).toContain('token: llorch 600')
+    expect(lines).toContain('state: llorch 750')
+    expect(lines).toContain('/etc/llorch/agent.yaml: ok, 1 pool: qwen2.5-7b-instruct (llamacpp) (fields only; files not checked)')
+    expect(lines).toContain('systemd is not running here: start the agent yourself with /usr/local/bin/llorch-agent run --config /etc/llorch/agent.yaml (as llorch)')
+    expect(lines.at(-3)).toBe('purged: /etc/llorch, /var/lib/llorch-agent, user llorch')
+    expect(lines.slice(-2)).toEqual(['user removed', 'files removed'])
+    expect(readFileSync('/etc/passwd', 'utf8')).toBe(usersBefore)
+  }, BUILD_TIMEOUT_MS)
 })

@@ -98,8 +98,9 @@ describe('npm start, the second time', () => {
 
     // What the banner tells a user to do: add a pool to the agent config, then start again.
     const file = path.join(stateDir, 'agent.json')
-    const written = z.object({ control_plane_url: z.string(), node_token_file: z.string(), pools: z.array(z.record(z.string(), z.unknown())) }).parse(JSON.parse(readFileSync(file, 'utf8')))
+    const written = z.looseObject({ control_plane_url: z.string(), node_token_file: z.string(), state_dir: z.string(), pools: z.array(z.record(z.string(), z.unknown())) }).parse(JSON.parse(readFileSync(file, 'utf8')))
     expect(written.node_token_file).toBe('node-token')
+    expect(written.state_dir).toBe(path.join(stateDir, 'agent'))
     const edited = { ...written, log_level: 'debug', pools: [...written.pools, { id: 'my-model', engine: 'command', command: ['{node}', FAKE_ENGINE, '--port', '{port}'] }] }
     writeFileSync(file, `${JSON.stringify(edited, null, 2)}\n`)
 

@@ -10,54 +10,6 @@ import { FAKE_ENGINE, REPO_ROOT, enginePidsIn, isAlive, useProcessCleanup, waitF
 
 const START_CEILING_MS = 90_000
 
-describe('npm start', () => {
-  const cleanup = useProcessCleanup()
-
-  it('runs the registry, the control plane in workerd and a local agent, streams from the demo pool, and stops on SIGINT', async () => {
-    const stateDir = cleanup.stateDir()
-    const start = execa(process.execPath, [path.join(REPO_ROOT, 'scripts/start.ts')], {
-      cwd: REPO_ROOT,
-      env: { LLORCH_STATE_DIR: stateDir, LLORCH_PORT: '0', LLORCH_LIBSQL_PORT: '0' },
-      reject: false,
-      all: true,
-    })
-    cleanup.track(start.pid)
-    let output = ''
-    start.all.setEncoding('utf8')
-    start.all.on('data', (chunk: string) => (output += chunk))
-
-    await waitFor(() => output.includes('Ctrl-C stops everything'), { timeoutMs: START_CEILING_MS, intervalMs: 100, message: `the start banner; output so far:\n${output}` })
-    const agentPid = Number(/local agent started \(pid (\d+)/.exec(output)?.[1])
-    cleanup.track(agentPid)
-    expect(output).toContain('pool "demo-model" is ready')
-
-    const state = LocalState.parse(JSON.parse(readFileSync(path.join(stateDir, 'local.json'), 'utf8')))
-    expect(state.apiKey).toBeDefined()
-    expect(existsSync(path.join(stateDir, 'registry.db'))).toBe(true)
-
-    const health = await fetch(`${state.url}/health`)
-    expect(await health.json()).toEqual({ status: 'ok', version: expect.any(String) })
-    const node = NodeView.parse(await (await fetch(`${state.url}/v2/nodes/${state.nodeId}`, { headers: { Authorization: `Bearer ${state.adminToken}` } })).json())
-    expect(node.status).toBe('online')
-
-    const openai = new OpenAI({ baseURL: `${state.url}/v1`, apiKey: state.apiKey ?? '', maxRetries: 0 })
-    let text = ''
-    for await (const chunk of await openai.chat.completions.create({ model: 'demo-model', stream: true, max_tokens: 4, messages: [{ role: 'user', content: 'Hello' }] })) {
-      text += chunk.choices[0]?.delta.content ?? ''
-    }
-    expect(text).toBe('tok0 tok1 tok2 tok3')
-
-    const engines = enginePidsIn(path.join(stateDir, 'agent'))
-    expect(engines.length).toBe(1)
-    start.kill('SIGINT')
-    await start
-    expect(output).toContain('llorch: SIGINT: stopping')
-    await waitFor(() => !isAlive(agentPid) && engines.every((pid) => !isAlive(pid)), { timeoutMs: 30_000, message: 'the agent and its engine gone' })
-    const agentLog = readFileSync(path.join(stateDir, 'agent.log'), 'utf8')
-    expect(agentLog).toContain('"event":"agent.stopped"')
-  })
-})
-
 /** `npm start` (scripts/start.ts) on a state dir, its stdout and stderr collected. */
 function npmStart(cleanup: ReturnType<typeof useProcessCleanup>, stateDir: string, env: Record<string, string> = {}) {
   const start = execa(process.execPath, [path.join(REPO_ROOT, 'scripts/start.ts')], {
@@ -79,12 +31,46 @@ function npmStart(cleanup: ReturnType<typeof useProcessCleanup>, stateDir: strin
     },
     async stop(): Promise<void> {
       const agentPid = Number(/local agent started \(pid (\d+)/.exec(output)?.[1])
+      const engines = enginePidsIn(path.join(stateDir, 'agent'))
       start.kill('SIGINT')
       await start
-      await waitFor(() => !isAlive(agentPid) && enginePidsIn(path.join(stateDir, 'agent')).every((pid) => !isAlive(pid)), { timeoutMs: 30_000, message: 'the agent and its engines gone' })
+      await waitFor(() => !isAlive(agentPid) && engines.every((pid) => !isAlive(pid)), { timeoutMs: 30_000, message: 'the agent and its engines gone' })
     },
   }
 }
+
+describe('npm start', () => {
+  const cleanup = useProcessCleanup()
+
+  it('runs the registry, the control plane in workerd and a local agent, streams from the demo pool, and stops on SIGINT', async () => {
+    const stateDir = cleanup.stateDir()
+    const start = npmStart(cleanup, stateDir)
+    await start.banner()
+    expect(start.output()).toContain('pool "demo-model" is ready')
+
+    const state = LocalState.parse(JSON.parse(readFileSync(path.join(stateDir, 'local.json'), 'utf8')))
+    expect(state.apiKey).toBeDefined()
+    expect(existsSync(path.join(stateDir, 'registry.db'))).toBe(true)
+
+    const health = await fetch(`${state.url}/health`)
+    expect(await health.json()).toEqual({ status: 'ok', version: expect.any(String) })
+    const node = NodeView.parse(await (await fetch(`${state.url}/v2/nodes/${state.nodeId}`, { headers: { Authorization: `Bearer ${state.adminToken}` } })).json())
+    expect(node.status).toBe('online')
+
+    const openai = new OpenAI({ baseURL: `${state.url}/v1`, apiKey: state.apiKey ?? '', maxRetries: 0 })
+    let text = ''
+    for await (const chunk of await openai.chat.completions.create({ model: 'demo-model', stream: true, max_tokens: 4, messages: [{ role: 'user', content: 'Hello' }] })) {
+      text += chunk.choices[0]?.delta.content ?? ''
+    }
+    expect(text).toBe('tok0 tok1 tok2 tok3')
+
+    expect(enginePidsIn(path.join(stateDir, 'agent')).length).toBe(1)
+    await start.stop()
+    expect(start.output()).toContain('llorch: SIGINT: stopping')
+    const agentLog = readFileSync(path.join(stateDir, 'agent.log'), 'utf8')
+    expect(agentLog).toContain('"event":"agent.stopped"')
+  })
+})
 
 describe('npm start, the second time', () => {
   const cleanup = useProcessCleanup()

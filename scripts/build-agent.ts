@@ -73,5 +73,5 @@ const sha256 = createHash('sha256').update(readFileSync(tarball)).digest('hex')
 const mib = (statSync(tarball).size / 2 ** 20).toFixed(1)
 process.stdout.write(`${tarball}
   llorch-agent ${pkg.version} with Node ${nodeVersion} for linux-${arch}, ${mib} MiB, sha256 ${sha256}
-  On the GPU machine: tar xzf ${name}.tar.gz && sudo ./${name}/install.sh --control-plane-url https://… --start
+  On the GPU machine: tar xzf ${name}.tar.gz && echo 'lln.…' | sudo ./${name}/install.sh --control-plane-url https://… --token-stdin --start
 `)

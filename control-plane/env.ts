@@ -6,6 +6,7 @@ import { registryFetch } from './registry/registry-fetch.ts'
 
 /** Secrets are not in wrangler.toml, so `wrangler types` cannot see them; they are declared here. */
 export type Bindings = Env & {
+  LIBSQL_URL?: string
   ADMIN_TOKEN?: string
   LIBSQL_AUTH_TOKEN?: string
 }

@@ -2,14 +2,20 @@
 /**
  * `llorch-agent`: runs on each GPU machine, starts and supervises its inference engines.
  *
+ *   llorch-agent init --config /etc/llorch/agent.yaml [--control-plane-url URL]
  *   llorch-agent run --config /etc/llorch/agent.yaml
- *   llorch-agent validate --config agent.yaml
+ *   llorch-agent validate --config agent.yaml [--fields-only]
+ *   llorch-agent doctor --config agent.yaml
  *   llorch-agent status [--config FILE | --state-dir DIR] [--json]
  */
 import path from 'node:path'
 import { Command } from 'commander'
 import { LLORCH_VERSION } from '../protocol/index.ts'
 import { Agent } from './agent.ts'
+import { runDoctor } from './checks/doctor.ts'
+import { failed, renderProblem } from './checks/finding.ts'
+import { checkLocalFiles } from './checks/local-files.ts'
+import { describePools } from './config/describe-pools.ts'
 import { ConfigError } from './config/errors.ts'
 import { loadConfig } from './config/load.ts'
 import { DEFAULT_STATE_DIR } from './config/schema.ts'
@@ -17,6 +23,7 @@ import type { AgentConfig } from './config/schema.ts'
 import { readGpus } from './gpus.ts'
 import { Link } from './link/link.ts'
 import { readNodeToken } from './link/node-token.ts'
+import { initConfig } from './init/init-config.ts'
 import { createLog } from './log.ts'
 import { AgentMetrics } from './metrics/agent-metrics.ts'
 import { startMetricsServer } from './metrics/metrics-server.ts'
@@ -28,6 +35,9 @@ import type { AgentStatus } from './state-dir/status-file.ts'
 export const EXIT_NOT_RUNNING = 3
 
 const VERSION = LLORCH_VERSION
+/** Where install.sh puts the config and the token, and so where init and the systemd unit look. */
+const DEFAULT_CONFIG = '/etc/llorch/agent.yaml'
+const DEFAULT_TOKEN_FILE = '/etc/llorch/node-token'
 
 function fail(message: string, code = 1): never {
   process.stderr.write(`${message}\n`)
@@ -128,10 +138,23 @@ async function run({ config: file }: { config: string }): Promise<void> {
   }
 }
 
-function validate({ config: file }: { config: string }): void {
+async function validate({ config: file, fieldsOnly }: { config: string; fieldsOnly?: boolean }): Promise<void> {
   const config = loadOrExit(file)
-  const pools = config.pools.map((p) => `${p.id} (${p.engine}${p.preload === 'on-demand' ? ', on-demand' : ''})`)
-  process.stdout.write(`${file}: ok, ${pools.length} pool${pools.length === 1 ? '' : 's'}: ${pools.join(', ')}\n`)
+  const problems = fieldsOnly ? [] : failed(await checkLocalFiles(config))
+  if (problems.length > 0) {
+    fail([...problems.map((p) => renderProblem(file, p)), `${file}: ${problems.length} problem${problems.length === 1 ? '' : 's'}`].join('\n'))
+  }
+  process.stdout.write(`${file}: ok, ${describePools(config)}${fieldsOnly ? ' (fields only; files not checked)' : ''}\n`)
+}
+
+async function doctor({ config: file }: { config: string }): Promise<void> {
+  process.exitCode = await runDoctor(file, (line) => process.stdout.write(`${line}\n`))
+}
+
+async function init(options: { config: string; controlPlaneUrl?: string; tokenFile: string; stateDir: string; force?: boolean }): Promise<void> {
+  const result = await initConfig(options.config, options)
+  if (!result.ok) fail(`llorch-agent: ${result.message}`)
+  process.stdout.write(`${result.summary}\nNext: put the node token in ${options.tokenFile}, edit the lines marked CHANGE, then run llorch-agent doctor --config ${options.config}\n`)
 }
 
 function since(iso: string): string {
@@ -178,10 +201,27 @@ program
   .action(run)
 
 program
+  .command('init')
+  .description('write a commented config for the engines found on PATH (llama-server, vllm, ollama); an existing file is left alone')
+  .option('-c, --config <file>', 'where to write it', DEFAULT_CONFIG)
+  .option('--control-plane-url <url>', 'the control plane (https://… or wss://…)')
+  .option('--token-file <file>', 'where the node token will be', DEFAULT_TOKEN_FILE)
+  .option('--state-dir <dir>', "the agent's state dir", DEFAULT_STATE_DIR)
+  .option('--force', 'overwrite an existing file')
+  .action(init)
+
+program
   .command('validate')
-  .description('check a config file and print every problem in it')
+  .description('offline: check the config fields and the files they name (token file, engine programs, model files, state dir); print every problem, exit 1')
   .requiredOption('-c, --config <file>', 'agent config (JSON, or YAML with .yaml/.yml)')
+  .option('--fields-only', 'check only the fields, not the files (for a config written for another machine)')
   .action(validate)
+
+program
+  .command('doctor')
+  .description('everything validate checks, then GPUs (nvidia-smi), the control plane, the node token and one trial link; one line per check with the fix, exit 1 when any fails')
+  .option('-c, --config <file>', 'agent config', DEFAULT_CONFIG)
+  .action(doctor)
 
 program
   .command('status')

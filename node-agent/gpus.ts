@@ -38,15 +38,23 @@ export function parseNvidiaSmi(stdout: string): GpuInfo[] {
   return gpus
 }
 
+/** What `nvidia-smi` said: the GPUs, that it is not installed, or why it failed. */
+export type GpuProbe = { kind: 'gpus'; gpus: GpuInfo[] } | { kind: 'no_nvidia_smi' } | { kind: 'failed'; exitCode: number | null; message: string }
+
+/** Runs `nvidia-smi` once. */
+export async function probeGpus(): Promise<GpuProbe> {
+  const result = await execa('nvidia-smi', NVIDIA_SMI_ARGS, { reject: false, timeout: NVIDIA_SMI_TIMEOUT_MS, stdin: 'ignore' })
+  if (!result.failed) return { kind: 'gpus', gpus: parseNvidiaSmi(result.stdout) }
+  if (result.code === 'ENOENT') return { kind: 'no_nvidia_smi' }
+  return { kind: 'failed', exitCode: result.exitCode ?? null, message: (result.stderr || result.shortMessage || 'failed').slice(0, 500) }
+}
+
 /**
  * The node's NVIDIA GPUs, from `nvidia-smi`. No nvidia-smi, or one that fails, means a CPU-only
  * node: an empty list, not an error (a failure is logged).
  */
 export async function readGpus({ log = silentLog }: { log?: Log } = {}): Promise<GpuInfo[]> {
-  const result = await execa('nvidia-smi', NVIDIA_SMI_ARGS, { reject: false, timeout: NVIDIA_SMI_TIMEOUT_MS, stdin: 'ignore' })
-  if (result.failed) {
-    if (result.code !== 'ENOENT') log.warn('gpus.nvidia_smi_failed', { exit_code: result.exitCode ?? null, err: (result.stderr || result.shortMessage || 'failed').slice(0, 500) })
-    return []
-  }
-  return parseNvidiaSmi(result.stdout)
+  const probe = await probeGpus()
+  if (probe.kind === 'failed') log.warn('gpus.nvidia_smi_failed', { exit_code: probe.exitCode, err: probe.message })
+  return probe.kind === 'gpus' ? probe.gpus : []
 }

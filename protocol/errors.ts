@@ -8,6 +8,7 @@ export const ErrorCode = z.enum([
   'method_not_allowed',
   'unauthorized',
   'forbidden',
+  'upgrade_required',
   'conflict',
   'model_not_found',
   'queue_full',
@@ -24,7 +25,7 @@ export const ErrorCode = z.enum([
 ])
 export type ErrorCode = z.infer<typeof ErrorCode>
 
-type HttpErrorStatus = 400 | 401 | 403 | 404 | 405 | 409 | 413 | 429 | 500 | 502 | 503 | 504
+type HttpErrorStatus = 400 | 401 | 403 | 404 | 405 | 409 | 413 | 426 | 429 | 500 | 502 | 503 | 504
 
 interface ErrorTraits {
   readonly status: HttpErrorStatus
@@ -41,6 +42,7 @@ export const ERROR_TRAITS = {
   method_not_allowed: { status: 405, retriable: false, openaiType: 'invalid_request_error' },
   unauthorized: { status: 401, retriable: false, openaiType: 'authentication_error' },
   forbidden: { status: 403, retriable: false, openaiType: 'permission_error' },
+  upgrade_required: { status: 426, retriable: false, openaiType: 'invalid_request_error' },
   conflict: { status: 409, retriable: false, openaiType: 'invalid_request_error' },
   model_not_found: { status: 404, retriable: false, openaiType: 'invalid_request_error' },
   queue_full: { status: 429, retriable: true, openaiType: 'rate_limit_error' },

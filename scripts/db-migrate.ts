@@ -1,3 +1,11 @@
+/**
+ * `npm run db:migrate [-- --url URL --auth-token TOKEN | --secrets-file FILE]`: applies the migrations
+ * to the registry. The URL and token come from the flags, else LIBSQL_URL and LIBSQL_AUTH_TOKEN in
+ * the environment, else the same names in the secrets file (the one `wrangler deploy --secrets-file`
+ * reads, so one file serves both steps of a deploy).
+ */
+import { readFileSync } from 'node:fs'
+import { parseArgs, parseEnv } from 'node:util'
 import { DrizzleQueryError } from 'drizzle-orm'
 import { z } from 'zod'
 import { describeIssues } from '../protocol/index.ts'
@@ -33,10 +41,23 @@ function isUnauthorized(error: unknown): boolean {
   return false
 }
 
-const parsed = MigrateEnv.safeParse(process.env)
+const { values: flags } = parseArgs({ options: { url: { type: 'string' }, 'auth-token': { type: 'string' }, 'secrets-file': { type: 'string' } } })
+let fromFile: Record<string, string | undefined> = {}
+if (flags['secrets-file'] !== undefined) {
+  try {
+    fromFile = parseEnv(readFileSync(flags['secrets-file'], 'utf8'))
+  } catch (error) {
+    console.error(`db:migrate: cannot read ${flags['secrets-file']} (${error instanceof Error && 'code' in error ? String(error.code) : String(error)})`)
+    process.exit(2)
+  }
+}
+const parsed = MigrateEnv.safeParse({
+  LIBSQL_URL: flags.url ?? process.env.LIBSQL_URL ?? fromFile.LIBSQL_URL,
+  LIBSQL_AUTH_TOKEN: flags['auth-token'] ?? process.env.LIBSQL_AUTH_TOKEN ?? fromFile.LIBSQL_AUTH_TOKEN,
+})
 if (!parsed.success) {
   console.error(`db:migrate: ${describeIssues(parsed.error.issues)}`)
-  console.error('Set LIBSQL_URL (and LIBSQL_AUTH_TOKEN for Turso or a server with auth), e.g. LIBSQL_URL=http://127.0.0.1:8880 npm run db:migrate')
+  console.error('Set LIBSQL_URL (and LIBSQL_AUTH_TOKEN for Turso or a server with auth), e.g. LIBSQL_URL=http://127.0.0.1:8880 npm run db:migrate, or pass --url/--auth-token or --secrets-file FILE')
   process.exit(2)
 }
 const { LIBSQL_URL, LIBSQL_AUTH_TOKEN } = parsed.data

@@ -5,20 +5,20 @@
  * the URL, the key and examples; Ctrl-C stops everything.
  */
 import { spawn } from 'node:child_process'
-import { createWriteStream, openSync, writeFileSync } from 'node:fs'
+import { createWriteStream, openSync } from 'node:fs'
 import path from 'node:path'
 import { z } from 'zod'
 import { startLibsqlServer } from '../db/libsql-server/index.ts'
 import { CreateApiKeyResponse, CreateNodeResponse, NodeView, describeIssues } from '../protocol/index.ts'
+import { DEMO_POOL, prepareAgentConfig } from './local/agent-config.ts'
 import { PROJECT_ROOT, buildWorker } from './local/build-worker.ts'
 import { startControlPlane } from './local/control-plane.ts'
 import { STATE_DIR, readLocalSecrets, writeLocalSecrets, writeLocalState } from './local/local-state.ts'
 import { applyMigrations } from './local/migrate.ts'
+import { listenOrExplain } from './local/port-in-use.ts'
 
-/** The pool the local agent serves with the fake engine. */
-export const DEMO_POOL = 'demo-model'
-/** How long the demo engine may take to become ready before start-up gives up waiting. */
-const DEMO_READY_TIMEOUT_MS = 60_000
+/** How long the agent's eager pools may take to become ready before start-up stops waiting. */
+const POOLS_READY_TIMEOUT_MS = 60_000
 
 const StartEnv = z.object({
   LLORCH_PORT: z.coerce.number().int().min(0).max(65_535).default(8787),
@@ -60,7 +60,11 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 }
 
 say('llorch: starting the local libSQL server')
-const libsql = await startLibsqlServer({ file: path.join(STATE_DIR, 'registry.db'), port: LLORCH_LIBSQL_PORT, host: LLORCH_HOST })
+const libsql = await listenOrExplain(() => startLibsqlServer({ file: path.join(STATE_DIR, 'registry.db'), port: LLORCH_LIBSQL_PORT, host: LLORCH_HOST }), {
+  host: LLORCH_HOST,
+  port: LLORCH_LIBSQL_PORT,
+  variable: 'LLORCH_LIBSQL_PORT',
+})
 await applyMigrations({ url: libsql.url })
 say(`llorch: registry at ${libsql.url} (${shown('registry.db')}), migrated`)
 
@@ -68,14 +72,18 @@ say('llorch: bundling the Worker (wrangler deploy --dry-run)')
 const { bundlePath } = await buildWorker()
 // The Worker logs one JSON line per event; they go to a file so this terminal keeps the banner.
 const controlPlaneLog = createWriteStream(path.join(STATE_DIR, 'control-plane.log'), { flags: 'a' })
-const controlPlane = await startControlPlane({
-  bundlePath,
-  persistPath: path.join(STATE_DIR, 'workerd'),
-  bindings: { LIBSQL_URL: libsql.url, ADMIN_TOKEN: secrets.adminToken },
-  host: LLORCH_HOST,
-  port: LLORCH_PORT,
-  onLog: ({ message }) => controlPlaneLog.write(`${message}\n`),
-})
+const controlPlane = await listenOrExplain(
+  () =>
+    startControlPlane({
+      bundlePath,
+      persistPath: path.join(STATE_DIR, 'workerd'),
+      bindings: { LIBSQL_URL: libsql.url, ADMIN_TOKEN: secrets.adminToken },
+      host: LLORCH_HOST,
+      port: LLORCH_PORT,
+      onLog: ({ message }) => controlPlaneLog.write(`${message}\n`),
+    }),
+  { host: LLORCH_HOST, port: LLORCH_PORT, variable: 'LLORCH_PORT' },
+)
 const url = controlPlane.url.toString().replace(/\/$/, '')
 say(`llorch: control plane at ${url} (workerd, state in ${shown('workerd')}, events in ${shown('control-plane.log')})`)
 
@@ -89,10 +97,11 @@ async function admin(method: string, route: string, body?: unknown): Promise<Res
 
 // The node token and API key are shown once by the API, so they are kept in .llorch/secrets.json.
 const knownNode = secrets.nodeId ? await admin('GET', `/v2/nodes/${secrets.nodeId}`) : null
-if (!knownNode || knownNode.status !== 200 || NodeView.parse(await knownNode.json()).status === 'revoked' || !secrets.nodeToken) {
+let nodeToken = secrets.nodeToken
+if (!knownNode || knownNode.status !== 200 || NodeView.parse(await knownNode.json()).status === 'revoked' || !nodeToken) {
   const created = CreateNodeResponse.parse(await (await admin('POST', '/v2/nodes', { name: `local-${crypto.randomUUID().slice(0, 8)}`, labels: { local: 'true' } })).json())
   secrets.nodeId = created.id
-  secrets.nodeToken = created.token
+  nodeToken = secrets.nodeToken = created.token
 }
 if (!secrets.apiKey || (await fetch(`${url}/v1/models`, { headers: { Authorization: `Bearer ${secrets.apiKey}` } })).status !== 200) {
   secrets.apiKey = CreateApiKeyResponse.parse(await (await admin('POST', '/v2/api-keys', { name: 'local', scopes: ['inference'] })).json()).key
@@ -100,29 +109,14 @@ if (!secrets.apiKey || (await fetch(`${url}/v1/models`, { headers: { Authorizati
 writeLocalSecrets(secrets)
 
 const agentConfigPath = path.join(STATE_DIR, 'agent.json')
-writeFileSync(
-  agentConfigPath,
-  `${JSON.stringify(
-    {
-      control_plane_url: url,
-      node_token: secrets.nodeToken,
-      state_dir: path.join(STATE_DIR, 'agent'),
-      pools: [
-        {
-          id: DEMO_POOL,
-          engine: 'command',
-          command: [process.execPath, path.join(PROJECT_ROOT, 'test/fixtures/fake-engine.ts'), '--port', '{port}', '--slots', '{slots}', '--model-name', '{pool}'],
-          args: ['--load-ms', '500', '--tokens', '48', '--tokens-per-second', '40', '--engine-version', 'demo'],
-          slots: 4,
-          start_timeout_ms: 30_000,
-        },
-      ],
-    },
-    null,
-    2,
-  )}\n`,
-  { mode: 0o600 },
-)
+const prepared = prepareAgentConfig(STATE_DIR, { controlPlaneUrl: url, nodeToken })
+if (!prepared.ok) {
+  console.error(`npm start: ${prepared.message}`)
+  process.exit(1)
+}
+const agentConfig = prepared.config
+if (prepared.created) say(`llorch: wrote ${shown('agent.json')} with the demo pool "${DEMO_POOL}"; edit it freely, npm start keeps it`)
+else say(`llorch: using your ${shown('agent.json')} (${agentConfig.pools.map((p) => p.id).join(', ')})${prepared.changed.length > 0 ? `; updated ${prepared.changed.join(', ')} for this stack` : ''}`)
 // The agent gets the log file's descriptor itself (no pipe through this process) and its own
 // process group (a terminal's Ctrl-C reaches only this process, which sends one SIGTERM), so it
 // drains and logs to the end even after this process has exited.
@@ -141,14 +135,19 @@ say(`llorch: local agent started (pid ${agent.pid}, node ${secrets.nodeId}, log 
 
 writeLocalState({ url, libsqlUrl: libsql.url, adminToken: secrets.adminToken, nodeId: secrets.nodeId, apiKey: secrets.apiKey })
 
-const readyBy = Date.now() + DEMO_READY_TIMEOUT_MS
-let ready = false
-while (!ready && Date.now() < readyBy && !agentExited) {
-  const pool = await admin('GET', `/v2/pools/${DEMO_POOL}`)
-  ready = pool.status === 200 && z.object({ state: z.string() }).parse(await pool.json()).state === 'ready'
-  if (!ready) await new Promise((resolve) => setTimeout(resolve, 200))
+// Pools the agent starts with; an on-demand one is started by its first request.
+const eagerPools = agentConfig.pools.filter((p) => p.preload === 'eager').map((p) => p.id)
+const readyBy = Date.now() + POOLS_READY_TIMEOUT_MS
+const ready = new Set<string>()
+while (ready.size < eagerPools.length && Date.now() < readyBy && !agentExited) {
+  for (const id of eagerPools.filter((p) => !ready.has(p))) {
+    const pool = await admin('GET', `/v2/pools/${encodeURIComponent(id)}`)
+    if (pool.status === 200 && z.object({ state: z.string() }).parse(await pool.json()).state === 'ready') ready.add(id)
+  }
+  if (ready.size < eagerPools.length) await new Promise((resolve) => setTimeout(resolve, 200))
 }
-say(ready ? `llorch: pool "${DEMO_POOL}" is ready (fake engine, a demo)` : `llorch: pool "${DEMO_POOL}" is not ready yet; see ${shown('agent.log')}`)
+for (const id of eagerPools) say(ready.has(id) ? `llorch: pool "${id}" is ready` : `llorch: pool "${id}" is not ready yet; see ${shown('agent.log')}`)
+const model = agentConfig.pools[0]?.id ?? DEMO_POOL
 
 say(`
   API        ${url}/v1   (OpenAI-compatible)
@@ -163,16 +162,17 @@ say(`
   Stream tokens:
     curl -N ${url}/v1/chat/completions \\
       -H "Authorization: Bearer ${secrets.apiKey}" -H "Content-Type: application/json" \\
-      -d '{"model":"${DEMO_POOL}","stream":true,"messages":[{"role":"user","content":"Hello"}]}'
+      -d '{"model":"${model}","stream":true,"messages":[{"role":"user","content":"Hello"}]}'
 
   With the openai package:
     const openai = new OpenAI({ baseURL: '${url}/v1', apiKey: '${secrets.apiKey}' })
-    for await (const c of await openai.chat.completions.create({ model: '${DEMO_POOL}', stream: true,
+    for await (const c of await openai.chat.completions.create({ model: '${model}', stream: true,
       messages: [{ role: 'user', content: 'Hello' }] })) process.stdout.write(c.choices[0]?.delta.content ?? '')
 
-  A real engine instead of the demo: edit ${shown('agent.json')} (or copy node-agent/examples/llamacpp.yaml),
-  set "engine": "llamacpp", "binary": "/path/to/llama-server", "model": "/path/to/model.gguf", then
-  restart with npm start. Ctrl-C stops everything.
+  A real engine: add a pool to ${shown('agent.json')} (see node-agent/examples/llamacpp.yaml), e.g.
+  {"id": "my-model", "engine": "llamacpp", "binary": "/path/to/llama-server", "model": "/path/to/model.gguf"},
+  and run npm start again: it keeps the file and updates only control_plane_url and node_token_file.
+  Ctrl-C stops everything.
 `)
 
 

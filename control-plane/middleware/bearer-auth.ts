@@ -3,6 +3,7 @@ import type { ApiKeyScope } from '../../protocol/index.ts'
 import { LlorchError } from '../../protocol/index.ts'
 import type { ApiKeyCache } from '../auth/api-key-cache.ts'
 import { constantTimeEqual, parseCredential, readBearer, verifyCredential } from '../auth/credentials.ts'
+import { missingCredential, missingScope, wrongCredential } from '../auth/wrong-credential.ts'
 import type { AppEnv } from '../env.ts'
 
 /** Who made the request. The bootstrap admin token is not a key and has no key id. */
@@ -17,23 +18,27 @@ function unauthorized(message: string): LlorchError {
 /**
  * Requires a credential with `scope` (or with one of several): an API key carrying it, or, for
  * `admin`, the bootstrap admin token. Missing or unknown credentials are 401, a valid key
- * without the scope is 403.
+ * without the scope is 403; a credential of the wrong kind (the admin token on /v1, a node token
+ * anywhere here) is 401 with a message that says which credential the route takes (the first
+ * scope's).
  */
-export function requireScope(scope: ApiKeyScope | readonly ApiKeyScope[], cache: ApiKeyCache): MiddlewareHandler<AppEnv & { Variables: AuthVariables }> {
+export function requireScope(scope: ApiKeyScope | readonly [ApiKeyScope, ...ApiKeyScope[]], cache: ApiKeyCache): MiddlewareHandler<AppEnv & { Variables: AuthVariables }> {
   const scopes: readonly ApiKeyScope[] = typeof scope === 'string' ? [scope] : scope
+  const wanted: ApiKeyScope = typeof scope === 'string' ? scope : scope[0]
   return async function bearerAuth(c, next) {
     const token = readBearer(c.req.header('Authorization'))
-    if (!token) throw unauthorized('missing credential: send "Authorization: Bearer <key>"')
+    if (!token) throw missingCredential(wanted)
 
     const credential = parseCredential(token)
     if (!credential) {
-      if (scopes.includes('admin') && (await constantTimeEqual(token, c.var.settings.ADMIN_TOKEN))) {
+      const isAdminToken = await constantTimeEqual(token, c.var.settings.ADMIN_TOKEN)
+      if (isAdminToken && scopes.includes('admin')) {
         c.set('principal', { kind: 'admin_token' })
         return next()
       }
-      throw unauthorized('invalid credential')
+      throw wrongCredential(wanted, isAdminToken ? 'admin_token' : 'unrecognised')
     }
-    if (credential.kind !== 'api_key') throw unauthorized('node tokens are valid only on /v2/agent/connect')
+    if (credential.kind !== 'api_key') throw wrongCredential(wanted, 'node')
 
     const now = Date.now()
     let key = cache.get(credential.id, now)
@@ -44,9 +49,7 @@ export function requireScope(scope: ApiKeyScope | readonly ApiKeyScope[], cache:
       cache.set(credential.id, key, now)
     }
     if (!key || !(await verifyCredential(token, key.hash))) throw unauthorized('invalid or revoked API key')
-    if (!scopes.some((s) => key.scopes.includes(s))) {
-      throw new LlorchError('forbidden', `this API key lacks the "${scopes.join('" or "')}" scope`)
-    }
+    if (!scopes.some((s) => key.scopes.includes(s))) throw missingScope(wanted)
     c.set('principal', { kind: 'api_key', keyId: key.id, scopes: key.scopes })
     await next()
   }

@@ -3,13 +3,13 @@ import path from 'node:path'
 import { parseDocument } from 'yaml'
 import { z } from 'zod'
 import { ConfigError, describeIssue } from './errors.ts'
+import { PLACEHOLDERS, fillPlaceholders } from './placeholders.ts'
 import type { ConfigProblem } from './errors.ts'
 import { AgentConfig, CommandPool, LlamaCppPool, OllamaPool, OpenAIPool, PoolConfig, Restart, VllmPool } from './schema.ts'
 
 /** The top level alone: pools are checked one by one so one bad pool hides no other problem. */
 const AgentConfigTop = AgentConfig.extend({ pools: z.array(z.unknown()).min(1).max(256) })
 
-const PLACEHOLDERS = ['port', 'host', 'model', 'slots', 'pool'] as const
 const POOL_KEYS = [...new Set([LlamaCppPool, VllmPool, OllamaPool, OpenAIPool, CommandPool].flatMap((s) => Object.keys(s.shape)))]
 
 function knownKeys(at: readonly PropertyKey[]): readonly string[] {
@@ -92,11 +92,16 @@ export function parseAgentConfig(input: unknown, { file = 'config', baseDir = pr
   problems.push(...crossCheck(input, pools))
   if (!top.success || problems.length > 0) throw new ConfigError(file, problems)
   const config = top.data
+  // Known when the file is read, unlike {port}: the Node running this agent and the file's folder.
+  const atLoad = { node: process.execPath, config_dir: baseDir }
   return {
     ...config,
     state_dir: path.resolve(baseDir, config.state_dir),
     node_token_file: config.node_token_file === undefined ? undefined : path.resolve(baseDir, config.node_token_file),
-    pools: rawPools.map((_, i) => pools.get(i)).filter((p) => p !== undefined),
+    pools: rawPools
+      .map((_, i) => pools.get(i))
+      .filter((p) => p !== undefined)
+      .map((pool) => (pool.engine === 'command' ? { ...pool, command: pool.command.map((arg) => fillPlaceholders(arg, atLoad)) } : pool)),
   }
 }
 

@@ -129,7 +129,10 @@ export const CommandPool = z.strictObject({
   engine: z.literal('command'),
   ...ReplicaFields,
   ...ProcessFields,
-  /** argv; `{port}`, `{host}`, `{model}`, `{slots}` and `{pool}` are replaced in each element. */
+  /**
+   * argv; `{port}`, `{host}`, `{model}`, `{slots}` and `{pool}` are replaced in each element, as
+   * are `{node}` (the Node.js running the agent) and `{config_dir}` (the config file's folder).
+   */
   command: z.array(z.string()).min(1),
   model: z.string().min(1).optional(),
   health_path: HealthPath.default('/health'),

@@ -1,13 +1,9 @@
+import { fillPlaceholders } from '../config/placeholders.ts'
 import type { PoolOf } from '../config/schema.ts'
 import { engineEnv } from './adapter.ts'
 import type { EngineAdapter } from './adapter.ts'
 
 type Pool = PoolOf<'command'>
-
-/** Replaces `{port}`, `{host}`, `{model}`, `{slots}` and `{pool}` in one argument. */
-export function fillPlaceholders(arg: string, values: Record<string, string>): string {
-  return arg.replace(/\{([a-z_]+)\}/g, (whole, name: string) => values[name] ?? whole)
-}
 
 /**
  * Any program that serves the OpenAI API: an argv from the config with placeholders filled in,

@@ -1,10 +1,10 @@
-import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
+import { existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { execa } from 'execa'
 import { describe, expect, it } from 'vitest'
 import { AgentStatus, readStatusFile } from '../../node-agent/state-dir/status-file.ts'
 import { fakePoolInput, spawnAgentCli, writeAgentConfig } from '../support/agents.ts'
-import { AGENT_CLI, REPO_ROOT, useProcessCleanup, waitFor } from '../support/processes.ts'
+import { AGENT_CLI, REPO_ROOT, enginePidsIn, useProcessCleanup, waitFor } from '../support/processes.ts'
 
 const cleanup = useProcessCleanup()
 
@@ -17,21 +17,39 @@ describe('llorch-agent CLI', () => {
     const help = await cli(['--help'])
     expect(help.exitCode).toBe(0)
     expect(help.stdout).toMatch(/Usage: llorch-agent \[options\] \[command\]/)
-    for (const command of ['run', 'validate', 'status']) expect(help.stdout).toContain(`${command} [options]`)
+    for (const command of ['init', 'run', 'validate', 'doctor', 'status']) expect(help.stdout).toContain(`${command} [options]`)
     const version = await cli(['--version'])
     expect(version.stdout.trim()).toBe(packageVersion)
   })
 
-  it('validates every example config shipped with the agent', async () => {
+  it('validates the fields of every example config, and all of the runnable fake-engine one', async () => {
     const dir = path.join(REPO_ROOT, 'node-agent/examples')
     const files = readdirSync(dir)
     expect(files.length).toBeGreaterThanOrEqual(4)
     for (const file of files) {
-      const result = await cli(['validate', '--config', path.join(dir, file)])
+      // The others name GPU machines' files (/opt/llama.cpp, /srv/models, /etc/llorch/node-token).
+      const fieldsOnly = file !== 'fake-engine.json'
+      const result = await cli(['validate', '--config', path.join(dir, file), ...(fieldsOnly ? ['--fields-only'] : [])])
       expect(result.stderr).toBe('')
-      expect(result.stdout).toContain(': ok, ')
+      expect(result.stdout).toContain(fieldsOnly ? ' (fields only; files not checked)' : ': ok, 1 pool: fake-model (command)')
       expect(result.exitCode).toBe(0)
     }
+  })
+
+  it('runs node-agent/examples/fake-engine.json as written, on a PATH whose node is not the pinned one', async () => {
+    const file = path.join(REPO_ROOT, 'node-agent/examples/fake-engine.json')
+    const stateDir = path.join(REPO_ROOT, '.llorch/example-agent')
+    // The stumble: `node` on this PATH is the system's (Node 20 here), which cannot run .ts files.
+    const agent = execa(process.execPath, [AGENT_CLI, 'run', '--config', file], { reject: false, detached: true, stdin: 'ignore', cwd: '/', env: { PATH: '/usr/local/bin:/usr/bin:/bin' }, all: true })
+    cleanup.track(agent.pid)
+    cleanup.defer(() => {
+      for (const pid of enginePidsIn(stateDir)) cleanup.track(pid)
+      rmSync(stateDir, { recursive: true, force: true })
+    })
+    const ready = await waitFor(() => readStatusFile(stateDir)?.replicas.find((r) => r.pool === 'fake-model' && (r.state === 'ready' || r.state === 'failed')), { message: 'fake-model ready' })
+    expect(ready.state).toBe('ready')
+    process.kill(agent.pid ?? 0, 'SIGTERM')
+    expect((await agent).exitCode).toBe(0)
   })
 
   it('prints every problem of a bad config with the file and field, and exits 1', async () => {

@@ -5,9 +5,9 @@ import { EVENT_CEILING_MS, connect, createNode, hello, open } from './agent-sock
 import { call, uniqueName } from './support.ts'
 
 describe('GET /v2/agent/connect', () => {
-  it('refuses a request that is not a WebSocket upgrade', async () => {
-    const response = await exports.default.fetch('https://llorch.test/v2/agent/connect')
-    expect(response.status).toBe(400)
+  it('refuses a request without a node token with 401, upgrade or not', async () => {
+    expect((await exports.default.fetch('https://llorch.test/v2/agent/connect')).status).toBe(401)
+    expect((await exports.default.fetch('https://llorch.test/v2/agent/connect', { headers: { Upgrade: 'websocket' } })).status).toBe(401)
   })
 
   it('refuses unknown and revoked node tokens with 401 before the upgrade', async () => {

@@ -1,5 +1,7 @@
 import { readMigrationFiles } from 'drizzle-orm/migrator'
 import { execa } from 'execa'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { startTestLibsqlServer, type TestLibsqlServer } from '../../support/libsql-server-fixture.ts'
@@ -10,9 +12,9 @@ const AUTH_TOKEN = 'db-migrate-test-token-0123456789'
 const REGISTRY_TABLES = ['api_keys', 'nodes', 'pools', 'replicas', 'usage']
 
 /** Runs `npm run db:migrate`'s command with exactly these LIBSQL_* variables (none inherited). */
-function runMigrate(vars: { LIBSQL_URL?: string; LIBSQL_AUTH_TOKEN?: string }) {
+function runMigrate(vars: { LIBSQL_URL?: string; LIBSQL_AUTH_TOKEN?: string }, args: string[] = []) {
   const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('LIBSQL_')))
-  return execa(process.execPath, [SCRIPT], { env: { ...env, ...vars }, extendEnv: false, reject: false, timeout: 20_000 })
+  return execa(process.execPath, [SCRIPT, ...args], { env: { ...env, ...vars }, extendEnv: false, reject: false, timeout: 20_000 })
 }
 
 describe('npm run db:migrate', () => {
@@ -43,6 +45,27 @@ describe('npm run db:migrate', () => {
     expect(tables.rows.map((row) => row.name)).toEqual(expect.arrayContaining(REGISTRY_TABLES))
     const applied = await client.execute('SELECT count(*) AS n FROM __drizzle_migrations')
     expect(applied.rows[0]?.n).toBe(readMigrationFiles({ migrationsFolder: MIGRATIONS_FOLDER }).length)
+  })
+
+  it('takes the URL and token from --url and --auth-token, or from the --secrets-file a deploy uses', async () => {
+    const server = await startServer()
+    const byFlags = await runMigrate({}, ['--url', server.url, '--auth-token', AUTH_TOKEN])
+    expect(byFlags.stdout).toBe(`db:migrate: ${server.url} is up to date`)
+    const dir = mkdtempSync(path.join(tmpdir(), 'llorch-migrate-'))
+    try {
+      const file = path.join(dir, 'production.env')
+      writeFileSync(file, `LIBSQL_URL=${server.url}\nLIBSQL_AUTH_TOKEN=${AUTH_TOKEN}\nADMIN_TOKEN=not-used-by-migrations-0123\n`)
+      const byFile = await runMigrate({}, ['--secrets-file', file])
+      expect(byFile.stdout).toBe(`db:migrate: ${server.url} is up to date`)
+      // The environment wins over the file, as with wrangler --secrets-file.
+      const overridden = await runMigrate({ LIBSQL_AUTH_TOKEN: 'not-the-token' }, ['--secrets-file', file])
+      expect(overridden.stderr).toContain('(check LIBSQL_AUTH_TOKEN)')
+      const missing = await runMigrate({}, ['--secrets-file', path.join(dir, 'missing.env')])
+      expect(missing.exitCode).toBe(2)
+      expect(missing.stderr.trim()).toBe(`db:migrate: cannot read ${path.join(dir, 'missing.env')} (ENOENT)`)
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
   })
 
   it('exits with status 2 and names LIBSQL_URL when it is missing', async () => {

@@ -84,10 +84,16 @@ describe('agent config', () => {
 
   it('checks the placeholders of a command pool', () => {
     expect(problemsOf({ pools: [{ id: 'c', engine: 'command', command: ['serve', '--port={prot}', '{model}'] }] })).toEqual([
-      'agent.json: pools[0].command[1]: unknown placeholder {prot}; expected one of {port}, {host}, {model}, {slots}, {pool}',
+      'agent.json: pools[0].command[1]: unknown placeholder {prot}; expected one of {port}, {host}, {model}, {slots}, {pool}, {node}, {config_dir}',
       'agent.json: pools[0].model: the command uses {model}, so expected a string, got nothing (the field is missing)',
       'agent.json: pools[0].command: port is "auto" but the command has no {port} placeholder; add one or set a fixed port',
     ])
+  })
+
+  it('fills {node} with the Node running the agent and {config_dir} with the config file\'s folder when loading', () => {
+    const file = writeConfig('agent.json', JSON.stringify({ pools: [{ id: 'c', engine: 'command', command: ['{node}', '{config_dir}/engine.ts', '--port', '{port}'] }] }))
+    const pool = loadConfig(file).pools[0]
+    expect(pool?.engine === 'command' && pool.command).toEqual([process.execPath, `${path.dirname(file)}/engine.ts`, '--port', '{port}'])
   })
 
   it('refuses "auto" for engines the agent does not start', () => {

@@ -9,6 +9,7 @@ import { requireScope } from './middleware/bearer-auth.ts'
 import { registry } from './middleware/registry.ts'
 import { agentConnectRoutes } from './routes/agent-connect.ts'
 import { apiKeyRoutes } from './routes/api-keys.ts'
+import { embeddingRoutes } from './routes/embeddings.ts'
 import { generationRoutes } from './routes/generation.ts'
 import { healthRoutes } from './routes/health.ts'
 import { modelRoutes } from './routes/models.ts'
@@ -45,6 +46,7 @@ export function createApp() {
   app.use('/v1/*', requireScope('inference', apiKeys))
   app.route('/', modelRoutes)
   app.route('/', generationRoutes)
+  app.route('/', embeddingRoutes)
 
   app.notFound((c) => errorResponse(c, new LlorchError('not_found', `no route for ${c.req.method} ${c.req.path}`)))
   app.onError(renderError)

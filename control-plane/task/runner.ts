@@ -103,7 +103,7 @@ export async function startTask(request: TaskRequest): Promise<RunningTask> {
         const stream = await node().run(grant, dispatchOf(grant, request.generation))
         let failedOver = false
         for await (const event of decodeTaskEvents(stream)) {
-          if (event.kind === 'tokens') {
+          if (event.kind === 'deltas' || event.kind === 'embeddings') {
             tokensSeen = true
             firstTokenAt ??= Date.now()
           }

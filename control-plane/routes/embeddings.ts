@@ -2,8 +2,9 @@ import { Hono } from 'hono'
 import { EmbeddingRequest } from '../../protocol/index.ts'
 import { readJson } from '../middleware/validate-json.ts'
 import { collectEmbeddings } from '../task/openai-response.ts'
-import { startInferenceTask, whileClientWaits } from './inference-task.ts'
+import { startInferenceTask } from './inference-task.ts'
 import type { InferenceEnv } from './inference-task.ts'
+import { answerWhole } from './whole-reply.ts'
 
 /**
  * `POST /v1/embeddings`, OpenAI-compatible: queued and placed like a generation task (the same
@@ -13,5 +14,5 @@ export const embeddingRoutes = new Hono<InferenceEnv>().post('/v1/embeddings', a
   const { priority, ...body } = await readJson(c, EmbeddingRequest)
   const task = await startInferenceTask(c, { generation: { endpoint: 'embeddings', body }, priority })
   const iterator = task.events[Symbol.asyncIterator]()
-  return c.json(await whileClientWaits(c, task, () => collectEmbeddings(body.model, iterator)))
+  return answerWhole(c, task, (onOutput) => collectEmbeddings(body.model, iterator, onOutput))
 })

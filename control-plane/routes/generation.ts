@@ -5,8 +5,9 @@ import type { GenerationEndpoint, Priority } from '../../protocol/index.ts'
 import { readJson } from '../middleware/validate-json.ts'
 import type { Generation } from '../task/generation.ts'
 import { collectCompletion, readUntilFirstOutput, sseStream } from '../task/openai-response.ts'
-import { startInferenceTask, whileClientWaits } from './inference-task.ts'
+import { startInferenceTask } from './inference-task.ts'
 import type { InferenceEnv } from './inference-task.ts'
+import { answerWhole, whileClientWaits } from './whole-reply.ts'
 
 /** The generation requests, chat or completions (embeddings have their own route). */
 type TextGeneration = Extract<Generation, { endpoint: GenerationEndpoint }>
@@ -34,7 +35,7 @@ async function generate(c: Context<InferenceEnv>, endpoint: GenerationEndpoint):
   const iterator = task.events[Symbol.asyncIterator]()
   const identity = { id: `${ID_PREFIX[endpoint]}${task.taskId}`, created: Math.floor(Date.now() / 1000), model: body.model, endpoint }
 
-  if (!body.stream) return c.json(await whileClientWaits(c, task, () => collectCompletion(identity, iterator)))
+  if (!body.stream) return answerWhole(c, task, (onOutput) => collectCompletion(identity, iterator, onOutput))
 
   const first = await whileClientWaits(c, task, () => readUntilFirstOutput(iterator))
   const includeUsage = body.stream_options?.include_usage === true

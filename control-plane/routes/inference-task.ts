@@ -31,20 +31,3 @@ export async function startInferenceTask(c: Context<InferenceEnv>, { generation,
     throw error instanceof LlorchError && error.code === 'model_not_found' ? modelNotFound(model) : error
   })
 }
-
-/**
- * Runs `work` and cancels the task if the client goes away meanwhile, which workerd reports on
- * the request's signal (the `enable_request_signal` compatibility flag). Streams need no such
- * care once returned: their cancel does it.
- */
-export async function whileClientWaits<T>(c: Context<InferenceEnv>, task: RunningTask, work: () => Promise<T>): Promise<T> {
-  const signal = c.req.raw.signal
-  const cancel = () => c.executionCtx.waitUntil(task.cancel())
-  if (signal.aborted) cancel()
-  else signal.addEventListener('abort', cancel, { once: true })
-  try {
-    return await work()
-  } finally {
-    signal.removeEventListener('abort', cancel)
-  }
-}

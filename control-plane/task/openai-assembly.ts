@@ -30,8 +30,9 @@ function keepLast(into: Record<string, unknown>, fields: Record<string, unknown>
   for (const [key, value] of Object.entries(fields)) if (!nothing(value)) into[key] = value
 }
 
+/** Empty fragments add nothing: a role chunk's `content: ""` does not make a tool call's content a string. */
 function append(texts: Map<string, string>, key: string, value: string): void {
-  texts.set(key, (texts.get(key) ?? '') + value)
+  if (value !== '') texts.set(key, (texts.get(key) ?? '') + value)
 }
 
 /**

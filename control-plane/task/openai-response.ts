@@ -75,21 +75,24 @@ export function sseStream({ identity, task, iterator, first, includeUsage }: Str
   })
 }
 
-/** Reads the whole task and answers with one JSON object, as `stream: false` asks. */
-export async function collectCompletion(identity: ResponseIdentity, iterator: AsyncIterator<TaskEvent>): Promise<ChatCompletion | TextCompletion> {
+/** Reads the whole task into one JSON object, as `stream: false` asks; `onOutput` runs at each batch of output. */
+export async function collectCompletion(identity: ResponseIdentity, iterator: AsyncIterator<TaskEvent>, onOutput: () => void = () => {}): Promise<ChatCompletion | TextCompletion> {
   const assembler = new CompletionAssembler()
   for (;;) {
     const next = await iterator.next()
     if (next.done) throw new LlorchError('node_lost', 'the task ended without a result')
     const event = next.value
-    if (event.kind === 'deltas') assembler.add(event.chunks)
+    if (event.kind === 'deltas') {
+      onOutput()
+      assembler.add(event.chunks)
+    }
     if (event.kind === 'error') throw errorOf(event)
     if (event.kind === 'end') return identity.endpoint === 'chat' ? assembler.chat(identity, event.usage) : assembler.text(identity, event.usage)
   }
 }
 
 /** Reads an embeddings task: the engine's reply, its vectors in order, with llorch's model name and usage. */
-export async function collectEmbeddings(model: string, iterator: AsyncIterator<TaskEvent>): Promise<EmbeddingList> {
+export async function collectEmbeddings(model: string, iterator: AsyncIterator<TaskEvent>, onOutput: () => void = () => {}): Promise<EmbeddingList> {
   const data: EmbeddingItem[] = []
   let reply: EmbeddingReplyFields = {}
   for (;;) {
@@ -97,6 +100,7 @@ export async function collectEmbeddings(model: string, iterator: AsyncIterator<T
     if (next.done) throw new LlorchError('node_lost', 'the task ended without a result')
     const event = next.value
     if (event.kind === 'embeddings') {
+      onOutput()
       for (const item of event.data) data.push(item)
       if (event.reply) reply = event.reply
     }

@@ -170,6 +170,47 @@ describe('relay SSE parsing', () => {
     expect(connections).toBe(2)
   })
 
+  it('relays tool calls, reasoning, logprobs and fields it does not know, without the identity the Worker rewrites', async () => {
+    const line = (value: unknown) => `data: ${JSON.stringify(value)}\n\n`
+    const head = { id: 'engine-id', object: 'chat.completion.chunk', created: 5, model: 'engine-model', system_fingerprint: 'fp' }
+    const entry = { token: 'x', logprob: -1, bytes: [120], top_logprobs: [] }
+    handler = stream(
+      line({ ...head, choices: [{ index: 0, delta: { role: 'assistant', content: null, reasoning_content: 'hm' }, logprobs: null, finish_reason: null }] }),
+      line({ ...head, choices: [{ index: 0, delta: { tool_calls: [{ index: 0, id: 'call_1', type: 'function', function: { name: 'f', arguments: '' } }] }, logprobs: { content: [entry] }, finish_reason: null }] }),
+      line({ ...head, choices: [{ index: 0, delta: { tool_calls: [{ index: 0, function: { arguments: '{"a":1}' } }] }, finish_reason: null, engine_note: { kept: true } }] }),
+      line({ ...head, choices: [{ index: 0, delta: {}, finish_reason: 'tool_calls' }] }),
+      line({ ...head, choices: [], usage: { prompt_tokens: 1, completion_tokens: 2, total_tokens: 3 }, timings: { ms: 4 } }),
+      'data: [DONE]\n\n',
+    )
+    const events = await collect({ endpoint: endpoint(), route: 'chat', body: chat, flushIntervalMs: 60_000, flushBytes: 1e6 })
+    const chunks = events.flatMap((e) => (e.kind === 'deltas' ? e.chunks : []))
+    expect(chunks).toEqual([
+      {
+        system_fingerprint: 'fp',
+        choices: [
+          {
+            index: 0,
+            delta: { role: 'assistant', content: null, reasoning_content: 'hm', tool_calls: [{ index: 0, id: 'call_1', type: 'function', function: { name: 'f', arguments: '' } }] },
+            logprobs: { content: [entry] },
+            finish_reason: null,
+          },
+        ],
+      },
+      { system_fingerprint: 'fp', choices: [{ index: 0, delta: { tool_calls: [{ index: 0, function: { arguments: '{"a":1}' } }] }, finish_reason: null, engine_note: { kept: true } }] },
+      { system_fingerprint: 'fp', choices: [{ index: 0, delta: {}, finish_reason: 'tool_calls' }] },
+      { system_fingerprint: 'fp', choices: [], usage: { prompt_tokens: 1, completion_tokens: 2, total_tokens: 3 }, timings: { ms: 4 } },
+    ])
+    expect(events.at(-1)).toEqual({ kind: 'end', finish_reason: 'tool_calls', usage: { prompt_tokens: 1, completion_tokens: 2, total_tokens: 3 } })
+  })
+
+  it('ends the task with an engine error when a chunk is not one the protocol carries', async () => {
+    handler = stream('data: {"choices":[{"index":0,"delta":{"tool_calls":[{"function":{"arguments":"{}"}}]}}]}\n\n', 'data: [DONE]\n\n')
+    const events = await collect({ endpoint: endpoint(), route: 'chat', body: chat })
+    expect(events.at(-1)).toMatchObject({ kind: 'error', code: 'engine_error', retriable: false, message: expect.stringContaining('choices[0].delta.tool_calls[0].index') })
+    handler = stream('data: {"choices":[{"delta":{"content":"no index"}}]}\n\n', 'data: [DONE]\n\n')
+    expect((await collect({ endpoint: endpoint(), route: 'chat', body: chat })).at(-1)).toMatchObject({ kind: 'error', code: 'engine_error', message: expect.stringContaining('integer index') })
+  })
+
   it('turns a 400 from the engine into invalid_request with its message', async () => {
     handler = (_req, res) => {
       res.writeHead(400, { 'content-type': 'application/json' })

@@ -1,12 +1,10 @@
 import type { IncomingMessage } from 'node:http'
 import { createParser } from 'eventsource-parser'
-import { ENGINE_PATHS, LlorchError, TaskDeltas, describeIssues } from '../../protocol/index.ts'
+import { ENGINE_PATHS, LlorchError } from '../../protocol/index.ts'
 import type { EngineChatRequest, EngineCompletionRequest, GenerationEndpoint, TaskEvent, Usage } from '../../protocol/index.ts'
 import type { EngineEndpoint } from '../supervisor/serving-engine.ts'
 import { ChunkBatcher } from './chunk-batcher.ts'
-import { REWRITTEN_CHUNK_FIELDS, isRawChunk, isRecord } from './chunk-merge.ts'
-import type { RawChunk } from './chunk-merge.ts'
-import { engineStreamError } from './engine-http-error.ts'
+import { deltasEvent, readChunk, usageOf } from './engine-chunk-reader.ts'
 import { postToEngine } from './engine-request.ts'
 import { abortError, errorEvent, toLlorchError } from './relay-errors.ts'
 
@@ -16,8 +14,6 @@ export const DELTA_FLUSH_INTERVAL_MS = 20
 export const DELTA_FLUSH_BYTES = 32 * 1024
 /** Unsent engine data past which the engine connection is paused until the consumer catches up. */
 export const RELAY_HIGH_WATER_BYTES = 1024 * 1024
-/** One engine data line longer than this ends the task: it could not travel in one frame. */
-export const MAX_ENGINE_CHUNK_BYTES = 1024 * 1024
 
 export interface RelayOptions {
   endpoint: EngineEndpoint
@@ -32,41 +28,6 @@ export interface RelayOptions {
 /** The request sent to the engine: always streamed, always asking for usage, with its model name. */
 export function engineRequestBody({ endpoint, body }: Pick<RelayOptions, 'endpoint' | 'body'>): Record<string, unknown> {
   return { ...body, model: endpoint.modelName, stream: true, stream_options: { ...(body.stream_options ?? {}), include_usage: true } }
-}
-
-const isCount = (value: unknown): value is number => typeof value === 'number' && Number.isInteger(value) && value >= 0
-
-/** The engine's usage in the end event's strict shape, or null when it sent something else. */
-function usageOf(value: unknown): Usage | null {
-  if (!isRecord(value)) return null
-  const { prompt_tokens, completion_tokens, total_tokens } = value
-  return isCount(prompt_tokens) && isCount(completion_tokens) && isCount(total_tokens) ? { prompt_tokens, completion_tokens, total_tokens } : null
-}
-
-/**
- * Checks a data line as cheaply as batching allows (the full schema runs once per batch) and
- * returns the chunk, or the error that ends the task.
- */
-function readChunk(data: string, pool: string): RawChunk | LlorchError {
-  if (data.length > MAX_ENGINE_CHUNK_BYTES) return new LlorchError('engine_error', `engine of pool "${pool}" sent a chunk of ${data.length} bytes; at most ${MAX_ENGINE_CHUNK_BYTES} are relayed`)
-  let json: unknown
-  try {
-    json = JSON.parse(data)
-  } catch {
-    return new LlorchError('engine_error', `engine of pool "${pool}" sent a data line that is not JSON`)
-  }
-  if (!isRecord(json)) return new LlorchError('engine_error', `engine of pool "${pool}" sent a chunk of unexpected shape`)
-  if (json.error !== undefined && json.error !== null) return engineStreamError({ pool, payload: data })
-  if (!isRawChunk(json)) return new LlorchError('engine_error', `engine of pool "${pool}" sent a chunk of unexpected shape: choices must be objects with an integer index`)
-  return json
-}
-
-/** The batch as the protocol carries it: identity fields dropped (the Worker writes its own), then checked whole. */
-function deltasEvent(chunks: RawChunk[], seq: number, pool: string): TaskEvent | LlorchError {
-  for (const chunk of chunks) for (const field of REWRITTEN_CHUNK_FIELDS) delete chunk[field]
-  const parsed = TaskDeltas.safeParse({ kind: 'deltas', seq, chunks })
-  if (parsed.success) return parsed.data
-  return new LlorchError('engine_error', `engine of pool "${pool}" sent a chunk the relay cannot carry: ${describeIssues(parsed.error.issues)}`)
 }
 
 /**

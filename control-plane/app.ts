@@ -12,6 +12,7 @@ import { agentConnectRoutes } from './routes/agent-connect.ts'
 import { apiKeyRoutes } from './routes/api-keys.ts'
 import { debugRoutes } from './routes/debug.ts'
 import { dashboardRoutes } from './routes/dashboard.ts'
+import { embeddingRoutes } from './routes/embeddings.ts'
 import { generationRoutes } from './routes/generation.ts'
 import { healthRoutes } from './routes/health.ts'
 import { metricsRoutes } from './routes/metrics.ts'
@@ -63,6 +64,7 @@ export function createApp() {
   app.use('/v1/*', requireScope('inference', apiKeys))
   app.route('/', modelRoutes)
   app.route('/', generationRoutes)
+  app.route('/', embeddingRoutes)
 
   app.notFound((c) => errorResponse(c, new LlorchError('not_found', `no route for ${c.req.method} ${c.req.path}`)))
   app.onError(renderError)

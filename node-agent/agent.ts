@@ -1,9 +1,10 @@
 import { LlorchError } from '../protocol/index.ts'
-import type { EngineChatRequest, EngineCompletionRequest, GenerationEndpoint, ReplicaReport, AgentReplicaState, TaskEvent } from '../protocol/index.ts'
+import type { AgentReplicaState, EngineCall, ReplicaReport, TaskEvent } from '../protocol/index.ts'
 import type { AgentConfig } from './config/schema.ts'
 import { silentLog } from './log.ts'
 import type { Log } from './log.ts'
 import { reapOrphanEngines } from './process/pid-files.ts'
+import { relayEmbeddings } from './relay/embeddings.ts'
 import { relay } from './relay/relay.ts'
 import { acquireAgentLock } from './state-dir/agent-lock.ts'
 import { removeStatusFile, writeStatusFile } from './state-dir/status-file.ts'
@@ -22,17 +23,16 @@ export interface AgentOptions {
   version?: string
   /** Jitter source for restart delays. */
   random?: () => number
-  /** Token batching of relayed streams (defaults: `TOKEN_FLUSH_INTERVAL_MS`, `TOKEN_FLUSH_CHARS`). */
-  relay?: { flushIntervalMs?: number; flushChars?: number }
+  /** Batching of relayed streams (defaults: `DELTA_FLUSH_INTERVAL_MS`, `DELTA_FLUSH_BYTES`). */
+  relay?: { flushIntervalMs?: number; flushBytes?: number }
 }
 
 export type ReplicaChangeListener = (report: ReplicaReport, previous: AgentReplicaState) => void
 
-export interface RunTaskOptions {
+/** A task: which route of the pool's engine to call, with which body. */
+export type RunTaskOptions = EngineCall & {
   taskId: string
   pool: string
-  endpoint: GenerationEndpoint
-  body: EngineChatRequest | EngineCompletionRequest
   /** Aborting it cancels the task like `cancel(taskId)`. */
   signal?: AbortSignal
 }
@@ -154,7 +154,8 @@ export class Agent {
    * `conflict` for a task id already running). After that every outcome is an event, and the
    * slot is released when the iteration ends, however it ends. Iterate it (or cancel it).
    */
-  runTask({ taskId, pool, endpoint, body, signal }: RunTaskOptions): AsyncIterable<TaskEvent> {
+  runTask(options: RunTaskOptions): AsyncIterable<TaskEvent> {
+    const { taskId, pool, signal } = options
     const supervisor = this.supervisor(pool)
     this.#assertRunning()
     if (this.#tasks.has(taskId)) throw new LlorchError('conflict', `task "${taskId}" is already running on this node`)
@@ -171,13 +172,11 @@ export class Agent {
     }
     this.#tasks.set(taskId, { pool, cancel, finish })
     this.#scheduleStatus()
-    const events = relay({
-      endpoint: lease.endpoint,
-      route: endpoint,
-      body,
-      signal: AbortSignal.any([cancel.signal, lease.signal, ...(signal ? [signal] : [])]),
-      ...this.#options.relay,
-    })
+    const taskSignal = AbortSignal.any([cancel.signal, lease.signal, ...(signal ? [signal] : [])])
+    const events =
+      options.endpoint === 'embeddings'
+        ? relayEmbeddings({ endpoint: lease.endpoint, body: options.body, signal: taskSignal })
+        : relay({ endpoint: lease.endpoint, route: options.endpoint, body: options.body, signal: taskSignal, ...this.#options.relay })
     const log = this.#log
     return (async function* guarded() {
       let last: TaskEvent | null = null

@@ -1,14 +1,17 @@
 import { z } from 'zod'
 import { EngineKind } from './engine-kind.ts'
 import { ErrorCode } from './errors.ts'
-import { EngineChatRequest, EngineCompletionRequest, FinishReason, GenerationEndpoint, Usage } from './openai.ts'
+import { EmbeddingItem, EmbeddingReplyFields, EngineEmbeddingRequest, MAX_EMBEDDING_INPUTS } from './embeddings.ts'
+import { EngineChunk, MAX_CHUNKS_PER_BATCH } from './engine-chunk.ts'
+import { EngineChatRequest, EngineCompletionRequest, FinishReason, TaskEndpoint, Usage } from './openai.ts'
 import { AgentReplicaState } from './replica-state.ts'
 
 /**
  * Major version of the agent wire protocol. The control plane refuses a `hello` with another
- * major version; additive changes keep the number.
+ * major version; additive changes keep the number. 2: `deltas` (the engine's own chunks)
+ * replaced the text-only `tokens` event, and tasks may be embeddings.
  */
-export const PROTOCOL_VERSION = 1
+export const PROTOCOL_VERSION = 2
 
 /** A frame larger than this is refused before parsing (Workers allow 32 MiB per message). */
 export const MAX_FRAME_BYTES = 4 * 1024 * 1024
@@ -88,8 +91,22 @@ export const ReplicaStateChange = z.object({
 })
 
 export const TaskStarted = z.object({ kind: z.literal('started') })
-/** Text deltas batched by the agent; `seq` counts batches from 0 so gaps and repeats show. */
-export const TaskTokens = z.object({ kind: z.literal('tokens'), seq: z.int().nonnegative(), text: z.string() })
+/** Batches are numbered from 0 per task, so gaps and repeats show. */
+const Seq = z.int().nonnegative()
+/**
+ * The engine's stream chunks, in its order, batched by the agent (consecutive chunks merged where
+ * that loses nothing). Every output event of a generation task is one of these.
+ */
+export const TaskDeltas = z.object({ kind: z.literal('deltas'), seq: Seq, chunks: z.array(EngineChunk).min(1).max(MAX_CHUNKS_PER_BATCH) })
+/** An embeddings reply, its vectors split over as many events as the frame size needs. */
+export const TaskEmbeddings = z.object({
+  kind: z.literal('embeddings'),
+  seq: Seq,
+  data: z.array(EmbeddingItem).max(MAX_EMBEDDING_INPUTS),
+  /** The rest of the engine's reply, on the first batch only. */
+  reply: EmbeddingReplyFields.optional(),
+})
+/** `finish_reason` is the last one the engine gave (of any choice); usage as the engine counted it. */
 export const TaskEnd = z.object({ kind: z.literal('end'), finish_reason: FinishReason.nullable(), usage: Usage.nullable() })
 export const TaskFailed = z.object({
   kind: z.literal('error'),
@@ -97,7 +114,7 @@ export const TaskFailed = z.object({
   message: z.string().max(MAX_ERROR_MESSAGE_CHARS),
   retriable: z.boolean(),
 })
-export const TaskEvent = z.discriminatedUnion('kind', [TaskStarted, TaskTokens, TaskEnd, TaskFailed])
+export const TaskEvent = z.discriminatedUnion('kind', [TaskStarted, TaskDeltas, TaskEmbeddings, TaskEnd, TaskFailed])
 export type TaskEvent = z.infer<typeof TaskEvent>
 
 export const TaskEventFrame = z.object({ type: z.literal('task_event'), task_id: TaskId, event: TaskEvent })
@@ -138,25 +155,22 @@ export const Drain = z.object({
 })
 export const Reload = z.object({ type: z.literal('reload'), command_id: CommandId, pool: PoolId })
 
+const DispatchFields = {
+  type: z.literal('dispatch'),
+  task_id: TaskId,
+  pool: PoolId,
+  deadline_ms: z.int().positive(),
+}
+
 export const Dispatch = z.discriminatedUnion('endpoint', [
-  z.object({
-    type: z.literal('dispatch'),
-    task_id: TaskId,
-    pool: PoolId,
-    endpoint: z.literal(GenerationEndpoint.enum.chat),
-    body: EngineChatRequest,
-    deadline_ms: z.int().positive(),
-  }),
-  z.object({
-    type: z.literal('dispatch'),
-    task_id: TaskId,
-    pool: PoolId,
-    endpoint: z.literal(GenerationEndpoint.enum.completions),
-    body: EngineCompletionRequest,
-    deadline_ms: z.int().positive(),
-  }),
+  z.object({ ...DispatchFields, endpoint: z.literal(TaskEndpoint.enum.chat), body: EngineChatRequest }),
+  z.object({ ...DispatchFields, endpoint: z.literal(TaskEndpoint.enum.completions), body: EngineCompletionRequest }),
+  z.object({ ...DispatchFields, endpoint: z.literal(TaskEndpoint.enum.embeddings), body: EngineEmbeddingRequest }),
 ])
 export type Dispatch = z.infer<typeof Dispatch>
+
+/** What a dispatch asks of the engine: the route and its body, as one discriminated pair. */
+export type EngineCall = { [E in Dispatch['endpoint']]: Pick<Extract<Dispatch, { endpoint: E }>, 'endpoint' | 'body'> }[Dispatch['endpoint']]
 
 export const Cancel = z.object({ type: z.literal('cancel'), task_id: TaskId, reason: z.string().max(256).nullish() })
 

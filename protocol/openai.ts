@@ -1,5 +1,8 @@
 import { z } from 'zod'
 
+/** Most choices one request may ask for (`n`), as OpenAI allows. */
+export const MAX_CHOICES = 128
+
 /** Scheduling class of a task: interactive tasks are placed before batch ones. */
 export const Priority = z.enum(['interactive', 'batch'])
 export type Priority = z.infer<typeof Priority>
@@ -28,7 +31,8 @@ const GenerationFields = {
   top_p: z.number().min(0).max(1).nullish(),
   stop: Stop.nullish(),
   seed: z.int().nullish(),
-  n: z.literal(1).nullish(),
+  /** Choices to generate; engines that support it stream them interleaved, told apart by index. */
+  n: z.int().min(1).max(MAX_CHOICES).nullish(),
   priority: Priority.optional(),
 }
 
@@ -51,14 +55,19 @@ export type EngineChatRequest = z.infer<typeof EngineChatRequest>
 export const EngineCompletionRequest = CompletionRequest.omit({ priority: true })
 export type EngineCompletionRequest = z.infer<typeof EngineCompletionRequest>
 
-/** Which OpenAI route a task came in on; the agent calls the same route on its engine. */
+/** Which OpenAI generation route a task came in on; the agent calls the same route on its engine. */
 export const GenerationEndpoint = z.enum(['chat', 'completions'])
 export type GenerationEndpoint = z.infer<typeof GenerationEndpoint>
+
+/** Every route a task can call on an engine: the generation routes and embeddings. */
+export const TaskEndpoint = z.enum([...GenerationEndpoint.options, 'embeddings'])
+export type TaskEndpoint = z.infer<typeof TaskEndpoint>
 
 export const ENGINE_PATHS = {
   chat: '/v1/chat/completions',
   completions: '/v1/completions',
-} as const satisfies Record<GenerationEndpoint, string>
+  embeddings: '/v1/embeddings',
+} as const satisfies Record<TaskEndpoint, string>
 
 export const Usage = z.object({
   prompt_tokens: z.int().nonnegative(),
@@ -70,57 +79,3 @@ export type Usage = z.infer<typeof Usage>
 /** Engines may name reasons OpenAI does not, so any string is carried through. */
 export const FinishReason = z.string().min(1).max(64)
 export type FinishReason = z.infer<typeof FinishReason>
-
-// Responses, as the control plane writes them and clients (and tests) read them.
-
-export const ChatCompletionChunk = z.object({
-  id: z.string(),
-  object: z.literal('chat.completion.chunk'),
-  created: z.int(),
-  model: z.string(),
-  choices: z.array(
-    z.object({
-      index: z.int(),
-      delta: z.object({ role: z.literal('assistant').optional(), content: z.string().optional() }),
-      finish_reason: FinishReason.nullable(),
-    }),
-  ),
-  usage: Usage.nullable().optional(),
-})
-export type ChatCompletionChunk = z.infer<typeof ChatCompletionChunk>
-
-export const ChatCompletion = z.object({
-  id: z.string(),
-  object: z.literal('chat.completion'),
-  created: z.int(),
-  model: z.string(),
-  choices: z.array(
-    z.object({
-      index: z.int(),
-      message: z.object({ role: z.literal('assistant'), content: z.string() }),
-      finish_reason: FinishReason.nullable(),
-    }),
-  ),
-  usage: Usage,
-})
-export type ChatCompletion = z.infer<typeof ChatCompletion>
-
-export const TextCompletionChunk = z.object({
-  id: z.string(),
-  object: z.literal('text_completion'),
-  created: z.int(),
-  model: z.string(),
-  choices: z.array(z.object({ index: z.int(), text: z.string(), logprobs: z.null(), finish_reason: FinishReason.nullable() })),
-  usage: Usage.nullable().optional(),
-})
-export type TextCompletionChunk = z.infer<typeof TextCompletionChunk>
-
-/** A non-streamed completion has the same shape as one chunk, with usage always set. */
-export const TextCompletion = TextCompletionChunk.extend({ usage: Usage })
-export type TextCompletion = z.infer<typeof TextCompletion>
-
-export const ModelList = z.object({
-  object: z.literal('list'),
-  data: z.array(z.object({ id: z.string(), object: z.literal('model'), created: z.int(), owned_by: z.string() })),
-})
-export type ModelList = z.infer<typeof ModelList>

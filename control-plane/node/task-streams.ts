@@ -56,7 +56,7 @@ export class TaskStreams {
     if (!stream) return 'unknown'
     // Writes are not awaited (the agent cannot be paused per task), so the unread backlog shows
     // as a negative desiredSize.
-    if ((stream.writer.desiredSize ?? 0) < -MAX_UNREAD_TASK_EVENTS && event.kind === 'tokens') {
+    if ((stream.writer.desiredSize ?? 0) < -MAX_UNREAD_TASK_EVENTS && event.kind === 'deltas') {
       this.#finish(taskId, stream, {
         kind: 'error',
         code: 'cancelled',

@@ -30,7 +30,7 @@ export async function* withDeadlines(events: AsyncIterable<TaskEvent>, deadlines
         return
       }
       if (next.done) return
-      if (next.value.kind === 'tokens') tokensSeen = true
+      if (next.value.kind === 'deltas' || next.value.kind === 'embeddings') tokensSeen = true
       yield next.value
     }
   } finally {

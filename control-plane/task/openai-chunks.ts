@@ -1,4 +1,4 @@
-import type { ChatCompletion, ChatCompletionChunk, GenerationEndpoint, TextCompletion, TextCompletionChunk, Usage } from '../../protocol/index.ts'
+import type { ChatCompletionChunk, EngineChoice, EngineChunk, EngineUsage, GenerationEndpoint, TextCompletionChunk, Usage } from '../../protocol/index.ts'
 
 /** What every chunk of one response repeats. */
 export interface ResponseIdentity {
@@ -8,32 +8,72 @@ export interface ResponseIdentity {
   endpoint: GenerationEndpoint
 }
 
-type Chunk = ChatCompletionChunk | TextCompletionChunk
+export type ClientChunk = ChatCompletionChunk | TextCompletionChunk
 
-export function roleChunk(identity: ResponseIdentity): ChatCompletionChunk {
-  return { id: identity.id, object: 'chat.completion.chunk', created: identity.created, model: identity.model, choices: [{ index: 0, delta: { role: 'assistant', content: '' }, finish_reason: null }] }
-}
+export const ZERO_USAGE: Usage = { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 }
 
-export function textChunk(identity: ResponseIdentity, text: string, finishReason: string | null = null): Chunk {
-  const { id, created, model } = identity
-  if (identity.endpoint === 'chat') {
-    return { id, object: 'chat.completion.chunk', created, model, choices: [{ index: 0, delta: text === '' ? {} : { content: text }, finish_reason: finishReason }] }
-  }
-  return { id, object: 'text_completion', created, model, choices: [{ index: 0, text, logprobs: null, finish_reason: finishReason }] }
-}
-
-/** OpenAI's usage chunk: no choices, only usage, after the finish chunk. */
-export function usageChunk(identity: ResponseIdentity, usage: Usage): Chunk {
+/** The chunk with llorch's id, model and created; every other field is the engine's. */
+export function stamp(identity: ResponseIdentity, chunk: EngineChunk): ClientChunk {
   const { id, created, model } = identity
   return identity.endpoint === 'chat'
-    ? { id, object: 'chat.completion.chunk', created, model, choices: [], usage }
-    : { id, object: 'text_completion', created, model, choices: [], usage }
+    ? { ...chunk, id, object: 'chat.completion.chunk', created, model }
+    : { ...chunk, id, object: 'text_completion', created, model }
 }
 
-export function completionObject(identity: ResponseIdentity, text: string, finishReason: string | null, usage: Usage): ChatCompletion | TextCompletion {
-  const { id, created, model } = identity
-  if (identity.endpoint === 'chat') {
-    return { id, object: 'chat.completion', created, model, choices: [{ index: 0, message: { role: 'assistant', content: text }, finish_reason: finishReason }], usage }
+/**
+ * Turns the engine's chunks into the client's, in the engine's order and with its fields: only
+ * `id`, `object`, `model` and `created` are rewritten. As in OpenAI's streams, the first delta of
+ * each chat choice names the assistant role, and usage travels only when the client asked for it
+ * (`stream_options.include_usage`), in a last chunk without choices.
+ */
+export class StreamShaper {
+  readonly #identity: ResponseIdentity
+  readonly #includeUsage: boolean
+  readonly #roleSent = new Set<number>()
+  #usageSent = false
+
+  constructor(identity: ResponseIdentity, { includeUsage }: { includeUsage: boolean }) {
+    this.#identity = identity
+    this.#includeUsage = includeUsage
   }
-  return { id, object: 'text_completion', created, model, choices: [{ index: 0, text, logprobs: null, finish_reason: finishReason }], usage }
+
+  /** The client's chunks for one batch of the engine's. */
+  shape(chunks: readonly EngineChunk[]): ClientChunk[] {
+    const out: ClientChunk[] = []
+    for (const chunk of chunks) {
+      if (chunk.choices.length === 0 && chunk.usage) {
+        if (!this.#includeUsage) continue
+        this.#usageSent = true
+        out.push(stamp(this.#identity, chunk))
+        continue
+      }
+      const { usage: _unasked, ...withoutUsage } = chunk
+      const relayed = this.#includeUsage ? chunk : withoutUsage
+      out.push(stamp(this.#identity, this.#identity.endpoint === 'chat' ? { ...relayed, choices: chunk.choices.map((c) => this.#withRole(c)) } : relayed))
+    }
+    return out
+  }
+
+  /** What ends a finished stream: the usage chunk, when asked for and the engine sent none. */
+  finish(usage: EngineUsage | null): ClientChunk[] {
+    if (!this.#includeUsage || this.#usageSent) return []
+    this.#usageSent = true
+    return [stamp(this.#identity, { choices: [], usage: usage ?? ZERO_USAGE })]
+  }
+
+  #withRole(choice: EngineChoice): EngineChoice {
+    if (this.#roleSent.has(choice.index)) return choice
+    this.#roleSent.add(choice.index)
+    if (choice.delta?.role) return choice
+    return { ...choice, delta: { role: 'assistant', ...choice.delta } }
+  }
+}
+
+const encoder = new TextEncoder()
+
+/** Server-sent events, one `data:` line per value. */
+export function sseEvents(values: readonly unknown[]): Uint8Array {
+  let text = ''
+  for (const value of values) text += `data: ${JSON.stringify(value)}\n\n`
+  return encoder.encode(text)
 }

@@ -1,23 +1,18 @@
 import { LlorchError } from '../../protocol/index.ts'
-import type { TaskEvent, Usage } from '../../protocol/index.ts'
+import type { ChatCompletion, EmbeddingItem, EmbeddingList, EmbeddingReplyFields, TaskEvent, TextCompletion } from '../../protocol/index.ts'
 import type { RunningTask } from './runner.ts'
-import { completionObject, roleChunk, textChunk, usageChunk } from './openai-chunks.ts'
+import { CompletionAssembler } from './openai-assembly.ts'
+import { StreamShaper, sseEvents } from './openai-chunks.ts'
 import type { ResponseIdentity } from './openai-chunks.ts'
 
 const encoder = new TextEncoder()
-
-function sseData(value: unknown): Uint8Array {
-  return encoder.encode(`data: ${JSON.stringify(value)}\n\n`)
-}
 
 function errorOf(event: Extract<TaskEvent, { kind: 'error' }>): LlorchError {
   return new LlorchError(event.code, event.message, { retriable: event.retriable })
 }
 
-const ZERO_USAGE: Usage = { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 }
-
 /**
- * Reads events until the first output (tokens, end or error), so a task that fails before
+ * Reads events until the first output (deltas, end or error), so a task that fails before
  * producing anything is answered with a proper HTTP status rather than a 200 stream.
  */
 export async function readUntilFirstOutput(iterator: AsyncIterator<TaskEvent>): Promise<TaskEvent[]> {
@@ -41,13 +36,13 @@ export interface StreamOptions {
 }
 
 /**
- * OpenAI's streaming format: role first (chat), a chunk per token batch, the finish reason,
- * usage when asked, then `[DONE]`. An error after the first token ends the stream with an
- * `error` event; a client that goes away cancels the task on its node.
+ * OpenAI's streaming format: the engine's chunks as it sent them (see `StreamShaper`), usage when
+ * asked, then `[DONE]`. An error after the first output ends the stream with an `error` event; a
+ * client that goes away cancels the task on its node.
  */
 export function sseStream({ identity, task, iterator, first, includeUsage }: StreamOptions): ReadableStream<Uint8Array> {
   const pending = [...first]
-  let sentRole = false
+  const shaper = new StreamShaper(identity, { includeUsage })
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
       const next = pending.shift() ?? (await iterator.next()).value
@@ -55,24 +50,20 @@ export function sseStream({ identity, task, iterator, first, includeUsage }: Str
         controller.close()
         return
       }
-      if (identity.endpoint === 'chat' && !sentRole) {
-        sentRole = true
-        controller.enqueue(sseData(roleChunk(identity)))
-      }
       switch (next.kind) {
         case 'started':
+        case 'embeddings':
           return
-        case 'tokens':
-          controller.enqueue(sseData(textChunk(identity, next.text)))
+        case 'deltas':
+          controller.enqueue(sseEvents(shaper.shape(next.chunks)))
           return
         case 'end':
-          controller.enqueue(sseData(textChunk(identity, '', next.finish_reason ?? 'stop')))
-          if (includeUsage) controller.enqueue(sseData(usageChunk(identity, next.usage ?? ZERO_USAGE)))
+          controller.enqueue(sseEvents(shaper.finish(next.usage)))
           controller.enqueue(encoder.encode('data: [DONE]\n\n'))
           controller.close()
           return
         case 'error':
-          controller.enqueue(sseData(errorOf(next).toOpenAI()))
+          controller.enqueue(sseEvents([errorOf(next).toOpenAI()]))
           controller.close()
           return
       }
@@ -84,18 +75,39 @@ export function sseStream({ identity, task, iterator, first, includeUsage }: Str
   })
 }
 
-/** Reads the whole task and answers with one JSON object, as `stream: false` asks. */
-export async function collectCompletion(identity: ResponseIdentity, iterator: AsyncIterator<TaskEvent>) {
-  let text = ''
+/** Reads the whole task into one JSON object, as `stream: false` asks; `onOutput` runs at each batch of output. */
+export async function collectCompletion(identity: ResponseIdentity, iterator: AsyncIterator<TaskEvent>, onOutput: () => void = () => {}): Promise<ChatCompletion | TextCompletion> {
+  const assembler = new CompletionAssembler()
   for (;;) {
     const next = await iterator.next()
     if (next.done) throw new LlorchError('node_lost', 'the task ended without a result')
     const event = next.value
-    if (event.kind === 'tokens') text += event.text
+    if (event.kind === 'deltas') {
+      onOutput()
+      assembler.add(event.chunks)
+    }
+    if (event.kind === 'error') throw errorOf(event)
+    if (event.kind === 'end') return identity.endpoint === 'chat' ? assembler.chat(identity, event.usage) : assembler.text(identity, event.usage)
+  }
+}
+
+/** Reads an embeddings task: the engine's reply, its vectors in order, with llorch's model name and usage. */
+export async function collectEmbeddings(model: string, iterator: AsyncIterator<TaskEvent>, onOutput: () => void = () => {}): Promise<EmbeddingList> {
+  const data: EmbeddingItem[] = []
+  let reply: EmbeddingReplyFields = {}
+  for (;;) {
+    const next = await iterator.next()
+    if (next.done) throw new LlorchError('node_lost', 'the task ended without a result')
+    const event = next.value
+    if (event.kind === 'embeddings') {
+      onOutput()
+      for (const item of event.data) data.push(item)
+      if (event.reply) reply = event.reply
+    }
     if (event.kind === 'error') throw errorOf(event)
     if (event.kind === 'end') {
-      const usage = event.usage ?? ZERO_USAGE
-      return completionObject(identity, text, event.finish_reason ?? 'stop', usage)
+      const usage = reply.usage ?? { prompt_tokens: event.usage?.prompt_tokens ?? 0, total_tokens: event.usage?.total_tokens ?? 0 }
+      return { ...reply, object: 'list', data, model, usage }
     }
   }
 }

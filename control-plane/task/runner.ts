@@ -129,7 +129,7 @@ export async function startTask(request: TaskRequest): Promise<RunningTask> {
         for await (const event of withDeadlines(decodeTaskEvents(stream), deadlines)) {
           // The engine request is stopped either way; what follows depends on whether tokens flowed.
           if (event.kind === 'error' && event.code === 'deadline_exceeded') void node().cancel(taskId)
-          if (event.kind === 'tokens') {
+          if (event.kind === 'deltas' || event.kind === 'embeddings') {
             tokensSeen = true
             firstTokenAt ??= Date.now()
           }

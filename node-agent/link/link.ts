@@ -1,7 +1,7 @@
 import { hostname } from 'node:os'
 import WebSocket from 'ws'
 import { CLOSE_CODES, LlorchError, PROTOCOL_VERSION, parseControlFrame } from '../../protocol/index.ts'
-import type { AgentFrame, Cancel, ControlFrame, Dispatch, Drain, GpuInfo, Preload, Reload, TaskEvent } from '../../protocol/index.ts'
+import type { AgentFrame, Cancel, ControlFrame, Dispatch, Drain, EngineCall, GpuInfo, Preload, Reload, TaskEvent } from '../../protocol/index.ts'
 import type { Agent } from '../agent.ts'
 import { RECONNECT_MAX_MS, WELCOME_TIMEOUT_MS } from '../config/schema.ts'
 import type { Log } from '../log.ts'
@@ -248,13 +248,8 @@ export class Link {
     const taskId = dispatch.task_id
     let events: AsyncIterable<TaskEvent>
     try {
-      events = this.#options.agent.runTask({
-        taskId,
-        pool: dispatch.pool,
-        endpoint: dispatch.endpoint,
-        body: dispatch.body,
-        signal: AbortSignal.timeout(dispatch.deadline_ms),
-      })
+      const call: EngineCall = dispatch
+      events = this.#options.agent.runTask({ ...call, taskId, pool: dispatch.pool, signal: AbortSignal.timeout(dispatch.deadline_ms) })
     } catch (error) {
       const failure = error instanceof LlorchError ? error : new LlorchError('internal_error', String(error))
       // Not ready or no free slot: the control plane may place the task elsewhere.

@@ -1,33 +1,19 @@
 import type { IncomingMessage } from 'node:http'
 import { createParser } from 'eventsource-parser'
-import { z } from 'zod'
-import { ENGINE_PATHS, LlorchError, MAX_ERROR_MESSAGE_CHARS, Usage } from '../../protocol/index.ts'
-import type { EngineChatRequest, EngineCompletionRequest, GenerationEndpoint, TaskEvent } from '../../protocol/index.ts'
+import { ENGINE_PATHS, LlorchError } from '../../protocol/index.ts'
+import type { EngineChatRequest, EngineCompletionRequest, GenerationEndpoint, TaskEvent, Usage } from '../../protocol/index.ts'
 import type { EngineEndpoint } from '../supervisor/serving-engine.ts'
-import { engineStreamError } from './engine-http-error.ts'
-import { postForStream } from './engine-request.ts'
-import { TokenBatcher } from './token-batcher.ts'
+import { ChunkBatcher } from './chunk-batcher.ts'
+import { deltasEvent, readChunk, usageOf } from './engine-chunk-reader.ts'
+import { postToEngine } from './engine-request.ts'
+import { abortError, errorEvent, toLlorchError } from './relay-errors.ts'
 
-/** A batch of text deltas is sent at most this long after its first character. */
-export const TOKEN_FLUSH_INTERVAL_MS = 20
-/** A batch is sent as soon as it holds this many characters. */
-export const TOKEN_FLUSH_CHARS = 1_024
-/** Unsent characters past which the engine connection is paused until the consumer catches up. */
-export const RELAY_HIGH_WATER_CHARS = 256 * 1024
-
-const Chunk = z.looseObject({
-  choices: z
-    .array(
-      z.looseObject({
-        delta: z.looseObject({ content: z.string().nullish() }).nullish(),
-        text: z.string().nullish(),
-        finish_reason: z.string().min(1).nullish(),
-      }),
-    )
-    .nullish(),
-  usage: Usage.nullish().catch(null),
-  error: z.unknown().optional(),
-})
+/** A batch of chunks is sent at most this long after its first output. */
+export const DELTA_FLUSH_INTERVAL_MS = 20
+/** A batch is sent as soon as the engine data it holds reaches this many bytes. */
+export const DELTA_FLUSH_BYTES = 32 * 1024
+/** Unsent engine data past which the engine connection is paused until the consumer catches up. */
+export const RELAY_HIGH_WATER_BYTES = 1024 * 1024
 
 export interface RelayOptions {
   endpoint: EngineEndpoint
@@ -36,7 +22,7 @@ export interface RelayOptions {
   /** Aborting it cancels the engine request; a `LlorchError` reason becomes the task's error. */
   signal?: AbortSignal
   flushIntervalMs?: number
-  flushChars?: number
+  flushBytes?: number
 }
 
 /** The request sent to the engine: always streamed, always asking for usage, with its model name. */
@@ -44,29 +30,21 @@ export function engineRequestBody({ endpoint, body }: Pick<RelayOptions, 'endpoi
   return { ...body, model: endpoint.modelName, stream: true, stream_options: { ...(body.stream_options ?? {}), include_usage: true } }
 }
 
-function abortError(signal: AbortSignal): LlorchError {
-  return signal.reason instanceof LlorchError ? signal.reason : new LlorchError('cancelled', 'the task was cancelled')
-}
-
-function toLlorchError(error: unknown): LlorchError {
-  return error instanceof LlorchError ? error : new LlorchError('engine_error', error instanceof Error ? error.message : String(error), { cause: error })
-}
-
 /**
  * Runs one generation request against a ready engine and yields task events: `started` once the
- * engine accepted it, `tokens` batches numbered by `seq`, then one `end` or `error`. Never throws.
- * Stopping the iteration early, or aborting `signal`, closes the engine connection, which is how
- * engines learn to stop generating.
+ * engine accepted it, `deltas` batches of the engine's own chunks numbered by `seq`, then one
+ * `end` or `error`. Never throws. Stopping the iteration early, or aborting `signal`, closes the
+ * engine connection, which is how engines learn to stop generating.
  */
 export async function* relay(options: RelayOptions): AsyncGenerator<TaskEvent> {
   const { endpoint, route } = options
   const controller = new AbortController()
   const signal = options.signal ? AbortSignal.any([controller.signal, options.signal]) : controller.signal
   let response: IncomingMessage | null = null
-  const batcher = new TokenBatcher({
-    flushIntervalMs: options.flushIntervalMs ?? TOKEN_FLUSH_INTERVAL_MS,
-    flushChars: options.flushChars ?? TOKEN_FLUSH_CHARS,
-    highWaterChars: RELAY_HIGH_WATER_CHARS,
+  const batcher = new ChunkBatcher({
+    flushIntervalMs: options.flushIntervalMs ?? DELTA_FLUSH_INTERVAL_MS,
+    flushBytes: options.flushBytes ?? DELTA_FLUSH_BYTES,
+    highWaterBytes: RELAY_HIGH_WATER_BYTES,
     onPressure: (paused) => (paused ? response?.pause() : response?.resume()),
   })
   const onAbort = () => batcher.finish({ kind: 'error', error: abortError(signal) })
@@ -77,27 +55,20 @@ export async function* relay(options: RelayOptions): AsyncGenerator<TaskEvent> {
   let usage: Usage | null = null
   const onData = (data: string) => {
     if (data === '[DONE]') return batcher.finish({ kind: 'end', finishReason, usage })
-    let json: unknown
-    try {
-      json = JSON.parse(data)
-    } catch {
-      return batcher.finish({ kind: 'error', error: new LlorchError('engine_error', `engine of pool "${endpoint.pool}" sent a data line that is not JSON`) })
+    const chunk = readChunk(data, endpoint.pool)
+    if (chunk instanceof LlorchError) return batcher.finish({ kind: 'error', error: chunk })
+    if (chunk.usage !== undefined && chunk.usage !== null) {
+      const counted = usageOf(chunk.usage)
+      if (counted) usage = counted
+      else delete chunk.usage
     }
-    const chunk = Chunk.safeParse(json)
-    if (!chunk.success) return batcher.finish({ kind: 'error', error: new LlorchError('engine_error', `engine of pool "${endpoint.pool}" sent a chunk of unexpected shape`) })
-    if (chunk.data.error !== undefined && chunk.data.error !== null) {
-      return batcher.finish({ kind: 'error', error: engineStreamError({ pool: endpoint.pool, payload: data }) })
-    }
-    if (chunk.data.usage) usage = chunk.data.usage
-    const choice = chunk.data.choices?.[0]
-    if (!choice) return
-    batcher.push((route === 'chat' ? choice.delta?.content : choice.text) ?? '')
-    if (choice.finish_reason) finishReason = choice.finish_reason
+    for (const choice of chunk.choices) if (typeof choice.finish_reason === 'string' && choice.finish_reason !== '') finishReason = choice.finish_reason
+    batcher.push(chunk, data.length)
   }
 
   const run = async () => {
     const url = `${endpoint.baseUrl}${ENGINE_PATHS[route]}`
-    response = await postForStream({ url, payload: JSON.stringify(engineRequestBody(options)), signal, pool: endpoint.pool })
+    response = await postToEngine({ url, payload: JSON.stringify(engineRequestBody(options)), signal, pool: endpoint.pool, route }, 'text/event-stream')
     batcher.start()
     const parser = createParser({ onEvent: (event) => onData(event.data) })
     const stream = response
@@ -117,12 +88,16 @@ export async function* relay(options: RelayOptions): AsyncGenerator<TaskEvent> {
   try {
     for await (const item of batcher.items()) {
       if (item.kind === 'started') yield { kind: 'started' }
-      else if (item.kind === 'text') yield { kind: 'tokens', seq: seq++, text: item.text }
-      else if (item.kind === 'end') yield { kind: 'end', finish_reason: item.finishReason, usage: item.usage }
-      else {
-        const { code, message, retriable } = item.error
-        yield { kind: 'error', code, message: message.slice(0, MAX_ERROR_MESSAGE_CHARS), retriable: retriable && seq === 0 }
-      }
+      else if (item.kind === 'chunks') {
+        const event = deltasEvent(item.chunks, seq, endpoint.pool)
+        if (event instanceof LlorchError) {
+          yield errorEvent(event, { outputSent: seq > 0 })
+          return
+        }
+        seq += 1
+        yield event
+      } else if (item.kind === 'end') yield { kind: 'end', finish_reason: item.finishReason, usage: item.usage }
+      else yield errorEvent(item.error, { outputSent: seq > 0 })
     }
   } finally {
     signal.removeEventListener('abort', onAbort)

@@ -26,7 +26,7 @@ describe('drain', () => {
     const order: string[] = []
     let drained: Promise<void> | null = null
     const events = await collectEvents(agent.runTask({ taskId: 't', pool: 'fake-model', endpoint: 'chat', body: chatBody }), (event) => {
-      if (event.kind === 'tokens' && drained === null) {
+      if (event.kind === 'deltas' && drained === null) {
         drained = agent.drain({ pool: 'fake-model', deadlineMs: 30_000 }).then(() => void order.push('drained'))
       }
     })
@@ -58,7 +58,7 @@ describe('drain', () => {
     const pid = agent.supervisor('fake-model').pid ?? 0
     let drained: Promise<void> | null = null
     const events = await collectEvents(agent.runTask({ taskId: 't', pool: 'fake-model', endpoint: 'chat', body: chatBody }), (event) => {
-      if (event.kind === 'tokens') drained ??= agent.drain({ pool: 'fake-model', deadlineMs: 30 })
+      if (event.kind === 'deltas') drained ??= agent.drain({ pool: 'fake-model', deadlineMs: 30 })
     })
     await drained
     expect(events.at(-1)).toEqual({ kind: 'error', code: 'engine_unavailable', message: 'pool "fake-model" was drained before the task finished (deadline 30 ms)', retriable: false })

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { LlorchError } from '../../protocol/index.ts'
-import { chatBody, collectEvents, testAgent, textOf } from '../support/agents.ts'
+import { chatBody, collectEvents, seqsOf, testAgent, textOf } from '../support/agents.ts'
 import { fakeEngineStats, fakePool, useProcessCleanup, waitFor } from '../support/processes.ts'
 
 const cleanup = useProcessCleanup()
@@ -12,7 +12,7 @@ describe('running tasks through the agent', () => {
     const events = await collectEvents(agent.runTask({ taskId: 't1', pool: 'fake-model', endpoint: 'chat', body: chatBody }))
     expect(events[0]).toEqual({ kind: 'started' })
     expect(textOf(events)).toBe(Array.from({ length: 12 }, (_, i) => (i === 0 ? 'tok0' : ` tok${i}`)).join(''))
-    const seqs = events.flatMap((e) => (e.kind === 'tokens' ? [e.seq] : []))
+    const seqs = seqsOf(events)
     expect(seqs).toEqual(seqs.map((_, i) => i))
     expect(events.at(-1)).toEqual({ kind: 'end', finish_reason: 'stop', usage: { prompt_tokens: 2, completion_tokens: 12, total_tokens: 14 } })
     expect(agent.runningTasks()).toEqual([])
@@ -25,7 +25,7 @@ describe('running tasks through the agent', () => {
     const run = agent.runTask({ taskId: 'long', pool: 'fake-model', endpoint: 'chat', body: chatBody })
     const baseUrl = agent.supervisor('fake-model').endpoint?.baseUrl ?? ''
     const events = await collectEvents(run, (event) => {
-      if (event.kind === 'tokens') {
+      if (event.kind === 'deltas') {
         expect(agent.runningTasks()).toEqual(['long'])
         expect(agent.cancel('long')).toBe(true)
       }

@@ -1,35 +1,12 @@
-import { createServer } from 'node:net'
 import { createClient } from '@libsql/client'
 import OpenAI from 'openai'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { CreateApiKeyResponse } from '../../protocol/index.ts'
 import { fakePoolInput } from '../support/agents.ts'
 import { getPool, startLinkedAgent } from '../support/linked-agent.ts'
 import { startStack } from '../support/local-stack.ts'
 import type { Stack } from '../support/local-stack.ts'
+import { CEILING_MS, createKey, openaiClient as client, servePool as serve } from '../support/openai-stack.ts'
 import { fakeEngineStats, useProcessCleanup, waitFor } from '../support/processes.ts'
-
-const CEILING_MS = 20_000
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address()
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))))
-    })
-  })
-}
-
-async function createKey(stack: Stack, scopes: string[] = ['inference']): Promise<{ id: string; key: string }> {
-  const response = await stack.admin('POST', '/v2/api-keys', { name: `key-${scopes.join('-')}`, scopes })
-  return CreateApiKeyResponse.parse(await response.json())
-}
-
-function client(stack: Stack, apiKey: string): OpenAI {
-  return new OpenAI({ apiKey, baseURL: new URL('/v1', stack.url).toString(), maxRetries: 0, timeout: 30_000 })
-}
 
 const expectedText = (n: number) => Array.from({ length: n }, (_, i) => (i === 0 ? 'tok0' : ` tok${i}`)).join('')
 
@@ -43,15 +20,7 @@ describe('OpenAI-compatible API through the official openai client', () => {
     await stack.stop()
   })
 
-  async function servePool(id: string, { slots = 2, fakeArgs = [], name = `node-${id}` }: { slots?: number; fakeArgs?: string[]; name?: string } = {}) {
-    const port = await freePort()
-    const agent = await startLinkedAgent(cleanup, stack, { name, pools: [fakePoolInput(id, fakeArgs, { slots, port })] })
-    await waitFor(async () => (await getPool(stack, id))?.replicas.some((r) => r.node_id === agent.nodeId && r.state === 'ready'), {
-      timeoutMs: CEILING_MS,
-      message: `a ready replica of ${id} on ${agent.nodeId}`,
-    })
-    return { agent, engineUrl: `http://127.0.0.1:${port}` }
-  }
+  const servePool = (id: string, options?: Parameters<typeof serve>[3]) => serve(cleanup, stack, id, options)
 
   it('streams and returns chat completions and completions with the engine tokens in order and correct usage', async () => {
     const { engineUrl } = await servePool('chat-model', { fakeArgs: ['--tokens', '12'] })

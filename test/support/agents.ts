@@ -34,7 +34,18 @@ export async function collectEvents(events: AsyncIterable<TaskEvent>, onEvent?: 
   return seen
 }
 
-export const textOf = (events: TaskEvent[]) => events.map((e) => (e.kind === 'tokens' ? e.text : '')).join('')
+/** The text of one choice across a task's `deltas` events: chat content or completions text. */
+export function textOf(events: TaskEvent[], choice = 0): string {
+  let text = ''
+  for (const event of events) {
+    if (event.kind !== 'deltas') continue
+    for (const chunk of event.chunks) for (const c of chunk.choices) if (c.index === choice) text += c.delta?.content ?? c.text ?? ''
+  }
+  return text
+}
+
+/** The `seq` of each `deltas` event, in order. */
+export const seqsOf = (events: TaskEvent[]) => events.flatMap((e) => (e.kind === 'deltas' ? [e.seq] : []))
 
 export const chatBody = { model: 'fake-model', messages: [{ role: 'user' as const, content: 'say something' }] }
 

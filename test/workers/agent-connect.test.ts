@@ -45,14 +45,16 @@ describe('GET /v2/agent/connect', () => {
     agent.ws.close(1000, 'done')
   })
 
-  it('closes with a clear reason when the agent speaks another protocol version', async () => {
-    const node = await createNode()
-    const agent = await open(node.token)
-    agent.send(hello({ protocol: PROTOCOL_VERSION + 1 }))
-    expect(await agent.next()).toMatchObject({ type: 'error', code: 'protocol_mismatch' })
-    const closed = await agent.closed
-    expect(closed.code).toBe(CLOSE_CODES.protocolMismatch)
-    expect(closed.reason).toContain(`control plane speaks ${PROTOCOL_VERSION}`)
+  it('closes with a clear reason when the agent speaks another protocol version, the old major 1 included', async () => {
+    for (const protocol of [1, PROTOCOL_VERSION + 1]) {
+      const node = await createNode()
+      const agent = await open(node.token)
+      agent.send(hello({ protocol }))
+      expect(await agent.next()).toMatchObject({ type: 'error', code: 'protocol_mismatch' })
+      const closed = await agent.closed
+      expect(closed.code).toBe(CLOSE_CODES.protocolMismatch)
+      expect(closed.reason).toBe(`protocol ${protocol} unsupported; control plane speaks ${PROTOCOL_VERSION}`)
+    }
   })
 
   it('refuses a replica whose pool is already served by another engine kind', async () => {

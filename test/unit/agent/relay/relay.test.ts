@@ -5,6 +5,7 @@ import { relay } from '../../../../node-agent/relay/relay.ts'
 import type { RelayOptions } from '../../../../node-agent/relay/relay.ts'
 import { LlorchError } from '../../../../protocol/index.ts'
 import type { TaskEvent } from '../../../../protocol/index.ts'
+import { seqsOf, textOf } from '../../../support/agents.ts'
 import { startFakeEngine, useProcessCleanup, waitFor } from '../../../support/processes.ts'
 import type { FakeEngineHandle } from '../../../support/processes.ts'
 
@@ -16,8 +17,7 @@ async function collect(options: RelayOptions): Promise<TaskEvent[]> {
   return events
 }
 
-const text = (events: TaskEvent[]) => events.map((e) => (e.kind === 'tokens' ? e.text : '')).join('')
-const seqs = (events: TaskEvent[]) => events.flatMap((e) => (e.kind === 'tokens' ? [e.seq] : []))
+const text = (events: TaskEvent[]) => textOf(events)
 
 describe('relay against the fake engine', () => {
   const cleanup = useProcessCleanup()
@@ -33,11 +33,11 @@ describe('relay against the fake engine', () => {
 
   const endpoint = () => ({ pool: 'p', baseUrl: engine.baseUrl, modelName: 'served-name' })
 
-  it('yields started, token batches in order and the end with usage, asking the engine for usage itself', async () => {
-    const events = await collect({ endpoint: endpoint(), route: 'chat', body: chat, flushChars: 1 })
+  it('yields started, batches of the engine chunks in order and the end with usage, asking the engine for usage itself', async () => {
+    const events = await collect({ endpoint: endpoint(), route: 'chat', body: chat, flushBytes: 1 })
     expect(events[0]).toEqual({ kind: 'started' })
     expect(text(events)).toBe('tok0 tok1 tok2 tok3 tok4')
-    const numbers = seqs(events)
+    const numbers = seqsOf(events)
     expect(numbers.length).toBeGreaterThan(0)
     expect(numbers).toEqual(numbers.map((_, i) => i))
     expect(events.at(-1)).toEqual({ kind: 'end', finish_reason: 'stop', usage: { prompt_tokens: 2, completion_tokens: 5, total_tokens: 7 } })
@@ -45,11 +45,11 @@ describe('relay against the fake engine', () => {
     expect(body).toMatchObject({ model: 'served-name', stream: true, stream_options: { include_usage: true } })
   })
 
-  it('joins tokens that arrive within the flush interval into at most two batches (the first text goes out at once)', async () => {
-    const events = await collect({ endpoint: endpoint(), route: 'chat', body: chat, flushIntervalMs: 60_000, flushChars: 1e6 })
-    const batches = events.filter((e) => e.kind === 'tokens')
+  it('joins chunks that arrive within the flush interval into at most two batches (the first output goes out at once)', async () => {
+    const events = await collect({ endpoint: endpoint(), route: 'chat', body: chat, flushIntervalMs: 60_000, flushBytes: 1e6 })
+    const batches = events.filter((e) => e.kind === 'deltas')
     expect(batches.length).toBeLessThanOrEqual(2)
-    expect(batches[0]?.text.startsWith('tok0')).toBe(true)
+    expect(textOf(batches.slice(0, 1)).startsWith('tok0')).toBe(true)
     expect(text(events)).toBe('tok0 tok1 tok2 tok3 tok4')
   })
 
@@ -63,9 +63,9 @@ describe('relay against the fake engine', () => {
     const slow = await startFakeEngine(['--tokens', '1000', '--tokens-per-second', '100'], cleanup.track)
     const controller = new AbortController()
     const events: TaskEvent[] = []
-    for await (const event of relay({ endpoint: { pool: 'p', baseUrl: slow.baseUrl, modelName: 'm' }, route: 'chat', body: chat, signal: controller.signal, flushChars: 1 })) {
+    for await (const event of relay({ endpoint: { pool: 'p', baseUrl: slow.baseUrl, modelName: 'm' }, route: 'chat', body: chat, signal: controller.signal, flushBytes: 1 })) {
       events.push(event)
-      if (event.kind === 'tokens') controller.abort(new LlorchError('cancelled', 'client went away'))
+      if (event.kind === 'deltas') controller.abort(new LlorchError('cancelled', 'client went away'))
     }
     expect(events.at(-1)).toEqual({ kind: 'error', code: 'cancelled', message: 'client went away', retriable: false })
     await waitFor(async () => {
@@ -83,7 +83,7 @@ describe('relay against the fake engine', () => {
 
   it('reports the mid-stream error object an engine sends instead of [DONE]', async () => {
     const broken = await startFakeEngine(['--error-after-tokens', '2'], cleanup.track)
-    const events = await collect({ endpoint: { pool: 'p', baseUrl: broken.baseUrl, modelName: 'm' }, route: 'chat', body: chat, flushChars: 1 })
+    const events = await collect({ endpoint: { pool: 'p', baseUrl: broken.baseUrl, modelName: 'm' }, route: 'chat', body: chat, flushBytes: 1 })
     expect(text(events)).toBe('tok0 tok1')
     expect(events.at(-1)).toEqual({
       kind: 'error',
@@ -168,6 +168,47 @@ describe('relay SSE parsing', () => {
     const events = await collect({ endpoint: endpoint(), route: 'chat', body: chat })
     expect(text(events)).toBe('ok')
     expect(connections).toBe(2)
+  })
+
+  it('relays tool calls, reasoning, logprobs and fields it does not know, without the identity the Worker rewrites', async () => {
+    const line = (value: unknown) => `data: ${JSON.stringify(value)}\n\n`
+    const head = { id: 'engine-id', object: 'chat.completion.chunk', created: 5, model: 'engine-model', system_fingerprint: 'fp' }
+    const entry = { token: 'x', logprob: -1, bytes: [120], top_logprobs: [] }
+    handler = stream(
+      line({ ...head, choices: [{ index: 0, delta: { role: 'assistant', content: null, reasoning_content: 'hm' }, logprobs: null, finish_reason: null }] }),
+      line({ ...head, choices: [{ index: 0, delta: { tool_calls: [{ index: 0, id: 'call_1', type: 'function', function: { name: 'f', arguments: '' } }] }, logprobs: { content: [entry] }, finish_reason: null }] }),
+      line({ ...head, choices: [{ index: 0, delta: { tool_calls: [{ index: 0, function: { arguments: '{"a":1}' } }] }, finish_reason: null, engine_note: { kept: true } }] }),
+      line({ ...head, choices: [{ index: 0, delta: {}, finish_reason: 'tool_calls' }] }),
+      line({ ...head, choices: [], usage: { prompt_tokens: 1, completion_tokens: 2, total_tokens: 3 }, timings: { ms: 4 } }),
+      'data: [DONE]\n\n',
+    )
+    const events = await collect({ endpoint: endpoint(), route: 'chat', body: chat, flushIntervalMs: 60_000, flushBytes: 1e6 })
+    const chunks = events.flatMap((e) => (e.kind === 'deltas' ? e.chunks : []))
+    expect(chunks).toEqual([
+      {
+        system_fingerprint: 'fp',
+        choices: [
+          {
+            index: 0,
+            delta: { role: 'assistant', content: null, reasoning_content: 'hm', tool_calls: [{ index: 0, id: 'call_1', type: 'function', function: { name: 'f', arguments: '' } }] },
+            logprobs: { content: [entry] },
+            finish_reason: null,
+          },
+        ],
+      },
+      { system_fingerprint: 'fp', choices: [{ index: 0, delta: { tool_calls: [{ index: 0, function: { arguments: '{"a":1}' } }] }, finish_reason: null, engine_note: { kept: true } }] },
+      { system_fingerprint: 'fp', choices: [{ index: 0, delta: {}, finish_reason: 'tool_calls' }] },
+      { system_fingerprint: 'fp', choices: [], usage: { prompt_tokens: 1, completion_tokens: 2, total_tokens: 3 }, timings: { ms: 4 } },
+    ])
+    expect(events.at(-1)).toEqual({ kind: 'end', finish_reason: 'tool_calls', usage: { prompt_tokens: 1, completion_tokens: 2, total_tokens: 3 } })
+  })
+
+  it('ends the task with an engine error when a chunk is not one the protocol carries', async () => {
+    handler = stream('data: {"choices":[{"index":0,"delta":{"tool_calls":[{"function":{"arguments":"{}"}}]}}]}\n\n', 'data: [DONE]\n\n')
+    const events = await collect({ endpoint: endpoint(), route: 'chat', body: chat })
+    expect(events.at(-1)).toMatchObject({ kind: 'error', code: 'engine_error', retriable: false, message: expect.stringContaining('choices[0].delta.tool_calls[0].index') })
+    handler = stream('data: {"choices":[{"delta":{"content":"no index"}}]}\n\n', 'data: [DONE]\n\n')
+    expect((await collect({ endpoint: endpoint(), route: 'chat', body: chat })).at(-1)).toMatchObject({ kind: 'error', code: 'engine_error', message: expect.stringContaining('integer index') })
   })
 
   it('turns a 400 from the engine into invalid_request with its message', async () => {

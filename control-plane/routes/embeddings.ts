@@ -1,0 +1,18 @@
+import { Hono } from 'hono'
+import { EmbeddingRequest } from '../../protocol/index.ts'
+import { readJson } from '../middleware/validate-json.ts'
+import { collectEmbeddings } from '../task/openai-response.ts'
+import { startInferenceTask } from './inference-task.ts'
+import type { InferenceEnv } from './inference-task.ts'
+import { answerWhole } from './whole-reply.ts'
+
+/**
+ * `POST /v1/embeddings`, OpenAI-compatible: queued and placed like a generation task (the same
+ * pool queue and slots), run by the agent against its engine's `/v1/embeddings`, not streamed.
+ */
+export const embeddingRoutes = new Hono<InferenceEnv>().post('/v1/embeddings', async (c) => {
+  const { priority, ...body } = await readJson(c, EmbeddingRequest)
+  const task = await startInferenceTask(c, { generation: { endpoint: 'embeddings', body }, priority })
+  const iterator = task.events[Symbol.asyncIterator]()
+  return answerWhole(c, task, (onOutput) => collectEmbeddings(body.model, iterator, onOutput))
+})

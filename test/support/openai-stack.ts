@@ -1,0 +1,54 @@
+/** The official `openai` client against a local stack, and fake-engine pools served by linked agents. */
+import { createServer } from 'node:net'
+import OpenAI from 'openai'
+import { CreateApiKeyResponse } from '../../protocol/index.ts'
+import { fakePoolInput } from './agents.ts'
+import { getPool, startLinkedAgent } from './linked-agent.ts'
+import type { LinkedAgent } from './linked-agent.ts'
+import type { Stack } from './local-stack.ts'
+import { waitFor } from './processes.ts'
+import type { useProcessCleanup } from './processes.ts'
+
+export const CEILING_MS = 20_000
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer()
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address()
+      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))))
+    })
+  })
+}
+
+export async function createKey(stack: Stack, scopes: string[] = ['inference']): Promise<{ id: string; key: string }> {
+  const response = await stack.admin('POST', '/v2/api-keys', { name: `key-${scopes.join('-')}`, scopes })
+  return CreateApiKeyResponse.parse(await response.json())
+}
+
+export function openaiClient(stack: Stack, apiKey: string): OpenAI {
+  return new OpenAI({ apiKey, baseURL: new URL('/v1', stack.url).toString(), maxRetries: 0, timeout: 30_000 })
+}
+
+export interface ServedPool {
+  agent: LinkedAgent
+  /** The fake engine itself, for its stats and for asking it directly. */
+  engineUrl: string
+}
+
+/** Starts an agent serving `id` with the fake engine and waits until its replica is ready. */
+export async function servePool(
+  cleanup: ReturnType<typeof useProcessCleanup>,
+  stack: Stack,
+  id: string,
+  { slots = 2, fakeArgs = [], name = `node-${id}` }: { slots?: number; fakeArgs?: string[]; name?: string } = {},
+): Promise<ServedPool> {
+  const port = await freePort()
+  const agent = await startLinkedAgent(cleanup, stack, { name, pools: [fakePoolInput(id, fakeArgs, { slots, port })] })
+  await waitFor(async () => (await getPool(stack, id))?.replicas.some((r) => r.node_id === agent.nodeId && r.state === 'ready'), {
+    timeoutMs: CEILING_MS,
+    message: `a ready replica of ${id} on ${agent.nodeId}`,
+  })
+  return { agent, engineUrl: `http://127.0.0.1:${port}` }
+}

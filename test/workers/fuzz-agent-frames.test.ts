@@ -137,6 +137,8 @@ function isWelcome(raw: string): boolean {
 
 let nodeId = ''
 let framesSent = 0
+/** Refusals, welcomes and foreign-version closes must all occur, or the property proved little. */
+const seen = { refusals: 0, welcomes: 0, closes: 0 }
 let nodeToken = ''
 let agent: AgentEnd
 
@@ -159,6 +161,9 @@ function controlFrames(raws: readonly string[]): ControlFrame[] {
 /** Sends a batch and a valid hello after it; checks the answers, the object and the node. */
 async function checkBatch(batch: readonly Payload[]): Promise<void> {
   const expected = expectedFor(batch)
+  seen.refusals += expected.refusals.length
+  seen.welcomes += expected.welcomes
+  seen.closes += expected.closes ? 1 : 0
   const from = agent.received.length
   framesSent += expected.sent.length
   for (const payload of expected.sent) agent.send(payload)
@@ -196,9 +201,10 @@ describe('agent frames under fuzzing', () => {
   it('answers every batch of frames as parseAgentFrame predicts and keeps serving the agent', async () => {
     const batches = fc.array(frame, { minLength: 1, maxLength: 30, size: 'max' })
     const before = framesSent
-    const run = await runProperty('agent frame batches', fc.asyncProperty(batches, checkBatch), { numRuns: 150, seed })
+    const run = await runProperty('agent frame batches', fc.asyncProperty(batches, checkBatch), { numRuns: 200, seed })
     // Each run is a batch; the inputs are its frames.
     runs.push({ ...run, runs: framesSent - before })
+    expect(Object.values(seen).every((count) => count > 0), JSON.stringify(seen)).toBe(true)
   })
 
   it('refuses frames past the size limit and keeps the socket', async () => {

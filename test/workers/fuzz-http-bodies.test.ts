@@ -100,7 +100,7 @@ const ROUTES: readonly BodyRoute[] = [
     base: fc.constant({}).map(() => ({ name: existingNodeName, labels: { rack: 'a' } })),
     // The base names a node that exists; a mutated name that is valid creates one.
     accepted: { statuses: [201, 409] },
-    numRuns: 600,
+    numRuns: 800,
   },
   { method: 'POST', path: '/v2/api-keys', token: () => ADMIN_TOKEN, schema: CreateApiKeyRequest, base: fc.constant({ name: 'fuzz-app', scopes: ['inference', 'admin'] }), accepted: { statuses: [201] }, numRuns: 600 },
   {
@@ -111,7 +111,7 @@ const ROUTES: readonly BodyRoute[] = [
     base: fc.constant({ queue_capacity: 64, default_priority: 'interactive', first_token_timeout_ms: 60_000, idle_timeout_ms: 30_000 }),
     refusedFields: ['preload_mode', 'idle_drain_ms'],
     accepted: { statuses: [200] },
-    numRuns: 600,
+    numRuns: 800,
   },
   {
     method: 'POST',
@@ -121,7 +121,7 @@ const ROUTES: readonly BodyRoute[] = [
     base: fc.constant({ deadline_ms: 1_000 }),
     emptyAs: {},
     accepted: { statuses: [404], code: 'not_found' },
-    numRuns: 600,
+    numRuns: 1_000,
   },
 ]
 
@@ -158,8 +158,12 @@ async function send(route: BodyRoute, payload: Payload): Promise<Response> {
   })
 }
 
+/** Verdicts seen per route: a route whose bodies were all refused (or all taken) proved little. */
+const verdictsSeen = new Map<BodyRoute, Set<Verdict['kind']>>()
+
 async function checkAnswer(route: BodyRoute, payload: Payload): Promise<void> {
   const verdict = verdictOf(route, payload)
+  verdictsSeen.set(route, (verdictsSeen.get(route) ?? new Set()).add(verdict.kind))
   const answer = await readAnswer(await send(route, payload), pathOf(route))
   const what = `${route.method} ${route.path} (${verdict.kind}) answered ${answer.status} ${answer.code ?? ''}: ${answer.message ?? ''}`
   switch (verdict.kind) {
@@ -223,6 +227,7 @@ describe('request bodies under fuzzing', () => {
   for (const route of ROUTES) {
     it(`answers every body on ${route.method} ${route.path} below 500, as its schema decides`, async () => {
       runs.push(await runProperty(`bodies ${route.method} ${route.path}`, fc.asyncProperty(hostilePayloads(route.base, route.refusedFields), (payload) => checkAnswer(route, payload)), { numRuns: route.numRuns, seed }))
+      expect([...(verdictsSeen.get(route) ?? [])].sort()).toEqual(['accepted', 'schema', 'unreadable'])
     })
   }
 

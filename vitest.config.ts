@@ -1,8 +1,19 @@
 import { cloudflareTest } from '@cloudflare/vitest-plugin'
 import { defineConfig } from 'vitest/config'
+import type { TestCase, TestModule, TestSuite } from 'vitest/node'
+
+/**
+ * The fuzzers send thousands of inputs that the Worker refuses and logs one by one; of what a
+ * fuzz test module prints, only its own `fuzz.*` summary lines (seeds, input counts) are kept.
+ */
+function keepLog(log: string, entity: TestModule | TestCase | TestSuite | undefined): boolean {
+  const moduleId = entity === undefined ? '' : entity.type === 'module' ? entity.moduleId : entity.module.moduleId
+  return !/\/fuzz-[^/]+\.test\.ts$/.test(moduleId) || log.startsWith('{"event":"fuzz.')
+}
 
 export default defineConfig({
   test: {
+    onConsoleLog: (log, _type, entity) => keepLog(log, entity),
     projects: [
       {
         test: {

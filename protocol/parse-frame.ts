@@ -1,5 +1,5 @@
 import type { z } from 'zod'
-import { AgentFrame, ControlFrame, MAX_FRAME_BYTES } from './agent-frames.ts'
+import { AgentFrame, ControlFrame, MAX_ERROR_MESSAGE_CHARS, MAX_FRAME_BYTES } from './agent-frames.ts'
 import type { ErrorFrame } from './agent-frames.ts'
 import { describeIssues } from './describe-issues.ts'
 import { MAX_JSON_DEPTH, nestsDeeperThan } from './json-depth.ts'
@@ -7,7 +7,8 @@ import { MAX_JSON_DEPTH, nestsDeeperThan } from './json-depth.ts'
 export type ParsedFrame<T> = { ok: true; frame: T } | { ok: false; error: ErrorFrame }
 
 function invalid(message: string): { ok: false; error: ErrorFrame } {
-  return { ok: false, error: { type: 'error', code: 'invalid_request', message } }
+  // The message quotes what was sent (a type, every issue), so it is clipped to what an error frame may carry.
+  return { ok: false, error: { type: 'error', code: 'invalid_request', message: message.slice(0, MAX_ERROR_MESSAGE_CHARS) } }
 }
 
 function parseWith<T>(schema: z.ZodType<T>, raw: string | ArrayBuffer | Uint8Array): ParsedFrame<T> {

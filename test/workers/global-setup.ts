@@ -9,6 +9,8 @@ declare module 'vitest' {
   export interface ProvidedContext {
     libsqlUrl: string
     libsqlAuthToken: string
+    /** `FUZZ_SEED` from the environment, so a failed property can be replayed (test/support/property-run.ts). */
+    fuzzSeed: string
   }
 }
 
@@ -23,6 +25,7 @@ export default async function setup(project: TestProject) {
   await applyMigrations({ url: server.url, authToken })
   project.provide('libsqlUrl', server.url)
   project.provide('libsqlAuthToken', authToken)
+  project.provide('fuzzSeed', process.env.FUZZ_SEED ?? '')
   return async () => {
     await server.close()
     rmSync(dir, { recursive: true, force: true })

@@ -25,10 +25,11 @@ const say = (line: string) => process.stderr.write(`bench: ${line}\n`)
 const USAGE_SETTLE_MS = 2_500
 
 function targetOf(stack: BenchStack, pool: BenchPool, path: BenchPath): StreamTarget {
-  if (path === 'relay') return { path, url: `${stack.apiUrl}/chat/completions`, model: pool.id, headers: { Authorization: `Bearer ${stack.apiKey}` } }
+  const tool = pool.toolArguments === undefined ? {} : { toolArguments: pool.toolArguments }
+  if (path === 'relay') return { path, url: `${stack.apiUrl}/chat/completions`, model: pool.id, headers: { Authorization: `Bearer ${stack.apiKey}` }, ...tool }
   const engineUrl = stack.engineUrls.get(pool.id)
   if (engineUrl === undefined) throw new Error(`no engine URL for pool ${pool.id}`)
-  return { path, url: `${engineUrl}/v1/chat/completions`, model: pool.id, headers: {} }
+  return { path, url: `${engineUrl}/v1/chat/completions`, model: pool.id, headers: {}, ...tool }
 }
 
 /** Connections, JIT and every cache on both paths warmed up; a path that cannot serve fails the bench here. */

@@ -6,7 +6,12 @@ export interface BenchPool {
   /** The fake engine's `--tokens-per-second`; 0 streams as fast as it can. */
   tokensPerSecond: number
   slots: number
+  /** The engine answers with one tool call of these arguments, streamed in 4-character fragments. */
+  toolArguments?: string
 }
+
+/** About 1 KiB of JSON arguments: 256 fragments of 4 characters, like a model writing a tool call. */
+export const BENCH_TOOL_ARGUMENTS = JSON.stringify({ query: 'weather in '.repeat(40).trim(), days: 3, units: 'metric', include: ['hourly', 'alerts'], note: 'x'.repeat(480) })
 
 export interface Scenario {
   name: string
@@ -36,6 +41,7 @@ export const ONE_TOKEN_CONCURRENCY = 16
 export function planBench({ requests, concurrency, tokens, pacedRate, quick }: BenchOptions): BenchPlan {
   const fast: BenchPool = { id: 'bench-max-speed', tokensPerSecond: 0, slots: Math.max(concurrency, ONE_TOKEN_CONCURRENCY) }
   const paced: BenchPool = { id: 'bench-paced', tokensPerSecond: pacedRate, slots: concurrency }
+  const tools: BenchPool = { id: 'bench-tool-call', tokensPerSecond: 0, slots: concurrency, toolArguments: BENCH_TOOL_ARGUMENTS }
   const scenarios: Scenario[] = [
     { name: 'sequential', description: `1 stream at a time, ${tokens} tokens, engine at max speed`, pool: fast, requests, concurrency: 1, tokens },
     { name: 'concurrent', description: `${concurrency} streams at once, ${tokens} tokens, engine at max speed`, pool: fast, requests, concurrency, tokens },
@@ -46,6 +52,14 @@ export function planBench({ requests, concurrency, tokens, pacedRate, quick }: B
       requests: 2 * Math.max(requests, ONE_TOKEN_CONCURRENCY * 4),
       concurrency: ONE_TOKEN_CONCURRENCY,
       tokens: 1,
+    },
+    {
+      name: 'tool-call',
+      description: `${concurrency} streams at once, one tool call of ${BENCH_TOOL_ARGUMENTS.length} argument characters in 4-character fragments`,
+      pool: tools,
+      requests,
+      concurrency,
+      tokens: Math.ceil(BENCH_TOOL_ARGUMENTS.length / 4),
     },
   ]
   if (pacedRate > 0) {
@@ -58,5 +72,5 @@ export function planBench({ requests, concurrency, tokens, pacedRate, quick }: B
       tokens: pacedRate,
     })
   }
-  return { pools: pacedRate > 0 ? [fast, paced] : [fast], scenarios }
+  return { pools: pacedRate > 0 ? [fast, tools, paced] : [fast, tools], scenarios }
 }

@@ -10,6 +10,8 @@ export interface StreamTarget {
   url: string
   model: string
   headers: Record<string, string>
+  /** The pool streams a tool call with these arguments (in fragments) instead of text. */
+  toolArguments?: string
 }
 
 /** One streamed request as the client saw it. */
@@ -26,8 +28,9 @@ export interface StreamSample {
 /** Neither path may take this long for one request; a hang becomes an error sample. */
 export const REQUEST_TIMEOUT_MS = 60_000
 
+const ToolCallPiece = z.object({ function: z.object({ arguments: z.string().nullish() }).nullish() })
 const Chunk = z.object({
-  choices: z.array(z.object({ delta: z.object({ content: z.string().nullish() }).nullish() })).nullish(),
+  choices: z.array(z.object({ delta: z.object({ content: z.string().nullish(), tool_calls: z.array(ToolCallPiece).nullish() }).nullish() })).nullish(),
   usage: z.object({ completion_tokens: z.number() }).nullish(),
   error: z.unknown().optional(),
 })
@@ -50,10 +53,13 @@ export async function streamOnce(target: StreamTarget, maxTokens: number): Promi
   const started = performance.now()
   let ttftMs: number | null = null
   let text = ''
+  let toolArguments = ''
   let usageTokens: number | null = null
   let done = false
   let error: string | null = null
-  const sample = (): StreamSample => ({ ttftMs, durationMs: performance.now() - started, tokens: countWords(text), error })
+  // A tool call's fragments may arrive merged on one path and not the other: its tokens are the engine's count.
+  const tokensSeen = () => (target.toolArguments === undefined ? countWords(text) : (usageTokens ?? 0))
+  const sample = (): StreamSample => ({ ttftMs, durationMs: performance.now() - started, tokens: tokensSeen(), error })
 
   const parser = createParser({
     onEvent(event) {
@@ -79,10 +85,13 @@ export async function streamOnce(target: StreamTarget, maxTokens: number): Promi
         return
       }
       if (chunk.data.usage) usageTokens = chunk.data.usage.completion_tokens
-      const content = chunk.data.choices?.[0]?.delta?.content ?? ''
-      if (content === '') return
+      const delta = chunk.data.choices?.[0]?.delta
+      const content = delta?.content ?? ''
+      const fragment = (delta?.tool_calls ?? []).map((piece) => piece.function?.arguments ?? '').join('')
+      if (content === '' && fragment === '') return
       ttftMs ??= performance.now() - started
       text += content
+      toolArguments += fragment
     },
   })
 
@@ -107,6 +116,9 @@ export async function streamOnce(target: StreamTarget, maxTokens: number): Promi
   const result = sample()
   if (result.error !== null) return result
   if (!done) return { ...result, error: 'the stream ended without data: [DONE]' }
+  if (target.toolArguments !== undefined) {
+    return toolArguments === target.toolArguments ? result : { ...result, error: `tool call arguments differ: ${toolArguments.slice(0, 80)}` }
+  }
   if (result.tokens !== maxTokens) return { ...result, error: `expected ${maxTokens} tokens, counted ${result.tokens}` }
   if (usageTokens !== null && usageTokens !== result.tokens) return { ...result, error: `usage says ${usageTokens} completion tokens, counted ${result.tokens}` }
   return result

@@ -5,10 +5,9 @@ import { fakePoolInput } from '../support/agents.ts'
 import { getPool, startLinkedAgent } from '../support/linked-agent.ts'
 import { startStack } from '../support/local-stack.ts'
 import type { Stack } from '../support/local-stack.ts'
-import { CEILING_MS, createKey, openaiClient as client, servePool as serve } from '../support/openai-stack.ts'
+import { CEILING_MS, createKey, expectedText, openaiClient as client, servePool as serve } from '../support/openai-stack.ts'
 import { fakeEngineStats, useProcessCleanup, waitFor } from '../support/processes.ts'
 
-const expectedText = (n: number) => Array.from({ length: n }, (_, i) => (i === 0 ? 'tok0' : ` tok${i}`)).join('')
 
 describe('OpenAI-compatible API through the official openai client', () => {
   const cleanup = useProcessCleanup()

@@ -1,23 +1,17 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { startStack } from '../support/local-stack.ts'
-import type { Stack } from '../support/local-stack.ts'
+import { describe, expect, it } from 'vitest'
+import { useStack } from '../support/local-stack.ts'
 import { useProcessCleanup } from '../support/processes.ts'
-import { createKey, expectedText, openaiClient, servePool } from '../support/serving.ts'
+import { createKey, expectedText, openaiClient, servePool } from '../support/openai-stack.ts'
 
 /** The Worker's registry timeout (REGISTRY_TIMEOUT_MS) plus a margin for a loaded machine. */
 const ANSWER_CEILING_MS = 8_000
 
 describe('with the registry down', () => {
   const cleanup = useProcessCleanup()
-  let stack: Stack
-  beforeEach(async () => {
-    stack = await startStack({ heartbeatIntervalMs: 200 })
-  })
-  afterEach(async () => {
-    await stack.stop()
-  })
+  const currentStack = useStack()
 
   it('keeps serving known keys and pools, and answers registry routes 503 registry_unavailable at once', async () => {
+    const stack = currentStack()
     await servePool(cleanup, stack, 'outage-model')
     const { key } = await createKey(stack)
     const openai = openaiClient(stack, key)

@@ -27,6 +27,10 @@ export async function createKey(stack: Stack, scopes: string[] = ['inference']):
   return CreateApiKeyResponse.parse(await response.json())
 }
 
+/** What the fake engine streams for `n` tokens. */
+export const expectedText = (n: number) => Array.from({ length: n }, (_, i) => (i === 0 ? 'tok0' : ` tok${i}`)).join('')
+
+/** The official client, unmodified, pointed at the stack; no retries, so every failure shows. */
 export function openaiClient(stack: Stack, apiKey: string): OpenAI {
   return new OpenAI({ apiKey, baseURL: new URL('/v1', stack.url).toString(), maxRetries: 0, timeout: 30_000 })
 }
@@ -42,10 +46,15 @@ export async function servePool(
   cleanup: ReturnType<typeof useProcessCleanup>,
   stack: Stack,
   id: string,
-  { slots = 2, fakeArgs = [], name = `node-${id}` }: { slots?: number; fakeArgs?: string[]; name?: string } = {},
+  {
+    slots = 2,
+    fakeArgs = [],
+    name = `node-${id}`,
+    overrides = {},
+  }: { slots?: number; fakeArgs?: string[]; name?: string; overrides?: Record<string, unknown> } = {},
 ): Promise<ServedPool> {
   const port = await freePort()
-  const agent = await startLinkedAgent(cleanup, stack, { name, pools: [fakePoolInput(id, fakeArgs, { slots, port })] })
+  const agent = await startLinkedAgent(cleanup, stack, { name, pools: [fakePoolInput(id, fakeArgs, { slots, port, ...overrides })] })
   await waitFor(async () => (await getPool(stack, id))?.replicas.some((r) => r.node_id === agent.nodeId && r.state === 'ready'), {
     timeoutMs: CEILING_MS,
     message: `a ready replica of ${id} on ${agent.nodeId}`,

@@ -7,6 +7,7 @@ import { EngineExitError } from './exit-error.ts'
 import type { EngineExit, TerminationReason } from './exit-error.ts'
 import { removeEnginePidFile, writeEnginePidFile } from './pid-files.ts'
 import { signalProcessGroup, stopProcessGroup } from './process-group.ts'
+import { dyingWithTheAgent } from './parent-death.ts'
 import { readProcessIdentity } from './process-identity.ts'
 import { LineRingBuffer } from './ring-buffer.ts'
 
@@ -94,7 +95,8 @@ export class EngineProcess {
     const exitController = new AbortController()
     this.exitSignal = exitController.signal
 
-    const subprocess = execa(command.file, command.args, {
+    const spawned = dyingWithTheAgent(command)
+    const subprocess = execa(spawned.file, spawned.args, {
       env: command.env,
       extendEnv: true,
       detached: true,

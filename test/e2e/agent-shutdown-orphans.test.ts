@@ -3,7 +3,7 @@ import path from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { readStatusFile } from '../../node-agent/state-dir/status-file.ts'
 import { fakePoolInput, spawnAgentCli, writeAgentConfig } from '../support/agents.ts'
-import { enginePidsIn, isAlive, useProcessCleanup, waitFor } from '../support/processes.ts'
+import { FIXTURE_BIN, enginePidsIn, isAlive, useProcessCleanup, waitFor } from '../support/processes.ts'
 
 const cleanup = useProcessCleanup()
 
@@ -40,10 +40,21 @@ describe('agent shutdown and orphans', () => {
     expect(isAlive(pid ?? 0)).toBe(false)
   })
 
-  it('after the agent is killed with SIGKILL, the next agent stops the orphaned engines before starting its own', async () => {
+  it('engines die with an agent killed by SIGKILL (the parent-death signal setpriv sets)', async () => {
     const stateDir = cleanup.stateDir()
     const config = writeAgentConfig(stateDir, [fakePoolInput('a'), fakePoolInput('b')])
-    const first = spawnAgentCli(cleanup, config)
+    const agent = spawnAgentCli(cleanup, config)
+    const engines = await readyPids(stateDir, 2)
+    process.kill(agent.pid, 'SIGKILL')
+    await agent.process
+    await waitFor(() => engines.every((pid) => !isAlive(pid)) || null, { timeoutMs: 5_000, message: 'the engines to die with their agent' })
+  })
+
+  it('after the agent is killed with SIGKILL where there is no setpriv, the next agent stops the orphaned engines before starting its own', async () => {
+    const stateDir = cleanup.stateDir()
+    const config = writeAgentConfig(stateDir, [fakePoolInput('a'), fakePoolInput('b')])
+    // Only the fixtures and Node on PATH: no setpriv, so the engines outlive the agent.
+    const first = spawnAgentCli(cleanup, config, { searchPath: [FIXTURE_BIN, path.dirname(process.execPath)].join(path.delimiter) })
     const orphans = await readyPids(stateDir, 2)
     process.kill(first.pid, 'SIGKILL')
     await first.process

@@ -101,11 +101,13 @@ export class PoolObject extends DurableObject<Bindings> {
         const policy = await this.#policy()
         if (!policy.ok) return this.#counted(policy.refusal)
         const candidates = this.#candidates()
-        const refusal = this.#refusal(policy.policy, candidates)
+        const queued = this.#store.queuedCount()
+        // Nothing waits ahead of it: a free slot takes it at once.
+        const replica = queued === 0 ? pickReplica(candidates) : null
+        const refusal = this.#refusal(policy.policy, { candidates, queued, placeableNow: replica !== null })
         if (refusal) return this.#counted(refusal)
         this.#metrics.count('tasks_admitted')
         const task = { ...this.#queued(request, now), priority: request.priority ?? policy.policy.default_priority }
-        const replica = this.#store.queuedCount() === 0 ? pickReplica(candidates) : null
         if (replica) {
           // Nothing waits ahead of it and a slot is free: queued and granted in one write.
           this.#store.insertGranted({ ...task, nodeId: replica.nodeId })
@@ -270,7 +272,10 @@ export class PoolObject extends DurableObject<Bindings> {
   }
 
   /** Why a new task cannot be queued, or null when it can. */
-  #refusal(policy: PoolPolicy, candidates: readonly PlacementCandidate[]): AdmissionResult | null {
+  #refusal(
+    policy: PoolPolicy,
+    { candidates, queued, placeableNow }: { candidates: readonly PlacementCandidate[]; queued: number; placeableNow: boolean },
+  ): AdmissionResult | null {
     const poolId = this.#poolId
     if (candidates.length === 0) {
       return refused('no_replica', `no replica is registered for pool "${poolId}": start an agent whose config serves it`)
@@ -278,9 +283,7 @@ export class PoolObject extends DurableObject<Bindings> {
     const serving = availability(candidates)
     if (serving === 'none') return refused('no_replica', `every replica of pool "${poolId}" is failed or lost; see GET /v2/pools/${poolId}`)
     if (serving === 'needs_preload') this.#preloadOnDemand(candidates.filter((c) => c.state === 'stopped').map((c) => c.nodeId))
-    const queued = this.#store.queuedCount()
-    // An empty queue with a free slot takes the task whatever the capacity: it never waits.
-    const placeableNow = queued === 0 && pickReplica(candidates) !== null
+    // A task a free slot takes at once never waits, so the capacity does not apply to it.
     if (queued < policy.queue_capacity || placeableNow) return null
     const readySlots = candidates.filter((c) => c.state === 'ready').reduce((n, c) => n + c.slots, 0)
     return refused(

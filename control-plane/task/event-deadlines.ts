@@ -1,4 +1,5 @@
 import type { TaskEvent } from '../../protocol/index.ts'
+import { carriesOutput } from './event-stream.ts'
 
 export interface EventDeadlines {
   /** From the start of reading to the first token. */
@@ -30,7 +31,7 @@ export async function* withDeadlines(events: AsyncIterable<TaskEvent>, deadlines
         return
       }
       if (next.done) return
-      if (next.value.kind === 'deltas' || next.value.kind === 'embeddings') tokensSeen = true
+      if (carriesOutput(next.value)) tokensSeen = true
       yield next.value
     }
   } finally {

@@ -29,3 +29,8 @@ export async function* decodeTaskEvents(stream: ReadableStream<Uint8Array>): Asy
     }
   }
 }
+
+/** Whether the event carries engine output the client will see: after it, a task can no longer move invisibly. */
+export function carriesOutput(event: TaskEvent): boolean {
+  return event.kind === 'deltas' || event.kind === 'embeddings'
+}

@@ -3,7 +3,7 @@ import type { Dispatch, Priority, TaskEvent, Usage } from '../../protocol/index.
 import type { Bindings } from '../env.ts'
 import { logError, logEvent } from '../log.ts'
 import { withDeadlines } from './event-deadlines.ts'
-import { decodeTaskEvents } from './event-stream.ts'
+import { carriesOutput, decodeTaskEvents } from './event-stream.ts'
 import type { Generation } from './generation.ts'
 import type { AdmissionRequest, AdmissionResult, Grant, RetryOf, TaskOutcome } from './grant.ts'
 
@@ -129,7 +129,7 @@ export async function startTask(request: TaskRequest): Promise<RunningTask> {
         for await (const event of withDeadlines(decodeTaskEvents(stream), deadlines)) {
           // The engine request is stopped either way; what follows depends on whether tokens flowed.
           if (event.kind === 'error' && event.code === 'deadline_exceeded') void node().cancel(taskId)
-          if (event.kind === 'deltas' || event.kind === 'embeddings') {
+          if (carriesOutput(event)) {
             tokensSeen = true
             firstTokenAt ??= Date.now()
           }

@@ -20,6 +20,7 @@ import { modelRoutes } from './routes/models.ts'
 import { nodeRoutes } from './routes/nodes.ts'
 import { openApiRoutes } from './routes/openapi.ts'
 import { poolRoutes } from './routes/pools.ts'
+import { taskRoutes } from './routes/tasks.ts'
 import { usageRoutes } from './routes/usage.ts'
 
 /** Largest request body accepted; generation requests with long prompts fit well inside. */
@@ -61,7 +62,12 @@ export function createApp() {
   app.route('/v2/usage', usageRoutes)
   app.route('/', metricsRoutes)
 
-  app.use('/v1/*', requireScope('inference', apiKeys))
+  const inference = requireScope('inference', apiKeys)
+  app.use('/v2/tasks', inference)
+  app.use('/v2/tasks/*', inference)
+  app.route('/v2/tasks', taskRoutes)
+
+  app.use('/v1/*', inference)
   app.route('/', modelRoutes)
   app.route('/', generationRoutes)
   app.route('/', embeddingRoutes)

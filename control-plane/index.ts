@@ -4,6 +4,7 @@ import type { Bindings } from './env.ts'
 export { ApiKeyObject } from './api-key-object.ts'
 export { NodeObject } from './node-object.ts'
 export { PoolObject } from './pool-object.ts'
+export { TaskObject } from './task-object.ts'
 
 const app = createApp()
 

@@ -12,10 +12,12 @@ import { PoolMetricsRecorder } from './pool/pool-metrics.ts'
 import { PoolStorage, USAGE_FLUSH_INTERVAL_MS } from './pool/pool-storage.ts'
 import type { TaskRow } from './pool/pool-storage.ts'
 import { retryAfterSeconds } from './pool/queue-order.ts'
+import { ReplicaLoads } from './pool/replica-loads.ts'
+import { busySlotFreeInMs, predictStartMs } from './pool/start-prediction.ts'
 import { findPool, policyOf } from './registry/pools.ts'
 import { replicaId } from './registry/replicas.ts'
 import { recordUsage } from './registry/usage.ts'
-import type { AdmissionRequest, AdmissionResult, AttemptReport, Grant, RetryOf, TaskOutcome } from './task/grant.ts'
+import type { AdmissionRequest, AdmissionResult, AttemptReport, EnqueueResult, Grant, QueueStanding, RetryOf, TaskOutcome } from './task/grant.ts'
 import { assertTaskTransition } from './task/task-states.ts'
 import type { TaskPhase } from './task/task-states.ts'
 
@@ -34,9 +36,9 @@ const USAGE_FLUSH_BATCH_ROWS = 500
 
 const NO_REPORT: AttemptReport = { usage: null, ttftMs: null }
 
-type AdmissionError = Extract<AdmissionResult, { ok: false }>['error']
+type Refused = Extract<AdmissionResult, { ok: false }>
 
-function refused(code: AdmissionError['code'], message: string, retryAfter?: number): AdmissionResult {
+function refused(code: Refused['error']['code'], message: string, retryAfter?: number): Refused {
   return { ok: false, error: { code, message, ...(retryAfter !== undefined ? { retryAfterSeconds: retryAfter } : {}) } }
 }
 
@@ -71,6 +73,8 @@ export class PoolObject extends DurableObject<Bindings> {
   readonly #startedAt = Date.now()
   /** Whether the tasks queued before this instance started were looked at (or there were none). */
   #orphansChecked = false
+  /** How long engines take to start, for the predicted start of tasks that wait for one. */
+  readonly #replicaLoads = new ReplicaLoads()
 
   constructor(ctx: DurableObjectState, env: Bindings) {
     super(ctx, env)
@@ -98,25 +102,12 @@ export class PoolObject extends DurableObject<Bindings> {
         const refusal = this.#takeBack(existing, request.retryOf, request, now)
         if (refusal) return this.#counted(refusal)
       } else if (!existing) {
-        const policy = await this.#policy()
-        if (!policy.ok) return this.#counted(policy.refusal)
-        const candidates = this.#candidates()
-        const queued = this.#store.queuedCount()
-        // Nothing waits ahead of it: a free slot takes it at once.
-        const replica = queued === 0 ? pickReplica(candidates) : null
-        const refusal = this.#refusal(policy.policy, { candidates, queued, placeableNow: replica !== null })
-        if (refusal) return this.#counted(refusal)
-        this.#metrics.count('tasks_admitted')
-        const task = { ...this.#queued(request, now), priority: request.priority ?? policy.policy.default_priority }
-        if (replica) {
-          // Nothing waits ahead of it and a slot is free: queued and granted in one write.
-          this.#store.insertGranted({ ...task, nodeId: replica.nodeId })
-          this.#lastGrantedAt.set(replica.nodeId, now)
-          this.#metrics.granted({ attempt: 0, enqueuedAt: now, now })
-          await this.#armAlarm()
-          return { ok: true, grant: this.#grantOf(request.taskId, replica.nodeId, 1) }
-        }
-        this.#store.enqueue({ ...task, attempt: 0, requeued: false })
+        const admitted = await this.#admitNew(request, now, { grantNow: true })
+        if (!admitted.ok) return this.#counted(admitted.refusal)
+        if (admitted.grant) return { ok: true, grant: admitted.grant }
+      } else if (existing.attach_by !== null) {
+        // A task enqueued ahead of its reader: from now on someone waits for it.
+        this.#store.markAttached(request.taskId)
       }
       // A call repeated after a restart of this object collects the grant it missed.
       const row = this.#store.task(request.taskId)
@@ -125,6 +116,46 @@ export class PoolObject extends DurableObject<Bindings> {
       this.#pump(now)
       await this.#armAlarm()
       return granted
+    })
+  }
+
+  /**
+   * Queues a task that nobody waits for yet (a native task, before a client reads its events)
+   * and answers at once where it stands, or why it is refused. It is granted only once an
+   * `admit` for it comes, and dropped if none comes within `attachWithinMs`.
+   */
+  enqueue(request: AdmissionRequest): Promise<EnqueueResult> {
+    return this.#guard('enqueue', async () => {
+      const now = Date.now()
+      if (!this.#store.task(request.taskId)) {
+        const admitted = await this.#admitNew(request, now, { grantNow: false })
+        if (!admitted.ok) return this.#counted(admitted.refusal)
+        await this.#armAlarm()
+      }
+      const standing = this.#standing(request.taskId, now)
+      if (!standing) return refused('task_expired', `task ${request.taskId} is no longer queued in pool "${this.#poolId}"`)
+      return { ok: true, standing }
+    })
+  }
+
+  /** Where a queued task stands now; null once it has left the queue (granted, ended or dropped). */
+  standing(taskId: string): Promise<QueueStanding | null> {
+    return this.#guard('standing', () => this.#standing(taskId, Date.now()))
+  }
+
+  /**
+   * Takes a queued task out of the queue; its waiting `admit` answers `cancelled`. False when the
+   * task is not queued (granted already: its runner stops it on its node).
+   */
+  cancelQueued(taskId: string): Promise<boolean> {
+    return this.#guard('cancelQueued', async () => {
+      const row = this.#store.task(taskId)
+      if (row?.state !== 'queued') return false
+      this.#move(row, 'ended')
+      this.#store.remove(taskId)
+      this.#metrics.rejected('cancelled')
+      this.#settle(taskId, refused('cancelled', `task ${taskId} was cancelled while queued`))
+      return true
     })
   }
 
@@ -155,6 +186,7 @@ export class PoolObject extends DurableObject<Bindings> {
       // Learn the policy before the first request needs it.
       this.#knownPolicy ??= this.#store.policy()
       if (!this.#knownPolicy) this.ctx.waitUntil(this.#policy())
+      this.#replicaLoads.observe(nodeId, report.state, now)
       this.#store.upsertReplica(nodeId, report, now)
       const streamed = new Set(streamedTaskIds)
       for (const task of this.#store.grantsOnNode(nodeId)) {
@@ -210,6 +242,13 @@ export class PoolObject extends DurableObject<Bindings> {
         this.#metrics.rejected('queue_timeout')
         this.#settle(task.task_id, refused('queue_timeout', `no slot became free in pool "${this.#poolId}" before the task's wait deadline`))
       }
+      for (const task of this.#store.unattachedExpired(now)) {
+        if (this.#waiters.has(task.task_id)) continue
+        logEvent('pool.unattached_expired', { pool: this.#poolId, task: task.task_id })
+        this.#move(task, 'ended')
+        this.#store.remove(task.task_id)
+        this.#metrics.rejected('task_expired')
+      }
       for (const task of this.#store.expiredGrants(now)) {
         logEvent('pool.grant_expired', { pool: this.#poolId, task: task.task_id, node: task.node_id })
         this.#metrics.count('slots_reclaimed')
@@ -224,7 +263,7 @@ export class PoolObject extends DurableObject<Bindings> {
   }
 
   /** The pool's policy, from storage, else (once) from the registry; a pool the registry lacks does not exist. */
-  async #policy(): Promise<{ ok: true; policy: PoolPolicy } | { ok: false; refusal: AdmissionResult }> {
+  async #policy(): Promise<{ ok: true; policy: PoolPolicy } | { ok: false; refusal: Refused }> {
     this.#knownPolicy ??= this.#store.policy()
     if (this.#knownPolicy) return { ok: true, policy: this.#knownPolicy }
     const poolId = this.#poolId
@@ -271,11 +310,64 @@ export class PoolObject extends DurableObject<Bindings> {
     return grantedAt >= this.#startedAt && grantedAt + UNSTREAMED_GRANT_GRACE_MS >= now
   }
 
+  /**
+   * A task the pool has not seen: refused, granted at once (when `grantNow`, nothing waits ahead
+   * of it and a slot is free: queued and granted in one write), or queued.
+   */
+  async #admitNew(request: AdmissionRequest, now: number, { grantNow }: { grantNow: boolean }): Promise<{ ok: true; grant: Grant | null } | { ok: false; refusal: Refused }> {
+    const policy = await this.#policy()
+    if (!policy.ok) return { ok: false, refusal: policy.refusal }
+    const candidates = this.#candidates()
+    const queued = this.#store.queuedCount()
+    const replica = grantNow && queued === 0 ? pickReplica(candidates) : null
+    const refusal = this.#refusal(policy.policy, { candidates, queued, placeableNow: replica !== null })
+    if (refusal) return { ok: false, refusal }
+    this.#metrics.count('tasks_admitted')
+    const task = { ...this.#queued(request, now), priority: request.priority ?? policy.policy.default_priority }
+    if (replica) {
+      this.#store.insertGranted({ ...task, nodeId: replica.nodeId })
+      this.#lastGrantedAt.set(replica.nodeId, now)
+      this.#metrics.granted({ attempt: 0, enqueuedAt: now, now })
+      await this.#armAlarm()
+      return { ok: true, grant: this.#grantOf(request.taskId, replica.nodeId, 1) }
+    }
+    const attachBy = request.attachWithinMs === undefined ? undefined : now + request.attachWithinMs
+    this.#store.enqueue({ ...task, attempt: 0, requeued: false, ...(attachBy === undefined ? {} : { attachBy }) })
+    return { ok: true, grant: null }
+  }
+
+  /** Tasks ahead, predicted start and the engine it waits for, of a queued task; null when it is not queued. */
+  #standing(taskId: string, now: number): QueueStanding | null {
+    const position = this.#store.positionOf(taskId)
+    if (position === null) return null
+    const candidates = this.#candidates()
+    const averageTaskMs = this.#averageTaskMs
+    const ready = candidates.filter((c) => c.state === 'ready')
+    const slotFreeInMs: number[] = []
+    if (ready.length > 0) {
+      const readyNodes = new Set(ready.map((c) => c.nodeId))
+      const busy = this.#store.grantedAt().filter((g) => readyNodes.has(g.node_id))
+      for (const g of busy) slotFreeInMs.push(busySlotFreeInMs({ grantedAt: g.granted_at, now, averageTaskMs }))
+      const free = ready.reduce((n, c) => n + Math.max(0, c.slots - c.busy), 0)
+      for (let i = 0; i < free; i += 1) slotFreeInMs.push(0)
+    } else {
+      for (const c of candidates.filter(servesSoon)) {
+        const upIn = this.#replicaLoads.upInMs(c.nodeId, now)
+        for (let i = 0; i < c.slots; i += 1) slotFreeInMs.push(upIn)
+      }
+    }
+    return {
+      position,
+      predictedStartMs: predictStartMs({ position, slotFreeInMs, averageTaskMs }),
+      loading: ready.length > 0 ? null : this.#replicaLoads.loading(candidates),
+    }
+  }
+
   /** Why a new task cannot be queued, or null when it can. */
   #refusal(
     policy: PoolPolicy,
     { candidates, queued, placeableNow }: { candidates: readonly PlacementCandidate[]; queued: number; placeableNow: boolean },
-  ): AdmissionResult | null {
+  ): Refused | null {
     const poolId = this.#poolId
     if (candidates.length === 0) {
       return refused('no_replica', `no replica is registered for pool "${poolId}": start an agent whose config serves it`)
@@ -294,8 +386,8 @@ export class PoolObject extends DurableObject<Bindings> {
   }
 
   /** Counts a refusal by its reason. */
-  #counted(refusal: AdmissionResult): AdmissionResult {
-    if (!refusal.ok) this.#metrics.rejected(refusal.error.code)
+  #counted(refusal: Refused): Refused {
+    this.#metrics.rejected(refusal.error.code)
     return refusal
   }
 
@@ -323,7 +415,7 @@ export class PoolObject extends DurableObject<Bindings> {
    * The attempt failed before its first token: granted → queued at the head of its class, or
    * queued afresh there when its row was already taken back. A repeated call changes nothing.
    */
-  #takeBack(row: TaskRow | undefined, failed: RetryOf, request: AdmissionRequest, now: number): AdmissionResult | null {
+  #takeBack(row: TaskRow | undefined, failed: RetryOf, request: AdmissionRequest, now: number): Refused | null {
     if (row && (row.state !== 'granted' || row.attempt !== failed.attempt)) return null
     if (failed.elsewhereOnly && !this.#candidates().some((c) => c.nodeId !== failed.nodeId && servesSoon(c))) {
       return refused('no_replica', `no replica of pool "${this.#poolId}" but the one on node ${failed.nodeId} can take the task`)
@@ -400,6 +492,7 @@ export class PoolObject extends DurableObject<Bindings> {
     const nodeId = nodeIds[0]
     if (!nodeId) return
     logEvent('pool.preload_on_demand', { pool: poolId, node: nodeId })
+    this.#replicaLoads.startedOnDemand(nodeId, Date.now())
     this.ctx.waitUntil(this.env.NODES.getByName(nodeId).command({ command: 'preload', pool: poolId }).then(() => undefined, () => undefined))
   }
 

@@ -19,13 +19,16 @@ export const ErrorCode = z.enum([
   'engine_error',
   'engine_unavailable',
   'cancelled',
+  'task_expired',
+  'events_gone',
+  'reader_replaced',
   'protocol_mismatch',
   'registry_unavailable',
   'internal_error',
 ])
 export type ErrorCode = z.infer<typeof ErrorCode>
 
-type HttpErrorStatus = 400 | 401 | 403 | 404 | 405 | 409 | 413 | 426 | 429 | 500 | 502 | 503 | 504
+type HttpErrorStatus = 400 | 401 | 403 | 404 | 405 | 409 | 410 | 413 | 426 | 429 | 500 | 502 | 503 | 504
 
 interface ErrorTraits {
   readonly status: HttpErrorStatus
@@ -53,6 +56,12 @@ export const ERROR_TRAITS = {
   engine_error: { status: 502, retriable: false, openaiType: 'server_error' },
   engine_unavailable: { status: 503, retriable: true, openaiType: 'server_error' },
   cancelled: { status: 409, retriable: false, openaiType: 'invalid_request_error' },
+  /** A native task nobody attached to in time: it gave its place back. */
+  task_expired: { status: 410, retriable: false, openaiType: 'invalid_request_error' },
+  /** Events a resuming reader asked for are no longer kept. */
+  events_gone: { status: 410, retriable: false, openaiType: 'invalid_request_error' },
+  /** Another reader of the same key took over a task's events. */
+  reader_replaced: { status: 409, retriable: false, openaiType: 'invalid_request_error' },
   protocol_mismatch: { status: 400, retriable: false, openaiType: 'invalid_request_error' },
   registry_unavailable: { status: 503, retriable: true, openaiType: 'server_error' },
   internal_error: { status: 500, retriable: true, openaiType: 'server_error' },

@@ -14,7 +14,7 @@ const MESSAGES = {
   inference: {
     admin_token: 'the admin token is not an inference credential; create an API key with POST /v2/api-keys (scopes ["inference"]) and send that',
     node: 'a node token is not an inference credential (node tokens are valid only on /v2/agent/connect); create an API key with POST /v2/api-keys',
-    unrecognised: 'invalid credential: /v1 takes an API key (llk.…) with the "inference" scope, created with POST /v2/api-keys',
+    unrecognised: 'invalid credential: inference (/v1, /v2/tasks) takes an API key (llk.…) with the "inference" scope, created with POST /v2/api-keys',
   },
   admin: {
     node: 'a node token is not an admin credential (node tokens are valid only on /v2/agent/connect); send the admin token or an API key with the "admin" scope',

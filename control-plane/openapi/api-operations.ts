@@ -2,6 +2,10 @@ import { z } from 'zod'
 import {
   ApiKeyList,
   ApiKeyView,
+  CancelTaskResponse,
+  CreateChatTask,
+  CreateCompletionTask,
+  CreateTaskResponse,
   ChatCompletion,
   ChatCompletionRequest,
   CompletionRequest,
@@ -24,6 +28,7 @@ import {
   PoolCommandResult,
   PoolList,
   PoolView,
+  TaskView,
   TextCompletion,
   UsageQuery,
   UsageReport,
@@ -44,7 +49,7 @@ export interface ApiOperation {
   method: 'get' | 'post' | 'patch' | 'delete'
   /** OpenAPI form: `/v2/nodes/{id}`. */
   path: string
-  tag: 'inference' | 'nodes' | 'pools' | 'api-keys' | 'usage' | 'metrics' | 'debug' | 'service'
+  tag: 'inference' | 'tasks' | 'nodes' | 'pools' | 'api-keys' | 'usage' | 'metrics' | 'debug' | 'service'
   summary: string
   access: Access
   query?: z.ZodObject
@@ -60,6 +65,8 @@ const body = (schema: z.ZodType, required = true) => ({ schema, required })
 
 const Health = z.object({ status: z.literal('ok'), version: z.string().describe(`e.g. ${LLORCH_VERSION}`) })
 const SSE_CHUNKS = 'Server-sent events: `data: <chunk JSON>` lines, ending with `data: [DONE]`.'
+const SSE_TASK_EVENTS =
+  'Server-sent events `queued`, `loading`, `started`, `token`, `metrics`, `end`, `error` (protocol/native-tasks.ts `NativeTaskEvent`), each with an `id:`; send `Last-Event-ID` to resume after one.'
 
 /** Every route of `createApp()`; a test checks that the app and this list agree. */
 export const API_OPERATIONS: readonly ApiOperation[] = [
@@ -97,6 +104,30 @@ export const API_OPERATIONS: readonly ApiOperation[] = [
     body: body(EmbeddingRequest),
     responses: { 200: { description: "The engine's vectors, with llorch's model name and usage", content: json(EmbeddingList) } },
   },
+
+  {
+    method: 'post',
+    path: '/v2/tasks',
+    tag: 'tasks',
+    summary: 'Queue a chat or completion task; it is dispatched once a client reads its events',
+    access: 'inference',
+    body: body(z.union([CreateChatTask, CreateCompletionTask])),
+    responses: { 202: { description: 'Queued: its place, predicted start and events URL', content: json(CreateTaskResponse) } },
+  },
+  {
+    method: 'get',
+    path: '/v2/tasks/{id}/events',
+    tag: 'tasks',
+    summary: "The task's events; the first reader starts it, a later one (same key) takes over",
+    access: 'inference',
+    responses: {
+      200: { description: 'The events after `Last-Event-ID`, then live ones until the end', content: text('text/event-stream', SSE_TASK_EVENTS) },
+      204: { description: 'The task ended and the reader has every event' },
+      410: { description: 'The task expired before anyone read it' },
+    },
+  },
+  { method: 'post', path: '/v2/tasks/{id}/cancel', tag: 'tasks', summary: 'Cancel a queued or running task; its slot is free when this answers', access: 'inference', responses: { 200: { description: 'Its state now', content: json(CancelTaskResponse) } } },
+  { method: 'get', path: '/v2/tasks/{id}', tag: 'tasks', summary: 'State, queue position and timings of a task', access: 'inference', responses: { 200: { description: 'The task', content: json(TaskView) } } },
 
   { method: 'get', path: '/v2/agent/connect', tag: 'service', summary: 'WebSocket upgrade for llorch-agent', access: 'node', responses: { 101: { description: 'Switching protocols: the agent wire protocol (protocol/agent-frames.ts)' } } },
 

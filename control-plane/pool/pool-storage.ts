@@ -11,13 +11,14 @@ import { PRIORITY_RANK, QUEUE_ORDER_SQL } from './queue-order.ts'
  * Bumped when the tables change shape. Rows of an older shape are dropped: the Worker requests
  * that waited on them did not survive the deploy that brought the new shape either.
  */
-const POOL_SCHEMA_VERSION = 5
+const POOL_SCHEMA_VERSION = 6
 
 /** Buffered usage reaches the registry this long after the first unwritten task ended, in one batch. */
 export const USAGE_FLUSH_INTERVAL_MS = 2_000
 
 /** The columns `TaskRow` reads, in every task query. */
-const TASK_COLUMNS = 'task_id, state, node_id, attempt, api_key_id, enqueued_at, wait_deadline_at, granted_at, run_deadline_at, avoid_node, avoid_until'
+const TASK_COLUMNS =
+  'task_id, state, node_id, attempt, api_key_id, enqueued_at, wait_deadline_at, granted_at, run_deadline_at, avoid_node, avoid_until, attach_by'
 
 const TaskRow = z.object({
   task_id: z.string(),
@@ -31,6 +32,8 @@ const TaskRow = z.object({
   run_deadline_at: z.number().nullable(),
   avoid_node: z.string().nullable(),
   avoid_until: z.number().nullable(),
+  /** A queued task nobody waits for yet is dropped at this time unless its `admit` comes. */
+  attach_by: z.number().nullable(),
 })
 export type TaskRow = z.infer<typeof TaskRow>
 
@@ -43,6 +46,7 @@ const ReplicaRow = z.object({
   recent_failures: z.number(),
 })
 const Count = z.object({ n: z.number() })
+const GrantedRow = z.object({ node_id: z.string(), granted_at: z.number() })
 const Deadline = z.object({ at: z.number().nullable() })
 const MetaValue = z.object({ value: z.number() })
 const PolicyRow = z.object({ json: z.string() })
@@ -79,7 +83,7 @@ export class PoolStorage {
       task_id TEXT PRIMARY KEY, seq INTEGER NOT NULL, priority_rank INTEGER NOT NULL, requeued INTEGER NOT NULL,
       state TEXT NOT NULL, node_id TEXT, attempt INTEGER NOT NULL, api_key_id TEXT, enqueued_at INTEGER NOT NULL,
       wait_deadline_at INTEGER NOT NULL, run_deadline_ms INTEGER NOT NULL, granted_at INTEGER, run_deadline_at INTEGER,
-      avoid_node TEXT, avoid_until INTEGER)`)
+      avoid_node TEXT, avoid_until INTEGER, attach_by INTEGER)`)
     sql.exec('CREATE INDEX IF NOT EXISTS tasks_by_node ON tasks (node_id, state)')
     sql.exec('CREATE TABLE IF NOT EXISTS policy (id INTEGER PRIMARY KEY CHECK (id = 1), json TEXT NOT NULL)')
     // Usage of finished tasks, written to the registry in batches by the alarm, never per task.
@@ -203,11 +207,12 @@ export class PoolStorage {
     waitDeadlineAt: number
     runDeadlineMs: number
     avoid?: Avoidance
+    attachBy?: number
   }): void {
     this.#sql.exec(
       `INSERT INTO tasks (task_id, seq, priority_rank, requeued, state, attempt, api_key_id, enqueued_at, wait_deadline_at, run_deadline_ms,
-         avoid_node, avoid_until)
-       VALUES (?, (SELECT coalesce(max(seq), 0) + 1 FROM tasks), ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?)`,
+         avoid_node, avoid_until, attach_by)
+       VALUES (?, (SELECT coalesce(max(seq), 0) + 1 FROM tasks), ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?)`,
       task.taskId,
       PRIORITY_RANK[task.priority],
       task.requeued ? 1 : 0,
@@ -218,6 +223,7 @@ export class PoolStorage {
       task.runDeadlineMs,
       task.avoid?.nodeId ?? null,
       task.avoid?.until ?? null,
+      task.attachBy ?? null,
     )
   }
 
@@ -244,9 +250,40 @@ export class PoolStorage {
     return sqlRows(this.#sql, TaskRow, `SELECT ${TASK_COLUMNS} FROM tasks WHERE state = 'queued' ORDER BY ${QUEUE_ORDER_SQL} LIMIT ?`, limit)
   }
 
-  /** Queued tasks enqueued before `before`: after a restart of the object, those whose Worker may be gone. */
+  /**
+   * Queued tasks enqueued before `before` whose Worker had asked for them: after a restart of the
+   * object, those whose Worker may be gone. Tasks still waiting to be attached keep their own deadline.
+   */
   queuedBefore(before: number): TaskRow[] {
-    return sqlRows(this.#sql, TaskRow, `SELECT ${TASK_COLUMNS} FROM tasks WHERE state = 'queued' AND enqueued_at < ?`, before)
+    return sqlRows(this.#sql, TaskRow, `SELECT ${TASK_COLUMNS} FROM tasks WHERE state = 'queued' AND enqueued_at < ? AND attach_by IS NULL`, before)
+  }
+
+  /** Tasks ahead of a queued one, in the order the queue goes. */
+  positionOf(taskId: string): number | null {
+    return (
+      sqlRow(
+        this.#sql,
+        Count,
+        `SELECT count(*) AS n FROM tasks a, tasks t WHERE t.task_id = ? AND t.state = 'queued' AND a.state = 'queued'
+           AND (a.priority_rank, -a.requeued, a.seq) < (t.priority_rank, -t.requeued, t.seq)`,
+        taskId,
+      )?.n ?? null
+    )
+  }
+
+  /** Someone waits for the task now: it is no longer dropped for want of one. */
+  markAttached(taskId: string): void {
+    this.#sql.exec('UPDATE tasks SET attach_by = NULL WHERE task_id = ? AND attach_by IS NOT NULL', taskId)
+  }
+
+  /** Queued tasks nobody asked for by their attach deadline. */
+  unattachedExpired(now: number): TaskRow[] {
+    return sqlRows(this.#sql, TaskRow, `SELECT ${TASK_COLUMNS} FROM tasks WHERE state = 'queued' AND attach_by <= ?`, now)
+  }
+
+  /** When each granted task got its slot, by node: how long the running ones have been at it. */
+  grantedAt(): Array<{ node_id: string; granted_at: number }> {
+    return sqlRows(this.#sql, GrantedRow, `SELECT node_id, granted_at FROM tasks WHERE state = 'granted'`)
   }
 
   /** queued → granted: the task holds a slot on `nodeId` as its next attempt until released or past its run deadline. */
@@ -265,7 +302,7 @@ export class PoolStorage {
   requeue(taskId: string, waitDeadlineAt: number, avoid: Avoidance): void {
     this.#sql.exec(
       `UPDATE tasks SET state = 'queued', requeued = 1, node_id = NULL, granted_at = NULL, run_deadline_at = NULL, wait_deadline_at = ?,
-         avoid_node = ?, avoid_until = ?
+         avoid_node = ?, avoid_until = ?, attach_by = NULL
        WHERE task_id = ?`,
       waitDeadlineAt,
       avoid.nodeId,
@@ -296,7 +333,8 @@ export class PoolStorage {
       sqlRow(
         this.#sql,
         Deadline,
-        `SELECT min(CASE state WHEN 'queued' THEN min(wait_deadline_at, CASE WHEN avoid_until > ? THEN avoid_until ELSE wait_deadline_at END)
+        `SELECT min(CASE state WHEN 'queued' THEN min(wait_deadline_at, coalesce(attach_by, wait_deadline_at),
+             CASE WHEN avoid_until > ? THEN avoid_until ELSE wait_deadline_at END)
            ELSE run_deadline_at END) AS at FROM tasks`,
         now,
       )?.at ?? null

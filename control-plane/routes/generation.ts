@@ -31,7 +31,7 @@ async function readGeneration(c: Context<InferenceEnv>, endpoint: GenerationEndp
 async function generate(c: Context<InferenceEnv>, endpoint: GenerationEndpoint): Promise<Response> {
   const request = await readGeneration(c, endpoint)
   const { body } = request.generation
-  const task = await startInferenceTask(c, request)
+  const task = startInferenceTask(c, { ...request, queueUpdates: body.stream === true })
   const iterator = task.events[Symbol.asyncIterator]()
   const identity = { id: `${ID_PREFIX[endpoint]}${task.taskId}`, created: Math.floor(Date.now() / 1000), model: body.model, endpoint }
 

@@ -13,8 +13,11 @@ function modelNotFound(model: string): LlorchError {
   return new LlorchError('model_not_found', `the model "${model}" does not exist; GET /v1/models lists the served ones`, { param: 'model' })
 }
 
-/** Admits a client's request into its pool's queue and places it, as every `/v1` inference route does. */
-export async function startInferenceTask(c: Context<InferenceEnv>, { generation, priority }: { generation: Generation; priority: Priority | undefined }): Promise<RunningTask> {
+/**
+ * Starts a client's request as a task in its pool, as every `/v1` inference route does: it is
+ * admitted and placed as its events are read. A streamed one shows where it waits in the queue.
+ */
+export function startInferenceTask(c: Context<InferenceEnv>, { generation, priority, queueUpdates }: { generation: Generation; priority: Priority | undefined; queueUpdates: boolean }): RunningTask {
   const { model } = generation.body
   // A name no pool can have is not worth a Durable Object; every other one is the pool's to judge.
   if (!PoolId.safeParse(model).success) throw modelNotFound(model)
@@ -27,8 +30,7 @@ export async function startInferenceTask(c: Context<InferenceEnv>, { generation,
     apiKeyId: principal.kind === 'api_key' ? principal.keyId : null,
     generation,
     requestId: c.var.requestId,
+    queueUpdates,
     waitUntil: (promise) => c.executionCtx.waitUntil(promise),
-  }).catch((error: unknown) => {
-    throw error instanceof LlorchError && error.code === 'model_not_found' ? modelNotFound(model) : error
   })
 }

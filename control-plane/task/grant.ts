@@ -1,4 +1,4 @@
-import type { ErrorCode, Priority, Usage } from '../../protocol/index.ts'
+import type { ErrorCode, LoadingReason, Priority, Usage } from '../../protocol/index.ts'
 
 /** A slot on one replica, granted to one attempt of a task by its pool's PoolObject. */
 export interface Grant {
@@ -24,6 +24,11 @@ export interface AdmissionRequest {
   maxWaitMs: number
   /** How long a granted attempt may hold its slot before the pool takes it back. */
   runDeadlineMs: number
+  /**
+   * For `enqueue` (a native task, before a client reads its events): the task is dropped from
+   * the queue unless an `admit` for it comes this soon.
+   */
+  attachWithinMs?: number
   /** Placing the task again: this attempt failed on this node before the first token. */
   retryOf?: RetryOf
 }
@@ -50,12 +55,32 @@ export interface AttemptReport {
 /** How a granted attempt left its slot; `failed_before_start` counts against the replica in placement. */
 export type TaskOutcome = 'completed' | 'failed' | 'failed_before_start' | 'cancelled'
 
+/** An engine being started that a queued task waits for. */
+export interface Loading {
+  reason: LoadingReason
+  nodeId: string
+  message: string
+}
+
+/** Where a queued task stands: tasks ahead of it, when it should start, and what it waits for. */
+export interface QueueStanding {
+  position: number
+  predictedStartMs: number
+  loading: Loading | null
+}
+
+type Refusal = { ok: false; error: { code: AdmissionErrorCode; message: string; retryAfterSeconds?: number } }
+
 /**
  * Errors do not keep their class across Durable Object RPC, so admission answers with a value
  * that carries the code, and the Worker turns it back into a `LlorchError`.
  */
-export type AdmissionResult =
-  | { ok: true; grant: Grant }
-  | { ok: false; error: { code: AdmissionErrorCode; message: string; retryAfterSeconds?: number } }
+export type AdmissionResult = { ok: true; grant: Grant } | Refusal
 
-export type AdmissionErrorCode = Extract<ErrorCode, 'model_not_found' | 'no_replica' | 'queue_full' | 'queue_timeout' | 'registry_unavailable'>
+/** What `enqueue` answers at once: where the task stands in the queue, or why it was refused. */
+export type EnqueueResult = { ok: true; standing: QueueStanding } | Refusal
+
+export type AdmissionErrorCode = Extract<
+  ErrorCode,
+  'model_not_found' | 'no_replica' | 'queue_full' | 'queue_timeout' | 'registry_unavailable' | 'cancelled' | 'task_expired'
+>

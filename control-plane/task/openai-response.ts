@@ -1,6 +1,7 @@
 import { LlorchError } from '../../protocol/index.ts'
 import type { ChatCompletion, EmbeddingItem, EmbeddingList, EmbeddingReplyFields, TaskEvent, TextCompletion } from '../../protocol/index.ts'
 import type { RunningTask } from './runner.ts'
+import type { TaskProgress } from './task-progress.ts'
 import { CompletionAssembler } from './openai-assembly.ts'
 import { StreamShaper, sseEvents } from './openai-chunks.ts'
 import type { ResponseIdentity } from './openai-chunks.ts'
@@ -12,26 +13,41 @@ function errorOf(event: Extract<TaskEvent, { kind: 'error' }>): LlorchError {
 }
 
 /**
- * Reads events until the first output (deltas, end or error), so a task that fails before
- * producing anything is answered with a proper HTTP status rather than a 200 stream.
+ * A streamed task still queued this long is answered at once (headers, then a comment line each
+ * time it moves), so that proxies and clients see it alive; an error after that is an error chunk.
  */
-export async function readUntilFirstOutput(iterator: AsyncIterator<TaskEvent>): Promise<TaskEvent[]> {
-  const seen: TaskEvent[] = []
+export const STREAM_QUEUED_COMMIT_MS = 1_000
+
+/**
+ * Reads events until the first output (deltas, end or error), so a task that fails before
+ * producing anything is answered with a proper HTTP status rather than a 200 stream; or until the
+ * task has waited in the queue `STREAM_QUEUED_COMMIT_MS`, when the stream starts with where it stands.
+ */
+export async function readUntilFirstOutput(iterator: AsyncIterator<TaskProgress>): Promise<TaskProgress[]> {
+  const readingSince = Date.now()
+  const seen: TaskProgress[] = []
   for (;;) {
     const next = await iterator.next()
     if (next.done) return seen
     if (next.value.kind === 'error') throw errorOf(next.value)
     seen.push(next.value)
-    if (next.value.kind !== 'started') return seen
+    if (next.value.kind === 'queued' && Date.now() - readingSince >= STREAM_QUEUED_COMMIT_MS) return seen
+    if (next.value.kind !== 'started' && next.value.kind !== 'granted' && next.value.kind !== 'queued') return seen
   }
+}
+
+/** An SSE comment line (ignored by clients) saying where a queued task stands. */
+function queuedComment({ standing }: Extract<TaskProgress, { kind: 'queued' }>): Uint8Array {
+  const loading = standing.loading ? ` loading=${standing.loading.reason} node=${standing.loading.nodeId}` : ''
+  return encoder.encode(`: queued position=${standing.position} predicted_start_ms=${standing.predictedStartMs}${loading}\n\n`)
 }
 
 export interface StreamOptions {
   identity: ResponseIdentity
   task: RunningTask
-  iterator: AsyncIterator<TaskEvent>
+  iterator: AsyncIterator<TaskProgress>
   /** Events already read by `readUntilFirstOutput`. */
-  first: TaskEvent[]
+  first: TaskProgress[]
   includeUsage: boolean
 }
 
@@ -45,27 +61,34 @@ export function sseStream({ identity, task, iterator, first, includeUsage }: Str
   const shaper = new StreamShaper(identity, { includeUsage })
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
-      const next = pending.shift() ?? (await iterator.next()).value
-      if (!next) {
-        controller.close()
-        return
-      }
-      switch (next.kind) {
-        case 'started':
-        case 'embeddings':
-          return
-        case 'deltas':
-          controller.enqueue(sseEvents(shaper.shape(next.chunks)))
-          return
-        case 'end':
-          controller.enqueue(sseEvents(shaper.finish(next.usage)))
-          controller.enqueue(encoder.encode('data: [DONE]\n\n'))
-          controller.close()
-          return
-        case 'error':
-          controller.enqueue(sseEvents([errorOf(next).toOpenAI()]))
-          controller.close()
-          return
+      // A pull that enqueues nothing is not called again: events with nothing to send are skipped here.
+      for (;;) {
+        let next: TaskProgress | undefined
+        try {
+          next = pending.shift() ?? (await iterator.next()).value
+        } catch (error) {
+          // Refused after the stream began (the wait deadline passed while queued).
+          if (!(error instanceof LlorchError)) throw error
+          next = { kind: 'error', code: error.code, message: error.message, retriable: error.retriable }
+        }
+        if (!next) return controller.close()
+        switch (next.kind) {
+          case 'queued':
+            return controller.enqueue(queuedComment(next))
+          case 'started':
+          case 'granted':
+          case 'embeddings':
+            continue
+          case 'deltas':
+            return controller.enqueue(sseEvents(shaper.shape(next.chunks)))
+          case 'end':
+            controller.enqueue(sseEvents(shaper.finish(next.usage)))
+            controller.enqueue(encoder.encode('data: [DONE]\n\n'))
+            return controller.close()
+          case 'error':
+            controller.enqueue(sseEvents([errorOf(next).toOpenAI()]))
+            return controller.close()
+        }
       }
     },
     async cancel() {
@@ -76,7 +99,7 @@ export function sseStream({ identity, task, iterator, first, includeUsage }: Str
 }
 
 /** Reads the whole task into one JSON object, as `stream: false` asks; `onOutput` runs at each batch of output. */
-export async function collectCompletion(identity: ResponseIdentity, iterator: AsyncIterator<TaskEvent>, onOutput: () => void = () => {}): Promise<ChatCompletion | TextCompletion> {
+export async function collectCompletion(identity: ResponseIdentity, iterator: AsyncIterator<TaskProgress>, onOutput: () => void = () => {}): Promise<ChatCompletion | TextCompletion> {
   const assembler = new CompletionAssembler()
   for (;;) {
     const next = await iterator.next()
@@ -92,7 +115,7 @@ export async function collectCompletion(identity: ResponseIdentity, iterator: As
 }
 
 /** Reads an embeddings task: the engine's reply, its vectors in order, with llorch's model name and usage. */
-export async function collectEmbeddings(model: string, iterator: AsyncIterator<TaskEvent>, onOutput: () => void = () => {}): Promise<EmbeddingList> {
+export async function collectEmbeddings(model: string, iterator: AsyncIterator<TaskProgress>, onOutput: () => void = () => {}): Promise<EmbeddingList> {
   const data: EmbeddingItem[] = []
   let reply: EmbeddingReplyFields = {}
   for (;;) {

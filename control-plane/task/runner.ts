@@ -1,11 +1,13 @@
 import { LlorchError } from '../../protocol/index.ts'
-import type { Dispatch, Priority, TaskEvent, Usage } from '../../protocol/index.ts'
+import type { Dispatch, ErrorCode, Priority, TaskEvent, Usage } from '../../protocol/index.ts'
 import type { Bindings } from '../env.ts'
 import { logError, logEvent } from '../log.ts'
 import { withDeadlines } from './event-deadlines.ts'
 import { carriesOutput, decodeTaskEvents } from './event-stream.ts'
 import type { Generation } from './generation.ts'
 import type { AdmissionRequest, AdmissionResult, Grant, RetryOf, TaskOutcome } from './grant.ts'
+import type { TaskProgress } from './task-progress.ts'
+
 
 /** How long a task may wait in its pool's queue for a slot. */
 export const QUEUE_WAIT_DEADLINE_MS = 120_000
@@ -13,6 +15,10 @@ export const QUEUE_WAIT_DEADLINE_MS = 120_000
 export const TASK_RUN_DEADLINE_MS = 10 * 60_000
 /** Times a task is placed again after its node or engine failed before its first token. */
 export const MAX_FAILOVERS = 3
+/** How often a task waiting for a slot asks where it stands, when its reader shows that. */
+export const QUEUE_STANDING_POLL_MS = 1_000
+
+const CANCELLED: TaskEvent = { kind: 'error', code: 'cancelled', message: 'the task was cancelled', retriable: false }
 
 export interface TaskRequest {
   env: Bindings
@@ -25,6 +31,8 @@ export interface TaskRequest {
   generation: Generation
   /** The request's `X-Request-Id`, carried into the task's log events. */
   requestId?: string
+  /** While the task waits for a slot, yield where it stands every `QUEUE_STANDING_POLL_MS`. */
+  queueUpdates?: boolean
   /** Keeps work that must finish (the slot release) running after the response is sent. */
   waitUntil(promise: Promise<unknown>): void
 }
@@ -32,14 +40,21 @@ export interface TaskRequest {
 /** A task placed on a replica, whose events can be read once. */
 export interface RunningTask {
   taskId: string
-  events: AsyncIterable<TaskEvent>
-  /** Stops the task on its node and gives its slot back; safe after the end too. */
+  /** Admission happens at the first read: a refusal (queue full, no replica) is thrown from it. */
+  events: AsyncIterable<TaskProgress>
+  /** Takes the task out of the queue, or stops it on its node and gives its slot back; safe after the end too. */
   cancel(): Promise<void>
 }
 
-function admissionError(result: Extract<AdmissionResult, { ok: false }>): LlorchError {
+/** The admission request of a task, for `PoolObject.admit` and `enqueue`. */
+export function admissionOf(request: Pick<TaskRequest, 'taskId' | 'priority' | 'apiKeyId'>): AdmissionRequest {
+  return { taskId: request.taskId, priority: request.priority, apiKeyId: request.apiKeyId, maxWaitMs: QUEUE_WAIT_DEADLINE_MS, runDeadlineMs: TASK_RUN_DEADLINE_MS }
+}
+
+/** A refusal that crossed Durable Object RPC as a value, as the error the client gets. */
+export function admissionError(result: { error: { code: ErrorCode; message: string; retryAfterSeconds?: number } }): LlorchError {
   const { code, message, retryAfterSeconds } = result.error
-  return new LlorchError(code, message, retryAfterSeconds !== undefined ? { retryAfterSeconds } : {})
+  return new LlorchError(code, message, { ...(retryAfterSeconds !== undefined ? { retryAfterSeconds } : {}), ...(code === 'model_not_found' ? { param: 'model' } : {}) })
 }
 
 function dispatchOf(grant: Grant, generation: Generation): Dispatch {
@@ -52,6 +67,9 @@ function outcomeOf(last: TaskEvent, tokensSeen: boolean): TaskOutcome {
   return tokensSeen ? 'failed' : 'failed_before_start'
 }
 
+const TICK = Symbol('tick')
+const tick = (ms: number) => new Promise<typeof TICK>((resolve) => setTimeout(() => resolve(TICK), ms))
+
 /**
  * Admits a task, places it on a replica and relays its events. A node or engine failure before
  * the first token sends the task back to the head of its queue to be placed again, invisibly;
@@ -60,44 +78,55 @@ function outcomeOf(last: TaskEvent, tokensSeen: boolean): TaskOutcome {
  * This is the one owner of the task's slot: every attempt it is granted ends in exactly one
  * `release` (or in the retry admission that takes the slot back), however the events end.
  */
-export async function startTask(request: TaskRequest): Promise<RunningTask> {
+export function startTask(request: TaskRequest): RunningTask {
   const { env, taskId } = request
   const pool = env.POOLS.getByName(request.poolId)
-  const admission: AdmissionRequest = {
-    taskId,
-    priority: request.priority,
-    apiKeyId: request.apiKeyId,
-    maxWaitMs: QUEUE_WAIT_DEADLINE_MS,
-    runDeadlineMs: TASK_RUN_DEADLINE_MS,
-  }
-  const admit = async (retryOf?: AdmissionRequest['retryOf']): Promise<Grant> => {
-    const asked = retryOf ? { ...admission, retryOf } : admission
-    let result: AdmissionResult
+  const admission = admissionOf(request)
+  const admitOnce = async (asked: AdmissionRequest): Promise<AdmissionResult> => {
     try {
-      result = await pool.admit(asked)
+      return await pool.admit(asked)
     } catch (error) {
       // A PoolObject restart drops waiting calls; the queued row survives, so asking again rejoins it.
       logEvent('task.admit_retry', { request_id: request.requestId, task: taskId, pool: request.poolId, error: String(error) })
-      result = await pool.admit(asked)
+      return pool.admit(asked)
     }
+  }
+  /** Waits for the grant, yielding where the task stands meanwhile when asked to. */
+  async function* admit(retryOf?: RetryOf): AsyncGenerator<TaskProgress, Grant> {
+    waiting = true
+    const answer = admitOnce(retryOf ? { ...admission, retryOf } : admission)
+    let result: AdmissionResult | typeof TICK = request.queueUpdates ? TICK : await answer
+    while (result === TICK) {
+      result = await Promise.race([answer, tick(QUEUE_STANDING_POLL_MS)])
+      if (result !== TICK) break
+      const standing = await pool.standing(taskId).catch(() => null)
+      if (standing) yield { kind: 'queued', standing }
+    }
+    waiting = false
     if (!result.ok) throw admissionError(result)
     logEvent('task.granted', { request_id: request.requestId, task: taskId, pool: request.poolId, node: result.grant.nodeId, key: request.apiKeyId, attempt: result.grant.attempt })
+    grant = result.grant
+    holding = true
     return result.grant
   }
 
   const askedAt = Date.now()
   let firstTokenAt: number | null = null
-  let grant = await admit()
-  /** Whether the current attempt still holds its slot. */
-  let holding = true
+  let grant: Grant | null = null
+  /** Whether an admission call is waiting for a slot. */
+  let waiting = false
+  /** Whether the current attempt holds its slot. */
+  let holding = false
+  /** Whether the client asked to stop: a grant that arrives after that is given back unused. */
+  let cancelled = false
   /**
    * The retry admission takes the failed attempt's slot back itself, and answers the next grant;
    * null when it refused to place the task only elsewhere (the failed attempt still holds its slot).
    */
-  const admitAgain = async (retryOf: RetryOf): Promise<Grant | null> => {
+  async function* admitAgain(retryOf: RetryOf): AsyncGenerator<TaskProgress, Grant | null> {
     holding = false
     try {
-      grant = await admit(retryOf)
+      return yield* admit(retryOf)
     } catch (error) {
       if (retryOf.elsewhereOnly && error instanceof LlorchError && error.code === 'no_replica') {
         holding = true
@@ -105,30 +134,37 @@ export async function startTask(request: TaskRequest): Promise<RunningTask> {
       }
       throw error
     }
-    holding = true
-    return grant
   }
-  const node = () => env.NODES.getByName(grant.nodeId)
-  const release = (outcome: TaskOutcome, usage: Usage | null = null) => {
-    if (!holding) return
+  const node = (placed: Grant) => env.NODES.getByName(placed.nodeId)
+  const release = (outcome: TaskOutcome, usage: Usage | null = null): Promise<void> => {
+    if (!holding || !grant) return Promise.resolve()
     holding = false
     const { attempt } = grant
     const report = { usage, ttftMs: firstTokenAt === null ? null : firstTokenAt - askedAt }
     logEvent('task.released', { request_id: request.requestId, task: taskId, pool: grant.poolId, node: grant.nodeId, key: request.apiKeyId, attempt, outcome, ttft_ms: report.ttftMs, prompt_tokens: usage?.prompt_tokens, completion_tokens: usage?.completion_tokens })
-    request.waitUntil(pool.release(taskId, attempt, outcome, report).catch((error: unknown) => logError('task.release_failed', { task: taskId, attempt, error: String(error) })))
+    const released = pool.release(taskId, attempt, outcome, report).catch((error: unknown) => logError('task.release_failed', { task: taskId, attempt, error: String(error) }))
+    request.waitUntil(released)
+    return released
   }
 
-  async function* events(): AsyncGenerator<TaskEvent> {
+  async function* events(): AsyncGenerator<TaskProgress> {
     let failovers = 0
     let tokensSeen = false
     try {
+      let placed = yield* admit()
       for (;;) {
-        const stream = await node().run(grant, dispatchOf(grant, request.generation))
+        if (cancelled) {
+          await release('cancelled')
+          yield CANCELLED
+          return
+        }
+        yield { kind: 'granted', nodeId: placed.nodeId, attempt: placed.attempt }
+        const stream = await node(placed).run(placed, dispatchOf(placed, request.generation))
         let failed: Extract<TaskEvent, { kind: 'error' }> | null = null
-        const deadlines = { firstTokenMs: grant.firstTokenTimeoutMs, idleMs: grant.idleTimeoutMs }
+        const deadlines = { firstTokenMs: placed.firstTokenTimeoutMs, idleMs: placed.idleTimeoutMs }
         for await (const event of withDeadlines(decodeTaskEvents(stream), deadlines)) {
           // The engine request is stopped either way; what follows depends on whether tokens flowed.
-          if (event.kind === 'error' && event.code === 'deadline_exceeded') void node().cancel(taskId)
+          if (event.kind === 'error' && event.code === 'deadline_exceeded') void node(placed).cancel(taskId)
           if (carriesOutput(event)) {
             tokensSeen = true
             firstTokenAt ??= Date.now()
@@ -137,29 +173,30 @@ export async function startTask(request: TaskRequest): Promise<RunningTask> {
             failed = event
             break
           }
-          if (event.kind === 'end' || event.kind === 'error') release(outcomeOf(event, tokensSeen), event.kind === 'end' ? event.usage : null)
+          if (event.kind === 'end' || event.kind === 'error') void release(outcomeOf(event, tokensSeen), event.kind === 'end' ? event.usage : null)
           yield event
           if (event.kind === 'end' || event.kind === 'error') return
         }
         if (!failed) {
           const lost: TaskEvent = { kind: 'error', code: 'node_lost', message: 'the task stream ended without an end event', retriable: true }
-          release(outcomeOf(lost, tokensSeen))
+          void release(outcomeOf(lost, tokensSeen))
           yield lost
           return
         }
         failovers += 1
-        logEvent('task.failover', { request_id: request.requestId, task: taskId, pool: grant.poolId, node: grant.nodeId, attempt: grant.attempt, code: failed.code, failovers })
+        logEvent('task.failover', { request_id: request.requestId, task: taskId, pool: placed.poolId, node: placed.nodeId, attempt: placed.attempt, code: failed.code, failovers })
         // A silent engine is still up: the task goes elsewhere, or the client gets the deadline.
         const elsewhereOnly = failed.code === 'deadline_exceeded'
-        const retried = await admitAgain({ attempt: grant.attempt, nodeId: grant.nodeId, elsewhereOnly })
+        const retried = yield* admitAgain({ attempt: placed.attempt, nodeId: placed.nodeId, elsewhereOnly })
         if (!retried) {
-          release(outcomeOf(failed, tokensSeen))
+          void release(outcomeOf(failed, tokensSeen))
           yield failed
           return
         }
+        placed = retried
       }
     } finally {
-      release('cancelled')
+      void release('cancelled')
     }
   }
 
@@ -167,9 +204,13 @@ export async function startTask(request: TaskRequest): Promise<RunningTask> {
     taskId,
     events: events(),
     async cancel() {
-      if (!holding) return
-      await node().cancel(taskId)
-      release('cancelled')
+      if (cancelled) return
+      cancelled = true
+      // Still queued: out of the queue, and the waiting admission answers `cancelled`.
+      if (waiting && (await pool.cancelQueued(taskId))) return
+      if (!holding || !grant) return
+      await node(grant).cancel(taskId)
+      await release('cancelled')
     },
   }
 }

@@ -28,7 +28,7 @@ const NO_CRED_ADMIN = refused('missing credential: send "Authorization: Bearer <
 const NO_CRED_INFER = refused('missing credential: send "Authorization: Bearer <key>"')
 const NO_CRED_AGENT = refused('missing credential: agents send "Authorization: Bearer <node token>"')
 const BAD_ADMIN = refused('invalid credential: the admin API takes the admin token or an API key')
-const BAD_INFER = refused('invalid credential: /v1 takes an API key')
+const BAD_INFER = refused('invalid credential: inference (/v1, /v2/tasks) takes an API key')
 const BAD_AGENT = refused('invalid credential: agents connect with a node token')
 const ADMIN_NOT_INFER = refused('the admin token is not an inference credential; create an API key with POST /v2/api-keys')
 const ADMIN_NOT_NODE = refused('the admin token is not a node token')
@@ -80,6 +80,10 @@ const MATRIX: Record<string, Row> = {
   'POST /v1/chat/completions':                             [NO_CRED_INFER, BAD_INFER, ADMIN_NOT_INFER, NOT_INFER, BAD_BODY, REVOKED, NODE_NOT_INFER, NODE_NOT_INFER],
   'POST /v1/completions':                                  [NO_CRED_INFER, BAD_INFER, ADMIN_NOT_INFER, NOT_INFER, BAD_BODY, REVOKED, NODE_NOT_INFER, NODE_NOT_INFER],
   'POST /v1/embeddings':                                   [NO_CRED_INFER, BAD_INFER, ADMIN_NOT_INFER, NOT_INFER, BAD_BODY, REVOKED, NODE_NOT_INFER, NODE_NOT_INFER],
+  'POST /v2/tasks':                                        [NO_CRED_INFER, BAD_INFER, ADMIN_NOT_INFER, NOT_INFER, BAD_BODY, REVOKED, NODE_NOT_INFER, NODE_NOT_INFER],
+  'GET /v2/tasks/:id/events':                              [NO_CRED_INFER, BAD_INFER, ADMIN_NOT_INFER, NOT_INFER, NO_ID, REVOKED, NODE_NOT_INFER, NODE_NOT_INFER],
+  'POST /v2/tasks/:id/cancel':                             [NO_CRED_INFER, BAD_INFER, ADMIN_NOT_INFER, NOT_INFER, NO_ID, REVOKED, NODE_NOT_INFER, NODE_NOT_INFER],
+  'GET /v2/tasks/:id':                                     [NO_CRED_INFER, BAD_INFER, ADMIN_NOT_INFER, NOT_INFER, NO_ID, REVOKED, NODE_NOT_INFER, NODE_NOT_INFER],
 }
 
 /** Values for path parameters: ids nothing has, and a command of the route's choice. */

@@ -25,7 +25,7 @@ describe('a credential of the wrong kind', () => {
     expect(await refusal(await call('GET', '/v1/models', { token: (await createNode()).token }), 401)).toBe(
       'a node token is not an inference credential (node tokens are valid only on /v2/agent/connect); create an API key with POST /v2/api-keys',
     )
-    expect(await refusal(await chat('not-a-credential-at-all'), 401)).toContain('/v1 takes an API key (llk.…)')
+    expect(await refusal(await chat('not-a-credential-at-all'), 401)).toContain('inference (/v1, /v2/tasks) takes an API key (llk.…)')
     expect(await refusal(await chat(await apiKey(['admin'])), 403)).toBe('this API key lacks the "inference" scope; create one with scopes ["inference"] (POST /v2/api-keys)')
   })
 

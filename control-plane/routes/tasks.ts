@@ -1,0 +1,89 @@
+import { Hono } from 'hono'
+import type { Context } from 'hono'
+import { z } from 'zod'
+import { CreateChatTask, CreateCompletionTask, LlorchError, PoolId, TASK_ATTACH_TIMEOUT_MS, taskEndpointOf } from '../../protocol/index.ts'
+import type { CancelTaskResponse, CreateTaskResponse } from '../../protocol/index.ts'
+import { parseInput, readJson } from '../middleware/validate-json.ts'
+import type { TaskSpec } from '../task-object.ts'
+import { admissionError } from '../task/runner.ts'
+import type { InferenceEnv } from './inference-task.ts'
+
+const TaskIdParam = z.uuid()
+/** `Last-Event-ID` as EventSource sends it on reconnect (or as curl is told to): the last id the reader got. */
+const LastEventId = z.string().regex(/^\d{1,15}$/, 'must be the id of an event of this task').transform(Number)
+
+/** The body of `POST /v2/tasks`: chat or completions, by its `endpoint` field or its shape. */
+async function readTaskSpec(c: Context<InferenceEnv>, taskId: string, apiKeyId: string): Promise<TaskSpec> {
+  const json = await readJson(c, z.unknown())
+  const endpoint = taskEndpointOf(json)
+  if (!endpoint) {
+    throw new LlorchError('invalid_request', 'invalid request body: `endpoint` must be "chat" or "completions", or the body must have `messages` (chat) or `prompt` (completions)', { param: 'endpoint' })
+  }
+  const base = { taskId, apiKeyId, requestId: c.var.requestId ?? null }
+  if (endpoint === 'chat') {
+    const { priority, endpoint: _, attach_within_ms: attachWithinMs, ...body } = parseInput(CreateChatTask, json, 'request body')
+    return { ...base, poolId: body.model, priority, attachWithinMs: attachWithinMs ?? TASK_ATTACH_TIMEOUT_MS, generation: { endpoint, body } }
+  }
+  const { priority, endpoint: _, attach_within_ms: attachWithinMs, ...body } = parseInput(CreateCompletionTask, json, 'request body')
+  return { ...base, poolId: body.model, priority, attachWithinMs: attachWithinMs ?? TASK_ATTACH_TIMEOUT_MS, generation: { endpoint, body } }
+}
+
+function taskOf(c: Context<InferenceEnv>) {
+  const id = c.req.param('id') ?? ''
+  if (!TaskIdParam.safeParse(id).success) throw new LlorchError('not_found', `no task "${id}" for this API key`)
+  return { id, stub: c.env.TASKS.getByName(id) }
+}
+
+function keyOf(c: Context<InferenceEnv>): string {
+  const principal = c.var.principal
+  if (principal.kind !== 'api_key') throw new LlorchError('unauthorized', '/v2/tasks takes an API key with the `inference` scope')
+  return principal.keyId
+}
+
+/**
+ * The native task API: create a task (202, its place in the queue), read its events as SSE
+ * (resumable with `Last-Event-ID`), see it, cancel it. Only the key that created a task sees it.
+ */
+export const taskRoutes = new Hono<InferenceEnv>()
+  .post('/', async (c) => {
+    const apiKeyId = keyOf(c)
+    const taskId = crypto.randomUUID()
+    const spec = await readTaskSpec(c, taskId, apiKeyId)
+    if (!PoolId.safeParse(spec.poolId).success) throw new LlorchError('model_not_found', `the model "${spec.poolId}" does not exist; GET /v1/models lists the served ones`, { param: 'model' })
+    const created = await c.env.TASKS.getByName(taskId).create(spec)
+    if (!created.ok) throw admissionError(created)
+    const body: CreateTaskResponse = {
+      task_id: taskId,
+      queue_position: created.standing.position,
+      predicted_start_ms: created.standing.predictedStartMs,
+      events_url: `/v2/tasks/${taskId}/events`,
+      attach_by: new Date(created.attachBy).toISOString(),
+    }
+    return c.json(body, 202, { Location: `/v2/tasks/${taskId}` })
+  })
+  .get('/:id/events', async (c) => {
+    const apiKeyId = keyOf(c)
+    const { stub } = taskOf(c)
+    const header = c.req.header('Last-Event-ID')
+    const lastEventId = header === undefined || header === '' ? 0 : parseInput(LastEventId, header, 'Last-Event-ID header')
+    const attached = await stub.attach({ apiKeyId, lastEventId })
+    if (!attached.ok) throw admissionError(attached)
+    // The task ended and this reader has all of it: 204 tells EventSource to stop reconnecting.
+    if (!attached.stream) return c.body(null, 204)
+    return c.body(attached.stream, 200, { 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-cache', 'X-Accel-Buffering': 'no' })
+  })
+  .post('/:id/cancel', async (c) => {
+    const apiKeyId = keyOf(c)
+    const { id, stub } = taskOf(c)
+    const cancelled = await stub.cancel({ apiKeyId })
+    if (!cancelled.ok) throw admissionError(cancelled)
+    const body: CancelTaskResponse = { task_id: id, state: cancelled.value }
+    return c.json(body)
+  })
+  .get('/:id', async (c) => {
+    const apiKeyId = keyOf(c)
+    const { stub } = taskOf(c)
+    const viewed = await stub.view({ apiKeyId })
+    if (!viewed.ok) throw admissionError(viewed)
+    return c.json(viewed.value)
+  })

@@ -1,4 +1,4 @@
-import type { ErrorCode, Priority, Usage } from '../../protocol/index.ts'
+import type { ErrorCode, KeyLimitCode, KeyLimits, Priority, Usage } from '../../protocol/index.ts'
 
 /** A slot on one replica, granted to one attempt of a task by its pool's PoolObject. */
 export interface Grant {
@@ -26,6 +26,10 @@ export interface AdmissionRequest {
   runDeadlineMs: number
   /** Placing the task again: this attempt failed on this node before the first token. */
   retryOf?: RetryOf
+  /** The key's own limits, as its credential was cached; merged with the pool's defaults. */
+  keyLimits?: KeyLimits
+  /** Tasks of one session (or one long prompt prefix) go back to the replica that served it last. */
+  affinityKey?: string
 }
 
 export interface RetryOf {
@@ -55,7 +59,7 @@ export type TaskOutcome = 'completed' | 'failed' | 'failed_before_start' | 'canc
  * that carries the code, and the Worker turns it back into a `LlorchError`.
  */
 export type AdmissionResult =
-  | { ok: true; grant: Grant }
-  | { ok: false; error: { code: AdmissionErrorCode; message: string; retryAfterSeconds?: number } }
+  | { ok: true; grant: Grant; rateLimitHeaders?: Record<string, string> }
+  | { ok: false; error: { code: AdmissionErrorCode; message: string; retryAfterSeconds?: number; headers?: Record<string, string> } }
 
-export type AdmissionErrorCode = Extract<ErrorCode, 'model_not_found' | 'no_replica' | 'queue_full' | 'queue_timeout' | 'registry_unavailable'>
+export type AdmissionErrorCode = Extract<ErrorCode, 'model_not_found' | 'no_replica' | 'queue_full' | 'queue_timeout' | 'registry_unavailable' | KeyLimitCode>

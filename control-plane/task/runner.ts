@@ -1,6 +1,7 @@
 import { LlorchError } from '../../protocol/index.ts'
-import type { Dispatch, Priority, TaskEvent, Usage } from '../../protocol/index.ts'
+import type { Dispatch, KeyLimits, Priority, TaskEvent, Usage } from '../../protocol/index.ts'
 import type { Bindings } from '../env.ts'
+import { taskLease } from '../limits/key-lease.ts'
 import { logError, logEvent } from '../log.ts'
 import { withDeadlines } from './event-deadlines.ts'
 import { carriesOutput, decodeTaskEvents } from './event-stream.ts'
@@ -22,6 +23,10 @@ export interface TaskRequest {
   priority: Priority | undefined
   /** Whose usage the task counts to. */
   apiKeyId: string | null
+  /** That key's own limits, as its credential was cached. */
+  keyLimits?: KeyLimits
+  /** Tasks with the same key go to the same replica while it has a free slot. */
+  affinityKey?: string
   generation: Generation
   /** The request's `X-Request-Id`, carried into the task's log events. */
   requestId?: string
@@ -32,14 +37,16 @@ export interface TaskRequest {
 /** A task placed on a replica, whose events can be read once. */
 export interface RunningTask {
   taskId: string
+  /** The key's `x-ratelimit-*` state at admission; empty when no limit applies. */
+  rateLimitHeaders: Record<string, string>
   events: AsyncIterable<TaskEvent>
   /** Stops the task on its node and gives its slot back; safe after the end too. */
   cancel(): Promise<void>
 }
 
 function admissionError(result: Extract<AdmissionResult, { ok: false }>): LlorchError {
-  const { code, message, retryAfterSeconds } = result.error
-  return new LlorchError(code, message, retryAfterSeconds !== undefined ? { retryAfterSeconds } : {})
+  const { code, message, retryAfterSeconds, headers } = result.error
+  return new LlorchError(code, message, { ...(retryAfterSeconds !== undefined ? { retryAfterSeconds } : {}), ...(headers ? { headers } : {}) })
 }
 
 function dispatchOf(grant: Grant, generation: Generation): Dispatch {
@@ -69,7 +76,10 @@ export async function startTask(request: TaskRequest): Promise<RunningTask> {
     apiKeyId: request.apiKeyId,
     maxWaitMs: QUEUE_WAIT_DEADLINE_MS,
     runDeadlineMs: TASK_RUN_DEADLINE_MS,
+    ...(request.keyLimits ? { keyLimits: request.keyLimits } : {}),
+    ...(request.affinityKey !== undefined ? { affinityKey: request.affinityKey } : {}),
   }
+  const lease = taskLease(env, { apiKeyId: request.apiKeyId, taskId, waitUntil: request.waitUntil })
   const admit = async (retryOf?: AdmissionRequest['retryOf']): Promise<Grant> => {
     const asked = retryOf ? { ...admission, retryOf } : admission
     let result: AdmissionResult
@@ -81,13 +91,18 @@ export async function startTask(request: TaskRequest): Promise<RunningTask> {
       result = await pool.admit(asked)
     }
     if (!result.ok) throw admissionError(result)
+    lease.admitted(result.rateLimitHeaders)
     logEvent('task.granted', { request_id: request.requestId, task: taskId, pool: request.poolId, node: result.grant.nodeId, key: request.apiKeyId, attempt: result.grant.attempt })
     return result.grant
   }
 
   const askedAt = Date.now()
   let firstTokenAt: number | null = null
-  let grant = await admit()
+  let grant = await admit().catch((error: unknown) => {
+    // A task that waited out its deadline held a concurrent place of its key.
+    if (error instanceof LlorchError && error.code === 'queue_timeout') lease.settle(null)
+    throw error
+  })
   /** Whether the current attempt still holds its slot. */
   let holding = true
   /**
@@ -116,6 +131,7 @@ export async function startTask(request: TaskRequest): Promise<RunningTask> {
     const report = { usage, ttftMs: firstTokenAt === null ? null : firstTokenAt - askedAt }
     logEvent('task.released', { request_id: request.requestId, task: taskId, pool: grant.poolId, node: grant.nodeId, key: request.apiKeyId, attempt, outcome, ttft_ms: report.ttftMs, prompt_tokens: usage?.prompt_tokens, completion_tokens: usage?.completion_tokens })
     request.waitUntil(pool.release(taskId, attempt, outcome, report).catch((error: unknown) => logError('task.release_failed', { task: taskId, attempt, error: String(error) })))
+    lease.settle(usage)
   }
 
   async function* events(): AsyncGenerator<TaskEvent> {
@@ -160,11 +176,13 @@ export async function startTask(request: TaskRequest): Promise<RunningTask> {
       }
     } finally {
       release('cancelled')
+      lease.settle(null)
     }
   }
 
   return {
     taskId,
+    rateLimitHeaders: lease.headers,
     events: events(),
     async cancel() {
       if (!holding) return

@@ -58,7 +58,8 @@ export class ApiKeyObject extends DurableObject<Bindings> {
     return this.#guard('acquire', () => {
       const now = Date.now()
       const { state, decision } = acquire(this.#use().state, request.limits, { taskId: request.taskId, now, holdMs: request.holdMs })
-      this.#saveUse({ limits: request.limits, state })
+      // A refusal changes nothing worth keeping (buckets refill from their stored time), so a key flooding costs no write.
+      if (decision.ok) this.#saveUse({ limits: request.limits, state })
       return decision
     })
   }

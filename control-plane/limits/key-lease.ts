@@ -49,6 +49,10 @@ export function taskLease(env: Bindings, { apiKeyId, taskId, waitUntil }: { apiK
       counted ??= rateLimitHeaders !== undefined
       headers = rateLimitHeaders ?? headers
     },
+    /** Admission was asked again after a restart of the pool: the first call may have counted the task, so it is settled. */
+    rejoined(): void {
+      counted = true
+    },
     get headers(): Record<string, string> {
       return headers
     },

@@ -88,6 +88,7 @@ export async function startTask(request: TaskRequest): Promise<RunningTask> {
     } catch (error) {
       // A PoolObject restart drops waiting calls; the queued row survives, so asking again rejoins it.
       logEvent('task.admit_retry', { request_id: request.requestId, task: taskId, pool: request.poolId, error: String(error) })
+      lease.rejoined()
       result = await pool.admit(asked)
     }
     if (!result.ok) throw admissionError(result)

@@ -13,7 +13,7 @@ export function errorResponse(c: Context, error: LlorchError, headers: Record<st
   const extra: Record<string, string> = {}
   if (error.code === 'unauthorized') extra['WWW-Authenticate'] = 'Bearer'
   if (error.retryAfterSeconds !== undefined) extra['Retry-After'] = String(Math.max(1, Math.ceil(error.retryAfterSeconds)))
-  return c.json(body, error.status, { ...extra, ...headers })
+  return c.json(body, error.status, { ...error.headers, ...extra, ...headers })
 }
 
 /**

@@ -1,17 +1,19 @@
 import { DurableObject } from 'cloudflare:workers'
-import { DEFAULT_FIRST_TOKEN_TIMEOUT_MS, DEFAULT_IDLE_TIMEOUT_MS } from '../protocol/index.ts'
+import { DEFAULT_BATCH_AGING_MS, DEFAULT_FIRST_TOKEN_TIMEOUT_MS, DEFAULT_IDLE_TIMEOUT_MS } from '../protocol/index.ts'
 import type { PoolMetrics, PoolPolicy, ReplicaReport, ReplicaState } from '../protocol/index.ts'
 import { countStorageWrite } from './cost-counts.ts'
 import { guardEntryPoint } from './entry-point-guard.ts'
 import type { Bindings } from './env.ts'
 import { registryFor } from './env.ts'
+import { settleKeyLease, takeKeyLease } from './limits/key-lease.ts'
 import { logError, logEvent } from './log.ts'
-import { availability, pickReplica, servesSoon } from './pool/placement.ts'
+import { AffinityTable, availability, placeTask, servesSoon } from './pool/placement.ts'
 import type { PlacementCandidate } from './pool/placement.ts'
 import { PoolMetricsRecorder } from './pool/pool-metrics.ts'
 import { PoolStorage, USAGE_FLUSH_INTERVAL_MS } from './pool/pool-storage.ts'
 import type { TaskRow } from './pool/pool-storage.ts'
-import { retryAfterSeconds } from './pool/queue-order.ts'
+import { ServiceTurns, retryAfterSeconds } from './pool/queue-order.ts'
+import type { ServiceState } from './pool/queue-order.ts'
 import { ReplicaLoads } from './pool/replica-loads.ts'
 import { busySlotFreeInMs, predictStartMs } from './pool/start-prediction.ts'
 import { findPool, policyOf } from './registry/pools.ts'
@@ -65,6 +67,12 @@ export class PoolObject extends DurableObject<Bindings> {
   #alarmAt: number | null | undefined = undefined
   /** When each replica was last granted a task, so equal replicas take turns; a cache, rebuilt empty. */
   readonly #lastGrantedAt = new Map<string, number>()
+  /** When each key was last granted a slot, so keys take turns; a cache, rebuilt empty. */
+  readonly #turns = new ServiceTurns()
+  /** Which replica each session was placed on last; a cache, rebuilt empty. */
+  readonly #affinity = new AffinityTable()
+  /** The affinity key of each waiting task, beside its waiter. */
+  readonly #affinityKeys = new Map<string, string>()
   /** Running average of task durations, for Retry-After; saved with each usage flush. */
   #averageTaskMs: number
   /** The stored policy, read once per instance. */
@@ -96,6 +104,7 @@ export class PoolObject extends DurableObject<Bindings> {
   admit(request: AdmissionRequest): Promise<AdmissionResult> {
     return this.#guard('admit', async () => {
       const now = Date.now()
+      let rateLimitHeaders: Record<string, string> | undefined
       const existing = this.#store.task(request.taskId)
       if (request.retryOf) {
         this.#metrics.count('task_failovers')
@@ -104,7 +113,8 @@ export class PoolObject extends DurableObject<Bindings> {
       } else if (!existing) {
         const admitted = await this.#admitNew(request, now, { grantNow: true })
         if (!admitted.ok) return this.#counted(admitted.refusal)
-        if (admitted.grant) return { ok: true, grant: admitted.grant }
+        rateLimitHeaders = admitted.rateLimitHeaders
+        if (admitted.grant) return { ok: true, grant: admitted.grant, rateLimitHeaders }
       } else if (existing.attach_by !== null) {
         // A task enqueued ahead of its reader: from now on someone waits for it.
         this.#store.markAttached(request.taskId)
@@ -113,9 +123,11 @@ export class PoolObject extends DurableObject<Bindings> {
       const row = this.#store.task(request.taskId)
       if (row?.state === 'granted') return { ok: true, grant: this.#grantOf(row.task_id, row.node_id ?? '', row.attempt) }
       const granted = new Promise<AdmissionResult>((resolve) => this.#waiters.set(request.taskId, resolve))
+      if (request.affinityKey !== undefined) this.#affinityKeys.set(request.taskId, request.affinityKey)
       this.#pump(now)
       await this.#armAlarm()
-      return granted
+      const result = await granted
+      return result.ok ? { ...result, rateLimitHeaders } : result
     })
   }
 
@@ -127,14 +139,16 @@ export class PoolObject extends DurableObject<Bindings> {
   enqueue(request: AdmissionRequest): Promise<EnqueueResult> {
     return this.#guard('enqueue', async () => {
       const now = Date.now()
+      let rateLimitHeaders: Record<string, string> | undefined
       if (!this.#store.task(request.taskId)) {
         const admitted = await this.#admitNew(request, now, { grantNow: false })
         if (!admitted.ok) return this.#counted(admitted.refusal)
+        rateLimitHeaders = admitted.rateLimitHeaders
         await this.#armAlarm()
       }
       const standing = this.#standing(request.taskId, now)
       if (!standing) return refused('task_expired', `task ${request.taskId} is no longer queued in pool "${this.#poolId}"`)
-      return { ok: true, standing }
+      return { ok: true, standing, ...(rateLimitHeaders ? { rateLimitHeaders } : {}) }
     })
   }
 
@@ -314,31 +328,40 @@ export class PoolObject extends DurableObject<Bindings> {
    * A task the pool has not seen: refused, granted at once (when `grantNow`, nothing waits ahead
    * of it and a slot is free: queued and granted in one write), or queued.
    */
-  async #admitNew(request: AdmissionRequest, now: number, { grantNow }: { grantNow: boolean }): Promise<{ ok: true; grant: Grant | null } | { ok: false; refusal: Refused }> {
+  async #admitNew(
+    request: AdmissionRequest,
+    now: number,
+    { grantNow }: { grantNow: boolean },
+  ): Promise<{ ok: true; grant: Grant | null; rateLimitHeaders: Record<string, string> | undefined } | { ok: false; refusal: Refused }> {
     const policy = await this.#policy()
     if (!policy.ok) return { ok: false, refusal: policy.refusal }
+    const lease = await takeKeyLease(this.env, request, policy.policy.key_limits)
+    if (!lease.ok) return { ok: false, refusal: lease.refusal }
     const candidates = this.#candidates()
     const queued = this.#store.queuedCount()
-    const replica = grantNow && queued === 0 ? pickReplica(candidates) : null
+    const replica = grantNow && queued === 0 ? placeTask(candidates, request.affinityKey, this.#affinity) : null
     const refusal = this.#refusal(policy.policy, { candidates, queued, placeableNow: replica !== null })
-    if (refusal) return { ok: false, refusal }
+    if (refusal) {
+      if (lease.counted && request.apiKeyId) this.ctx.waitUntil(settleKeyLease(this.env, { apiKeyId: request.apiKeyId, taskId: request.taskId, usage: null }))
+      return { ok: false, refusal }
+    }
     this.#metrics.count('tasks_admitted')
     const task = { ...this.#queued(request, now), priority: request.priority ?? policy.policy.default_priority }
     if (replica) {
       this.#store.insertGranted({ ...task, nodeId: replica.nodeId })
-      this.#lastGrantedAt.set(replica.nodeId, now)
+      this.#noteGrant(replica.nodeId, request.apiKeyId, request.affinityKey, now)
       this.#metrics.granted({ attempt: 0, enqueuedAt: now, now })
       await this.#armAlarm()
-      return { ok: true, grant: this.#grantOf(request.taskId, replica.nodeId, 1) }
+      return { ok: true, grant: this.#grantOf(request.taskId, replica.nodeId, 1), rateLimitHeaders: lease.headers }
     }
     const attachBy = request.attachWithinMs === undefined ? undefined : now + request.attachWithinMs
     this.#store.enqueue({ ...task, attempt: 0, requeued: false, ...(attachBy === undefined ? {} : { attachBy }) })
-    return { ok: true, grant: null }
+    return { ok: true, grant: null, rateLimitHeaders: lease.headers }
   }
 
   /** Tasks ahead, predicted start and the engine it waits for, of a queued task; null when it is not queued. */
   #standing(taskId: string, now: number): QueueStanding | null {
-    const position = this.#store.positionOf(taskId)
+    const position = this.#store.positionOf(taskId, this.#serviceState(now))
     if (position === null) return null
     const candidates = this.#candidates()
     const averageTaskMs = this.#averageTaskMs
@@ -434,22 +457,22 @@ export class PoolObject extends DurableObject<Bindings> {
     return null
   }
 
-  /** Grants free slots to queued tasks, head of the queue first, while slots last. */
   /**
-   * Grants free slots to queued tasks, head of the queue first, while slots last. Only a task
+   * Grants free slots to queued tasks in service order (`PoolStorage.queueInServiceOrder`), while slots last. Only a task
    * whose Worker waits here is granted: after a restart of this object, a queued task waits for
    * its Worker to ask again (`admit` rejoins), and one whose Worker died is dropped at the alarm.
    */
   #pump(now: number): void {
     for (;;) {
-      const head = this.#store.queueHead(PUMP_SCAN_TASKS).find((task) => this.#waiters.has(task.task_id))
+      const head = this.#store.queueInServiceOrder(PUMP_SCAN_TASKS, this.#serviceState(now)).find((task) => this.#waiters.has(task.task_id))
       if (!head) return
       const avoiding = head.avoid_node !== null && (head.avoid_until ?? 0) > now
-      const replica = pickReplica(this.#candidates().filter((c) => !avoiding || c.nodeId !== head.avoid_node))
+      const affinityKey = this.#affinityKeys.get(head.task_id)
+      const replica = placeTask(this.#candidates().filter((c) => !avoiding || c.nodeId !== head.avoid_node), affinityKey, this.#affinity)
       if (!replica) return
       this.#move(head, 'granted')
       this.#store.grant(head.task_id, replica.nodeId, now)
-      this.#lastGrantedAt.set(replica.nodeId, now)
+      this.#noteGrant(replica.nodeId, head.api_key_id, affinityKey, now)
       this.#metrics.granted({ attempt: head.attempt, enqueuedAt: head.enqueued_at, now })
       this.#settle(head.task_id, { ok: true, grant: this.#grantOf(head.task_id, replica.nodeId, head.attempt + 1) })
     }
@@ -467,9 +490,23 @@ export class PoolObject extends DurableObject<Bindings> {
     this.#orphansChecked = true
   }
 
+  /** What placement and the service order remember of a grant: the replica's turn, the key's turn, the session's replica. */
+  #noteGrant(nodeId: string, apiKeyId: string | null, affinityKey: string | undefined, now: number): void {
+    this.#lastGrantedAt.set(nodeId, now)
+    this.#turns.served(apiKeyId, now)
+    if (affinityKey !== undefined) this.#affinity.served(affinityKey, nodeId)
+  }
+
+  /** What `serviceOrder` needs to rank the queue now. */
+  #serviceState(now: number): ServiceState {
+    const policy = this.#knownPolicy ?? this.#store.policy()
+    return { now, batchAgingMs: policy?.batch_aging_ms ?? DEFAULT_BATCH_AGING_MS, lastServedAt: this.#turns.lastServedAt }
+  }
+
   #settle(taskId: string, result: AdmissionResult): void {
     const waiter = this.#waiters.get(taskId)
     this.#waiters.delete(taskId)
+    this.#affinityKeys.delete(taskId)
     waiter?.(result)
   }
 

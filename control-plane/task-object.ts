@@ -1,7 +1,8 @@
 import { DurableObject } from 'cloudflare:workers'
 import { LlorchError, NATIVE_TASK_TRANSITIONS, TASK_EVENTS_KEPT_MS } from '../protocol/index.ts'
-import type { ErrorCode, NativeTaskEvent, NativeTaskState, Priority, TaskView } from '../protocol/index.ts'
+import type { ErrorCode, KeyLimits, NativeTaskEvent, NativeTaskState, Priority, TaskView } from '../protocol/index.ts'
 import { guardEntryPoint } from './entry-point-guard.ts'
+import { settleKeyLease } from './limits/key-lease.ts'
 import type { Bindings } from './env.ts'
 import { logError, logEvent } from './log.ts'
 import { EventLog } from './native-task/event-log.ts'
@@ -24,6 +25,8 @@ export interface TaskSpec {
   taskId: string
   poolId: string
   apiKeyId: string
+  keyLimits: KeyLimits
+  affinityKey: string | undefined
   priority: Priority | undefined
   /** How long the task waits for its first reader before it expires. */
   attachWithinMs: number
@@ -32,7 +35,7 @@ export interface TaskSpec {
 }
 
 type Failure = { ok: false; error: { code: ErrorCode; message: string; retryAfterSeconds?: number } }
-export type CreateTaskResult = { ok: true; standing: QueueStanding; attachBy: number } | Failure
+export type CreateTaskResult = { ok: true; standing: QueueStanding; attachBy: number; rateLimitHeaders: Record<string, string> } | Failure
 export type AttachResult = { ok: true; stream: ReadableStream<Uint8Array> } | { ok: true; stream: null } | Failure
 export type TaskResult<T> = { ok: true; value: T } | Failure
 
@@ -75,7 +78,7 @@ export class TaskObject extends DurableObject<Bindings> {
     return this.#guard('create', async () => {
       if (this.#read()) return failure('conflict', `task ${spec.taskId} exists already`)
       const now = Date.now()
-      const admission = { ...admissionOf({ taskId: spec.taskId, priority: spec.priority, apiKeyId: spec.apiKeyId }), attachWithinMs: spec.attachWithinMs }
+      const admission = { ...admissionOf({ ...spec, affinityKey: spec.affinityKey }), attachWithinMs: spec.attachWithinMs }
       const queued = await this.env.POOLS.getByName(spec.poolId).enqueue(admission)
       if (!queued.ok) return queued
       const task: StoredTask = {
@@ -86,6 +89,9 @@ export class TaskObject extends DurableObject<Bindings> {
         endpoint: spec.generation.endpoint,
         priority: spec.priority ?? 'interactive',
         requestId: spec.requestId,
+        keyLimits: spec.keyLimits,
+        affinityKey: spec.affinityKey ?? null,
+        rateLimitHeaders: queued.rateLimitHeaders ?? null,
         state: 'queued',
         createdAt: now,
         attachBy: now + spec.attachWithinMs,
@@ -103,7 +109,7 @@ export class TaskObject extends DurableObject<Bindings> {
       this.#progress({ kind: 'queued', standing: queued.standing }, now)
       this.#save()
       await this.ctx.storage.setAlarm(task.attachBy)
-      return { ok: true, standing: queued.standing, attachBy: task.attachBy }
+      return { ok: true, standing: queued.standing, attachBy: task.attachBy, rateLimitHeaders: queued.rateLimitHeaders ?? {} }
     })
   }
 
@@ -159,7 +165,7 @@ export class TaskObject extends DurableObject<Bindings> {
       const running = this.#running
       this.#end({ code: 'cancelled', message: 'the task was cancelled by its client', retriable: false }, Date.now())
       if (running) await running.cancel()
-      else await this.env.POOLS.getByName(task.poolId).cancelQueued(task.taskId)
+      else await this.#leaveQueue(task)
       logEvent('task.cancelled', { task: task.taskId, pool: task.poolId, request_id: task.requestId })
       return { ok: true, value: task.state }
     })
@@ -208,7 +214,7 @@ export class TaskObject extends DurableObject<Bindings> {
       if (task.state === 'queued' && task.attachedAt === null && now >= task.attachBy) {
         this.#end({ code: 'task_expired', message: `nobody read the task's events by ${new Date(task.attachBy).toISOString()}`, retriable: false }, now, 'expired')
         logEvent('task.expired', { task: task.taskId, pool: task.poolId })
-        await this.env.POOLS.getByName(task.poolId).cancelQueued(task.taskId)
+        await this.#leaveQueue(task)
       }
       if (task.endedAt !== null && now >= task.endedAt + TASK_EVENTS_KEPT_MS) {
         this.#task = null
@@ -254,6 +260,12 @@ export class TaskObject extends DurableObject<Bindings> {
     return this.#log
   }
 
+  /** Takes a task that never ran out of its pool's queue, and gives back what it counted against its key's limits. */
+  async #leaveQueue(task: StoredTask): Promise<void> {
+    await this.env.POOLS.getByName(task.poolId).cancelQueued(task.taskId)
+    if (task.rateLimitHeaders !== null) await settleKeyLease(this.env, { apiKeyId: task.apiKeyId, taskId: task.taskId, usage: null })
+  }
+
   /** Places the task and relays what the runner yields, until it ends or is cancelled. */
   #start(task: StoredTask): void {
     const running = startTask({
@@ -262,6 +274,9 @@ export class TaskObject extends DurableObject<Bindings> {
       poolId: task.poolId,
       priority: task.priority,
       apiKeyId: task.apiKeyId,
+      keyLimits: task.keyLimits,
+      ...(task.affinityKey !== null ? { affinityKey: task.affinityKey } : {}),
+      enqueued: { rateLimitHeaders: task.rateLimitHeaders ?? undefined },
       generation: this.#storage.readBody(task.bodyParts),
       ...(task.requestId ? { requestId: task.requestId } : {}),
       queueUpdates: true,

@@ -1,7 +1,7 @@
 import { sql } from 'drizzle-orm'
 import { index, integer, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core'
 import { DEFAULT_FIRST_TOKEN_TIMEOUT_MS, DEFAULT_IDLE_TIMEOUT_MS } from '../protocol/index.ts'
-import type { ApiKeyScope, EngineKind, GpuInfo, NodeStatus, PreloadMode, Priority, ReplicaState } from '../protocol/index.ts'
+import type { ApiKeyScope, EngineKind, GpuInfo, KeyLimits, NodeStatus, PreloadMode, Priority, ReplicaState } from '../protocol/index.ts'
 
 const createdAt = () =>
   integer('created_at', { mode: 'timestamp_ms' })
@@ -37,6 +37,10 @@ export const pools = sqliteTable('pools', {
   defaultPriority: text('default_priority').$type<Priority>().notNull().default('interactive'),
   firstTokenTimeoutMs: integer('first_token_timeout_ms').notNull().default(DEFAULT_FIRST_TOKEN_TIMEOUT_MS),
   idleTimeoutMs: integer('idle_timeout_ms').notNull().default(DEFAULT_IDLE_TIMEOUT_MS),
+  /** null: the default aging (DEFAULT_BATCH_AGING_MS). */
+  batchAgingMs: integer('batch_aging_ms'),
+  /** Limits for keys that set none of their own. */
+  keyLimits: text('key_limits', { mode: 'json' }).$type<KeyLimits>().notNull().default({}),
   createdAt: createdAt(),
   updatedAt: integer('updated_at', { mode: 'timestamp_ms' }),
 })
@@ -71,6 +75,8 @@ export const apiKeys = sqliteTable(
     keyHash: text('key_hash').notNull(),
     prefix: text('prefix').notNull(),
     scopes: text('scopes', { mode: 'json' }).$type<ApiKeyScope[]>().notNull(),
+    /** Fields left out fall back to the pool's `key_limits`. */
+    limits: text('limits', { mode: 'json' }).$type<KeyLimits>().notNull().default({}),
     createdAt: createdAt(),
     revokedAt: integer('revoked_at', { mode: 'timestamp_ms' }),
   },

@@ -2,6 +2,7 @@ import { z } from 'zod'
 import { GpuInfo, PoolId } from './agent-frames.ts'
 import { EngineKind } from './engine-kind.ts'
 import { ErrorCode } from './errors.ts'
+import { KeyLimits } from './key-limits.ts'
 import { Priority } from './openai.ts'
 import { ReplicaState } from './replica-state.ts'
 
@@ -56,6 +57,8 @@ export const DEFAULT_FIRST_TOKEN_TIMEOUT_MS = 60_000
 /** A running task whose engine then falls silent this long fails the same way. */
 export const DEFAULT_IDLE_TIMEOUT_MS = 30_000
 const TimeoutMs = z.int().min(100).max(3_600_000)
+/** A batch task that waited this long is served before interactive ones, so it never starves. */
+export const DEFAULT_BATCH_AGING_MS = 30_000
 
 export const PoolPolicy = z.object({
   queue_capacity: z.int().min(0).max(100_000),
@@ -64,6 +67,10 @@ export const PoolPolicy = z.object({
   default_priority: Priority,
   first_token_timeout_ms: TimeoutMs,
   idle_timeout_ms: TimeoutMs,
+  /** A batch task waiting this long goes before interactive tasks (DEFAULT_BATCH_AGING_MS when absent). */
+  batch_aging_ms: z.int().min(0).max(86_400_000).optional(),
+  /** Limits for keys that set none of their own, counted per key across pools. */
+  key_limits: KeyLimits.optional(),
 })
 export type PoolPolicy = z.infer<typeof PoolPolicy>
 
@@ -122,13 +129,19 @@ export type NodeDrainResult = z.infer<typeof NodeDrainResult>
 export const CreateApiKeyRequest = z.strictObject({
   name: Name,
   scopes: z.array(ApiKeyScope).min(1).default(['inference']),
+  limits: KeyLimits.default({}),
 })
+
+/** `PATCH /v2/api-keys/{id}`: `limits` replaces the key's limits; a field left out falls back to the pool's default. */
+export const PatchApiKeyRequest = z.strictObject({ limits: KeyLimits })
+export type PatchApiKeyRequest = z.infer<typeof PatchApiKeyRequest>
 
 export const ApiKeyView = z.object({
   id: z.string(),
   name: z.string(),
   prefix: z.string(),
   scopes: z.array(ApiKeyScope),
+  limits: KeyLimits,
   created_at: Timestamp,
   revoked_at: Timestamp,
 })

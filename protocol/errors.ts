@@ -12,6 +12,10 @@ export const ErrorCode = z.enum([
   'conflict',
   'model_not_found',
   'queue_full',
+  'rate_limit_rpm',
+  'rate_limit_tpm',
+  'rate_limit_concurrency',
+  'token_budget_exhausted',
   'queue_timeout',
   'deadline_exceeded',
   'no_replica',
@@ -49,6 +53,11 @@ export const ERROR_TRAITS = {
   conflict: { status: 409, retriable: false, openaiType: 'invalid_request_error' },
   model_not_found: { status: 404, retriable: false, openaiType: 'invalid_request_error' },
   queue_full: { status: 429, retriable: true, openaiType: 'rate_limit_error' },
+  rate_limit_rpm: { status: 429, retriable: true, openaiType: 'rate_limit_error' },
+  rate_limit_tpm: { status: 429, retriable: true, openaiType: 'rate_limit_error' },
+  rate_limit_concurrency: { status: 429, retriable: true, openaiType: 'rate_limit_error' },
+  // OpenAI answers an exhausted quota with this type; retrying before the period ends is pointless.
+  token_budget_exhausted: { status: 429, retriable: false, openaiType: 'insufficient_quota' },
   queue_timeout: { status: 504, retriable: true, openaiType: 'server_error' },
   deadline_exceeded: { status: 504, retriable: true, openaiType: 'server_error' },
   no_replica: { status: 503, retriable: true, openaiType: 'server_error' },
@@ -97,6 +106,8 @@ export interface LlorchErrorOptions {
   retriable?: boolean
   /** Sent as `Retry-After` when the client should come back later (queue full). */
   retryAfterSeconds?: number
+  /** Sent with the error response: the `x-ratelimit-*` state of a key turned away. */
+  headers?: Record<string, string>
   cause?: unknown
 }
 
@@ -112,6 +123,7 @@ export class LlorchError extends Error {
   readonly param: string | undefined
   readonly details: Record<string, unknown> | undefined
   readonly retryAfterSeconds: number | undefined
+  readonly headers: Record<string, string>
 
   constructor(code: ErrorCode, message: string, options: LlorchErrorOptions = {}) {
     super(message, { cause: options.cause })
@@ -121,6 +133,7 @@ export class LlorchError extends Error {
     this.param = options.param
     this.details = options.details
     this.retryAfterSeconds = options.retryAfterSeconds
+    this.headers = options.headers ?? {}
   }
 
   toOpenAI(): OpenAIErrorBody {

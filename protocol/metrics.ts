@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import { KeyLimitCode } from './key-limits.ts'
 import { GpuInfo } from './agent-frames.ts'
 import { ReplicaState } from './replica-state.ts'
 
@@ -13,7 +14,7 @@ export const HistogramSnapshot = z.object({
 export type HistogramSnapshot = z.infer<typeof HistogramSnapshot>
 
 /** Why admission refused a task, or why a queued task gave up waiting. */
-export const RejectReason = z.enum(['queue_full', 'no_replica', 'model_not_found', 'registry_unavailable', 'queue_timeout', 'cancelled', 'task_expired'])
+export const RejectReason = z.enum(['queue_full', 'no_replica', 'model_not_found', 'registry_unavailable', 'queue_timeout', 'cancelled', 'task_expired', ...KeyLimitCode.options])
 export type RejectReason = z.infer<typeof RejectReason>
 
 /** How a granted attempt ended, as its pool counts it. */

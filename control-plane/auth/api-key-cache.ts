@@ -1,4 +1,4 @@
-import type { ApiKeyScope } from '../../protocol/index.ts'
+import type { ApiKeyScope, KeyLimits } from '../../protocol/index.ts'
 
 /**
  * How long this isolate trusts a key lookup. A revocation reaches other isolates within this
@@ -9,7 +9,7 @@ const API_KEY_CACHE_MAX_ENTRIES = 10_000
 
 export interface CachedKey {
   /** null when the key is unknown or revoked. */
-  key: { id: string; hash: string; scopes: ApiKeyScope[] } | null
+  key: { id: string; hash: string; scopes: ApiKeyScope[]; limits: KeyLimits } | null
   expiresAt: number
 }
 

@@ -1,5 +1,5 @@
 import type { MiddlewareHandler } from 'hono'
-import type { ApiKeyScope } from '../../protocol/index.ts'
+import type { ApiKeyScope, KeyLimits } from '../../protocol/index.ts'
 import { LlorchError } from '../../protocol/index.ts'
 import type { ApiKeyCache } from '../auth/api-key-cache.ts'
 import { constantTimeEqual, parseCredential, readBearer, verifyCredential } from '../auth/credentials.ts'
@@ -7,7 +7,7 @@ import { missingCredential, missingScope, wrongCredential } from '../auth/wrong-
 import type { AppEnv } from '../env.ts'
 
 /** Who made the request. The bootstrap admin token is not a key and has no key id. */
-export type Principal = { kind: 'admin_token' } | { kind: 'api_key'; keyId: string; scopes: ApiKeyScope[] }
+export type Principal = { kind: 'admin_token' } | { kind: 'api_key'; keyId: string; scopes: ApiKeyScope[]; limits: KeyLimits }
 
 export type AuthVariables = { principal: Principal }
 
@@ -50,7 +50,7 @@ export function requireScope(scope: ApiKeyScope | readonly [ApiKeyScope, ...ApiK
     }
     if (!key || !(await verifyCredential(token, key.hash))) throw unauthorized('invalid or revoked API key')
     if (!scopes.some((s) => key.scopes.includes(s))) throw missingScope(wanted)
-    c.set('principal', { kind: 'api_key', keyId: key.id, scopes: key.scopes })
+    c.set('principal', { kind: 'api_key', keyId: key.id, scopes: key.scopes, limits: key.limits })
     await next()
   }
 }

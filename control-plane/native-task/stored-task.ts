@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import { ErrorCode, GenerationEndpoint, NativeTaskState, Priority, Usage } from '../../protocol/index.ts'
+import { ErrorCode, GenerationEndpoint, KeyLimits, NativeTaskState, Priority, Usage } from '../../protocol/index.ts'
 import type { TaskEvent } from '../../protocol/index.ts'
 import { countStorageWrite } from '../cost-counts.ts'
 import type { Generation } from '../task/generation.ts'
@@ -13,6 +13,10 @@ export const StoredTask = z.object({
   endpoint: GenerationEndpoint,
   priority: Priority,
   requestId: z.string().nullable(),
+  keyLimits: KeyLimits,
+  affinityKey: z.string().nullable(),
+  /** What admission said of the key's limits when the task was enqueued; null when none counted it. */
+  rateLimitHeaders: z.record(z.string(), z.string()).nullable(),
   state: NativeTaskState,
   createdAt: z.number(),
   attachBy: z.number(),

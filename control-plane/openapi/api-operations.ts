@@ -22,6 +22,7 @@ import {
   NodeDrainResult,
   NodeList,
   NodeView,
+  PatchApiKeyRequest,
   PatchPoolRequest,
   PoolCommand,
   PoolCommandRequest,
@@ -161,6 +162,7 @@ export const API_OPERATIONS: readonly ApiOperation[] = [
 
   { method: 'post', path: '/v2/api-keys', tag: 'api-keys', summary: 'Create an API key; it is shown once', access: 'admin', body: body(CreateApiKeyRequest), responses: { 201: { description: 'The key', content: json(CreateApiKeyResponse) } } },
   { method: 'get', path: '/v2/api-keys', tag: 'api-keys', summary: 'List API keys', access: 'admin', responses: { 200: { description: 'Every key, without secrets', content: json(ApiKeyList) } } },
+  { method: 'patch', path: '/v2/api-keys/{id}', tag: 'api-keys', summary: "Replace the key's limits (requests and tokens per minute, concurrency, token budget)", access: 'admin', body: body(PatchApiKeyRequest), responses: { 200: { description: 'The key', content: json(ApiKeyView) } } },
   { method: 'delete', path: '/v2/api-keys/{id}', tag: 'api-keys', summary: 'Revoke an API key', access: 'admin', responses: { 200: { description: 'The revoked key', content: json(ApiKeyView) } } },
 
   { method: 'get', path: '/v2/debug/costs', tag: 'debug', summary: "This isolate's Durable Object entry points and storage writes, for the bench", access: 'admin', responses: { 200: { description: 'Counts since the isolate started', content: json(DebugCosts) } } },

@@ -5,7 +5,8 @@ import { countedSql } from '../storage/counted-sql.ts'
 import type { SqlExec } from '../storage/counted-sql.ts'
 import { sqlRow, sqlRows } from '../storage/sql-rows.ts'
 import type { PlacementCandidate } from './placement.ts'
-import { PRIORITY_RANK, QUEUE_ORDER_SQL } from './queue-order.ts'
+import { PRIORITY_RANK, QUEUE_ORDER_SQL, serviceOrder } from './queue-order.ts'
+import type { ServiceState } from './queue-order.ts'
 
 /**
  * Bumped when the tables change shape. Rows of an older shape are dropped: the Worker requests
@@ -18,10 +19,13 @@ export const USAGE_FLUSH_INTERVAL_MS = 2_000
 
 /** The columns `TaskRow` reads, in every task query. */
 const TASK_COLUMNS =
-  'task_id, state, node_id, attempt, api_key_id, enqueued_at, wait_deadline_at, granted_at, run_deadline_at, avoid_node, avoid_until, attach_by'
+  'task_id, seq, priority_rank, requeued, state, node_id, attempt, api_key_id, enqueued_at, wait_deadline_at, granted_at, run_deadline_at, avoid_node, avoid_until, attach_by'
 
 const TaskRow = z.object({
   task_id: z.string(),
+  seq: z.number(),
+  priority_rank: z.number(),
+  requeued: z.number(),
   state: z.enum(['queued', 'granted']),
   node_id: z.string().nullable(),
   attempt: z.number(),
@@ -245,9 +249,20 @@ export class PoolStorage {
     )
   }
 
-  /** The first `limit` queued tasks, in the order they go. */
-  queueHead(limit: number): TaskRow[] {
-    return sqlRows(this.#sql, TaskRow, `SELECT ${TASK_COLUMNS} FROM tasks WHERE state = 'queued' ORDER BY ${QUEUE_ORDER_SQL} LIMIT ?`, limit)
+  /**
+   * The first `limit` queued tasks in the order they will be granted (`serviceOrder`). Only each
+   * key's first `limit` tasks of a class can be among them, so no more are read.
+   */
+  queueInServiceOrder(limit: number, state: ServiceState): TaskRow[] {
+    const rows = sqlRows(
+      this.#sql,
+      TaskRow,
+      `SELECT ${TASK_COLUMNS} FROM (
+         SELECT *, row_number() OVER (PARTITION BY priority_rank, api_key_id ORDER BY ${QUEUE_ORDER_SQL}) AS key_rank FROM tasks WHERE state = 'queued'
+       ) WHERE key_rank <= ?`,
+      limit,
+    )
+    return serviceOrder(rows, state).slice(0, limit)
   }
 
   /**
@@ -258,17 +273,11 @@ export class PoolStorage {
     return sqlRows(this.#sql, TaskRow, `SELECT ${TASK_COLUMNS} FROM tasks WHERE state = 'queued' AND enqueued_at < ? AND attach_by IS NULL`, before)
   }
 
-  /** Tasks ahead of a queued one, in the order the queue goes. */
-  positionOf(taskId: string): number | null {
-    return (
-      sqlRow(
-        this.#sql,
-        Count,
-        `SELECT count(*) AS n FROM tasks a, tasks t WHERE t.task_id = ? AND t.state = 'queued' AND a.state = 'queued'
-           AND (a.priority_rank, -a.requeued, a.seq) < (t.priority_rank, -t.requeued, t.seq)`,
-        taskId,
-      )?.n ?? null
-    )
+  /** Tasks ahead of a queued one in the order they will be granted (`serviceOrder`); null when it is not queued. */
+  positionOf(taskId: string, state: ServiceState): number | null {
+    const queued = sqlRows(this.#sql, TaskRow, `SELECT ${TASK_COLUMNS} FROM tasks WHERE state = 'queued'`)
+    const position = serviceOrder(queued, state).findIndex((task) => task.task_id === taskId)
+    return position === -1 ? null : position
   }
 
   /** Someone waits for the task now: it is no longer dropped for want of one. */

@@ -2,9 +2,9 @@ import { and, eq, isNull } from 'drizzle-orm'
 import type { Registry } from '../../db/client.ts'
 import { apiKeys } from '../../db/schema.ts'
 import type { ApiKeyRow } from '../../db/schema.ts'
-import type { ApiKeyScope } from '../../protocol/index.ts'
+import type { ApiKeyScope, KeyLimits } from '../../protocol/index.ts'
 
-export async function insertApiKey(db: Registry, row: { id: string; name: string; keyHash: string; prefix: string; scopes: ApiKeyScope[] }): Promise<ApiKeyRow> {
+export async function insertApiKey(db: Registry, row: { id: string; name: string; keyHash: string; prefix: string; scopes: ApiKeyScope[]; limits: KeyLimits }): Promise<ApiKeyRow> {
   const [inserted] = await db.insert(apiKeys).values(row).returning()
   if (!inserted) throw new Error('insert into api_keys returned no row')
   return inserted
@@ -26,4 +26,10 @@ export async function revokeApiKey(db: Registry, id: string, now: Date): Promise
     .where(and(eq(apiKeys.id, id), isNull(apiKeys.revokedAt)))
     .returning({ id: apiKeys.id })
   return revoked.length > 0
+}
+
+/** Replaces the key's limits; undefined when no key has that id. */
+export async function setApiKeyLimits(db: Registry, id: string, limits: KeyLimits): Promise<ApiKeyRow | undefined> {
+  const [row] = await db.update(apiKeys).set({ limits }).where(eq(apiKeys.id, id)).returning()
+  return row
 }

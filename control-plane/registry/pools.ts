@@ -2,6 +2,7 @@ import { eq } from 'drizzle-orm'
 import type { Registry } from '../../db/client.ts'
 import { pools } from '../../db/schema.ts'
 import type { PoolRow } from '../../db/schema.ts'
+import { DEFAULT_BATCH_AGING_MS } from '../../protocol/index.ts'
 import type { EngineKind, PatchPoolRequest, PoolPolicy } from '../../protocol/index.ts'
 
 export async function findPool(db: Registry, id: string): Promise<PoolRow | undefined> {
@@ -32,6 +33,8 @@ export async function updatePoolPolicy(db: Registry, id: string, patch: PatchPoo
       ...(patch.default_priority !== undefined ? { defaultPriority: patch.default_priority } : {}),
       ...(patch.first_token_timeout_ms !== undefined ? { firstTokenTimeoutMs: patch.first_token_timeout_ms } : {}),
       ...(patch.idle_timeout_ms !== undefined ? { idleTimeoutMs: patch.idle_timeout_ms } : {}),
+      ...(patch.batch_aging_ms !== undefined ? { batchAgingMs: patch.batch_aging_ms } : {}),
+      ...(patch.key_limits !== undefined ? { keyLimits: patch.key_limits } : {}),
       updatedAt: now,
     })
     .where(eq(pools.id, id))
@@ -47,5 +50,7 @@ export function policyOf(row: PoolRow): PoolPolicy {
     default_priority: row.defaultPriority,
     first_token_timeout_ms: row.firstTokenTimeoutMs,
     idle_timeout_ms: row.idleTimeoutMs,
+    batch_aging_ms: row.batchAgingMs ?? DEFAULT_BATCH_AGING_MS,
+    key_limits: row.keyLimits,
   }
 }

@@ -12,7 +12,7 @@ import { answerWhole } from './whole-reply.ts'
  */
 export const embeddingRoutes = new Hono<InferenceEnv>().post('/v1/embeddings', async (c) => {
   const { priority, ...body } = await readJson(c, EmbeddingRequest)
-  const task = startInferenceTask(c, { generation: { endpoint: 'embeddings', body }, priority, queueUpdates: false })
+  const task = await startInferenceTask(c, { generation: { endpoint: 'embeddings', body }, priority, queueUpdates: false })
   const iterator = task.events[Symbol.asyncIterator]()
   return answerWhole(c, task, (onOutput) => collectEmbeddings(body.model, iterator, onOutput))
 })

@@ -5,7 +5,7 @@ import type { GenerationEndpoint, Priority } from '../../protocol/index.ts'
 import { readJson } from '../middleware/validate-json.ts'
 import type { Generation } from '../task/generation.ts'
 import { collectCompletion, readUntilFirstOutput, sseStream } from '../task/openai-response.ts'
-import { startInferenceTask } from './inference-task.ts'
+import { setRateLimitHeaders, startInferenceTask } from './inference-task.ts'
 import type { InferenceEnv } from './inference-task.ts'
 import { answerWhole, whileClientWaits } from './whole-reply.ts'
 
@@ -31,13 +31,14 @@ async function readGeneration(c: Context<InferenceEnv>, endpoint: GenerationEndp
 async function generate(c: Context<InferenceEnv>, endpoint: GenerationEndpoint): Promise<Response> {
   const request = await readGeneration(c, endpoint)
   const { body } = request.generation
-  const task = startInferenceTask(c, { ...request, queueUpdates: body.stream === true })
+  const task = await startInferenceTask(c, { ...request, queueUpdates: body.stream === true })
   const iterator = task.events[Symbol.asyncIterator]()
   const identity = { id: `${ID_PREFIX[endpoint]}${task.taskId}`, created: Math.floor(Date.now() / 1000), model: body.model, endpoint }
 
   if (!body.stream) return answerWhole(c, task, (onOutput) => collectCompletion(identity, iterator, onOutput))
 
   const first = await whileClientWaits(c, task, () => readUntilFirstOutput(iterator))
+  setRateLimitHeaders(c, task)
   const includeUsage = body.stream_options?.include_usage === true
   return c.body(sseStream({ identity, task, iterator, first, includeUsage }), 200, {
     'Content-Type': 'text/event-stream; charset=utf-8',

@@ -6,6 +6,7 @@ import type { AuthVariables } from '../middleware/bearer-auth.ts'
 import type { Generation } from '../task/generation.ts'
 import { startTask } from '../task/runner.ts'
 import type { RunningTask } from '../task/runner.ts'
+import { affinityKeyOf } from './affinity-key.ts'
 
 export type InferenceEnv = AppEnv & { Variables: AuthVariables }
 
@@ -17,20 +18,31 @@ function modelNotFound(model: string): LlorchError {
  * Starts a client's request as a task in its pool, as every `/v1` inference route does: it is
  * admitted and placed as its events are read. A streamed one shows where it waits in the queue.
  */
-export function startInferenceTask(c: Context<InferenceEnv>, { generation, priority, queueUpdates }: { generation: Generation; priority: Priority | undefined; queueUpdates: boolean }): RunningTask {
+export async function startInferenceTask(
+  c: Context<InferenceEnv>,
+  { generation, priority, queueUpdates }: { generation: Generation; priority: Priority | undefined; queueUpdates: boolean },
+): Promise<RunningTask> {
   const { model } = generation.body
   // A name no pool can have is not worth a Durable Object; every other one is the pool's to judge.
   if (!PoolId.safeParse(model).success) throw modelNotFound(model)
   const principal = c.var.principal
+  const affinityKey = await affinityKeyOf(c, generation)
   return startTask({
     env: c.env,
     taskId: crypto.randomUUID(),
     poolId: model,
     priority,
     apiKeyId: principal.kind === 'api_key' ? principal.keyId : null,
+    ...(principal.kind === 'api_key' ? { keyLimits: principal.limits } : {}),
+    ...(affinityKey !== undefined ? { affinityKey } : {}),
     generation,
     requestId: c.var.requestId,
     queueUpdates,
     waitUntil: (promise) => c.executionCtx.waitUntil(promise),
   })
+}
+
+/** The key's `x-ratelimit-*` state, on a response made once the task was admitted. */
+export function setRateLimitHeaders(c: Context<InferenceEnv>, task: RunningTask): void {
+  for (const [name, value] of Object.entries(task.rateLimitHeaders)) c.header(name, value)
 }

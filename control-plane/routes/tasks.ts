@@ -2,10 +2,11 @@ import { Hono } from 'hono'
 import type { Context } from 'hono'
 import { z } from 'zod'
 import { CreateChatTask, CreateCompletionTask, LlorchError, PoolId, TASK_ATTACH_TIMEOUT_MS, taskEndpointOf } from '../../protocol/index.ts'
-import type { CancelTaskResponse, CreateTaskResponse } from '../../protocol/index.ts'
+import type { CancelTaskResponse, CreateTaskResponse, KeyLimits, Priority } from '../../protocol/index.ts'
 import { parseInput, readJson } from '../middleware/validate-json.ts'
 import type { TaskSpec } from '../task-object.ts'
 import { admissionError } from '../task/runner.ts'
+import { affinityKeyOf } from './affinity-key.ts'
 import type { InferenceEnv } from './inference-task.ts'
 
 const TaskIdParam = z.uuid()
@@ -13,19 +14,27 @@ const TaskIdParam = z.uuid()
 const LastEventId = z.string().regex(/^\d{1,15}$/, 'must be the id of an event of this task').transform(Number)
 
 /** The body of `POST /v2/tasks`: chat or completions, by its `endpoint` field or its shape. */
-async function readTaskSpec(c: Context<InferenceEnv>, taskId: string, apiKeyId: string): Promise<TaskSpec> {
+async function readTaskSpec(c: Context<InferenceEnv>, taskId: string, key: { keyId: string; limits: KeyLimits }): Promise<TaskSpec> {
   const json = await readJson(c, z.unknown())
   const endpoint = taskEndpointOf(json)
   if (!endpoint) {
     throw new LlorchError('invalid_request', 'invalid request body: `endpoint` must be "chat" or "completions", or the body must have `messages` (chat) or `prompt` (completions)', { param: 'endpoint' })
   }
-  const base = { taskId, apiKeyId, requestId: c.var.requestId ?? null }
+  const base = { taskId, apiKeyId: key.keyId, keyLimits: key.limits, requestId: c.var.requestId ?? null }
+  const spec = (fields: { priority: Priority | undefined; attach_within_ms: number | undefined }, generation: TaskSpec['generation']): Omit<TaskSpec, 'affinityKey'> => ({
+    ...base,
+    poolId: generation.body.model,
+    priority: fields.priority,
+    attachWithinMs: fields.attach_within_ms ?? TASK_ATTACH_TIMEOUT_MS,
+    generation,
+  })
+  const withAffinity = async (partial: Omit<TaskSpec, 'affinityKey'>): Promise<TaskSpec> => ({ ...partial, affinityKey: await affinityKeyOf(c, partial.generation) })
   if (endpoint === 'chat') {
-    const { priority, endpoint: _, attach_within_ms: attachWithinMs, ...body } = parseInput(CreateChatTask, json, 'request body')
-    return { ...base, poolId: body.model, priority, attachWithinMs: attachWithinMs ?? TASK_ATTACH_TIMEOUT_MS, generation: { endpoint, body } }
+    const { priority, endpoint: _, attach_within_ms, ...body } = parseInput(CreateChatTask, json, 'request body')
+    return withAffinity(spec({ priority, attach_within_ms }, { endpoint, body }))
   }
-  const { priority, endpoint: _, attach_within_ms: attachWithinMs, ...body } = parseInput(CreateCompletionTask, json, 'request body')
-  return { ...base, poolId: body.model, priority, attachWithinMs: attachWithinMs ?? TASK_ATTACH_TIMEOUT_MS, generation: { endpoint, body } }
+  const { priority, endpoint: _, attach_within_ms, ...body } = parseInput(CreateCompletionTask, json, 'request body')
+  return withAffinity(spec({ priority, attach_within_ms }, { endpoint, body }))
 }
 
 function taskOf(c: Context<InferenceEnv>) {
@@ -34,10 +43,10 @@ function taskOf(c: Context<InferenceEnv>) {
   return { id, stub: c.env.TASKS.getByName(id) }
 }
 
-function keyOf(c: Context<InferenceEnv>): string {
+function keyOf(c: Context<InferenceEnv>): { keyId: string; limits: KeyLimits } {
   const principal = c.var.principal
   if (principal.kind !== 'api_key') throw new LlorchError('unauthorized', '/v2/tasks takes an API key with the `inference` scope')
-  return principal.keyId
+  return principal
 }
 
 /**
@@ -46,9 +55,8 @@ function keyOf(c: Context<InferenceEnv>): string {
  */
 export const taskRoutes = new Hono<InferenceEnv>()
   .post('/', async (c) => {
-    const apiKeyId = keyOf(c)
     const taskId = crypto.randomUUID()
-    const spec = await readTaskSpec(c, taskId, apiKeyId)
+    const spec = await readTaskSpec(c, taskId, keyOf(c))
     if (!PoolId.safeParse(spec.poolId).success) throw new LlorchError('model_not_found', `the model "${spec.poolId}" does not exist; GET /v1/models lists the served ones`, { param: 'model' })
     const created = await c.env.TASKS.getByName(taskId).create(spec)
     if (!created.ok) throw admissionError(created)
@@ -59,10 +67,10 @@ export const taskRoutes = new Hono<InferenceEnv>()
       events_url: `/v2/tasks/${taskId}/events`,
       attach_by: new Date(created.attachBy).toISOString(),
     }
-    return c.json(body, 202, { Location: `/v2/tasks/${taskId}` })
+    return c.json(body, 202, { Location: `/v2/tasks/${taskId}`, ...created.rateLimitHeaders })
   })
   .get('/:id/events', async (c) => {
-    const apiKeyId = keyOf(c)
+    const apiKeyId = keyOf(c).keyId
     const { stub } = taskOf(c)
     const header = c.req.header('Last-Event-ID')
     const lastEventId = header === undefined || header === '' ? 0 : parseInput(LastEventId, header, 'Last-Event-ID header')
@@ -73,7 +81,7 @@ export const taskRoutes = new Hono<InferenceEnv>()
     return c.body(attached.stream, 200, { 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-cache', 'X-Accel-Buffering': 'no' })
   })
   .post('/:id/cancel', async (c) => {
-    const apiKeyId = keyOf(c)
+    const apiKeyId = keyOf(c).keyId
     const { id, stub } = taskOf(c)
     const cancelled = await stub.cancel({ apiKeyId })
     if (!cancelled.ok) throw admissionError(cancelled)
@@ -81,7 +89,7 @@ export const taskRoutes = new Hono<InferenceEnv>()
     return c.json(body)
   })
   .get('/:id', async (c) => {
-    const apiKeyId = keyOf(c)
+    const apiKeyId = keyOf(c).keyId
     const { stub } = taskOf(c)
     const viewed = await stub.view({ apiKeyId })
     if (!viewed.ok) throw admissionError(viewed)

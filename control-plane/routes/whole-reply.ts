@@ -2,6 +2,7 @@ import type { Context } from 'hono'
 import { LlorchError } from '../../protocol/index.ts'
 import { logError } from '../log.ts'
 import type { RunningTask } from '../task/runner.ts'
+import { setRateLimitHeaders } from './inference-task.ts'
 import type { InferenceEnv } from './inference-task.ts'
 
 /** A non-streamed reply still unfinished this long after its first output is committed as a 200 and kept alive. */
@@ -54,6 +55,8 @@ export async function answerWhole(c: Context<InferenceEnv>, task: RunningTask, c
     (error: unknown) => ({ ok: false, error }),
   )
   const early = await Promise.race([settled, output.then(() => sleep(WHOLE_REPLY_COMMIT_MS))])
+  // Output or an answer came: admission is done.
+  setRateLimitHeaders(c, task)
   if (early !== null) {
     if (early.ok) return c.json(early.value)
     throw early.error

@@ -1,4 +1,4 @@
-import type { ErrorCode, LoadingReason, Priority, Usage } from '../../protocol/index.ts'
+import type { ErrorCode, KeyLimitCode, KeyLimits, LoadingReason, Priority, Usage } from '../../protocol/index.ts'
 
 /** A slot on one replica, granted to one attempt of a task by its pool's PoolObject. */
 export interface Grant {
@@ -31,6 +31,10 @@ export interface AdmissionRequest {
   attachWithinMs?: number
   /** Placing the task again: this attempt failed on this node before the first token. */
   retryOf?: RetryOf
+  /** The key's own limits, as its credential was cached; merged with the pool's defaults. */
+  keyLimits?: KeyLimits
+  /** Tasks of one session (or one long prompt prefix) go back to the replica that served it last. */
+  affinityKey?: string
 }
 
 export interface RetryOf {
@@ -69,18 +73,18 @@ export interface QueueStanding {
   loading: Loading | null
 }
 
-type Refusal = { ok: false; error: { code: AdmissionErrorCode; message: string; retryAfterSeconds?: number } }
+type Refusal = { ok: false; error: { code: AdmissionErrorCode; message: string; retryAfterSeconds?: number; headers?: Record<string, string> } }
 
 /**
  * Errors do not keep their class across Durable Object RPC, so admission answers with a value
  * that carries the code, and the Worker turns it back into a `LlorchError`.
  */
-export type AdmissionResult = { ok: true; grant: Grant } | Refusal
+export type AdmissionResult = { ok: true; grant: Grant; rateLimitHeaders?: Record<string, string> } | Refusal
 
 /** What `enqueue` answers at once: where the task stands in the queue, or why it was refused. */
-export type EnqueueResult = { ok: true; standing: QueueStanding } | Refusal
+export type EnqueueResult = { ok: true; standing: QueueStanding; rateLimitHeaders?: Record<string, string> } | Refusal
 
 export type AdmissionErrorCode = Extract<
   ErrorCode,
-  'model_not_found' | 'no_replica' | 'queue_full' | 'queue_timeout' | 'registry_unavailable' | 'cancelled' | 'task_expired'
+  'model_not_found' | 'no_replica' | 'queue_full' | 'queue_timeout' | 'registry_unavailable' | 'cancelled' | 'task_expired' | KeyLimitCode
 >

@@ -1,6 +1,7 @@
 import { LlorchError } from '../../protocol/index.ts'
-import type { Dispatch, ErrorCode, Priority, TaskEvent, Usage } from '../../protocol/index.ts'
+import type { Dispatch, ErrorCode, KeyLimits, Priority, TaskEvent, Usage } from '../../protocol/index.ts'
 import type { Bindings } from '../env.ts'
+import { taskLease } from '../limits/key-lease.ts'
 import { logError, logEvent } from '../log.ts'
 import { withDeadlines } from './event-deadlines.ts'
 import { carriesOutput, decodeTaskEvents } from './event-stream.ts'
@@ -18,6 +19,9 @@ export const MAX_FAILOVERS = 3
 /** How often a task waiting for a slot asks where it stands, when its reader shows that. */
 export const QUEUE_STANDING_POLL_MS = 1_000
 
+/** Refusals of a task that had been queued (and counted against its key's limits). */
+const LEFT_THE_QUEUE: ReadonlySet<ErrorCode> = new Set(['queue_timeout', 'cancelled', 'task_expired'])
+
 const CANCELLED: TaskEvent = { kind: 'error', code: 'cancelled', message: 'the task was cancelled', retriable: false }
 
 export interface TaskRequest {
@@ -28,11 +32,17 @@ export interface TaskRequest {
   priority: Priority | undefined
   /** Whose usage the task counts to. */
   apiKeyId: string | null
+  /** That key's own limits, as its credential was cached. */
+  keyLimits?: KeyLimits
+  /** Tasks with the same key go to the same replica while it has a free slot. */
+  affinityKey?: string
   generation: Generation
   /** The request's `X-Request-Id`, carried into the task's log events. */
   requestId?: string
   /** While the task waits for a slot, yield where it stands every `QUEUE_STANDING_POLL_MS`. */
   queueUpdates?: boolean
+  /** The task was enqueued ahead of its runner (a native task), with what admission said of its key's limits. */
+  enqueued?: { rateLimitHeaders: Record<string, string> | undefined }
   /** Keeps work that must finish (the slot release) running after the response is sent. */
   waitUntil(promise: Promise<unknown>): void
 }
@@ -40,6 +50,8 @@ export interface TaskRequest {
 /** A task placed on a replica, whose events can be read once. */
 export interface RunningTask {
   taskId: string
+  /** The key's `x-ratelimit-*` state at admission; empty before admission answered or when no limit applies. */
+  readonly rateLimitHeaders: Record<string, string>
   /** Admission happens at the first read: a refusal (queue full, no replica) is thrown from it. */
   events: AsyncIterable<TaskProgress>
   /** Takes the task out of the queue, or stops it on its node and gives its slot back; safe after the end too. */
@@ -47,14 +59,26 @@ export interface RunningTask {
 }
 
 /** The admission request of a task, for `PoolObject.admit` and `enqueue`. */
-export function admissionOf(request: Pick<TaskRequest, 'taskId' | 'priority' | 'apiKeyId'>): AdmissionRequest {
-  return { taskId: request.taskId, priority: request.priority, apiKeyId: request.apiKeyId, maxWaitMs: QUEUE_WAIT_DEADLINE_MS, runDeadlineMs: TASK_RUN_DEADLINE_MS }
+export function admissionOf(request: Pick<TaskRequest, 'taskId' | 'priority' | 'apiKeyId' | 'keyLimits' | 'affinityKey'>): AdmissionRequest {
+  return {
+    taskId: request.taskId,
+    priority: request.priority,
+    apiKeyId: request.apiKeyId,
+    maxWaitMs: QUEUE_WAIT_DEADLINE_MS,
+    runDeadlineMs: TASK_RUN_DEADLINE_MS,
+    ...(request.keyLimits ? { keyLimits: request.keyLimits } : {}),
+    ...(request.affinityKey !== undefined ? { affinityKey: request.affinityKey } : {}),
+  }
 }
 
 /** A refusal that crossed Durable Object RPC as a value, as the error the client gets. */
-export function admissionError(result: { error: { code: ErrorCode; message: string; retryAfterSeconds?: number } }): LlorchError {
-  const { code, message, retryAfterSeconds } = result.error
-  return new LlorchError(code, message, { ...(retryAfterSeconds !== undefined ? { retryAfterSeconds } : {}), ...(code === 'model_not_found' ? { param: 'model' } : {}) })
+export function admissionError(result: { error: { code: ErrorCode; message: string; retryAfterSeconds?: number; headers?: Record<string, string> } }): LlorchError {
+  const { code, message, retryAfterSeconds, headers } = result.error
+  return new LlorchError(code, message, {
+    ...(retryAfterSeconds !== undefined ? { retryAfterSeconds } : {}),
+    ...(headers ? { headers } : {}),
+    ...(code === 'model_not_found' ? { param: 'model' } : {}),
+  })
 }
 
 function dispatchOf(grant: Grant, generation: Generation): Dispatch {
@@ -82,12 +106,16 @@ export function startTask(request: TaskRequest): RunningTask {
   const { env, taskId } = request
   const pool = env.POOLS.getByName(request.poolId)
   const admission = admissionOf(request)
+  const lease = taskLease(env, { apiKeyId: request.apiKeyId, taskId, waitUntil: request.waitUntil })
+  // A native task was counted against its key's limits when it was enqueued.
+  if (request.enqueued) lease.admitted(request.enqueued.rateLimitHeaders)
   const admitOnce = async (asked: AdmissionRequest): Promise<AdmissionResult> => {
     try {
       return await pool.admit(asked)
     } catch (error) {
       // A PoolObject restart drops waiting calls; the queued row survives, so asking again rejoins it.
       logEvent('task.admit_retry', { request_id: request.requestId, task: taskId, pool: request.poolId, error: String(error) })
+      lease.rejoined()
       return pool.admit(asked)
     }
   }
@@ -103,7 +131,13 @@ export function startTask(request: TaskRequest): RunningTask {
       if (standing) yield { kind: 'queued', standing }
     }
     waiting = false
-    if (!result.ok) throw admissionError(result)
+    if (!result.ok) {
+      // A task that left the queue was counted against its key; one refused at the door was not.
+      if (LEFT_THE_QUEUE.has(result.error.code)) lease.settle(null)
+      else lease.admitted(undefined)
+      throw admissionError(result)
+    }
+    lease.admitted(result.rateLimitHeaders)
     logEvent('task.granted', { request_id: request.requestId, task: taskId, pool: request.poolId, node: result.grant.nodeId, key: request.apiKeyId, attempt: result.grant.attempt })
     grant = result.grant
     holding = true
@@ -144,6 +178,7 @@ export function startTask(request: TaskRequest): RunningTask {
     logEvent('task.released', { request_id: request.requestId, task: taskId, pool: grant.poolId, node: grant.nodeId, key: request.apiKeyId, attempt, outcome, ttft_ms: report.ttftMs, prompt_tokens: usage?.prompt_tokens, completion_tokens: usage?.completion_tokens })
     const released = pool.release(taskId, attempt, outcome, report).catch((error: unknown) => logError('task.release_failed', { task: taskId, attempt, error: String(error) }))
     request.waitUntil(released)
+    lease.settle(usage)
     return released
   }
 
@@ -197,11 +232,15 @@ export function startTask(request: TaskRequest): RunningTask {
       }
     } finally {
       void release('cancelled')
+      lease.settle(null)
     }
   }
 
   return {
     taskId,
+    get rateLimitHeaders() {
+      return lease.headers
+    },
     events: events(),
     async cancel() {
       if (cancelled) return

@@ -25,8 +25,10 @@ export interface BenchStack {
   /** `http://127.0.0.1:PORT/v1`, the llorch API. */
   apiUrl: string
   apiKey: string
-  /** Base URL of each pool's engine process, the one the agent supervises. */
+  /** Base URL of each pool's engine process, the one the first agent supervises. */
   engineUrls: Map<string, string>
+  /** Every engine of each pool, one per replica (per agent). */
+  replicaEngineUrls: Map<string, string[]>
   /** What the control plane has spent so far: Durable Object entry points and writes, libSQL round trips. */
   costs(): Promise<CostSnapshot>
   /** Orderly stop: the agent drains and stops its engines, then workerd and libSQL stop; the reaper sweeps last. */
@@ -47,7 +49,8 @@ const LibsqlStats = z.object({ pipelines: z.number() })
  * Runs the llorch control plane as `npm start` does, with each piece as its own process: the
  * local libSQL server (migrated), the Worker bundled by wrangler in workerd, and a `llorch-agent`
  * serving one fake-engine pool per `BenchPool` on a fixed port, so the bench can also call the
- * very same engine directly. Everything started is tracked by `reaper`.
+ * very same engine directly; a pool with more replicas gets one more agent (and node) per
+ * replica. Everything started is tracked by `reaper`.
  */
 export async function startBenchStack({ pools, reaper, say }: { pools: BenchPool[]; reaper: Reaper; say: Say }): Promise<BenchStack> {
   const dir = mkdtempSync(path.join(tmpdir(), 'llorch-bench-'))
@@ -93,53 +96,61 @@ export async function startBenchStack({ pools, reaper, say }: { pools: BenchPool
       if (!response.ok && response.status !== 404) throw new Error(`${method} ${route} answered ${response.status}: ${await response.text()}`)
       return response.status === 404 ? null : response.json()
     }
-    const node = CreateNodeResponse.parse(await admin('POST', '/v2/nodes', { name: 'bench-node' }))
     const { key } = CreateApiKeyResponse.parse(await admin('POST', '/v2/api-keys', { name: 'bench', scopes: ['inference'] }))
+    const replicaEngineUrls = new Map<string, string[]>()
 
-    const engines = await Promise.all(pools.map(async (pool) => ({ pool, port: await resolvePort({ port: 'auto', host: '127.0.0.1' }) })))
-    const engineUrls = new Map(engines.map(({ pool, port }): [string, string] => [pool.id, `http://127.0.0.1:${port}`]))
-    const poolConfigs = engines.map(({ pool, port }) => ({
-      id: pool.id,
-      engine: 'command',
-      command: [process.execPath, FAKE_ENGINE, '--port', '{port}', '--slots', '{slots}', '--model-name', '{pool}'],
-      args: [
-        '--tokens',
-        String(ENGINE_TOKEN_CAP),
-        '--tokens-per-second',
-        String(pool.tokensPerSecond),
-        ...(pool.toolArguments === undefined ? [] : ['--tool-call', 'search', '--tool-arguments', pool.toolArguments, '--tool-fragment-chars', '4']),
-      ],
-      port,
-      slots: pool.slots,
-      health_interval_ms: 50,
-      stop_grace_ms: ENGINE_STOP_GRACE_MS,
-    }))
-    const stateDir = path.join(dir, 'agent')
-    mkdirSync(stateDir)
-    reaper.trackAgentStateDir(stateDir)
-    const configFile = path.join(dir, 'agent.json')
-    const config = { control_plane_url: controlPlane.url.toString(), node_token: node.token, state_dir: stateDir, shutdown_drain_ms: AGENT_DRAIN_MS, pools: poolConfigs }
-    writeFileSync(configFile, JSON.stringify(config, null, 2), { mode: 0o600 })
+    /** Registers a node and runs one agent for it serving `served`, each on a fake engine of its own port; waits for their replicas. */
+    const startAgent = async (name: string, served: BenchPool[]) => {
+      const node = CreateNodeResponse.parse(await admin('POST', '/v2/nodes', { name }))
+      const engines = await Promise.all(served.map(async (pool) => ({ pool, port: await resolvePort({ port: 'auto', host: '127.0.0.1' }) })))
+      for (const { pool, port } of engines) replicaEngineUrls.set(pool.id, [...(replicaEngineUrls.get(pool.id) ?? []), `http://127.0.0.1:${port}`])
+      const poolConfigs = engines.map(({ pool, port }) => ({
+        id: pool.id,
+        engine: 'command',
+        command: [process.execPath, FAKE_ENGINE, '--port', '{port}', '--slots', '{slots}', '--model-name', '{pool}'],
+        args: [
+          '--tokens',
+          String(ENGINE_TOKEN_CAP),
+          '--tokens-per-second',
+          String(pool.tokensPerSecond),
+          ...(pool.toolArguments === undefined ? [] : ['--tool-call', 'search', '--tool-arguments', pool.toolArguments, '--tool-fragment-chars', '4']),
+        ],
+        port,
+        slots: pool.slots,
+        health_interval_ms: 50,
+        stop_grace_ms: ENGINE_STOP_GRACE_MS,
+      }))
+      const stateDir = path.join(dir, name)
+      mkdirSync(stateDir)
+      reaper.trackAgentStateDir(stateDir)
+      const configFile = path.join(dir, `${name}.json`)
+      const config = { control_plane_url: controlPlane.url.toString(), node_token: node.token, state_dir: stateDir, shutdown_drain_ms: AGENT_DRAIN_MS, pools: poolConfigs }
+      writeFileSync(configFile, JSON.stringify(config, null, 2), { mode: 0o600 })
 
-    say(`starting llorch-agent with ${pools.map((p) => p.id).join(', ')}`)
-    const agent = spawnLogged({ name: 'llorch-agent', script: AGENT_CLI, args: ['run', '--config', configFile], logFile: path.join(dir, 'agent.log'), reaper })
-    stops.push(() => stopLogged(agent, AGENT_DRAIN_MS + ENGINE_STOP_GRACE_MS + 3_000))
-    for (const pool of pools) {
-      await waitUntil(
-        `a ready replica of ${pool.id}`,
-        async () => {
-          const view = await admin('GET', `/v2/pools/${pool.id}`)
-          return view !== null && PoolView.parse(view).replicas.some((r) => r.node_id === node.id && r.state === 'ready') ? true : null
-        },
-        { timeoutMs: READY_TIMEOUT_MS, watch: [agent, libsql] },
-      )
+      say(`starting llorch-agent ${name} with ${served.map((p) => p.id).join(', ')}`)
+      const agent = spawnLogged({ name: 'llorch-agent', script: AGENT_CLI, args: ['run', '--config', configFile], logFile: path.join(dir, `${name}.log`), reaper })
+      stops.push(() => stopLogged(agent, AGENT_DRAIN_MS + ENGINE_STOP_GRACE_MS + 3_000))
+      for (const pool of served) {
+        await waitUntil(
+          `a ready replica of ${pool.id} on ${name}`,
+          async () => {
+            const view = await admin('GET', `/v2/pools/${pool.id}`)
+            return view !== null && PoolView.parse(view).replicas.some((r) => r.node_id === node.id && r.state === 'ready') ? true : null
+          },
+          { timeoutMs: READY_TIMEOUT_MS, watch: [agent, libsql] },
+        )
+      }
     }
+    await startAgent('bench-node', pools)
+    const most = Math.max(1, ...pools.map((p) => p.replicas ?? 1))
+    for (let replica = 2; replica <= most; replica++) await startAgent(`bench-node-${replica}`, pools.filter((p) => (p.replicas ?? 1) >= replica))
+    const engineUrls = new Map([...replicaEngineUrls].flatMap(([pool, urls]): [string, string][] => (urls[0] === undefined ? [] : [[pool, urls[0]]])))
     const costs = async (): Promise<CostSnapshot> => {
       const [counts, stats] = await Promise.all([admin('GET', '/v2/debug/costs'), fetch(new URL('/stats', libsqlUrl)).then((r) => r.json())])
       const worker = DebugCosts.parse(counts)
       return { entryPoints: worker.entry_points, storageWrites: worker.storage_writes, libsqlPipelines: LibsqlStats.parse(stats).pipelines }
     }
-    return { apiUrl: new URL('/v1', controlPlane.url).toString(), apiKey: key, engineUrls, costs, stop }
+    return { apiUrl: new URL('/v1', controlPlane.url).toString(), apiKey: key, engineUrls, replicaEngineUrls, costs, stop }
   } catch (error) {
     await stop()
     throw error

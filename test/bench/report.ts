@@ -1,3 +1,4 @@
+import type { AffinityResult } from './affinity-run.ts'
 import type { BenchOptions } from './bench-options.ts'
 import type { PathRatios, PathStats } from './stream-stats.ts'
 
@@ -36,9 +37,12 @@ export interface BenchReport {
   loadAverage: { before: number; after: number }
   options: Omit<BenchOptions, 'json'>
   scenarios: ScenarioResult[]
+  /** Sessions over a pool of several replicas, relay only. */
+  affinity: AffinityResult
 }
 
 const HEADER = ['SCENARIO', 'PATH', 'REQS', 'CONC', 'TOKENS', 'TTFT P50 ms', 'TTFT P95 ms', 'TOK/S/STREAM', 'AGG TOK/S', 'REQ/S', 'WALL s', 'ERRORS']
+const AFFINITY_HEADER = ['POOL', 'REPLICAS', 'SESSIONS', 'TURNS', 'CONC', 'TTFT P50 ms', 'REQ/S', 'ERRORS', 'HIT RATE', 'BY CHANCE']
 const COST_HEADER = ['SCENARIO', 'DO CALLS', 'AGENT FRAMES', 'OTHER DO CALLS', 'DO WRITES', 'LIBSQL ROUND TRIPS']
 /** Columns 0 and 1 are text, the rest numbers (right-aligned). */
 const TEXT_COLUMNS = 2
@@ -77,20 +81,28 @@ function costRow({ name, relayCostPerTask: cost }: ScenarioResult): string[] {
   return [name, num(cost.durableObjectCalls, 2), num(cost.agentFrames, 2), num(cost.durableObjectCalls - cost.agentFrames, 2), num(cost.storageWrites, 2), num(cost.libsqlRoundTrips, 3)]
 }
 
-/** One block per scenario: direct, relay, and relay/direct for each metric; then the cost per relayed task; first errors below. */
-export function renderTable({ scenarios, node, cpus, loadAverage }: BenchReport): string {
+function affinityRow(a: AffinityResult): string[] {
+  const percent = (r: number) => `${(r * 100).toFixed(1)}%`
+  return [a.pool, String(a.replicas), String(a.sessions), String(a.turns), String(a.concurrency), num(a.relay.ttftMs?.p50, 2), num(a.relay.requestsPerSecond, 0), String(a.relay.errors), percent(a.hitRate), percent(a.chanceRate)]
+}
+
+/** One block per scenario: direct, relay, and relay/direct for each metric; then the cost per relayed task and the affinity run; first errors below. */
+export function renderTable({ scenarios, affinity, node, cpus, loadAverage }: BenchReport): string {
   const lines = aligned([HEADER, ...scenarios.flatMap((s) => [pathRow(s, 'direct'), pathRow(s, 'relay'), ratioRow(s)])], TEXT_COLUMNS)
   // A blank line before each scenario but the first (rows: header, then three per scenario).
   const body = lines.map((l, i) => (i > 1 && i % 3 === 1 ? `\n${l}` : l))
   const costs = aligned([COST_HEADER, ...scenarios.map(costRow)], 1)
+  const affinityLines = aligned([AFFINITY_HEADER, affinityRow(affinity)], 1)
   const notes = [
     ...scenarios.map((s) => `${s.name}: ${s.description}`),
     'TTFT: request sent → first content. TOK/S/STREAM: p50 of tokens ÷ (request sent → [DONE]). AGG TOK/S: all tokens ÷ wall time. REQ/S: requests ÷ wall time.',
     'COST: Durable Object entry points, storage writes and libSQL round trips during the relay run ÷ its requests (heartbeats and batched usage writes included).',
+    `AFFINITY: ${affinity.sessions} sessions (X-Session-Id) of ${affinity.turns} requests each, one at a time per session, ${affinity.concurrency} sessions at once, ${affinity.tokens} tokens; HIT RATE: requests after a session's first served by the replica of its previous request, as the engines counted them.`,
     `Node ${node}, ${cpus} CPUs, load average ${loadAverage.before.toFixed(2)} at start, ${loadAverage.after.toFixed(2)} at the end`,
   ]
   const errors = scenarios.flatMap((s) =>
     (['direct', 'relay'] as const).flatMap((path) => (s[path].firstError === null ? [] : [`${s.name}/${path}: ${s[path].errors} errors, first: ${s[path].firstError}`])),
   )
-  return [...body, '', 'COST PER RELAYED TASK', ...costs, '', ...notes, ...(errors.length > 0 ? ['', ...errors] : [])].join('\n')
+  if (affinity.relay.firstError !== null) errors.push(`affinity/relay: ${affinity.relay.errors} errors, first: ${affinity.relay.firstError}`)
+  return [...body, '', 'COST PER RELAYED TASK', ...costs, '', 'SESSION AFFINITY (relay only)', ...affinityLines, '', ...notes, ...(errors.length > 0 ? ['', ...errors] : [])].join('\n')
 }

@@ -7,7 +7,9 @@
  *   npm run bench -- --requests 100 --concurrency 8 --tokens 256 --paced-rate 50
  */
 import os from 'node:os'
+import { runAffinity } from './affinity-run.ts'
 import { BenchUsageError, USAGE, parseBenchOptions } from './bench-options.ts'
+import type { AffinityResult } from './affinity-run.ts'
 import type { BenchOptions } from './bench-options.ts'
 import { startBenchStack } from './bench-stack.ts'
 import type { BenchStack, CostSnapshot } from './bench-stack.ts'
@@ -92,16 +94,20 @@ async function main(options: BenchOptions, reaper: Reaper): Promise<number> {
   const plan = planBench(options)
   const stack = await startBenchStack({ pools: plan.pools, reaper, say })
   const scenarios: ScenarioResult[] = []
+  let affinity: AffinityResult | undefined
   try {
     for (const pool of plan.pools) {
       say(`warming up ${pool.id} (direct and relay)`)
       await warmUp(stack, pool, options)
     }
     for (const scenario of plan.scenarios) scenarios.push(await runScenario(stack, scenario))
+    say(`affinity: relay, ${plan.affinity.sessions} sessions of ${plan.affinity.turns} requests over ${plan.affinity.pool.replicas ?? 1} replicas`)
+    affinity = await runAffinity(stack, plan.affinity)
   } finally {
     say('stopping the agent, its engines, workerd and the libSQL server')
     await stack.stop()
   }
+  if (!affinity) throw new Error('the affinity run did not finish')
   const { json: jsonOnly, ...shown } = options
   const report: BenchReport = {
     bench: 'llorch relay vs direct',
@@ -111,10 +117,11 @@ async function main(options: BenchOptions, reaper: Reaper): Promise<number> {
     loadAverage: { before: loadBefore, after: os.loadavg()[0] ?? 0 },
     options: shown,
     scenarios,
+    affinity,
   }
   if (!jsonOnly) process.stdout.write(`\n${renderTable(report)}\n\n`)
   process.stdout.write(`${JSON.stringify(report)}\n`)
-  return scenarios.some((s) => s.direct.errors + s.relay.errors > 0) ? 1 : 0
+  return scenarios.some((s) => s.direct.errors + s.relay.errors > 0) || affinity.relay.errors > 0 ? 1 : 0
 }
 
 let options: BenchOptions | null

@@ -8,6 +8,8 @@ export interface BenchPool {
   slots: number
   /** The engine answers with one tool call of these arguments, streamed in 4-character fragments. */
   toolArguments?: string
+  /** Replicas on as many nodes (one agent each); 1 when absent. */
+  replicas?: number
 }
 
 /** About 1 KiB of JSON arguments: 256 fragments of 4 characters, like a model writing a tool call. */
@@ -23,9 +25,20 @@ export interface Scenario {
   tokens: number
 }
 
+/** Sessions (by `user`) talking to a pool of several replicas, each session one request at a time. */
+export interface AffinityPlan {
+  pool: BenchPool
+  sessions: number
+  /** Requests per session, one after the other. */
+  turns: number
+  concurrency: number
+  tokens: number
+}
+
 export interface BenchPlan {
   pools: BenchPool[]
   scenarios: Scenario[]
+  affinity: AffinityPlan
 }
 
 /** Requests in flight at once in the one-token scenario. */
@@ -36,7 +49,9 @@ export const ONE_TOKEN_CONCURRENCY = 16
  * (2) `concurrency` streams at once at maximum engine speed: aggregate throughput;
  * (3) one-token requests, 16 at once: the cost per request alone, as requests/s;
  * (4) `concurrency` streams from an engine paced at `pacedRate` tokens/s, a second of output
- *     each: the TTFT the relay adds when the engine is the bottleneck.
+ *     each: the TTFT the relay adds when the engine is the bottleneck;
+ * and, relay only, sessions over a pool of two replicas: how often a session's request lands on
+ * the replica that served most of that session (the affinity hit rate).
  */
 export function planBench({ requests, concurrency, tokens, pacedRate, quick }: BenchOptions): BenchPlan {
   const fast: BenchPool = { id: 'bench-max-speed', tokensPerSecond: 0, slots: Math.max(concurrency, ONE_TOKEN_CONCURRENCY) }
@@ -72,5 +87,8 @@ export function planBench({ requests, concurrency, tokens, pacedRate, quick }: B
       tokens: pacedRate,
     })
   }
-  return { pools: pacedRate > 0 ? [fast, tools, paced] : [fast, tools], scenarios }
+  // Two replicas of two slots, as many sessions in flight as slots: a session whose replica is full goes elsewhere.
+  const shared: BenchPool = { id: 'bench-affinity', tokensPerSecond: 0, slots: 2, replicas: 2 }
+  const affinity: AffinityPlan = { pool: shared, sessions: 16, turns: quick ? 4 : 12, concurrency: 4, tokens: 16 }
+  return { pools: pacedRate > 0 ? [fast, tools, paced, shared] : [fast, tools, shared], scenarios, affinity }
 }

@@ -42,13 +42,14 @@ const countWords = (text: string) => text.match(/\S+/g)?.length ?? 0
  * parser, tokens counted from the content (batched or not), checked against `max_tokens` and
  * against the usage chunk the stream ends with.
  */
-export async function streamOnce(target: StreamTarget, maxTokens: number): Promise<StreamSample> {
+export async function streamOnce(target: StreamTarget, maxTokens: number, extraBody: Record<string, unknown> = {}): Promise<StreamSample> {
   const body = JSON.stringify({
     model: target.model,
     messages: [{ role: 'user', content: 'benchmark' }],
     stream: true,
     stream_options: { include_usage: true },
     max_tokens: maxTokens,
+    ...extraBody,
   })
   const started = performance.now()
   let ttftMs: number | null = null

@@ -133,6 +133,7 @@ export const FakeEngineStats = z.object({
   max_active: z.int(),
   preloads: z.array(z.object({ model: z.unknown(), keep_alive: z.unknown() })),
   last_body: z.unknown(),
+  users: z.record(z.string(), z.int()),
 })
 export type FakeEngineStats = z.infer<typeof FakeEngineStats>
 

@@ -68,6 +68,7 @@ const MATRIX: Record<string, Row> = {
   'PATCH /v2/pools/:id{.+}':                               [NO_CRED_ADMIN, BAD_ADMIN, BAD_BODY, BAD_BODY, NOT_ADMIN, REVOKED, NODE_NOT_ADMIN, NODE_NOT_ADMIN],
   'POST /v2/api-keys':                                     [NO_CRED_ADMIN, BAD_ADMIN, BAD_BODY, BAD_BODY, NOT_ADMIN, REVOKED, NODE_NOT_ADMIN, NODE_NOT_ADMIN],
   'GET /v2/api-keys':                                      [NO_CRED_ADMIN, BAD_ADMIN, ok(200), ok(200), NOT_ADMIN, REVOKED, NODE_NOT_ADMIN, NODE_NOT_ADMIN],
+  'PATCH /v2/api-keys/:id':                                [NO_CRED_ADMIN, BAD_ADMIN, BAD_BODY, BAD_BODY, NOT_ADMIN, REVOKED, NODE_NOT_ADMIN, NODE_NOT_ADMIN],
   'DELETE /v2/api-keys/:id':                               [NO_CRED_ADMIN, BAD_ADMIN, NO_ID, NO_ID, NOT_ADMIN, REVOKED, NODE_NOT_ADMIN, NODE_NOT_ADMIN],
   'GET /v2/debug/costs':                                   [NO_CRED_ADMIN, BAD_ADMIN, ok(200), ok(200), NOT_ADMIN, REVOKED, NODE_NOT_ADMIN, NODE_NOT_ADMIN],
   'GET /v2/usage':                                         [NO_CRED_ADMIN, BAD_ADMIN, ok(200), ok(200), NOT_ADMIN, REVOKED, NODE_NOT_ADMIN, NODE_NOT_ADMIN],

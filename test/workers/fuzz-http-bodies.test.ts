@@ -20,6 +20,7 @@ import {
   CreateApiKeyResponse,
   CreateNodeRequest,
   MAX_JSON_DEPTH,
+  PatchApiKeyRequest,
   PatchPoolRequest,
   PoolCommandRequest,
   nestsDeeperThan,
@@ -87,6 +88,10 @@ interface BodyRoute {
 let inferenceKey = ''
 let existingNodeName = ''
 let poolWithReplica = ''
+/** A key of its own for PATCH, so the limits the fuzzer sets never touch the key it sends inference with. */
+let patchedKeyId = ''
+/** Every limit a key can have, generous enough that nothing the fuzzer sends is refused by them. */
+const KEY_LIMITS = { requests_per_minute: 1_000_000, tokens_per_minute: 1e10, max_concurrent: 100_000, token_budget: { tokens: 1e12, period: 'month' } }
 const absentPool = uniqueName('absent-pool')
 
 const ROUTES: readonly BodyRoute[] = [
@@ -102,13 +107,14 @@ const ROUTES: readonly BodyRoute[] = [
     accepted: { statuses: [201, 409] },
     numRuns: 800,
   },
-  { method: 'POST', path: '/v2/api-keys', token: () => ADMIN_TOKEN, schema: CreateApiKeyRequest, base: fc.constant({ name: 'fuzz-app', scopes: ['inference', 'admin'] }), accepted: { statuses: [201] }, numRuns: 600 },
+  { method: 'POST', path: '/v2/api-keys', token: () => ADMIN_TOKEN, schema: CreateApiKeyRequest, base: fc.constant({ name: 'fuzz-app', scopes: ['inference', 'admin'], limits: KEY_LIMITS }), accepted: { statuses: [201] }, numRuns: 600 },
+  { method: 'PATCH', path: '/v2/api-keys/{key}', token: () => ADMIN_TOKEN, schema: PatchApiKeyRequest, base: fc.constant({ limits: KEY_LIMITS }), accepted: { statuses: [200] }, numRuns: 500 },
   {
     method: 'PATCH',
     path: '/v2/pools/{pool}',
     token: () => ADMIN_TOKEN,
     schema: PatchPoolRequest,
-    base: fc.constant({ queue_capacity: 64, default_priority: 'interactive', first_token_timeout_ms: 60_000, idle_timeout_ms: 30_000 }),
+    base: fc.constant({ queue_capacity: 64, default_priority: 'interactive', first_token_timeout_ms: 60_000, idle_timeout_ms: 30_000, batch_aging_ms: 30_000, key_limits: KEY_LIMITS }),
     refusedFields: ['preload_mode', 'idle_drain_ms'],
     accepted: { statuses: [200] },
     numRuns: 800,
@@ -126,7 +132,7 @@ const ROUTES: readonly BodyRoute[] = [
 ]
 
 function pathOf(route: BodyRoute): string {
-  return route.path.replace('{pool}', poolWithReplica)
+  return route.path.replace('{pool}', poolWithReplica).replace('{key}', patchedKeyId)
 }
 
 type Verdict = { kind: 'too_large' } | { kind: 'unreadable' } | { kind: 'schema'; firstPath: string } | { kind: 'accepted' }
@@ -203,6 +209,7 @@ function atTheLimit(base: fc.Arbitrary<object>): fc.Arbitrary<string> {
 
 beforeAll(async () => {
   inferenceKey = CreateApiKeyResponse.parse(await (await call('POST', '/v2/api-keys', { body: { name: uniqueName('fuzz'), scopes: ['inference'] } })).json()).key
+  patchedKeyId = CreateApiKeyResponse.parse(await (await call('POST', '/v2/api-keys', { body: { name: uniqueName('fuzz-patched'), scopes: ['inference'] } })).json()).id
   existingNodeName = uniqueName('fuzz-node')
   expect((await call('POST', '/v2/nodes', { body: { name: existingNodeName } })).status).toBe(201)
   // PATCH needs a pool that exists: an agent offers one and leaves.

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { availability, pickReplica } from '../../../control-plane/pool/placement.ts'
+import { AffinityTable, availability, pickReplica, placeTask } from '../../../control-plane/pool/placement.ts'
 import type { PlacementCandidate } from '../../../control-plane/pool/placement.ts'
 
 function candidate(nodeId: string, overrides: Partial<PlacementCandidate> = {}): PlacementCandidate {
@@ -36,5 +36,27 @@ describe('availability', () => {
   it('serves nothing when every replica is lost or failed with its breaker open', () => {
     expect(availability([candidate('a', { state: 'lost' }), candidate('b', { state: 'failed', breakerOpen: true })])).toBe('none')
     expect(availability([])).toBe('none')
+  })
+})
+
+describe('placeTask', () => {
+  it('sends a session back to the replica that served it last while that one has a free slot', () => {
+    const table = new AffinityTable()
+    table.served('session-1', 'b')
+    expect(placeTask([candidate('a'), candidate('b', { busy: 1 })], 'session-1', table)?.nodeId).toBe('b')
+    // Full: the least loaded takes it rather than the task waiting.
+    expect(placeTask([candidate('a'), candidate('b', { busy: 2 })], 'session-1', table)?.nodeId).toBe('a')
+  })
+
+  it('places a session it has not seen by hashing, the same replica whatever the load or the row order', () => {
+    const table = new AffinityTable()
+    const first = placeTask([candidate('a'), candidate('b'), candidate('c')], 'session-x', table)?.nodeId
+    expect(placeTask([candidate('c', { busy: 1 }), candidate('a', { busy: 1 }), candidate('b', { busy: 1 })], 'session-x', table)?.nodeId).toBe(first)
+    const spread = new Set(Array.from({ length: 40 }, (_, i) => placeTask([candidate('a'), candidate('b'), candidate('c')], `s${i}`, table)?.nodeId))
+    expect(spread.size).toBe(3)
+  })
+
+  it('places a task without a session on the least loaded replica', () => {
+    expect(placeTask([candidate('a', { busy: 1 }), candidate('b')], undefined, new AffinityTable())?.nodeId).toBe('b')
   })
 })

@@ -32,6 +32,11 @@ export async function updatePoolPolicy(db: Registry, id: string, patch: PatchPoo
       ...(patch.default_priority !== undefined ? { defaultPriority: patch.default_priority } : {}),
       ...(patch.first_token_timeout_ms !== undefined ? { firstTokenTimeoutMs: patch.first_token_timeout_ms } : {}),
       ...(patch.idle_timeout_ms !== undefined ? { idleTimeoutMs: patch.idle_timeout_ms } : {}),
+      ...(patch.preload_mode !== undefined ? { preloadMode: patch.preload_mode } : {}),
+      ...(patch.idle_drain_ms !== undefined ? { idleDrainMs: patch.idle_drain_ms } : {}),
+      ...(patch.queue_timeout_ms !== undefined ? { queueTimeoutMs: patch.queue_timeout_ms } : {}),
+      ...(patch.run_timeout_ms !== undefined ? { runTimeoutMs: patch.run_timeout_ms } : {}),
+      ...(patch.scale_out_wait_ms !== undefined ? { scaleOutWaitMs: patch.scale_out_wait_ms } : {}),
       updatedAt: now,
     })
     .where(eq(pools.id, id))
@@ -47,5 +52,8 @@ export function policyOf(row: PoolRow): PoolPolicy {
     default_priority: row.defaultPriority,
     first_token_timeout_ms: row.firstTokenTimeoutMs,
     idle_timeout_ms: row.idleTimeoutMs,
+    queue_timeout_ms: row.queueTimeoutMs,
+    run_timeout_ms: row.runTimeoutMs,
+    scale_out_wait_ms: row.scaleOutWaitMs,
   }
 }

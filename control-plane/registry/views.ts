@@ -32,6 +32,7 @@ export function nodeView(row: NodeRow, replicas: ReplicaRow[]): NodeView {
     gpus: row.gpus,
     last_seen_at: iso(row.lastSeenAt),
     created_at: iso(row.createdAt),
+    cordoned_at: iso(row.cordonedAt),
     replicas: replicas.map((r) => replicaView(r, null)),
   }
 }

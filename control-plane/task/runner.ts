@@ -7,10 +7,6 @@ import { carriesOutput, decodeTaskEvents } from './event-stream.ts'
 import type { Generation } from './generation.ts'
 import type { AdmissionRequest, AdmissionResult, Grant, RetryOf, TaskOutcome } from './grant.ts'
 
-/** How long a task may wait in its pool's queue for a slot. */
-export const QUEUE_WAIT_DEADLINE_MS = 120_000
-/** How long a task may run on an engine once dispatched. */
-export const TASK_RUN_DEADLINE_MS = 10 * 60_000
 /** Times a task is placed again after its node or engine failed before its first token. */
 export const MAX_FAILOVERS = 3
 
@@ -43,7 +39,7 @@ function admissionError(result: Extract<AdmissionResult, { ok: false }>): Llorch
 }
 
 function dispatchOf(grant: Grant, generation: Generation): Dispatch {
-  return { type: 'dispatch', task_id: grant.taskId, pool: grant.poolId, deadline_ms: TASK_RUN_DEADLINE_MS, ...generation }
+  return { type: 'dispatch', task_id: grant.taskId, pool: grant.poolId, deadline_ms: grant.runTimeoutMs, ...generation }
 }
 
 function outcomeOf(last: TaskEvent, tokensSeen: boolean): TaskOutcome {
@@ -67,8 +63,6 @@ export async function startTask(request: TaskRequest): Promise<RunningTask> {
     taskId,
     priority: request.priority,
     apiKeyId: request.apiKeyId,
-    maxWaitMs: QUEUE_WAIT_DEADLINE_MS,
-    runDeadlineMs: TASK_RUN_DEADLINE_MS,
   }
   const admit = async (retryOf?: AdmissionRequest['retryOf']): Promise<Grant> => {
     const asked = retryOf ? { ...admission, retryOf } : admission

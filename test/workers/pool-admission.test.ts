@@ -40,7 +40,7 @@ describe('PoolObject admission', () => {
     await stub.syncReplica('node-a', replica(poolId), [])
     expect(await stub.admit(request('t1'))).toEqual({
       ok: true,
-      grant: { taskId: 't1', poolId, nodeId: 'node-a', replicaId: `node-a/${poolId}`, attempt: 1, firstTokenTimeoutMs: 60_000, idleTimeoutMs: 30_000 },
+      grant: { taskId: 't1', poolId, nodeId: 'node-a', replicaId: `node-a/${poolId}`, attempt: 1, firstTokenTimeoutMs: 60_000, idleTimeoutMs: 30_000, runTimeoutMs: 600_000 },
     })
     expect((await stub.status()).replicas).toEqual([{ nodeId: 'node-a', state: 'ready', slots: 1, busy: 1 }])
   })

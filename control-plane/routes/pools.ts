@@ -5,6 +5,7 @@ import type { AppEnv, Bindings } from '../env.ts'
 import { logError } from '../log.ts'
 import { readJson } from '../middleware/validate-json.ts'
 import type { PoolStatus } from '../pool-object.ts'
+import { listNodes } from '../registry/nodes.ts'
 import { findPool, listPools, policyOf, updatePoolPolicy } from '../registry/pools.ts'
 import { listAllReplicas, listReplicasOfPool } from '../registry/replicas.ts'
 import { poolView } from '../registry/views.ts'
@@ -45,10 +46,12 @@ export const poolRoutes = new Hono<AppEnv>()
       if (answer.nodes.length === 0) throw new LlorchError('conflict', `no replica of pool "${id}" runs: nothing to reload; POST /v2/pools/${id}/preload starts them`)
       result = { pool: id, command, nodes: answer.nodes, rolling_order: answer.rolling }
     } else {
-      // A drain stays until a preload: the pool starts nothing meanwhile.
+      // A drain stays until a preload: the pool starts nothing meanwhile. A cordoned node starts nothing either.
       await pool.setMaintenance(command === 'drain')
+      const cordoned = command === 'preload' ? new Set((await listNodes(db)).filter((n) => n.cordonedAt !== null).map((n) => n.id)) : new Set<string>()
+      const targets = replicas.filter((r) => !cordoned.has(r.nodeId))
       const nodes = await Promise.all(
-        replicas.map(async (r) => {
+        targets.map(async (r) => {
           const sent = await c.env.NODES.getByName(r.nodeId).command({ command, pool: id, deadlineMs })
           return { node_id: r.nodeId, ok: sent.ok, error: sent.error }
         }),

@@ -202,7 +202,18 @@ export class PoolObject extends DurableObject<Bindings> {
 
   /** A maintenance drain (on) stays until a preload (off): no replica of the pool is started meanwhile. */
   setMaintenance(on: boolean): Promise<void> {
-    return this.#guard('setMaintenance', () => this.#lifecycle.setMaintenance(on, Date.now()))
+    return this.#guard('setMaintenance', () => {
+      this.#lifecycle.setMaintenance(on, Date.now())
+      if (!on) return
+      // Tasks waiting for a slot would only wait out their deadline.
+      const message = this.#lifecycle.cannotStart([], Date.now()) ?? ''
+      for (const task of this.#store.queueHead(Number.MAX_SAFE_INTEGER)) {
+        this.#move(task, 'ended')
+        this.#store.remove(task.task_id)
+        this.#metrics.rejected('no_replica')
+        this.#settle(task.task_id, refused('no_replica', message))
+      }
+    })
   }
 
   /** The node is cordoned (on) or uncordoned: its replica takes no new task and is never started meanwhile. */

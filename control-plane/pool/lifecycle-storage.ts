@@ -27,7 +27,7 @@ const NodeIdRow = z.object({ node_id: z.string() })
 /**
  * What the pool's lifecycle must remember across restarts of its Durable Object: the
  * maintenance drain, the cordoned nodes, a rolling reload under way, and per replica when it last
- * worked and what it was last told. Its own tables beside the queue's.
+ * became ready and what it was last told. Its own tables beside the queue's.
  */
 export class LifecycleStorage {
   readonly #sql: SqlExec

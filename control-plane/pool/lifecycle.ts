@@ -11,7 +11,7 @@ export interface LifecycleReplica {
   busy: number
   /** Cordoned for maintenance: never started, never placed on. */
   cordoned: boolean
-  /** When it last became ready or ended a task. */
+  /** When it last became ready or ended a task (or the pool object started). */
   activeAt: number
   /** The last start or stop the pool sent it, and when. */
   sent: { command: 'preload' | 'drain'; at: number } | null
@@ -109,14 +109,13 @@ export function planLifecycle(input: LifecycleInput): LifecyclePlan {
 }
 
 /**
- * The replica's state as placement should see it: a cordoned node's replica, and under a
- * maintenance drain a draining one, will not serve again by itself; one told to drain takes no
- * new task even before its agent says so.
+ * The replica's state as placement should see it: under a maintenance drain no replica serves,
+ * even one its agent started by itself; a cordoned node's replica neither; one told to drain
+ * takes no new task even before its agent says so.
  */
 export function placementState(r: LifecycleReplica, { maintenance, now }: { maintenance: boolean; now: number }): ReplicaState {
   if (r.state === 'failed' || r.state === 'lost') return r.state
-  if (r.cordoned) return 'stopped'
-  if (maintenance && r.state === 'draining') return 'stopped'
+  if (maintenance || r.cordoned) return 'stopped'
   if (stopPending(r, now)) return 'draining'
   return r.state
 }

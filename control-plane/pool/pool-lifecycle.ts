@@ -32,6 +32,13 @@ export class PoolLifecycle {
   #maintenance: boolean
   readonly #cordoned: Set<string>
   readonly #activity: Map<string, ActivityRow>
+  /**
+   * When each replica last ended a task, in memory only: a stored write per task would cost more
+   * than it saves. After a restart every replica counts as active since the restart, so idle drain
+   * may come late by one period, never early.
+   */
+  readonly #lastTaskEndedAt = new Map<string, number>()
+  readonly #startedAt = Date.now()
   #rollout: RollingReload | null
   /** When the pool's alarm should look again, as of the last tick. */
   #dueAt: number | null = null
@@ -66,8 +73,7 @@ export class PoolLifecycle {
 
   /** A task on this node ended: the replica was busy until now. */
   touched(nodeId: string, now: number): void {
-    const row = this.#activity.get(nodeId)
-    if (row) this.#put({ ...row, active_at: now })
+    this.#lastTaskEndedAt.set(nodeId, now)
   }
 
   /** Looks at the replica table and queue and starts or stops replicas as the policy says. */
@@ -154,7 +160,8 @@ export class PoolLifecycle {
   #replica(c: PlacementCandidate, now: number): LifecycleReplica {
     const row = this.#activity.get(c.nodeId)
     const sent = row?.sent_command && row.sent_at !== null ? { command: row.sent_command, at: row.sent_at } : null
-    return { nodeId: c.nodeId, state: c.state, slots: c.slots, busy: c.busy, cordoned: this.#cordoned.has(c.nodeId), activeAt: row?.active_at ?? now, sent }
+    const activeAt = Math.max(row?.active_at ?? now, this.#lastTaskEndedAt.get(c.nodeId) ?? this.#startedAt)
+    return { nodeId: c.nodeId, state: c.state, slots: c.slots, busy: c.busy, cordoned: this.#cordoned.has(c.nodeId), activeAt, sent }
   }
 
   #put(row: ActivityRow): void {

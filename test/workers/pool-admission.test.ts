@@ -187,8 +187,13 @@ describe('PoolObject admission', () => {
 
   it('refuses a task while the pool is drained for maintenance, also after a restart of the object, until a preload lifts it', async () => {
     const { poolId, stub } = await freshPool()
-    await stub.syncReplica('node-a', replica(poolId, { state: 'stopped' }), [])
+    await stub.syncReplica('node-a', replica(poolId), [])
+    expect(await stub.admit(request('t0'))).toMatchObject({ ok: true })
+    const waiting = stub.admit(request('t1'))
+    await expect.poll(async () => (await stub.status()).queueDepth).toBe(1)
     await stub.setMaintenance(true)
+    expect(await waiting).toMatchObject({ ok: false, error: { code: 'no_replica', message: expect.stringContaining('drained for maintenance') } })
+    await stub.syncReplica('node-a', replica(poolId, { state: 'stopped' }), [])
     await evictDurableObject(stub)
     expect(await stub.admit(request('t1'))).toMatchObject({ ok: false, error: { code: 'no_replica', message: expect.stringContaining('drained for maintenance') } })
     await stub.setMaintenance(false)

@@ -100,8 +100,9 @@ describe('placementState', () => {
     expect(placementState(replica('a'), at)).toBe('ready')
   })
 
-  it('counts a draining replica as stopped under a maintenance drain, and keeps failed and lost', () => {
+  it('counts every replica as stopped under a maintenance drain, and keeps failed and lost', () => {
     expect(placementState(replica('a', { state: 'draining' }), { maintenance: true, now: NOW })).toBe('stopped')
+    expect(placementState(replica('a'), { maintenance: true, now: NOW })).toBe('stopped')
     expect(placementState(replica('a', { state: 'draining' }), at)).toBe('draining')
     expect(placementState(replica('a', { state: 'failed', cordoned: true }), at)).toBe('failed')
     expect(placementState(replica('a', { state: 'lost', cordoned: true }), at)).toBe('lost')

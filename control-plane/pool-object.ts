@@ -206,7 +206,7 @@ export class PoolObject extends DurableObject<Bindings> {
       this.#lifecycle.setMaintenance(on, Date.now())
       if (!on) return
       // Tasks waiting for a slot would only wait out their deadline.
-      const message = this.#lifecycle.cannotStart([], Date.now()) ?? ''
+      const message = this.#lifecycle.maintenanceRefusal()
       for (const task of this.#store.queueHead(Number.MAX_SAFE_INTEGER)) {
         this.#move(task, 'ended')
         this.#store.remove(task.task_id)

@@ -65,10 +65,14 @@ export class PoolLifecycle {
 
   /** Why no replica can be started for a task that found none serving; null when one can. */
   cannotStart(candidates: readonly PlacementCandidate[], now: number): string | null {
-    const poolId = this.#poolId
-    if (this.#maintenance) return `pool "${poolId}" is drained for maintenance; POST /v2/pools/${poolId}/preload to serve it again`
-    if (!candidates.some((c) => startable(this.#replica(c, now), now))) return `every stopped replica of pool "${poolId}" is on a cordoned node; see GET /v2/nodes`
+    if (this.#maintenance) return this.maintenanceRefusal()
+    if (!candidates.some((c) => startable(this.#replica(c, now), now))) return `every stopped replica of pool "${this.#poolId}" is on a cordoned node; see GET /v2/nodes`
     return null
+  }
+
+  /** What a task is told while the pool is drained for maintenance. */
+  maintenanceRefusal(): string {
+    return `pool "${this.#poolId}" is drained for maintenance; POST /v2/pools/${this.#poolId}/preload to serve it again`
   }
 
   /** A task on this node ended: the replica was busy until now. */

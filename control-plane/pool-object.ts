@@ -9,7 +9,7 @@ import { logError, logEvent } from './log.ts'
 import { availability, pickReplica, servesSoon } from './pool/placement.ts'
 import type { PlacementCandidate } from './pool/placement.ts'
 import { PoolLifecycle } from './pool/pool-lifecycle.ts'
-import type { ReloadAnswer } from './pool/pool-lifecycle.ts'
+import type { LifecycleStatus, ReloadAnswer } from './pool/pool-lifecycle.ts'
 import { PoolMetricsRecorder } from './pool/pool-metrics.ts'
 import { PoolStorage, USAGE_FLUSH_INTERVAL_MS } from './pool/pool-storage.ts'
 import type { TaskRow } from './pool/pool-storage.ts'
@@ -45,6 +45,7 @@ function refused(code: AdmissionError['code'], message: string, retryAfter?: num
 export interface PoolStatus {
   queueDepth: number
   replicas: Array<{ nodeId: string; state: ReplicaState; slots: number; busy: number }>
+  lifecycle: LifecycleStatus
 }
 
 /**
@@ -242,6 +243,7 @@ export class PoolObject extends DurableObject<Bindings> {
     return this.#guard('status', () => ({
       queueDepth: this.#store.queuedCount(),
       replicas: this.#candidates().map((c) => ({ nodeId: c.nodeId, state: c.state, slots: c.slots, busy: c.busy })),
+      lifecycle: this.#lifecycle.status(),
     }))
   }
 

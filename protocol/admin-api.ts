@@ -116,6 +116,10 @@ export const PoolView = z.object({
   queue_depth: z.int().nullable(),
   slots_total: z.int(),
   slots_busy: z.int().nullable(),
+  /** Drained for maintenance: nothing starts until `POST /v2/pools/{id}/preload`. Null when the pool's object did not answer. */
+  maintenance_drained: z.boolean().nullable(),
+  /** A reload going one replica at a time: the order, the node at it now and its step. */
+  rolling_reload: z.object({ order: z.array(z.string()), node_id: z.string(), phase: z.enum(['stopping', 'starting']) }).nullable(),
   replicas: z.array(ReplicaView),
 })
 export type PoolView = z.infer<typeof PoolView>

@@ -14,6 +14,11 @@ export const IDLE_DRAIN_DEADLINE_MS = 30_000
 
 export type SendCommand = (nodeId: string, command: PoolCommand, deadlineMs?: number) => Promise<CommandResult>
 
+export interface LifecycleStatus {
+  maintenanceDrained: boolean
+  rollingReload: { order: string[]; node_id: string; phase: RollingReload['phase'] } | null
+}
+
 export interface ReloadAnswer {
   nodes: PoolCommandResult['nodes']
   rolling: string[]
@@ -56,6 +61,15 @@ export class PoolLifecycle {
 
   get dueAt(): number | null {
     return this.#dueAt
+  }
+
+  /** For the admin API: the maintenance drain, and a rolling reload under way. */
+  status(): LifecycleStatus {
+    const rollout = this.#rollout
+    return {
+      maintenanceDrained: this.#maintenance,
+      rollingReload: rollout ? { order: rollout.order, node_id: rollout.order[rollout.index] ?? '', phase: rollout.phase } : null,
+    }
   }
 
   /** The replicas as placement should see them: see `placementState`. */

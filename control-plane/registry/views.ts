@@ -50,6 +50,8 @@ export function poolView(row: PoolRow, replicas: ReplicaRow[], status: PoolStatu
     queue_depth: status?.queueDepth ?? null,
     slots_total: live.reduce((n, r) => n + r.slots, 0),
     slots_busy: status ? views.reduce((n, r) => n + (r.slots_busy ?? 0), 0) : null,
+    maintenance_drained: status?.lifecycle.maintenanceDrained ?? null,
+    rolling_reload: status?.lifecycle.rollingReload ?? null,
     replicas: views,
   }
 }

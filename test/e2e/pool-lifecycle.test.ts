@@ -88,6 +88,7 @@ describe('maintenance drain', () => {
     const openai = openaiClient(s, (await createKey(s)).key)
     expect((await s.admin('POST', '/v2/pools/kept/drain', { deadline_ms: 5_000 })).status).toBe(202)
     await waitForState(s, 'kept', agent.nodeId, 'stopped')
+    expect((await getPool(s, 'kept'))?.maintenance_drained).toBe(true)
 
     const refused = await ask(openai, 'kept').catch((error: unknown) => error)
     expect(refused).toBeInstanceOf(OpenAI.APIError)
@@ -101,6 +102,7 @@ describe('maintenance drain', () => {
 
     expect((await s.admin('POST', '/v2/pools/kept/preload')).status).toBe(202)
     await waitForState(s, 'kept', agent.nodeId, 'ready')
+    expect((await getPool(s, 'kept'))?.maintenance_drained).toBe(false)
     expect((await ask(openai, 'kept')).choices[0]?.message.content).toBe(expectedText(2))
   })
 })
@@ -174,13 +176,15 @@ describe('rolling reload', () => {
     const result = PoolCommandResult.parse(await response.json())
     expect(result.rolling_order?.length).toBe(2)
     const readyCounts: number[] = []
+    const steps = new Set<string>()
     const reloaded = () => commandsOf(a.agent).length === 2 && commandsOf(b.agent).length === 2
     await waitFor(
       async () => {
-        const replicas = (await getPool(s, pool))?.replicas ?? []
-        const ready = replicas.filter((r) => r.state === 'ready').length
+        const view = await getPool(s, pool)
+        const ready = (view?.replicas ?? []).filter((r) => r.state === 'ready').length
         readyCounts.push(ready)
-        return reloaded() && ready === 2
+        if (view?.rolling_reload) steps.add(`${view.rolling_reload.node_id}:${view.rolling_reload.phase}`)
+        return reloaded() && ready === 2 && view?.rolling_reload === null
       },
       { timeoutMs: 3 * CEILING_MS, intervalMs: 10, message: 'both replicas reloaded and ready' },
     )
@@ -191,6 +195,7 @@ describe('rolling reload', () => {
 
     expect(outcomes.filter((o) => o !== expectedText(4))).toEqual([])
     expect(Math.min(...readyCounts)).toBe(1)
+    expect(steps.size).toBeGreaterThan(0)
     // One node at a time: the second drains only once the first is up again.
     const [first, second] = result.rolling_order === undefined ? [] : result.rolling_order.map((id) => (id === a.agent.nodeId ? a.agent : b.agent))
     if (!first || !second) throw new Error('expected two nodes in the rolling order')

@@ -41,12 +41,12 @@ function sentRecently(r: LifecycleReplica, command: 'preload' | 'drain', now: nu
 }
 
 /** Told to start and not started yet: counts as starting. */
-export function startPending(r: LifecycleReplica, now: number): boolean {
+function startPending(r: LifecycleReplica, now: number): boolean {
   return r.state === 'stopped' && sentRecently(r, 'preload', now)
 }
 
 /** Told to drain while it still reports ready: takes no new task. */
-export function stopPending(r: LifecycleReplica, now: number): boolean {
+function stopPending(r: LifecycleReplica, now: number): boolean {
   return r.state === 'ready' && sentRecently(r, 'drain', now)
 }
 

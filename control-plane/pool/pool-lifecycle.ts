@@ -149,7 +149,8 @@ export class PoolLifecycle {
   }
 
   #setRollout(rollout: RollingReload | null): void {
-    if (rollout === null && this.#rollout === null) return
+    // An unchanged step is the same object: nothing to write.
+    if (rollout === this.#rollout) return
     this.#rollout = rollout
     this.#store.setRollingReload(rollout)
   }

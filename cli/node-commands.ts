@@ -22,9 +22,9 @@ function nodeTable(nodes: readonly NodeView[]): string {
   )
 }
 
-/** `llorch nodes add|list|show|revoke|drain`. */
+/** `llorch nodes add|list|show|revoke|drain|uncordon`. */
 export function nodeCommands(program: Command, ctx: CliContext): void {
-  const nodes = program.command('nodes').description('GPU machines: register, list, drain, revoke')
+  const nodes = program.command('nodes').description('GPU machines: register, list, cordon and drain, uncordon, revoke')
 
   nodes
     .command('add <name>')
@@ -61,12 +61,20 @@ export function nodeCommands(program: Command, ctx: CliContext): void {
 
   nodes
     .command('drain <id>')
-    .description('drain every pool this node serves, on this node only (POST /v2/nodes/{id}/drain)')
+    .description('cordon the node for maintenance: no new task, running ones finish, every pool drains on this node only (POST /v2/nodes/{id}/drain)')
     .option('--deadline-ms <ms>', 'how long running tasks may finish', integer('--deadline-ms'))
     .action(async (id: string, options: { deadlineMs?: number }) => {
       const body = options.deadlineMs === undefined ? {} : { deadline_ms: options.deadlineMs }
       const { status, data } = await request(ctx.connection(), { method: 'POST', path: `/v2/nodes/${encodeURIComponent(id)}/drain`, body, schema: NodeDrainResult, accept: [202, 502] })
       ctx.print(data, () => table(['POOL', 'DRAIN', 'ERROR'], data.pools.map((p) => [p.pool, p.ok ? 'sent' : 'failed', p.error?.message ?? ''])))
       if (status !== 202) throw new CliError(`node ${id}: some pools did not take the drain`)
+    })
+
+  nodes
+    .command('uncordon <id>')
+    .description('lift the cordon: the node takes tasks again (POST /v2/nodes/{id}/uncordon)')
+    .action(async (id: string) => {
+      const { data } = await request(ctx.connection(), { method: 'POST', path: `/v2/nodes/${encodeURIComponent(id)}/uncordon`, schema: NodeView })
+      ctx.print(data, () => `node ${data.id} (${data.name}) uncordoned; each pool's policy decides what starts on it`)
     })
 }

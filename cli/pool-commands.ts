@@ -1,5 +1,5 @@
 import type { Command } from 'commander'
-import { PoolCommand, PoolCommandResult, PoolList, PoolView, Priority } from '../protocol/index.ts'
+import { PoolCommand, PoolCommandResult, PoolList, PoolView, PreloadMode, Priority } from '../protocol/index.ts'
 import { CliError, EXIT_USAGE, request } from './admin-client.ts'
 import type { CliContext } from './cli-context.ts'
 import { integer } from './cli-context.ts'
@@ -12,6 +12,28 @@ function poolTable(pools: readonly PoolView[]): string {
     ['POOL', 'ENGINE', 'STATE', 'QUEUE', 'SLOTS', 'REPLICAS'],
     pools.map((p) => [p.id, p.engine, p.state, p.queue_depth ?? '?', `${p.slots_busy ?? '?'}/${p.slots_total}`, p.replicas.map((r) => `${r.node_id}:${r.state}`).join(' ') || '-']),
   )
+}
+
+/** Millisecond policy fields `pools set` takes: flag, field, help. */
+const MS_FIELDS = [
+  ['first-token-timeout-ms', 'first_token_timeout_ms', 'from dispatch to the first token'],
+  ['idle-timeout-ms', 'idle_timeout_ms', 'longest silence between tokens'],
+  ['queue-timeout-ms', 'queue_timeout_ms', 'longest wait in the queue for a slot'],
+  ['run-timeout-ms', 'run_timeout_ms', 'longest run of one task on its engine'],
+  ['scale-out-wait-ms', 'scale_out_wait_ms', 'predicted queue wait past which another stopped replica starts'],
+] as const
+
+const camel = (flag: string) => flag.replace(/-(\w)/g, (_, c: string) => c.toUpperCase())
+
+function preloadMode(value: string): PreloadMode {
+  const parsed = PreloadMode.safeParse(value)
+  if (!parsed.success) throw new CliError(`--preload-mode ${value}: expected one of ${PreloadMode.options.join(', ')}`, EXIT_USAGE)
+  return parsed.data
+}
+
+function idleDrain(value: string): number | null {
+  if (value === 'off') return null
+  return integer('--idle-drain-ms')(value)
 }
 
 function priority(value: string): Priority {
@@ -41,24 +63,32 @@ export function poolCommands(program: Command, ctx: CliContext): void {
       ctx.print(data, () => `${poolTable([data])}\npolicy: ${policy}\n\n${table(REPLICA_HEAD, replicaRows(data.replicas))}`)
     })
 
-  pools
+  const set = pools
     .command('set <id>')
     .description('change the pool policy')
     .option('--queue-capacity <n>', 'tasks that may wait for a slot', integer('--queue-capacity'))
     .option('--default-priority <priority>', `${Priority.options.join(' or ')}, for requests that name none`, priority)
-    .action(async (id: string, options: { queueCapacity?: number; defaultPriority?: Priority }) => {
-      const body = {
-        ...(options.queueCapacity !== undefined ? { queue_capacity: options.queueCapacity } : {}),
-        ...(options.defaultPriority !== undefined ? { default_priority: options.defaultPriority } : {}),
-      }
-      if (Object.keys(body).length === 0) throw new CliError('nothing to set: pass --queue-capacity and/or --default-priority', EXIT_USAGE)
-      const { data } = await request(ctx.connection(), { method: 'PATCH', path: poolPath(id), body, schema: PoolView })
-      ctx.print(data, () => `pool ${data.id}: queue_capacity=${data.policy.queue_capacity} default_priority=${data.policy.default_priority}`)
-    })
+    .option('--preload-mode <mode>', `${PreloadMode.options.join(' or ')}: whether idle drain keeps one replica ready`, preloadMode)
+    .option('--idle-drain-ms <ms|off>', 'drain a replica idle this long; off never does', idleDrain)
+  for (const [flag, , help] of MS_FIELDS) set.option(`--${flag} <ms>`, help, integer(`--${flag}`))
+  set.action(async (id: string, options: Record<string, unknown>) => {
+    const fields: Array<[string, unknown]> = [
+      ['queue_capacity', options.queueCapacity],
+      ['default_priority', options.defaultPriority],
+      ['preload_mode', options.preloadMode],
+      ['idle_drain_ms', options.idleDrainMs],
+      ...MS_FIELDS.map(([flag, field]): [string, unknown] => [field, options[camel(flag)]]),
+    ]
+    const body = Object.fromEntries(fields.filter(([, value]) => value !== undefined))
+    if (Object.keys(body).length === 0) throw new CliError('nothing to set: pass at least one policy option (llorch pools set --help lists them)', EXIT_USAGE)
+    const { data } = await request(ctx.connection(), { method: 'PATCH', path: poolPath(id), body, schema: PoolView })
+    const changed = Object.entries(data.policy).filter(([field]) => field in body)
+    ctx.print(data, () => `pool ${data.id}: ${changed.map(([field, value]) => `${field}=${value ?? 'off'}`).join(' ')}`)
+  })
 
   for (const command of PoolCommand.options) {
     const verb = pools.command(`${command} <id>`).description(`${command} the pool on every node that serves it`)
-    if (command === 'drain') verb.option('--deadline-ms <ms>', 'how long running tasks may finish', integer('--deadline-ms'))
+    if (command !== 'preload') verb.option('--deadline-ms <ms>', 'how long running tasks may finish (a reload: on each node in turn)', integer('--deadline-ms'))
     verb.action(async (id: string, options: { deadlineMs?: number }) => {
       const body = options.deadlineMs === undefined ? {} : { deadline_ms: options.deadlineMs }
       const { status, data } = await request(ctx.connection(), { method: 'POST', path: `${poolPath(id)}/${command}`, body, schema: PoolCommandResult, accept: [202, 502] })

@@ -1,6 +1,6 @@
 import { DurableObject } from 'cloudflare:workers'
-import { DEFAULT_BATCH_AGING_MS, DEFAULT_FIRST_TOKEN_TIMEOUT_MS, DEFAULT_IDLE_TIMEOUT_MS } from '../protocol/index.ts'
-import type { PoolMetrics, PoolPolicy, ReplicaReport, ReplicaState } from '../protocol/index.ts'
+import { DEFAULT_BATCH_AGING_MS, DEFAULT_POOL_POLICY, PoolPolicy } from '../protocol/index.ts'
+import type { PoolMetrics, PoolPolicyInput, ReplicaReport, ReplicaState } from '../protocol/index.ts'
 import { countStorageWrite } from './cost-counts.ts'
 import { guardEntryPoint } from './entry-point-guard.ts'
 import type { Bindings } from './env.ts'
@@ -9,6 +9,8 @@ import { settleKeyLease, takeKeyLease } from './limits/key-lease.ts'
 import { logError, logEvent } from './log.ts'
 import { AffinityTable, availability, placeTask, servesSoon } from './pool/placement.ts'
 import type { PlacementCandidate } from './pool/placement.ts'
+import { PoolLifecycle } from './pool/pool-lifecycle.ts'
+import type { LifecycleStatus, ReloadAnswer } from './pool/pool-lifecycle.ts'
 import { PoolMetricsRecorder } from './pool/pool-metrics.ts'
 import { PoolStorage, USAGE_FLUSH_INTERVAL_MS } from './pool/pool-storage.ts'
 import type { TaskRow } from './pool/pool-storage.ts'
@@ -47,6 +49,7 @@ function refused(code: Refused['error']['code'], message: string, retryAfter?: n
 export interface PoolStatus {
   queueDepth: number
   replicas: Array<{ nodeId: string; state: ReplicaState; slots: number; busy: number }>
+  lifecycle: LifecycleStatus
 }
 
 /**
@@ -61,6 +64,7 @@ export interface PoolStatus {
 export class PoolObject extends DurableObject<Bindings> {
   readonly #store: PoolStorage
   readonly #metrics: PoolMetricsRecorder
+  readonly #lifecycle: PoolLifecycle
   /** Admission calls waiting for a slot; rebuilt by retried `admit` calls after a restart. */
   readonly #waiters = new Map<string, (result: AdmissionResult) => void>()
   /** When the alarm is set to fire, null when none is; `undefined` until read after a restart. */
@@ -89,6 +93,14 @@ export class PoolObject extends DurableObject<Bindings> {
     this.#store = new PoolStorage(ctx.storage.sql)
     this.#averageTaskMs = this.#store.averageTaskMs() ?? DEFAULT_TASK_MS
     this.#metrics = new PoolMetricsRecorder(ctx.storage.sql)
+    this.#lifecycle = new PoolLifecycle(ctx.storage.sql, {
+      poolId: this.#poolId,
+      send: (nodeId, command, deadlineMs) => {
+        if (command === 'preload') this.#replicaLoads.startedOnDemand(nodeId, Date.now())
+        return this.env.NODES.getByName(nodeId).command({ command, pool: this.#poolId, deadlineMs })
+      },
+      background: (promise) => this.ctx.waitUntil(promise),
+    })
   }
 
   get #poolId(): string {
@@ -125,6 +137,7 @@ export class PoolObject extends DurableObject<Bindings> {
       const granted = new Promise<AdmissionResult>((resolve) => this.#waiters.set(request.taskId, resolve))
       if (request.affinityKey !== undefined) this.#affinityKeys.set(request.taskId, request.affinityKey)
       this.#pump(now)
+      this.#tickLifecycle(now)
       await this.#armAlarm()
       const result = await granted
       return result.ok ? { ...result, rateLimitHeaders } : result
@@ -144,6 +157,8 @@ export class PoolObject extends DurableObject<Bindings> {
         const admitted = await this.#admitNew(request, now, { grantNow: false })
         if (!admitted.ok) return this.#counted(admitted.refusal)
         rateLimitHeaders = admitted.rateLimitHeaders
+        // An engine starts for it now, so it may be ready by the time a reader comes.
+        this.#tickLifecycle(now)
         await this.#armAlarm()
       }
       const standing = this.#standing(request.taskId, now)
@@ -186,6 +201,7 @@ export class PoolObject extends DurableObject<Bindings> {
       this.#metrics.ended({ outcome, report, grantedAt: row.granted_at, now })
       this.#end(row, outcome, now)
       this.#pump(now)
+      this.#tickLifecycle(now)
       await this.#armAlarm()
     })
   }
@@ -210,6 +226,7 @@ export class PoolObject extends DurableObject<Bindings> {
         this.#end(task, 'failed', now)
       }
       this.#pump(now)
+      this.#tickLifecycle(now)
       await this.#armAlarm()
     })
   }
@@ -225,10 +242,52 @@ export class PoolObject extends DurableObject<Bindings> {
   }
 
   /** An operator changed the policy in the registry; admission follows it from now on. */
-  setPolicy(policy: PoolPolicy): Promise<void> {
-    return this.#guard('setPolicy', () => {
+  setPolicy(input: PoolPolicyInput): Promise<void> {
+    return this.#guard('setPolicy', async () => {
+      const policy = PoolPolicy.parse(input)
       this.#store.setPolicy(policy)
       this.#knownPolicy = policy
+      this.#tickLifecycle(Date.now())
+      await this.#armAlarm()
+    })
+  }
+
+  /** A maintenance drain (on) stays until a preload (off): no replica of the pool is started meanwhile. */
+  setMaintenance(on: boolean): Promise<void> {
+    return this.#guard('setMaintenance', () => {
+      this.#lifecycle.setMaintenance(on, Date.now())
+      if (!on) return
+      // Tasks waiting for a slot would only wait out their deadline.
+      const message = this.#lifecycle.maintenanceRefusal()
+      for (const task of this.#store.queuedTasks()) {
+        this.#move(task, 'ended')
+        this.#store.remove(task.task_id)
+        this.#metrics.rejected('no_replica')
+        // The task was counted against its key's limits when it was queued.
+        if (task.api_key_id) this.ctx.waitUntil(settleKeyLease(this.env, { apiKeyId: task.api_key_id, taskId: task.task_id, usage: null }))
+        this.#settle(task.task_id, refused('no_replica', message))
+      }
+    })
+  }
+
+  /** The node is cordoned (on) or uncordoned: its replica takes no new task and is never started meanwhile. */
+  cordon(nodeId: string, on: boolean): Promise<void> {
+    return this.#guard('cordon', async () => {
+      const now = Date.now()
+      this.#lifecycle.setCordon(nodeId, on, now)
+      this.#tickLifecycle(now)
+      await this.#armAlarm()
+    })
+  }
+
+  /** Reloads the pool's replicas, one at a time when two or more are ready; answers the commands sent now. */
+  reload({ deadlineMs }: { deadlineMs?: number }): Promise<ReloadAnswer> {
+    return this.#guard('reload', async () => {
+      const now = Date.now()
+      const answer = await this.#lifecycle.reload(this.#candidates(), { now, ...(deadlineMs !== undefined ? { deadlineMs } : {}) })
+      this.#tickLifecycle(now)
+      await this.#armAlarm()
+      return answer
     })
   }
 
@@ -237,6 +296,7 @@ export class PoolObject extends DurableObject<Bindings> {
     return this.#guard('status', () => ({
       queueDepth: this.#store.queuedCount(),
       replicas: this.#candidates().map((c) => ({ nodeId: c.nodeId, state: c.state, slots: c.slots, busy: c.busy })),
+      lifecycle: this.#lifecycle.status(),
     }))
   }
 
@@ -272,6 +332,7 @@ export class PoolObject extends DurableObject<Bindings> {
       this.#metrics.flush()
       await this.#flushUsage(now)
       this.#pump(now)
+      this.#tickLifecycle(now)
       await this.#armAlarm()
     })
   }
@@ -314,6 +375,18 @@ export class PoolObject extends DurableObject<Bindings> {
     return this.#store.candidates(this.#lastGrantedAt)
   }
 
+  /** The candidates as placement and admission see them: cordons, maintenance and pending drains applied. */
+  #placeable(now: number) {
+    return this.#lifecycle.placeable(this.#candidates(), now)
+  }
+
+  /** Starts or stops replicas as the pool's lifecycle policy says (see pool/lifecycle.ts). */
+  #tickLifecycle(now: number): void {
+    const policy = this.#knownPolicy ?? this.#store.policy()
+    if (!policy) return
+    this.#lifecycle.tick({ policy, candidates: this.#candidates(), queued: this.#store.queuedCount(), averageTaskMs: this.#averageTaskMs, now })
+  }
+
   /**
    * Whether a grant's dispatch may still be on its way to its node. Only a grant this instance
    * made recently can be: one from before a restart of this object belongs to a Worker request
@@ -335,9 +408,10 @@ export class PoolObject extends DurableObject<Bindings> {
   ): Promise<{ ok: true; grant: Grant | null; rateLimitHeaders: Record<string, string> | undefined } | { ok: false; refusal: Refused }> {
     const policy = await this.#policy()
     if (!policy.ok) return { ok: false, refusal: policy.refusal }
-    const lease = await takeKeyLease(this.env, request, policy.policy.key_limits)
+    const { waitDeadlineAt, runDeadlineMs } = this.#queued(request, policy.policy, now)
+    const lease = await takeKeyLease(this.env, request, { poolDefaults: policy.policy.key_limits, holdMs: waitDeadlineAt - now + runDeadlineMs })
     if (!lease.ok) return { ok: false, refusal: lease.refusal }
-    const candidates = this.#candidates()
+    const candidates = this.#placeable(now)
     const queued = this.#store.queuedCount()
     const replica = grantNow && queued === 0 ? placeTask(candidates, request.affinityKey, this.#affinity) : null
     const refusal = this.#refusal(policy.policy, { candidates, queued, placeableNow: replica !== null })
@@ -346,7 +420,7 @@ export class PoolObject extends DurableObject<Bindings> {
       return { ok: false, refusal }
     }
     this.#metrics.count('tasks_admitted')
-    const task = { ...this.#queued(request, now), priority: request.priority ?? policy.policy.default_priority }
+    const task = { ...this.#queued(request, policy.policy, now), priority: request.priority ?? policy.policy.default_priority }
     if (replica) {
       this.#store.insertGranted({ ...task, nodeId: replica.nodeId })
       this.#noteGrant(replica.nodeId, request.apiKeyId, request.affinityKey, now)
@@ -363,7 +437,7 @@ export class PoolObject extends DurableObject<Bindings> {
   #standing(taskId: string, now: number): QueueStanding | null {
     const position = this.#store.positionOf(taskId, this.#serviceState(now))
     if (position === null) return null
-    const candidates = this.#candidates()
+    const candidates = this.#placeable(now)
     const averageTaskMs = this.#averageTaskMs
     const ready = candidates.filter((c) => c.state === 'ready')
     const slotFreeInMs: number[] = []
@@ -397,7 +471,9 @@ export class PoolObject extends DurableObject<Bindings> {
     }
     const serving = availability(candidates)
     if (serving === 'none') return refused('no_replica', `every replica of pool "${poolId}" is failed or lost; see GET /v2/pools/${poolId}`)
-    if (serving === 'needs_preload') this.#preloadOnDemand(candidates.filter((c) => c.state === 'stopped').map((c) => c.nodeId))
+    // The lifecycle starts a stopped replica once the task is queued, unless none may start.
+    const cannotStart = serving === 'needs_preload' ? this.#lifecycle.cannotStart(candidates, Date.now()) : null
+    if (cannotStart) return refused('no_replica', cannotStart)
     // A task a free slot takes at once never waits, so the capacity does not apply to it.
     if (queued < policy.queue_capacity || placeableNow) return null
     const readySlots = candidates.filter((c) => c.state === 'ready').reduce((n, c) => n + c.slots, 0)
@@ -414,8 +490,15 @@ export class PoolObject extends DurableObject<Bindings> {
     return refusal
   }
 
-  #queued(request: AdmissionRequest, now: number) {
-    return { taskId: request.taskId, apiKeyId: request.apiKeyId, now, waitDeadlineAt: now + request.maxWaitMs, runDeadlineMs: request.runDeadlineMs }
+  /** A queued task's row; its deadlines are the pool's unless the request names its own. */
+  #queued(request: AdmissionRequest, policy: PoolPolicy, now: number) {
+    const maxWaitMs = request.maxWaitMs ?? policy.queue_timeout_ms
+    return { taskId: request.taskId, apiKeyId: request.apiKeyId, now, waitDeadlineAt: now + maxWaitMs, runDeadlineMs: request.runDeadlineMs ?? policy.run_timeout_ms }
+  }
+
+  /** The policy this instance knows, else the defaults (a retry may come before the policy is read). */
+  #policyOrDefaults(): PoolPolicy {
+    return this.#knownPolicy ?? this.#store.policy() ?? DEFAULT_POOL_POLICY
   }
 
   #move(row: TaskRow, to: TaskPhase): void {
@@ -427,6 +510,7 @@ export class PoolObject extends DurableObject<Bindings> {
     this.#move(row, 'ended')
     this.#store.remove(row.task_id)
     if (!row.node_id) return
+    this.#lifecycle.touched(row.node_id, now)
     if (outcome === 'failed_before_start') this.#store.recordFailure(row.node_id)
     if (outcome === 'completed') {
       this.#store.recordSuccess(row.node_id)
@@ -440,16 +524,17 @@ export class PoolObject extends DurableObject<Bindings> {
    */
   #takeBack(row: TaskRow | undefined, failed: RetryOf, request: AdmissionRequest, now: number): Refused | null {
     if (row && (row.state !== 'granted' || row.attempt !== failed.attempt)) return null
-    if (failed.elsewhereOnly && !this.#candidates().some((c) => c.nodeId !== failed.nodeId && servesSoon(c))) {
+    if (failed.elsewhereOnly && !this.#placeable(now).some((c) => c.nodeId !== failed.nodeId && servesSoon(c))) {
       return refused('no_replica', `no replica of pool "${this.#poolId}" but the one on node ${failed.nodeId} can take the task`)
     }
     this.#store.recordFailure(failed.nodeId)
     // The node it failed on may not have said so yet (its state change is on its way): keep off it
     // a moment, or for good when its engine is up but silent.
-    const waitDeadlineAt = now + request.maxWaitMs
+    const policy = this.#policyOrDefaults()
+    const waitDeadlineAt = now + (request.maxWaitMs ?? policy.queue_timeout_ms)
     const avoid = { nodeId: failed.nodeId, until: failed.elsewhereOnly ? waitDeadlineAt : now + FAILED_NODE_BACKOFF_MS }
     if (!row) {
-      this.#store.enqueue({ ...this.#queued(request, now), priority: request.priority ?? 'interactive', attempt: failed.attempt, requeued: true, avoid })
+      this.#store.enqueue({ ...this.#queued(request, policy, now), priority: request.priority ?? 'interactive', attempt: failed.attempt, requeued: true, avoid })
       return null
     }
     this.#move(row, 'queued')
@@ -468,7 +553,7 @@ export class PoolObject extends DurableObject<Bindings> {
       if (!head) return
       const avoiding = head.avoid_node !== null && (head.avoid_until ?? 0) > now
       const affinityKey = this.#affinityKeys.get(head.task_id)
-      const replica = placeTask(this.#candidates().filter((c) => !avoiding || c.nodeId !== head.avoid_node), affinityKey, this.#affinity)
+      const replica = placeTask(this.#placeable(now).filter((c) => !avoiding || c.nodeId !== head.avoid_node), affinityKey, this.#affinity)
       if (!replica) return
       this.#move(head, 'granted')
       this.#store.grant(head.task_id, replica.nodeId, now)
@@ -512,25 +597,17 @@ export class PoolObject extends DurableObject<Bindings> {
 
   #grantOf(taskId: string, nodeId: string, attempt: number): Grant {
     const poolId = this.#poolId
-    const policy = this.#knownPolicy ?? this.#store.policy()
+    const policy = this.#policyOrDefaults()
     return {
       taskId,
       poolId,
       nodeId,
       replicaId: replicaId(nodeId, poolId),
       attempt,
-      firstTokenTimeoutMs: policy?.first_token_timeout_ms ?? DEFAULT_FIRST_TOKEN_TIMEOUT_MS,
-      idleTimeoutMs: policy?.idle_timeout_ms ?? DEFAULT_IDLE_TIMEOUT_MS,
+      firstTokenTimeoutMs: policy.first_token_timeout_ms,
+      idleTimeoutMs: policy.idle_timeout_ms,
+      runTimeoutMs: policy.run_timeout_ms,
     }
-  }
-
-  #preloadOnDemand(nodeIds: string[]): void {
-    const poolId = this.#poolId
-    const nodeId = nodeIds[0]
-    if (!nodeId) return
-    logEvent('pool.preload_on_demand', { pool: poolId, node: nodeId })
-    this.#replicaLoads.startedOnDemand(nodeId, Date.now())
-    this.ctx.waitUntil(this.env.NODES.getByName(nodeId).command({ command: 'preload', pool: poolId }).then(() => undefined, () => undefined))
   }
 
   /**
@@ -542,6 +619,8 @@ export class PoolObject extends DurableObject<Bindings> {
     let next = this.#store.nextDeadline(now)
     const metricsDue = this.#metrics.flushDueAt
     if (metricsDue !== null) next = Math.min(next ?? Infinity, metricsDue)
+    const lifecycleDue = this.#lifecycle.dueAt
+    if (lifecycleDue !== null) next = Math.min(next ?? Infinity, lifecycleDue)
     // Queued tasks this instance found at its start are looked at once their Workers had time to come back.
     if (!this.#orphansChecked && this.#store.queuedBefore(this.#startedAt).length > 0) next = Math.min(next ?? Infinity, this.#startedAt + REJOIN_GRACE_MS)
     else this.#orphansChecked = true

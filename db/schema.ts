@@ -1,6 +1,6 @@
 import { sql } from 'drizzle-orm'
 import { index, integer, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core'
-import { DEFAULT_FIRST_TOKEN_TIMEOUT_MS, DEFAULT_IDLE_TIMEOUT_MS } from '../protocol/index.ts'
+import { DEFAULT_FIRST_TOKEN_TIMEOUT_MS, DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_QUEUE_TIMEOUT_MS, DEFAULT_RUN_TIMEOUT_MS, DEFAULT_SCALE_OUT_WAIT_MS } from '../protocol/index.ts'
 import type { ApiKeyScope, EngineKind, GpuInfo, KeyLimits, NodeStatus, PreloadMode, Priority, ReplicaState } from '../protocol/index.ts'
 
 const createdAt = () =>
@@ -23,6 +23,8 @@ export const nodes = sqliteTable(
     lastSeenAt: integer('last_seen_at', { mode: 'timestamp_ms' }),
     createdAt: createdAt(),
     revokedAt: integer('revoked_at', { mode: 'timestamp_ms' }),
+    /** Cordoned for maintenance: no new task, no replica started on it, until uncordoned. */
+    cordonedAt: integer('cordoned_at', { mode: 'timestamp_ms' }),
   },
   (t) => [uniqueIndex('nodes_name_unique').on(t.name), uniqueIndex('nodes_token_hash_unique').on(t.tokenHash)],
 )
@@ -41,6 +43,9 @@ export const pools = sqliteTable('pools', {
   batchAgingMs: integer('batch_aging_ms'),
   /** Limits for keys that set none of their own. */
   keyLimits: text('key_limits', { mode: 'json' }).$type<KeyLimits>().notNull().default({}),
+  queueTimeoutMs: integer('queue_timeout_ms').notNull().default(DEFAULT_QUEUE_TIMEOUT_MS),
+  runTimeoutMs: integer('run_timeout_ms').notNull().default(DEFAULT_RUN_TIMEOUT_MS),
+  scaleOutWaitMs: integer('scale_out_wait_ms').notNull().default(DEFAULT_SCALE_OUT_WAIT_MS),
   createdAt: createdAt(),
   updatedAt: integer('updated_at', { mode: 'timestamp_ms' }),
 })

@@ -45,6 +45,8 @@ export const NodeView = z.object({
   gpus: z.array(GpuInfo),
   last_seen_at: Timestamp,
   created_at: Timestamp,
+  /** Set while the node is cordoned for maintenance (`POST /v2/nodes/{id}/drain`): it takes no new task. */
+  cordoned_at: Timestamp,
   replicas: z.array(ReplicaView),
 })
 export type NodeView = z.infer<typeof NodeView>
@@ -56,14 +58,24 @@ export const CreateNodeResponse = NodeView.extend({ token: z.string() })
 export const DEFAULT_FIRST_TOKEN_TIMEOUT_MS = 60_000
 /** A running task whose engine then falls silent this long fails the same way. */
 export const DEFAULT_IDLE_TIMEOUT_MS = 30_000
+/** A task may wait this long in its pool's queue for a slot, then fails with `queue_timeout`. */
+export const DEFAULT_QUEUE_TIMEOUT_MS = 120_000
+/** A dispatched task may run this long on its engine; then the pool takes its slot back. */
+export const DEFAULT_RUN_TIMEOUT_MS = 10 * 60_000
+/** More stopped replicas are started when the queue's predicted wait exceeds this. */
+export const DEFAULT_SCALE_OUT_WAIT_MS = 10_000
 const TimeoutMs = z.int().min(100).max(3_600_000)
 /** A batch task that waited this long is served before interactive ones, so it never starves. */
 export const DEFAULT_BATCH_AGING_MS = 30_000
+/** Up to a day: a vLLM load can take minutes, and a batch task may run long. */
+const LongTimeoutMs = z.int().min(100).max(86_400_000)
 
-export const PoolPolicy = z.object({
+/** The policy's fields, each validated on its own (a PATCH sends any of them). */
+const PolicyFields = {
   queue_capacity: z.int().min(0).max(100_000),
   preload_mode: PreloadMode,
-  idle_drain_ms: z.int().positive().nullable(),
+  /** A ready replica with no task this long is drained; null never drains it. */
+  idle_drain_ms: LongTimeoutMs.nullable(),
   default_priority: Priority,
   first_token_timeout_ms: TimeoutMs,
   idle_timeout_ms: TimeoutMs,
@@ -71,18 +83,36 @@ export const PoolPolicy = z.object({
   batch_aging_ms: z.int().min(0).max(86_400_000).optional(),
   /** Limits for keys that set none of their own, counted per key across pools. */
   key_limits: KeyLimits.optional(),
+  queue_timeout_ms: LongTimeoutMs,
+  run_timeout_ms: LongTimeoutMs,
+  scale_out_wait_ms: LongTimeoutMs,
+}
+
+export const PoolPolicy = z.object({
+  ...PolicyFields,
+  // Defaults here: a policy stored before these fields existed still reads.
+  queue_timeout_ms: PolicyFields.queue_timeout_ms.default(DEFAULT_QUEUE_TIMEOUT_MS),
+  run_timeout_ms: PolicyFields.run_timeout_ms.default(DEFAULT_RUN_TIMEOUT_MS),
+  scale_out_wait_ms: PolicyFields.scale_out_wait_ms.default(DEFAULT_SCALE_OUT_WAIT_MS),
 })
 export type PoolPolicy = z.infer<typeof PoolPolicy>
 
-/** A policy field that is stored but not acted on yet: refused, so nobody believes it works. */
-const NotActedOn = (instead: string) => z.never({ error: `not acted on yet; ${instead}` }).optional()
+/** A new pool's policy, as the registry's column defaults give it. */
+export const DEFAULT_POOL_POLICY: PoolPolicy = {
+  queue_capacity: 64,
+  preload_mode: 'eager',
+  idle_drain_ms: null,
+  default_priority: 'interactive',
+  first_token_timeout_ms: DEFAULT_FIRST_TOKEN_TIMEOUT_MS,
+  idle_timeout_ms: DEFAULT_IDLE_TIMEOUT_MS,
+  queue_timeout_ms: DEFAULT_QUEUE_TIMEOUT_MS,
+  run_timeout_ms: DEFAULT_RUN_TIMEOUT_MS,
+  scale_out_wait_ms: DEFAULT_SCALE_OUT_WAIT_MS,
+}
+export type PoolPolicyInput = z.input<typeof PoolPolicy>
 
-export const PatchPoolRequest = PoolPolicy.partial()
-  .extend({
-    preload_mode: NotActedOn('set `preload` for the pool in the agent config'),
-    idle_drain_ms: NotActedOn('drain the pool with POST /v2/pools/{id}/drain'),
-  })
-  .strict()
+/** Every field optional, each validated; an unknown field is refused by name. */
+export const PatchPoolRequest = z.strictObject(PolicyFields).partial()
 export type PatchPoolRequest = z.infer<typeof PatchPoolRequest>
 
 export const PoolView = z.object({
@@ -93,6 +123,10 @@ export const PoolView = z.object({
   queue_depth: z.int().nullable(),
   slots_total: z.int(),
   slots_busy: z.int().nullable(),
+  /** Drained for maintenance: nothing starts until `POST /v2/pools/{id}/preload`. Null when the pool's object did not answer. */
+  maintenance_drained: z.boolean().nullable(),
+  /** A reload going one replica at a time: the order, the node at it now and its step. */
+  rolling_reload: z.object({ order: z.array(z.string()), node_id: z.string(), phase: z.enum(['stopping', 'starting']) }).nullable(),
   replicas: z.array(ReplicaView),
 })
 export type PoolView = z.infer<typeof PoolView>
@@ -115,6 +149,8 @@ export const PoolCommandResult = z.object({
   nodes: z.array(
     z.object({ node_id: z.string(), ok: z.boolean(), error: CommandError.nullable() }),
   ),
+  /** Reload only: the nodes reloaded one at a time, in this order (empty when at most one was ready). */
+  rolling_order: z.array(z.string()).optional(),
 })
 export type PoolCommandResult = z.infer<typeof PoolCommandResult>
 

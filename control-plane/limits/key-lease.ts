@@ -13,14 +13,14 @@ const NOT_COUNTED: KeyLease = { ok: true, counted: false, headers: undefined }
 
 /**
  * Counts a new task against its key's limits (its own, else the pool's defaults) at the key's
- * ApiKeyObject, the one place every isolate's requests of that key meet. A task without a key,
- * or whose key has no limit here, costs no call.
+ * ApiKeyObject, the one place every isolate's requests of that key meet, for at most `holdMs`
+ * (its wait and run deadlines). A task without a key, or whose key has no limit here, costs no call.
  */
-export async function takeKeyLease(env: Bindings, request: AdmissionRequest, poolDefaults: KeyLimits | undefined): Promise<KeyLease> {
+export async function takeKeyLease(env: Bindings, request: AdmissionRequest, { poolDefaults, holdMs }: { poolDefaults: KeyLimits | undefined; holdMs: number }): Promise<KeyLease> {
   if (request.apiKeyId === null) return NOT_COUNTED
   const limits = effectiveLimits(request.keyLimits ?? {}, poolDefaults)
   if (!limitsAny(limits)) return NOT_COUNTED
-  const decision = await env.API_KEYS.getByName(request.apiKeyId).acquire({ taskId: request.taskId, limits, holdMs: request.maxWaitMs + request.runDeadlineMs })
+  const decision = await env.API_KEYS.getByName(request.apiKeyId).acquire({ taskId: request.taskId, limits, holdMs })
   if (decision.ok) return { ok: true, counted: true, headers: decision.headers }
   const { code, message, retryAfterSeconds, headers } = decision
   return { ok: false, refusal: { ok: false, error: { code, message, retryAfterSeconds, headers } } }

@@ -273,10 +273,14 @@ export class PoolStorage {
     return sqlRows(this.#sql, TaskRow, `SELECT ${TASK_COLUMNS} FROM tasks WHERE state = 'queued' AND enqueued_at < ? AND attach_by IS NULL`, before)
   }
 
+  /** Every queued task, in no particular order. */
+  queuedTasks(): TaskRow[] {
+    return sqlRows(this.#sql, TaskRow, `SELECT ${TASK_COLUMNS} FROM tasks WHERE state = 'queued'`)
+  }
+
   /** Tasks ahead of a queued one in the order they will be granted (`serviceOrder`); null when it is not queued. */
   positionOf(taskId: string, state: ServiceState): number | null {
-    const queued = sqlRows(this.#sql, TaskRow, `SELECT ${TASK_COLUMNS} FROM tasks WHERE state = 'queued'`)
-    const position = serviceOrder(queued, state).findIndex((task) => task.task_id === taskId)
+    const position = serviceOrder(this.queuedTasks(), state).findIndex((task) => task.task_id === taskId)
     return position === -1 ? null : position
   }
 

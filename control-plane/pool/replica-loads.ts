@@ -19,8 +19,9 @@ export class ReplicaLoads {
   observe(nodeId: string, state: ReplicaState, now: number): void {
     const before = this.#last.get(nodeId)
     this.#last.set(nodeId, state)
-    if (state === 'starting' && before !== 'starting') this.#startingSince.set(nodeId, now)
-    if (state === 'starting') return
+    if (state === 'starting' && before !== 'starting' && !this.#startingSince.has(nodeId)) this.#startingSince.set(nodeId, now)
+    // A replica asked to start may still report stopped for a heartbeat or two.
+    if (state === 'starting' || state === 'stopped') return
     const since = this.#startingSince.get(nodeId)
     if (state === 'ready' && since !== undefined) this.#averageStartMs = this.#averageStartMs * 0.5 + (now - since) * 0.5
     this.#startingSince.delete(nodeId)

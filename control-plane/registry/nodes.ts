@@ -52,3 +52,9 @@ export async function revokeNode(db: Registry, { id, now }: { id: string; now: D
   ])
   return revoked.length > 0
 }
+
+/** Cordons the node for maintenance (a time) or lifts it (null); the row as stored, undefined when there is none. */
+export async function setNodeCordon(db: Registry, { id, at }: { id: string; at: Date | null }): Promise<NodeRow | undefined> {
+  const [row] = await db.update(nodes).set({ cordonedAt: at }).where(eq(nodes.id, id)).returning()
+  return row
+}

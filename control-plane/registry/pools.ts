@@ -35,6 +35,11 @@ export async function updatePoolPolicy(db: Registry, id: string, patch: PatchPoo
       ...(patch.idle_timeout_ms !== undefined ? { idleTimeoutMs: patch.idle_timeout_ms } : {}),
       ...(patch.batch_aging_ms !== undefined ? { batchAgingMs: patch.batch_aging_ms } : {}),
       ...(patch.key_limits !== undefined ? { keyLimits: patch.key_limits } : {}),
+      ...(patch.preload_mode !== undefined ? { preloadMode: patch.preload_mode } : {}),
+      ...(patch.idle_drain_ms !== undefined ? { idleDrainMs: patch.idle_drain_ms } : {}),
+      ...(patch.queue_timeout_ms !== undefined ? { queueTimeoutMs: patch.queue_timeout_ms } : {}),
+      ...(patch.run_timeout_ms !== undefined ? { runTimeoutMs: patch.run_timeout_ms } : {}),
+      ...(patch.scale_out_wait_ms !== undefined ? { scaleOutWaitMs: patch.scale_out_wait_ms } : {}),
       updatedAt: now,
     })
     .where(eq(pools.id, id))
@@ -52,5 +57,8 @@ export function policyOf(row: PoolRow): PoolPolicy {
     idle_timeout_ms: row.idleTimeoutMs,
     batch_aging_ms: row.batchAgingMs ?? DEFAULT_BATCH_AGING_MS,
     key_limits: row.keyLimits,
+    queue_timeout_ms: row.queueTimeoutMs,
+    run_timeout_ms: row.runTimeoutMs,
+    scale_out_wait_ms: row.scaleOutWaitMs,
   }
 }

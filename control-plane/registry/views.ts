@@ -32,6 +32,7 @@ export function nodeView(row: NodeRow, replicas: ReplicaRow[]): NodeView {
     gpus: row.gpus,
     last_seen_at: iso(row.lastSeenAt),
     created_at: iso(row.createdAt),
+    cordoned_at: iso(row.cordonedAt),
     replicas: replicas.map((r) => replicaView(r, null)),
   }
 }
@@ -49,6 +50,8 @@ export function poolView(row: PoolRow, replicas: ReplicaRow[], status: PoolStatu
     queue_depth: status?.queueDepth ?? null,
     slots_total: live.reduce((n, r) => n + r.slots, 0),
     slots_busy: status ? views.reduce((n, r) => n + (r.slots_busy ?? 0), 0) : null,
+    maintenance_drained: status?.lifecycle.maintenanceDrained ?? null,
+    rolling_reload: status?.lifecycle.rollingReload ?? null,
     replicas: views,
   }
 }

@@ -5,6 +5,7 @@ import { issueCredential } from '../auth/credentials.ts'
 import type { AppEnv } from '../env.ts'
 import { logEvent } from '../log.ts'
 import { readJson } from '../middleware/validate-json.ts'
+import { cordonNode, uncordonNode } from '../node/cordon.ts'
 import { findNode, findNodeByName, insertNode, listNodes, revokeNode } from '../registry/nodes.ts'
 import { listAllReplicas, listReplicasOfNode } from '../registry/replicas.ts'
 import { nodeView } from '../registry/views.ts'
@@ -34,21 +35,17 @@ export const nodeRoutes = new Hono<AppEnv>()
     return c.json(nodeView(row, await listReplicasOfNode(db, id)))
   })
   .post('/:id/drain', async (c) => {
+    const body = await readJson(c, PoolCommandRequest, { emptyAs: {} })
+    const result: NodeDrainResult = await cordonNode(c.env, c.var.registry, { id: c.req.param('id'), deadlineMs: body.deadline_ms, now: new Date() })
+    return c.json(result, result.pools.every((p) => p.ok) ? 202 : 502)
+  })
+  .post('/:id/uncordon', async (c) => {
     const db = c.var.registry
     const id = c.req.param('id')
-    const body = await readJson(c, PoolCommandRequest, { emptyAs: {} })
-    if (!(await findNode(db, id))) throw new LlorchError('not_found', `no node with id "${id}"`)
-    const replicas = (await listReplicasOfNode(db, id)).filter((r) => r.state !== 'lost')
-    if (replicas.length === 0) throw new LlorchError('no_replica', `node "${id}" serves no pool on a connected agent`)
-    const node = c.env.NODES.getByName(id)
-    const pools = await Promise.all(
-      replicas.map(async (r) => {
-        const result = await node.command({ command: 'drain', pool: r.poolId, deadlineMs: body.deadline_ms })
-        return { pool: r.poolId, ok: result.ok, error: result.error }
-      }),
-    )
-    const result: NodeDrainResult = { node_id: id, command: 'drain', pools }
-    return c.json(result, pools.every((p) => p.ok) ? 202 : 502)
+    await uncordonNode(c.env, db, { id })
+    const row = await findNode(db, id)
+    if (!row) throw new LlorchError('not_found', `no node with id "${id}"`)
+    return c.json(nodeView(row, await listReplicasOfNode(db, id)))
   })
   .delete('/:id', async (c) => {
     const db = c.var.registry

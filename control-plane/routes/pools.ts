@@ -5,6 +5,7 @@ import type { AppEnv, Bindings } from '../env.ts'
 import { logError } from '../log.ts'
 import { readJson } from '../middleware/validate-json.ts'
 import type { PoolStatus } from '../pool-object.ts'
+import { listNodes } from '../registry/nodes.ts'
 import { findPool, listPools, policyOf, updatePoolPolicy } from '../registry/pools.ts'
 import { listAllReplicas, listReplicasOfPool } from '../registry/replicas.ts'
 import { poolView } from '../registry/views.ts'
@@ -37,14 +38,27 @@ export const poolRoutes = new Hono<AppEnv>()
     const replicas = (await listReplicasOfPool(db, id)).filter((r) => r.state !== 'lost')
     if (replicas.length === 0) throw new LlorchError('no_replica', `pool "${id}" has no replica on a connected node`)
     const deadlineMs = body.deadline_ms
-    const nodes = await Promise.all(
-      replicas.map(async (r) => {
-        const result = await c.env.NODES.getByName(r.nodeId).command({ command, pool: id, deadlineMs })
-        return { node_id: r.nodeId, ok: result.ok, error: result.error }
-      }),
-    )
-    const result: PoolCommandResult = { pool: id, command, nodes }
-    return c.json(result, nodes.every((n) => n.ok) ? 202 : 502)
+    const pool = c.env.POOLS.getByName(id)
+    let result: PoolCommandResult
+    if (command === 'reload') {
+      // The pool rolls it one replica at a time; later nodes follow as earlier ones are ready again.
+      const answer = await pool.reload({ ...(deadlineMs !== undefined ? { deadlineMs } : {}) })
+      if (answer.nodes.length === 0) throw new LlorchError('conflict', `no replica of pool "${id}" runs: nothing to reload; POST /v2/pools/${id}/preload starts them`)
+      result = { pool: id, command, nodes: answer.nodes, rolling_order: answer.rolling }
+    } else {
+      // A drain stays until a preload: the pool starts nothing meanwhile. A cordoned node starts nothing either.
+      await pool.setMaintenance(command === 'drain')
+      const cordoned = command === 'preload' ? new Set((await listNodes(db)).filter((n) => n.cordonedAt !== null).map((n) => n.id)) : new Set<string>()
+      const targets = replicas.filter((r) => !cordoned.has(r.nodeId))
+      const nodes = await Promise.all(
+        targets.map(async (r) => {
+          const sent = await c.env.NODES.getByName(r.nodeId).command({ command, pool: id, deadlineMs })
+          return { node_id: r.nodeId, ok: sent.ok, error: sent.error }
+        }),
+      )
+      result = { pool: id, command, nodes }
+    }
+    return c.json(result, result.nodes.every((n) => n.ok) ? 202 : 502)
   })
   .get('/:id{.+}', async (c) => {
     const db = c.var.registry

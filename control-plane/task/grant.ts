@@ -11,6 +11,8 @@ export interface Grant {
   /** The pool's deadlines for the attempt: its first token after dispatch, and silence after that. */
   firstTokenTimeoutMs: number
   idleTimeoutMs: number
+  /** How long the engine may run the attempt (the dispatch deadline). */
+  runTimeoutMs: number
 }
 
 /** What the Worker asks a PoolObject to admit. */
@@ -20,10 +22,10 @@ export interface AdmissionRequest {
   priority: Priority | undefined
   /** Whose usage the task counts to; null for the bootstrap admin token. */
   apiKeyId: string | null
-  /** How long the task may wait for a slot before it fails with `queue_timeout`. */
-  maxWaitMs: number
-  /** How long a granted attempt may hold its slot before the pool takes it back. */
-  runDeadlineMs: number
+  /** How long the task may wait for a slot before it fails with `queue_timeout`; the pool's `queue_timeout_ms` when absent. */
+  maxWaitMs?: number
+  /** How long a granted attempt may hold its slot before the pool takes it back; the pool's `run_timeout_ms` when absent. */
+  runDeadlineMs?: number
   /**
    * For `enqueue` (a native task, before a client reads its events): the task is dropped from
    * the queue unless an `admit` for it comes this soon.

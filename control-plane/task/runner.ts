@@ -10,10 +10,6 @@ import type { AdmissionRequest, AdmissionResult, Grant, RetryOf, TaskOutcome } f
 import type { TaskProgress } from './task-progress.ts'
 
 
-/** How long a task may wait in its pool's queue for a slot. */
-export const QUEUE_WAIT_DEADLINE_MS = 120_000
-/** How long a task may run on an engine once dispatched. */
-export const TASK_RUN_DEADLINE_MS = 10 * 60_000
 /** Times a task is placed again after its node or engine failed before its first token. */
 export const MAX_FAILOVERS = 3
 /** How often a task waiting for a slot asks where it stands, when its reader shows that. */
@@ -64,8 +60,6 @@ export function admissionOf(request: Pick<TaskRequest, 'taskId' | 'priority' | '
     taskId: request.taskId,
     priority: request.priority,
     apiKeyId: request.apiKeyId,
-    maxWaitMs: QUEUE_WAIT_DEADLINE_MS,
-    runDeadlineMs: TASK_RUN_DEADLINE_MS,
     ...(request.keyLimits ? { keyLimits: request.keyLimits } : {}),
     ...(request.affinityKey !== undefined ? { affinityKey: request.affinityKey } : {}),
   }
@@ -82,7 +76,7 @@ export function admissionError(result: { error: { code: ErrorCode; message: stri
 }
 
 function dispatchOf(grant: Grant, generation: Generation): Dispatch {
-  return { type: 'dispatch', task_id: grant.taskId, pool: grant.poolId, deadline_ms: TASK_RUN_DEADLINE_MS, ...generation }
+  return { type: 'dispatch', task_id: grant.taskId, pool: grant.poolId, deadline_ms: grant.runTimeoutMs, ...generation }
 }
 
 function outcomeOf(last: TaskEvent, tokensSeen: boolean): TaskOutcome {

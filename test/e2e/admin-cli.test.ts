@@ -56,6 +56,10 @@ describe('llorch, the admin CLI, against the local stack', () => {
     const nodeDrained = await llorch([...flags(), 'nodes', 'drain', agent.nodeId])
     expect(nodeDrained.stdout).toMatch(new RegExp(`^POOL\\s+DRAIN\\s+ERROR\\n${POOL}\\s+sent$`))
     await waitFor(async () => (await replicaState()) === 'stopped', { timeoutMs: CEILING_MS, message: 'replica stopped after llorch nodes drain' })
+    expect(NodeList.parse(JSON.parse((await llorch([...flags(), '--json', 'nodes', 'list'])).stdout)).nodes[0]?.cordoned_at).not.toBeNull()
+    expect((await llorch([...flags(), 'nodes', 'uncordon', agent.nodeId])).stdout).toBe(`node ${agent.nodeId} (cli-node) uncordoned; each pool's policy decides what starts on it`)
+    const policySet = await llorch([...flags(), 'pools', 'set', POOL, '--idle-drain-ms', '60000', '--queue-timeout-ms', '300000', '--preload-mode', 'on-demand'])
+    expect(policySet.stdout).toBe(`pool ${POOL}: preload_mode=on-demand idle_drain_ms=60000 queue_timeout_ms=300000`)
 
     const created = await llorch([...flags(), '--json', 'keys', 'create', 'ci-key', '--scope', 'inference'])
     const key = CreateApiKeyResponse.parse(JSON.parse(created.stdout))

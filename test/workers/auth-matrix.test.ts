@@ -61,6 +61,7 @@ const MATRIX: Record<string, Row> = {
   'GET /v2/nodes':                                         [NO_CRED_ADMIN, BAD_ADMIN, ok(200), ok(200), NOT_ADMIN, REVOKED, NODE_NOT_ADMIN, NODE_NOT_ADMIN],
   'GET /v2/nodes/:id':                                     [NO_CRED_ADMIN, BAD_ADMIN, NO_ID, NO_ID, NOT_ADMIN, REVOKED, NODE_NOT_ADMIN, NODE_NOT_ADMIN],
   'POST /v2/nodes/:id/drain':                              [NO_CRED_ADMIN, BAD_ADMIN, NO_ID, NO_ID, NOT_ADMIN, REVOKED, NODE_NOT_ADMIN, NODE_NOT_ADMIN],
+  'POST /v2/nodes/:id/uncordon':                           [NO_CRED_ADMIN, BAD_ADMIN, NO_ID, NO_ID, NOT_ADMIN, REVOKED, NODE_NOT_ADMIN, NODE_NOT_ADMIN],
   'DELETE /v2/nodes/:id':                                  [NO_CRED_ADMIN, BAD_ADMIN, NO_ID, NO_ID, NOT_ADMIN, REVOKED, NODE_NOT_ADMIN, NODE_NOT_ADMIN],
   'GET /v2/pools':                                         [NO_CRED_ADMIN, BAD_ADMIN, ok(200), ok(200), NOT_ADMIN, REVOKED, NODE_NOT_ADMIN, NODE_NOT_ADMIN],
   'POST /v2/pools/:id{.+}/:command{preload|drain|reload}': [NO_CRED_ADMIN, BAD_ADMIN, NO_ID, NO_ID, NOT_ADMIN, REVOKED, NODE_NOT_ADMIN, NODE_NOT_ADMIN],

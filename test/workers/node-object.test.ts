@@ -76,23 +76,35 @@ describe('NodeObject', () => {
 })
 
 describe('PATCH /v2/pools/{id}', () => {
-  it('refuses policy fields that nothing acts on yet, naming the field, and takes the others', async () => {
+  it('takes every policy field and refuses a bad value or an unknown field with a 400 naming it', async () => {
     const node = await createNode()
     const pool = uniqueName('model')
     const agent = await open(node.token)
     agent.send(hello({ replicas: [replica(pool)] }))
     expect(await agent.next()).toMatchObject({ type: 'welcome' })
 
-    for (const field of [{ preload_mode: 'on-demand' }, { idle_drain_ms: 60_000 }]) {
+    const refused = [
+      { queue_capacity: -1 },
+      { preload_mode: 'lazy' },
+      { idle_drain_ms: 5 },
+      { default_priority: 'urgent' },
+      { first_token_timeout_ms: 'soon' },
+      { idle_timeout_ms: 0 },
+      { queue_timeout_ms: 1.5 },
+      { run_timeout_ms: 100_000_000 },
+      { scale_out_wait_ms: null },
+      { min_replicas: 2 },
+    ]
+    for (const field of refused) {
       const response = await call('PATCH', `/v2/pools/${pool}`, { body: field })
-      expect(response.status).toBe(400)
+      expect(response.status, JSON.stringify(field)).toBe(400)
       const body = await response.text()
       expect(body).toContain(Object.keys(field)[0])
-      expect(body).toContain('not acted on yet')
     }
-    const accepted = await call('PATCH', `/v2/pools/${pool}`, { body: { queue_capacity: 3 } })
+    const policy = { queue_capacity: 3, preload_mode: 'on-demand', idle_drain_ms: 60_000, queue_timeout_ms: 300_000, run_timeout_ms: 1_200_000, scale_out_wait_ms: 2_000 }
+    const accepted = await call('PATCH', `/v2/pools/${pool}`, { body: policy })
     expect(accepted.status).toBe(200)
-    expect(await accepted.json()).toMatchObject({ policy: { queue_capacity: 3 } })
+    expect(await accepted.json()).toMatchObject({ policy: { ...policy, default_priority: 'interactive', first_token_timeout_ms: 60_000, idle_timeout_ms: 30_000 } })
     agent.ws.close(1000, 'done')
   })
 })

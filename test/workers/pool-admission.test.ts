@@ -40,7 +40,7 @@ describe('PoolObject admission', () => {
     await stub.syncReplica('node-a', replica(poolId), [])
     expect(await stub.admit(request('t1'))).toEqual({
       ok: true,
-      grant: { taskId: 't1', poolId, nodeId: 'node-a', replicaId: `node-a/${poolId}`, attempt: 1, firstTokenTimeoutMs: 60_000, idleTimeoutMs: 30_000 },
+      grant: { taskId: 't1', poolId, nodeId: 'node-a', replicaId: `node-a/${poolId}`, attempt: 1, firstTokenTimeoutMs: 60_000, idleTimeoutMs: 30_000, runTimeoutMs: 600_000 },
     })
     expect((await stub.status()).replicas).toEqual([{ nodeId: 'node-a', state: 'ready', slots: 1, busy: 1 }])
   })
@@ -149,9 +149,8 @@ describe('PoolObject admission', () => {
     const { poolId, stub } = await freshPool()
     await stub.syncReplica('node-a', replica(poolId), [])
     await stub.admit(request('t1'))
+    // The pool's own alarm fires at the deadline; no look at the queue in between can be relied on under load.
     const waiting = stub.admit(request('t2', { maxWaitMs: 1 }))
-    await expect.poll(async () => (await stub.status()).queueDepth).toBe(1)
-    await expect.poll(() => runDurableObjectAlarm(stub)).toBe(true)
     expect(await waiting).toMatchObject({ ok: false, error: { code: 'queue_timeout' } })
     expect((await stub.status()).queueDepth).toBe(0)
   })
@@ -161,6 +160,58 @@ describe('PoolObject admission', () => {
     await stub.syncReplica('node-a', replica(poolId), [])
     await stub.admit(request('t1', { runDeadlineMs: 1 }))
     await expect.poll(async () => (await runDurableObjectAlarm(stub)) && (await stub.status()).replicas[0]?.busy).toBe(0)
+  })
+
+  it('fails a queued task after the pool queue_timeout_ms when the request names no wait', async () => {
+    const { poolId, stub } = await freshPool({ queue_timeout_ms: 100 })
+    await stub.syncReplica('node-a', replica(poolId), [])
+    await stub.admit({ taskId: 't1', priority: undefined, apiKeyId: null })
+    const waiting = stub.admit({ taskId: 't2', priority: undefined, apiKeyId: null })
+    await expect.poll(async () => (await stub.status()).queueDepth).toBe(1)
+    await expect.poll(() => runDurableObjectAlarm(stub)).toBe(true)
+    expect(await waiting).toMatchObject({ ok: false, error: { code: 'queue_timeout' } })
+  })
+
+  it('takes a slot back after the pool run_timeout_ms and tells the node that deadline', async () => {
+    const { poolId, stub } = await freshPool({ run_timeout_ms: 100 })
+    await stub.syncReplica('node-a', replica(poolId), [])
+    expect(await stub.admit({ taskId: 't1', priority: undefined, apiKeyId: null })).toMatchObject({ ok: true, grant: { runTimeoutMs: 100 } })
+    await expect
+      .poll(async () => {
+        await runDurableObjectAlarm(stub)
+        return (await stub.status()).replicas[0]?.busy
+      })
+      .toBe(0)
+  })
+
+  it('refuses a task while the pool is drained for maintenance, also after a restart of the object, until a preload lifts it', async () => {
+    const { poolId, stub } = await freshPool()
+    await stub.syncReplica('node-a', replica(poolId), [])
+    expect(await stub.admit(request('t0'))).toMatchObject({ ok: true })
+    const waiting = stub.admit(request('t1'))
+    await expect.poll(async () => (await stub.status()).queueDepth).toBe(1)
+    await stub.setMaintenance(true)
+    expect(await waiting).toMatchObject({ ok: false, error: { code: 'no_replica', message: expect.stringContaining('drained for maintenance') } })
+    await stub.syncReplica('node-a', replica(poolId, { state: 'stopped' }), [])
+    await evictDurableObject(stub)
+    expect(await stub.admit(request('t1'))).toMatchObject({ ok: false, error: { code: 'no_replica', message: expect.stringContaining('drained for maintenance') } })
+    await stub.setMaintenance(false)
+    await stub.syncReplica('node-a', replica(poolId), [])
+    expect(await stub.admit(request('t2'))).toMatchObject({ ok: true, grant: { nodeId: 'node-a' } })
+  })
+
+  it('places no task on a cordoned node, also after a restart of the object, and takes it again once uncordoned', async () => {
+    const { poolId, stub } = await freshPool({ queue_capacity: 4 })
+    await stub.syncReplica('node-a', replica(poolId), [])
+    await stub.syncReplica('node-b', replica(poolId), [])
+    await stub.cordon('node-a', true)
+    await evictDurableObject(stub)
+    expect(await stub.admit(request('t1'))).toMatchObject({ ok: true, grant: { nodeId: 'node-b' } })
+    const waiting = stub.admit(request('t2'))
+    await expect.poll(async () => (await stub.status()).queueDepth).toBe(1)
+    await stub.cordon('node-a', false)
+    await stub.syncReplica('node-a', replica(poolId), [])
+    expect(await waiting).toMatchObject({ ok: true, grant: { taskId: 't2', nodeId: 'node-a' } })
   })
 
   it('takes no task onto a lost node and refuses new tasks when no replica is left', async () => {

@@ -625,7 +625,8 @@ export class PoolObject extends DurableObject<Bindings> {
     if (!this.#orphansChecked && this.#store.queuedBefore(this.#startedAt).length > 0) next = Math.min(next ?? Infinity, this.#startedAt + REJOIN_GRACE_MS)
     else this.#orphansChecked = true
     if (next === null) return
-    this.#alarmAt ??= await this.ctx.storage.getAlarm()
+    // Read only when unknown: null means none is set (the alarm handler says so of the one that fired).
+    if (this.#alarmAt === undefined) this.#alarmAt = await this.ctx.storage.getAlarm()
     if (this.#alarmAt !== null && this.#alarmAt <= next) return
     this.#alarmAt = next
     countStorageWrite()

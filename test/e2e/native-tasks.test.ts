@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { CancelTaskResponse, CreateTaskResponse, TaskView } from '../../protocol/index.ts'
+import { CancelTaskResponse, CreateApiKeyResponse, CreateTaskResponse, TaskView } from '../../protocol/index.ts'
 import { fakePoolInput } from '../support/agents.ts'
 import { getPool, startLinkedAgent } from '../support/linked-agent.ts'
 import { useStack } from '../support/local-stack.ts'
@@ -216,6 +216,37 @@ describe('native task API', () => {
       expect(await response.json()).toMatchObject({ error: { code: 'not_found' } })
     }
     expect(await view(stack, owner.key, task.task_id)).toMatchObject({ state: 'queued' })
+  })
+
+  it("counts a task against its key's concurrency from its creation until it ends, is cancelled or expires", async () => {
+    const stack = currentStack()
+    await servePool(cleanup, stack, 'limited-model', { slots: 1 })
+    const issued = await stack.admin('POST', '/v2/api-keys', { name: 'one-at-a-time', scopes: ['inference'], limits: { max_concurrent: 1 } })
+    const { key } = CreateApiKeyResponse.parse(await issued.json())
+    const first = await created(await createTask(stack, key, { model: 'limited-model', max_tokens: 2 }))
+    const refused = await createTask(stack, key, { model: 'limited-model' })
+    expect(refused.status).toBe(429)
+    expect(refused.headers.get('retry-after')).not.toBeNull()
+    expect(await refused.json()).toMatchObject({ error: { code: 'rate_limit_concurrency' } })
+
+    // Cancelled before anyone read it: its place is given back.
+    expect((await taskCall(stack, key, 'POST', `/v2/tasks/${first.task_id}/cancel`)).status).toBe(200)
+    const second = await created(await createTask(stack, key, { model: 'limited-model', max_tokens: 2 }))
+    // Run to its end: the place is free again.
+    expect((await (await openEvents(stack, key, second.task_id)).rest()).at(-1)?.event.event).toBe('end')
+    // The end settles the key's count a moment after the reader saw it.
+    const third = await created(
+      await waitFor(
+        async () => {
+          const response = await createTask(stack, key, { model: 'limited-model', attach_within_ms: 300 })
+          return response.status === 429 ? null : response
+        },
+        { timeoutMs: CEILING_MS, message: 'a place after the end' },
+      ),
+    )
+    // Expired unread: free again.
+    await waitFor(async () => (await view(stack, key, third.task_id)).state === 'expired', { timeoutMs: CEILING_MS, message: 'the task expired' })
+    await waitFor(async () => (await createTask(stack, key, { model: 'limited-model' })).status === 202, { timeoutMs: CEILING_MS, message: 'a place for a new task' })
   })
 
   it('answers bad bodies and unknown models as /v1 does', async () => {

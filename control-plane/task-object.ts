@@ -78,7 +78,7 @@ export class TaskObject extends DurableObject<Bindings> {
     return this.#guard('create', async () => {
       if (this.#read()) return failure('conflict', `task ${spec.taskId} exists already`)
       const now = Date.now()
-      const admission = { ...admissionOf({ ...spec, affinityKey: spec.affinityKey }), attachWithinMs: spec.attachWithinMs }
+      const admission = { ...admissionOf(spec), attachWithinMs: spec.attachWithinMs }
       const queued = await this.env.POOLS.getByName(spec.poolId).enqueue(admission)
       if (!queued.ok) return queued
       const task: StoredTask = {
@@ -87,7 +87,7 @@ export class TaskObject extends DurableObject<Bindings> {
         apiKeyId: spec.apiKeyId,
         model: spec.generation.body.model,
         endpoint: spec.generation.endpoint,
-        priority: spec.priority ?? 'interactive',
+        priority: spec.priority ?? null,
         requestId: spec.requestId,
         keyLimits: spec.keyLimits,
         affinityKey: spec.affinityKey ?? null,
@@ -272,7 +272,7 @@ export class TaskObject extends DurableObject<Bindings> {
       env: this.env,
       taskId: task.taskId,
       poolId: task.poolId,
-      priority: task.priority,
+      priority: task.priority ?? undefined,
       apiKeyId: task.apiKeyId,
       keyLimits: task.keyLimits,
       ...(task.affinityKey !== null ? { affinityKey: task.affinityKey } : {}),

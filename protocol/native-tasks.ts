@@ -73,7 +73,8 @@ export const TaskView = z.object({
   task_id: z.string(),
   model: z.string(),
   endpoint: GenerationEndpoint,
-  priority: Priority,
+  /** As the client asked; null when it left it to the pool's default. */
+  priority: Priority.nullable(),
   state: NativeTaskState,
   /** Null once it has left the queue. */
   queue_position: z.int().nonnegative().nullable(),

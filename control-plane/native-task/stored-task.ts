@@ -11,7 +11,8 @@ export const StoredTask = z.object({
   apiKeyId: z.string(),
   model: z.string(),
   endpoint: GenerationEndpoint,
-  priority: Priority,
+  /** The client's choice; null for the pool's default. */
+  priority: Priority.nullable(),
   requestId: z.string().nullable(),
   keyLimits: KeyLimits,
   affinityKey: z.string().nullable(),

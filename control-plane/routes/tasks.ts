@@ -2,7 +2,7 @@ import { Hono } from 'hono'
 import type { Context } from 'hono'
 import { z } from 'zod'
 import { CreateChatTask, CreateCompletionTask, LlorchError, PoolId, TASK_ATTACH_TIMEOUT_MS, taskEndpointOf } from '../../protocol/index.ts'
-import type { CancelTaskResponse, CreateTaskResponse, KeyLimits, Priority } from '../../protocol/index.ts'
+import type { CancelTaskResponse, CreateTaskResponse, KeyLimits } from '../../protocol/index.ts'
 import { parseInput, readJson } from '../middleware/validate-json.ts'
 import type { TaskSpec } from '../task-object.ts'
 import { admissionError } from '../task/runner.ts'
@@ -13,6 +13,19 @@ const TaskIdParam = z.uuid()
 /** `Last-Event-ID` as EventSource sends it on reconnect (or as curl is told to): the last id the reader got. */
 const LastEventId = z.string().regex(/^\d{1,15}$/, 'must be the id of an event of this task').transform(Number)
 
+type TaskBody = Pick<TaskSpec, 'priority' | 'generation'> & { attachWithinMs: number | undefined }
+
+/** llorch's own fields come off here, once, so that the engine never sees them. */
+function chatTask(json: unknown): TaskBody {
+  const { priority, attach_within_ms, endpoint: _route, ...body } = parseInput(CreateChatTask, json, 'request body')
+  return { priority, attachWithinMs: attach_within_ms, generation: { endpoint: 'chat', body } }
+}
+
+function completionTask(json: unknown): TaskBody {
+  const { priority, attach_within_ms, endpoint: _route, ...body } = parseInput(CreateCompletionTask, json, 'request body')
+  return { priority, attachWithinMs: attach_within_ms, generation: { endpoint: 'completions', body } }
+}
+
 /** The body of `POST /v2/tasks`: chat or completions, by its `endpoint` field or its shape. */
 async function readTaskSpec(c: Context<InferenceEnv>, taskId: string, key: { keyId: string; limits: KeyLimits }): Promise<TaskSpec> {
   const json = await readJson(c, z.unknown())
@@ -20,21 +33,18 @@ async function readTaskSpec(c: Context<InferenceEnv>, taskId: string, key: { key
   if (!endpoint) {
     throw new LlorchError('invalid_request', 'invalid request body: `endpoint` must be "chat" or "completions", or the body must have `messages` (chat) or `prompt` (completions)', { param: 'endpoint' })
   }
-  const base = { taskId, apiKeyId: key.keyId, keyLimits: key.limits, requestId: c.var.requestId ?? null }
-  const spec = (fields: { priority: Priority | undefined; attach_within_ms: number | undefined }, generation: TaskSpec['generation']): Omit<TaskSpec, 'affinityKey'> => ({
-    ...base,
+  const { priority, attachWithinMs, generation } = endpoint === 'chat' ? chatTask(json) : completionTask(json)
+  return {
+    taskId,
     poolId: generation.body.model,
-    priority: fields.priority,
-    attachWithinMs: fields.attach_within_ms ?? TASK_ATTACH_TIMEOUT_MS,
+    apiKeyId: key.keyId,
+    keyLimits: key.limits,
+    affinityKey: await affinityKeyOf(c, generation),
+    priority,
+    attachWithinMs: attachWithinMs ?? TASK_ATTACH_TIMEOUT_MS,
     generation,
-  })
-  const withAffinity = async (partial: Omit<TaskSpec, 'affinityKey'>): Promise<TaskSpec> => ({ ...partial, affinityKey: await affinityKeyOf(c, partial.generation) })
-  if (endpoint === 'chat') {
-    const { priority, endpoint: _, attach_within_ms, ...body } = parseInput(CreateChatTask, json, 'request body')
-    return withAffinity(spec({ priority, attach_within_ms }, { endpoint, body }))
+    requestId: c.var.requestId ?? null,
   }
-  const { priority, endpoint: _, attach_within_ms, ...body } = parseInput(CreateCompletionTask, json, 'request body')
-  return withAffinity(spec({ priority, attach_within_ms }, { endpoint, body }))
 }
 
 function taskOf(c: Context<InferenceEnv>) {

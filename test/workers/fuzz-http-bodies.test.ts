@@ -16,6 +16,7 @@ import { MAX_BODY_BYTES } from '../../control-plane/app.ts'
 import {
   ChatCompletionRequest,
   CompletionRequest,
+  CreateChatTask,
   CreateApiKeyRequest,
   CreateApiKeyResponse,
   CreateNodeRequest,
@@ -97,6 +98,16 @@ const absentPool = uniqueName('absent-pool')
 const ROUTES: readonly BodyRoute[] = [
   { method: 'POST', path: '/v1/chat/completions', token: () => inferenceKey, schema: ChatCompletionRequest, base: chatBody, accepted: { statuses: [404], code: 'model_not_found' }, numRuns: 1_200 },
   { method: 'POST', path: '/v1/completions', token: () => inferenceKey, schema: CompletionRequest, base: completionBody, accepted: { statuses: [404], code: 'model_not_found' }, numRuns: 700 },
+  {
+    method: 'POST',
+    path: '/v2/tasks',
+    token: () => inferenceKey,
+    // The base names its route, so the shape never has to decide: the chat schema is the oracle.
+    schema: CreateChatTask,
+    base: chatBody.map((body) => ({ ...body, endpoint: 'chat', attach_within_ms: 1_000 })),
+    accepted: { statuses: [404], code: 'model_not_found' },
+    numRuns: 500,
+  },
   {
     method: 'POST',
     path: '/v2/nodes',

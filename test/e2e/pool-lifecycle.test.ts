@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest'
 import { NodeDrainResult, PoolCommandResult } from '../../protocol/index.ts'
 import type { ReplicaState } from '../../protocol/index.ts'
 import { fakePoolInput } from '../support/agents.ts'
-import { getNode, getPool, startLinkedAgent } from '../support/linked-agent.ts'
+import { getNode, getPool, startLinkedAgent, waitForHeartbeatAfter } from '../support/linked-agent.ts'
 import type { LinkedAgent } from '../support/linked-agent.ts'
 import { useStack } from '../support/local-stack.ts'
 import type { Stack } from '../support/local-stack.ts'
@@ -96,14 +96,7 @@ describe('maintenance drain', () => {
 
     await s.restartControlPlane()
     const restartedAt = Date.now()
-    // The registry still says online from before the restart: wait for the agent's next heartbeat.
-    await waitFor(
-      async () => {
-        const node = await getNode(s, agent.nodeId)
-        return node.status === 'online' && node.last_seen_at !== null && Date.parse(node.last_seen_at) > restartedAt
-      },
-      { timeoutMs: CEILING_MS, message: 'the agent back online' },
-    )
+    await waitForHeartbeatAfter(s, agent.nodeId, restartedAt, CEILING_MS)
     await expect(ask(openai, 'kept')).rejects.toMatchObject({ status: 503, code: 'no_replica' })
     expect(await stateOn(s, 'kept', agent.nodeId)).toBe('stopped')
     expect(commandsOf(agent).map((c) => c.command)).toEqual(['drain'])

@@ -5,7 +5,7 @@
  * two heartbeats later, a new request served) and adds a row to the table printed at the end.
  */
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
-import { getNode, getPool } from '../support/linked-agent.ts'
+import { getNode, getPool, waitForHeartbeatAfter } from '../support/linked-agent.ts'
 import type { LinkedAgent } from '../support/linked-agent.ts'
 import { startStack } from '../support/local-stack.ts'
 import type { Stack } from '../support/local-stack.ts'
@@ -161,8 +161,9 @@ describe('faults', () => {
     const running = clients(s, key, 4)
     await waitFor(async () => (await fakeEngineStats(a.engineUrl)).tokens >= 1 || null, { intervalMs: 5, message: 'tokens flowing' })
     await s.restartControlPlane()
+    const restartedAt = Date.now()
     const outcomes = await running
-    await waitFor(async () => (await getNode(s, a.agent.nodeId)).status === 'online' || null, { timeoutMs: CEILING_MS, message: 'the agent back' })
+    await waitForHeartbeatAfter(s, a.agent.nodeId, restartedAt, CEILING_MS)
     const row = await finish(s, key, 'control plane restart', outcomes, { anotherReplicaCouldServe: false })
     expect(row.nextRequest).toMatch(/^served/)
   })

@@ -4,6 +4,7 @@ import { CreateNodeResponse } from '../../protocol/index.ts'
 import { NodeView, PoolView } from '../../protocol/index.ts'
 import { spawnAgentCli } from './agents.ts'
 import type { CliAgent } from './agents.ts'
+import { waitFor } from './processes.ts'
 import type { useProcessCleanup } from './processes.ts'
 import type { Stack } from './local-stack.ts'
 
@@ -43,6 +44,20 @@ export async function startLinkedAgent(
 
 export async function getNode(stack: Stack, id: string): Promise<NodeView> {
   return NodeView.parse(await (await stack.admin('GET', `/v2/nodes/${id}`)).json())
+}
+
+/**
+ * Waits for a heartbeat of the node after `since` (taken once a restarted control plane is up):
+ * the registry still says `online` from before, so only a later `last_seen_at` shows the agent is back.
+ */
+export async function waitForHeartbeatAfter(stack: Stack, nodeId: string, since: number, timeoutMs: number): Promise<void> {
+  await waitFor(
+    async () => {
+      const node = await getNode(stack, nodeId)
+      return node.status === 'online' && node.last_seen_at !== null && Date.parse(node.last_seen_at) > since
+    },
+    { timeoutMs, message: `a heartbeat of ${nodeId} after the restart` },
+  )
 }
 
 export async function getPool(stack: Stack, id: string): Promise<PoolView | null> {

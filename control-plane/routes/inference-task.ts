@@ -10,7 +10,8 @@ import { affinityKeyOf } from './affinity-key.ts'
 
 export type InferenceEnv = AppEnv & { Variables: AuthVariables }
 
-function modelNotFound(model: string): LlorchError {
+/** A model name no pool has: 404 naming the field, as every inference route answers it. */
+export function modelNotFound(model: string): LlorchError {
   return new LlorchError('model_not_found', `the model "${model}" does not exist; GET /v1/models lists the served ones`, { param: 'model' })
 }
 

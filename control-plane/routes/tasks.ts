@@ -7,6 +7,7 @@ import { parseInput, readJson } from '../middleware/validate-json.ts'
 import type { TaskSpec } from '../task-object.ts'
 import { admissionError } from '../task/runner.ts'
 import { affinityKeyOf } from './affinity-key.ts'
+import { modelNotFound } from './inference-task.ts'
 import type { InferenceEnv } from './inference-task.ts'
 
 const TaskIdParam = z.uuid()
@@ -67,7 +68,7 @@ export const taskRoutes = new Hono<InferenceEnv>()
   .post('/', async (c) => {
     const taskId = crypto.randomUUID()
     const spec = await readTaskSpec(c, taskId, keyOf(c))
-    if (!PoolId.safeParse(spec.poolId).success) throw new LlorchError('model_not_found', `the model "${spec.poolId}" does not exist; GET /v1/models lists the served ones`, { param: 'model' })
+    if (!PoolId.safeParse(spec.poolId).success) throw modelNotFound(spec.poolId)
     const created = await c.env.TASKS.getByName(taskId).create(spec)
     if (!created.ok) throw admissionError(created)
     const body: CreateTaskResponse = {

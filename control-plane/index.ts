@@ -1,5 +1,5 @@
 import { createApp } from './app.ts'
-import type { Bindings } from './env.ts'
+import type { Bindings } from './runtime/env.ts'
 
 export { ApiKeyObject } from './api-key-object.ts'
 export { NodeObject } from './node-object.ts'

@@ -1,15 +1,15 @@
 import { DurableObject } from 'cloudflare:workers'
-import { LlorchError, NATIVE_TASK_TRANSITIONS, TASK_EVENTS_KEPT_MS } from '../protocol/index.ts'
-import type { ErrorCode, KeyLimits, NativeTaskEvent, NativeTaskState, Priority, TaskView } from '../protocol/index.ts'
-import { guardEntryPoint } from './entry-point-guard.ts'
+import { LlorchError, NATIVE_TASK_TRANSITIONS, TASK_EVENTS_KEPT_MS, refusal } from '../protocol/index.ts'
+import type { ErrorCode, KeyLimits, Refusal, NativeTaskEvent, NativeTaskState, Priority, TaskView } from '../protocol/index.ts'
+import { guardEntryPoint } from './runtime/entry-point-guard.ts'
 import { settleKeyLease } from './limits/key-lease.ts'
-import type { Bindings } from './env.ts'
-import { logError, logEvent } from './log.ts'
+import type { Bindings } from './runtime/env.ts'
+import { logError, logEvent } from './runtime/log.ts'
 import { EventLog } from './native-task/event-log.ts'
 import { NativeEventMapper, SSE_KEEPALIVE, encodeSseEvent } from './native-task/native-events.ts'
 import { TaskStorage, finalStateOf } from './native-task/stored-task.ts'
 import type { StoredTask, TaskFailure } from './native-task/stored-task.ts'
-import type { QueueStanding } from './task/grant.ts'
+import type { QueueStanding } from './pool/grant.ts'
 import type { Generation } from './task/generation.ts'
 import { admissionOf, startTask } from './task/runner.ts'
 import type { RunningTask } from './task/runner.ts'
@@ -34,19 +34,14 @@ export interface TaskSpec {
   requestId: string | null
 }
 
-type Failure = { ok: false; error: { code: ErrorCode; message: string; retryAfterSeconds?: number } }
-export type CreateTaskResult = { ok: true; standing: QueueStanding; attachBy: number; rateLimitHeaders: Record<string, string> } | Failure
-export type AttachResult = { ok: true; stream: ReadableStream<Uint8Array> } | { ok: true; stream: null } | Failure
-export type TaskResult<T> = { ok: true; value: T } | Failure
+export type CreateTaskResult = { ok: true; standing: QueueStanding; attachBy: number; rateLimitHeaders: Record<string, string> } | Refusal
+export type AttachResult = { ok: true; stream: ReadableStream<Uint8Array> } | { ok: true; stream: null } | Refusal
+export type TaskResult<T> = { ok: true; value: T } | Refusal
 
 const FINAL_STATES: ReadonlySet<NativeTaskState> = new Set(['completed', 'failed', 'cancelled', 'expired'])
 const isFinal = (state: NativeTaskState) => FINAL_STATES.has(state)
 
-function failure(code: ErrorCode, message: string): Failure {
-  return { ok: false, error: { code, message } }
-}
-
-const notFound = (taskId: string) => failure('not_found', `no task "${taskId}" for this API key`)
+const notFound = (taskId: string) => refusal('not_found', `no task "${taskId}" for this API key`)
 
 interface Reader {
   controller: ReadableStreamDefaultController<Uint8Array>
@@ -76,7 +71,7 @@ export class TaskObject extends DurableObject<Bindings> {
   /** Queues the task in its pool (not yet to be dispatched) and answers where it stands, or why it is refused. */
   create(spec: TaskSpec): Promise<CreateTaskResult> {
     return this.#guard('create', async () => {
-      if (this.#read()) return failure('conflict', `task ${spec.taskId} exists already`)
+      if (this.#read()) return refusal('conflict', `task ${spec.taskId} exists already`)
       const now = Date.now()
       const admission = { ...admissionOf(spec), attachWithinMs: spec.attachWithinMs }
       const queued = await this.env.POOLS.getByName(spec.poolId).enqueue(admission)
@@ -121,7 +116,7 @@ export class TaskObject extends DurableObject<Bindings> {
     return this.#guard('attach', async () => {
       const task = this.#owned(apiKeyId)
       if (!task) return notFound(this.#taskId)
-      if (task.state === 'expired') return failure('task_expired', `task ${task.taskId} expired: nobody read its events by ${new Date(task.attachBy).toISOString()}`)
+      if (task.state === 'expired') return refusal('task_expired', `task ${task.taskId} expired: nobody read its events by ${new Date(task.attachBy).toISOString()}`)
       const log = this.#eventLog(task)
       if (isFinal(task.state) && lastEventId >= log.lastId) return { ok: true, stream: null }
       const replay = log.after(lastEventId)

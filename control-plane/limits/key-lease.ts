@@ -1,13 +1,13 @@
 import { effectiveLimits, limitsAny } from '../../protocol/index.ts'
-import type { KeyLimits, Usage } from '../../protocol/index.ts'
-import type { Bindings } from '../env.ts'
-import { logError } from '../log.ts'
-import type { AdmissionRequest, AdmissionResult } from '../task/grant.ts'
+import type { KeyLimitCode, KeyLimits, Refusal, Usage } from '../../protocol/index.ts'
+import type { Bindings } from '../runtime/env.ts'
+import { logError } from '../runtime/log.ts'
+import type { AdmissionRequest } from '../pool/grant.ts'
 
 /** A task counted against its key's limits, or not counted because none applies. */
 export type KeyLease =
   | { ok: true; counted: boolean; headers: Record<string, string> | undefined }
-  | { ok: false; refusal: Extract<AdmissionResult, { ok: false }> }
+  | { ok: false; refusal: Refusal<KeyLimitCode> }
 
 const NOT_COUNTED: KeyLease = { ok: true, counted: false, headers: undefined }
 
@@ -22,8 +22,7 @@ export async function takeKeyLease(env: Bindings, request: AdmissionRequest, { p
   if (!limitsAny(limits)) return NOT_COUNTED
   const decision = await env.API_KEYS.getByName(request.apiKeyId).acquire({ taskId: request.taskId, limits, holdMs })
   if (decision.ok) return { ok: true, counted: true, headers: decision.headers }
-  const { code, message, retryAfterSeconds, headers } = decision
-  return { ok: false, refusal: { ok: false, error: { code, message, retryAfterSeconds, headers } } }
+  return { ok: false, refusal: decision }
 }
 
 /** The task ended or never ran: its key's concurrent place is free and its tokens are spent. Never throws. */

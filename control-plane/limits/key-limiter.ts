@@ -1,5 +1,6 @@
 import { z } from 'zod'
-import type { KeyLimitCode, KeyLimits } from '../../protocol/index.ts'
+import { refusal } from '../../protocol/index.ts'
+import type { KeyLimitCode, KeyLimits, Refusal } from '../../protocol/index.ts'
 import { periodBounds } from './budget-period.ts'
 import { rateLimitHeaders } from './rate-limit-headers.ts'
 import { Bucket, msUntil, refill } from './token-bucket.ts'
@@ -21,7 +22,7 @@ const LEASE_SLACK_MS = 60_000
 
 export type LimitDecision =
   | { ok: true; headers: Record<string, string> }
-  | { ok: false; code: KeyLimitCode; message: string; retryAfterSeconds: number; headers: Record<string, string> }
+  | Refusal<KeyLimitCode>
 
 /** The state at `now`: buckets refilled, the budget of the current period, expired leases gone. */
 function current(state: LimiterState, limits: KeyLimits, now: number): LimiterState {
@@ -35,25 +36,32 @@ function current(state: LimiterState, limits: KeyLimits, now: number): LimiterSt
   }
 }
 
-function refusal(code: KeyLimitCode, message: string, waitMs: number): Omit<Extract<LimitDecision, { ok: false }>, 'headers'> {
-  return { ok: false, code, message, retryAfterSeconds: Math.max(1, Math.ceil(waitMs / 1000)) }
+/** A limit the request would cross, and when it would let the request through. */
+interface Crossed {
+  code: KeyLimitCode
+  message: string
+  waitMs: number
+}
+
+function crossedLimit(code: KeyLimitCode, message: string, waitMs: number): Crossed {
+  return { code, message, waitMs }
 }
 
 /** The first limit the request would cross, or null when it may go. */
-function firstCrossed(state: LimiterState, limits: KeyLimits, now: number) {
+function firstCrossed(state: LimiterState, limits: KeyLimits, now: number): Crossed | null {
   const { token_budget: budget, max_concurrent: concurrent, requests_per_minute: rpm, tokens_per_minute: tpm } = limits
   if (budget && state.budget && state.budget.used >= budget.tokens) {
     const { end } = periodBounds(budget.period, now)
-    return refusal('token_budget_exhausted', `this API key used its budget of ${budget.tokens} tokens for the ${budget.period}; it renews at ${new Date(end).toISOString()}`, end - now)
+    return crossedLimit('token_budget_exhausted', `this API key used its budget of ${budget.tokens} tokens for the ${budget.period}; it renews at ${new Date(end).toISOString()}`, end - now)
   }
   if (concurrent && Object.keys(state.leases).length >= concurrent) {
-    return refusal('rate_limit_concurrency', `this API key already runs ${concurrent} tasks at once, its limit (max_concurrent)`, 1_000)
+    return crossedLimit('rate_limit_concurrency', `this API key already runs ${concurrent} tasks at once, its limit (max_concurrent)`, 1_000)
   }
   if (rpm && state.requests && state.requests.level < 1) {
-    return refusal('rate_limit_rpm', `this API key is over its limit of ${rpm} requests per minute`, msUntil(state.requests, rpm, 1))
+    return crossedLimit('rate_limit_rpm', `this API key is over its limit of ${rpm} requests per minute`, msUntil(state.requests, rpm, 1))
   }
   if (tpm && state.tokens && state.tokens.level <= 0) {
-    return refusal('rate_limit_tpm', `this API key is over its limit of ${tpm} tokens per minute`, msUntil(state.tokens, tpm, 1))
+    return crossedLimit('rate_limit_tpm', `this API key is over its limit of ${tpm} tokens per minute`, msUntil(state.tokens, tpm, 1))
   }
   return null
 }
@@ -66,7 +74,10 @@ export function acquire(state: LimiterState, limits: KeyLimits, { taskId, now, h
   const at = current(state, limits, now)
   if (at.leases[taskId] !== undefined) return { state: at, decision: { ok: true, headers: rateLimitHeaders(at, limits, now) } }
   const crossed = firstCrossed(at, limits, now)
-  if (crossed) return { state: at, decision: { ...crossed, headers: rateLimitHeaders(at, limits, now) } }
+  if (crossed) {
+    const retryAfterSeconds = Math.max(1, Math.ceil(crossed.waitMs / 1000))
+    return { state: at, decision: refusal(crossed.code, crossed.message, { retryAfterSeconds, headers: rateLimitHeaders(at, limits, now) }) }
+  }
   const next: LimiterState = {
     ...at,
     requests: at.requests ? { ...at.requests, level: at.requests.level - 1 } : null,

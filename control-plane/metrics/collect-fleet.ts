@@ -1,7 +1,7 @@
 import type { Registry } from '../../db/client.ts'
 import type { FleetMetrics } from '../../protocol/index.ts'
-import type { Bindings } from '../env.ts'
-import { logError } from '../log.ts'
+import type { Bindings } from '../runtime/env.ts'
+import { logError } from '../runtime/log.ts'
 import { listNodes } from '../registry/nodes.ts'
 import { listPools } from '../registry/pools.ts'
 

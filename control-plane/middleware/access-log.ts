@@ -1,6 +1,6 @@
 import type { MiddlewareHandler } from 'hono'
-import type { AppEnv } from '../env.ts'
-import { logEvent } from '../log.ts'
+import type { AppEnv } from '../runtime/env.ts'
+import { logEvent } from '../runtime/log.ts'
 import type { AuthVariables } from './bearer-auth.ts'
 
 /**

@@ -4,7 +4,7 @@ import { LlorchError } from '../../protocol/index.ts'
 import type { ApiKeyCache } from '../auth/api-key-cache.ts'
 import { constantTimeEqual, parseCredential, readBearer, verifyCredential } from '../auth/credentials.ts'
 import { missingCredential, missingScope, wrongCredential } from '../auth/wrong-credential.ts'
-import type { AppEnv } from '../env.ts'
+import type { AppEnv } from '../runtime/env.ts'
 
 /** Who made the request. The bootstrap admin token is not a key and has no key id. */
 export type Principal = { kind: 'admin_token' } | { kind: 'api_key'; keyId: string; scopes: ApiKeyScope[]; limits: KeyLimits }

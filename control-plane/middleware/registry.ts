@@ -1,6 +1,7 @@
 import type { MiddlewareHandler } from 'hono'
-import type { AppEnv } from '../env.ts'
-import { readWorkerSettings, registryFor } from '../env.ts'
+import type { AppEnv } from '../runtime/env.ts'
+import { registryFor } from '../registry/registry-for.ts'
+import { readWorkerSettings } from '../runtime/env.ts'
 
 /**
  * Validates the deployment's settings and opens a libSQL client for this request. A client per

@@ -1,7 +1,7 @@
 import { z } from 'zod'
 import { ErrorCode, GenerationEndpoint, KeyLimits, NativeTaskState, Priority, Usage } from '../../protocol/index.ts'
 import type { TaskEvent } from '../../protocol/index.ts'
-import { countStorageWrite } from '../cost-counts.ts'
+import { countStorageWrite } from '../runtime/cost-counts.ts'
 import type { Generation } from '../task/generation.ts'
 
 /** What a native task's object keeps in storage: enough to answer `GET /v2/tasks/{id}` and to run it after an eviction. */

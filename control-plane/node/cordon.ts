@@ -1,8 +1,8 @@
 import { LlorchError } from '../../protocol/index.ts'
 import type { NodeDrainResult } from '../../protocol/index.ts'
 import type { Registry } from '../../db/client.ts'
-import type { Bindings } from '../env.ts'
-import { logEvent } from '../log.ts'
+import type { Bindings } from '../runtime/env.ts'
+import { logEvent } from '../runtime/log.ts'
 import { findNode, setNodeCordon } from '../registry/nodes.ts'
 import { listReplicasOfNode } from '../registry/replicas.ts'
 

@@ -1,6 +1,6 @@
 import { z } from 'zod'
 import { ErrorCode, LLORCH_VERSION, NativeErrorBody, OpenAIErrorBody } from '../../protocol/index.ts'
-import { isOpenAIPath } from '../error-response.ts'
+import { isOpenAIPath } from '../middleware/error-response.ts'
 import { API_OPERATIONS } from './api-operations.ts'
 import type { Access, ApiOperation, ResponseSpec } from './api-operations.ts'
 

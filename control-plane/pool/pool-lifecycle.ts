@@ -1,5 +1,5 @@
 import type { PoolCommand, PoolCommandResult, PoolPolicy } from '../../protocol/index.ts'
-import { logEvent } from '../log.ts'
+import { logEvent } from '../runtime/log.ts'
 import type { CommandResult } from '../node-object.ts'
 import { LifecycleStorage } from './lifecycle-storage.ts'
 import type { ActivityRow } from './lifecycle-storage.ts'

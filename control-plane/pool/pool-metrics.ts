@@ -1,7 +1,7 @@
 import { AttemptEnd, RejectReason } from '../../protocol/index.ts'
 import type { HistogramSnapshot, PoolMetrics } from '../../protocol/index.ts'
 import { MetricStore } from '../storage/metric-store.ts'
-import type { AttemptReport, TaskOutcome } from '../task/grant.ts'
+import type { AttemptReport, TaskOutcome } from './grant.ts'
 import type { PlacementCandidate } from './placement.ts'
 
 /** Bucket upper bounds, in seconds or tokens per second. */

@@ -1,5 +1,5 @@
 import type { ReplicaState } from '../../protocol/index.ts'
-import type { Loading } from '../task/grant.ts'
+import type { Loading } from './grant.ts'
 import type { PlacementCandidate } from './placement.ts'
 
 /** Assumed engine start time before one has been seen, for the predicted start of tasks waiting on it. */

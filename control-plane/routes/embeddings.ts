@@ -1,10 +1,10 @@
 import { Hono } from 'hono'
 import { EmbeddingRequest } from '../../protocol/index.ts'
 import { readJson } from '../middleware/validate-json.ts'
-import { collectEmbeddings } from '../task/openai-response.ts'
-import { startInferenceTask } from './inference-task.ts'
-import type { InferenceEnv } from './inference-task.ts'
-import { answerWhole } from './whole-reply.ts'
+import { collectEmbeddings } from '../answer/openai-stream.ts'
+import { startInferenceTask } from '../answer/inference-task.ts'
+import type { InferenceEnv } from '../answer/inference-task.ts'
+import { answerWhole } from '../answer/whole-reply.ts'
 
 /**
  * `POST /v1/embeddings`, OpenAI-compatible: queued and placed like a generation task (the same

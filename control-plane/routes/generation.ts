@@ -4,10 +4,10 @@ import { ChatCompletionRequest, CompletionRequest } from '../../protocol/index.t
 import type { GenerationEndpoint, Priority } from '../../protocol/index.ts'
 import { readJson } from '../middleware/validate-json.ts'
 import type { Generation } from '../task/generation.ts'
-import { collectCompletion, readUntilFirstOutput, sseStream } from '../task/openai-response.ts'
-import { setRateLimitHeaders, startInferenceTask } from './inference-task.ts'
-import type { InferenceEnv } from './inference-task.ts'
-import { answerWhole, whileClientWaits } from './whole-reply.ts'
+import { collectCompletion, readUntilFirstOutput, sseStream } from '../answer/openai-stream.ts'
+import { setRateLimitHeaders, startInferenceTask } from '../answer/inference-task.ts'
+import type { InferenceEnv } from '../answer/inference-task.ts'
+import { answerWhole, whileClientWaits } from '../answer/whole-reply.ts'
 
 /** The generation requests, chat or completions (embeddings have their own route). */
 type TextGeneration = Extract<Generation, { endpoint: GenerationEndpoint }>

@@ -1,5 +1,5 @@
 import { Hono } from 'hono'
-import type { AppEnv } from '../env.ts'
+import type { AppEnv } from '../runtime/env.ts'
 import { collectFleet } from '../metrics/collect-fleet.ts'
 import { fleetFamilies } from '../metrics/fleet-families.ts'
 import { PROMETHEUS_CONTENT_TYPE, renderPrometheus } from '../metrics/prometheus-text.ts'

@@ -1,6 +1,6 @@
 import { Hono } from 'hono'
 import type { ModelList } from '../../protocol/index.ts'
-import type { AppEnv } from '../env.ts'
+import type { AppEnv } from '../runtime/env.ts'
 import { listPools } from '../registry/pools.ts'
 import { listAllReplicas } from '../registry/replicas.ts'
 

@@ -1,5 +1,5 @@
 import { Hono } from 'hono'
-import type { AppEnv } from '../env.ts'
+import type { AppEnv } from '../runtime/env.ts'
 import { openApiDocument } from '../openapi/openapi-document.ts'
 
 /** `GET /openapi.json`: the OpenAPI 3.1 document of every route, no auth. */

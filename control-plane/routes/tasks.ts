@@ -1,14 +1,13 @@
 import { Hono } from 'hono'
 import type { Context } from 'hono'
 import { z } from 'zod'
-import { CreateChatTask, CreateCompletionTask, LlorchError, PoolId, TASK_ATTACH_TIMEOUT_MS, taskEndpointOf } from '../../protocol/index.ts'
+import { CreateChatTask, CreateCompletionTask, LlorchError, PoolId, TASK_ATTACH_TIMEOUT_MS, refusalError, taskEndpointOf } from '../../protocol/index.ts'
 import type { CancelTaskResponse, CreateTaskResponse, KeyLimits } from '../../protocol/index.ts'
 import { parseInput, readJson } from '../middleware/validate-json.ts'
 import type { TaskSpec } from '../task-object.ts'
-import { admissionError } from '../task/runner.ts'
-import { affinityKeyOf } from './affinity-key.ts'
-import { modelNotFound } from './inference-task.ts'
-import type { InferenceEnv } from './inference-task.ts'
+import { affinityKeyOf } from '../answer/affinity-key.ts'
+import { modelNotFound } from '../answer/inference-task.ts'
+import type { InferenceEnv } from '../answer/inference-task.ts'
 
 const TaskIdParam = z.uuid()
 /** `Last-Event-ID` as EventSource sends it on reconnect (or as curl is told to): the last id the reader got. */
@@ -70,7 +69,7 @@ export const taskRoutes = new Hono<InferenceEnv>()
     const spec = await readTaskSpec(c, taskId, keyOf(c))
     if (!PoolId.safeParse(spec.poolId).success) throw modelNotFound(spec.poolId)
     const created = await c.env.TASKS.getByName(taskId).create(spec)
-    if (!created.ok) throw admissionError(created)
+    if (!created.ok) throw refusalError(created)
     const body: CreateTaskResponse = {
       task_id: taskId,
       queue_position: created.standing.position,
@@ -86,7 +85,7 @@ export const taskRoutes = new Hono<InferenceEnv>()
     const header = c.req.header('Last-Event-ID')
     const lastEventId = header === undefined || header === '' ? 0 : parseInput(LastEventId, header, 'Last-Event-ID header')
     const attached = await stub.attach({ apiKeyId, lastEventId })
-    if (!attached.ok) throw admissionError(attached)
+    if (!attached.ok) throw refusalError(attached)
     // The task ended and this reader has all of it: 204 tells EventSource to stop reconnecting.
     if (!attached.stream) return c.body(null, 204)
     return c.body(attached.stream, 200, { 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-cache', 'X-Accel-Buffering': 'no' })
@@ -95,7 +94,7 @@ export const taskRoutes = new Hono<InferenceEnv>()
     const apiKeyId = keyOf(c).keyId
     const { id, stub } = taskOf(c)
     const cancelled = await stub.cancel({ apiKeyId })
-    if (!cancelled.ok) throw admissionError(cancelled)
+    if (!cancelled.ok) throw refusalError(cancelled)
     const body: CancelTaskResponse = { task_id: id, state: cancelled.value }
     return c.json(body)
   })
@@ -103,6 +102,6 @@ export const taskRoutes = new Hono<InferenceEnv>()
     const apiKeyId = keyOf(c).keyId
     const { stub } = taskOf(c)
     const viewed = await stub.view({ apiKeyId })
-    if (!viewed.ok) throw admissionError(viewed)
+    if (!viewed.ok) throw refusalError(viewed)
     return c.json(viewed.value)
   })

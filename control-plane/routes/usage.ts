@@ -1,6 +1,6 @@
 import { Hono } from 'hono'
 import { LlorchError, UsageQuery, UsageSelfQuery } from '../../protocol/index.ts'
-import type { AppEnv } from '../env.ts'
+import type { AppEnv } from '../runtime/env.ts'
 import type { AuthVariables } from '../middleware/bearer-auth.ts'
 import { readQuery } from '../middleware/validate-query.ts'
 import { usageReport } from '../registry/usage-report.ts'

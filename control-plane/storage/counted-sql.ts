@@ -1,4 +1,4 @@
-import { countStorageWrite } from '../cost-counts.ts'
+import { countStorageWrite } from '../runtime/cost-counts.ts'
 
 /** The part of Durable Object SQLite storage the objects use. */
 export interface SqlExec {

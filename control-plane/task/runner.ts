@@ -1,12 +1,12 @@
-import { LlorchError } from '../../protocol/index.ts'
+import { LlorchError, refusalError } from '../../protocol/index.ts'
 import type { Dispatch, ErrorCode, KeyLimits, Priority, TaskEvent, Usage } from '../../protocol/index.ts'
-import type { Bindings } from '../env.ts'
+import type { Bindings } from '../runtime/env.ts'
 import { taskLease } from '../limits/key-lease.ts'
-import { logError, logEvent } from '../log.ts'
+import { logError, logEvent } from '../runtime/log.ts'
 import { withDeadlines } from './event-deadlines.ts'
 import { carriesOutput, decodeTaskEvents } from './event-stream.ts'
 import type { Generation } from './generation.ts'
-import type { AdmissionRequest, AdmissionResult, Grant, RetryOf, TaskOutcome } from './grant.ts'
+import type { AdmissionRequest, AdmissionResult, Grant, RetryOf, TaskOutcome } from '../pool/grant.ts'
 import type { TaskProgress } from './task-progress.ts'
 
 
@@ -65,16 +65,6 @@ export function admissionOf(request: Pick<TaskRequest, 'taskId' | 'priority' | '
   }
 }
 
-/** A refusal that crossed Durable Object RPC as a value, as the error the client gets. */
-export function admissionError(result: { error: { code: ErrorCode; message: string; retryAfterSeconds?: number; headers?: Record<string, string> } }): LlorchError {
-  const { code, message, retryAfterSeconds, headers } = result.error
-  return new LlorchError(code, message, {
-    ...(retryAfterSeconds !== undefined ? { retryAfterSeconds } : {}),
-    ...(headers ? { headers } : {}),
-    ...(code === 'model_not_found' ? { param: 'model' } : {}),
-  })
-}
-
 function dispatchOf(grant: Grant, generation: Generation): Dispatch {
   return { type: 'dispatch', task_id: grant.taskId, pool: grant.poolId, deadline_ms: grant.runTimeoutMs, ...generation }
 }
@@ -129,7 +119,7 @@ export function startTask(request: TaskRequest): RunningTask {
       // A task that left the queue was counted against its key; one refused at the door was not.
       if (LEFT_THE_QUEUE.has(result.error.code)) lease.settle(null)
       else lease.admitted(undefined)
-      throw admissionError(result)
+      throw refusalError(result)
     }
     lease.admitted(result.rateLimitHeaders)
     logEvent('task.granted', { request_id: request.requestId, task: taskId, pool: request.poolId, node: result.grant.nodeId, key: request.apiKeyId, attempt: result.grant.attempt })

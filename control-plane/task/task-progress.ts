@@ -1,5 +1,5 @@
 import type { TaskEvent } from '../../protocol/index.ts'
-import type { QueueStanding } from './grant.ts'
+import type { QueueStanding } from '../pool/grant.ts'
 
 /**
  * What a task's reader sees: the events its node relays, and, before them, where the task

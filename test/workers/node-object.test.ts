@@ -1,7 +1,7 @@
 import { env, evictDurableObject, runDurableObjectAlarm, runInDurableObject } from 'cloudflare:test'
 import { eq } from 'drizzle-orm'
 import { describe, expect, it } from 'vitest'
-import { registryFor } from '../../control-plane/env.ts'
+import { registryFor } from '../../control-plane/registry/registry-for.ts'
 import { nodes } from '../../db/schema.ts'
 import { MAX_CANCELS_PER_FRAME } from '../../control-plane/node-object.ts'
 import { CLOSE_CODES, NodeView } from '../../protocol/index.ts'

@@ -2,8 +2,8 @@ import { abortAllDurableObjects, env, evictDurableObject, runDurableObjectAlarm,
 import { describe, expect, it } from 'vitest'
 import type { PoolPolicy, ReplicaReport } from '../../protocol/index.ts'
 import { UNSTREAMED_GRANT_GRACE_MS } from '../../control-plane/pool-object.ts'
-import type { AdmissionRequest } from '../../control-plane/task/grant.ts'
-import { registryFor } from '../../control-plane/env.ts'
+import type { AdmissionRequest } from '../../control-plane/pool/grant.ts'
+import { registryFor } from '../../control-plane/registry/registry-for.ts'
 import { usage } from '../../db/schema.ts'
 import { eq } from 'drizzle-orm'
 

@@ -1,6 +1,6 @@
 import { env, evictDurableObject, runDurableObjectAlarm } from 'cloudflare:test'
 import { describe, expect, it } from 'vitest'
-import type { AdmissionRequest } from '../../control-plane/task/grant.ts'
+import type { AdmissionRequest } from '../../control-plane/pool/grant.ts'
 import type { ReplicaReport } from '../../protocol/index.ts'
 
 async function freshPool() {

@@ -1,7 +1,7 @@
 import { env } from 'cloudflare:test'
 import { describe, expect, it } from 'vitest'
 import type { PoolPolicy, ReplicaReport } from '../../protocol/index.ts'
-import type { AdmissionRequest, AdmissionResult } from '../../control-plane/task/grant.ts'
+import type { AdmissionRequest, AdmissionResult } from '../../control-plane/pool/grant.ts'
 
 /** A pool with one ready single-slot replica on node-a, told its policy as PATCH /v2/pools would. */
 async function servedPool(policy: Partial<PoolPolicy> = {}) {

@@ -6,7 +6,7 @@
 import fc from 'fast-check'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import { CreateApiKeyResponse, OpenAIErrorBody } from '../../protocol/index.ts'
-import { SessionId } from '../../control-plane/routes/affinity-key.ts'
+import { SessionId } from '../../control-plane/answer/affinity-key.ts'
 import { logTotal, runProperty, seedFrom } from '../support/property-run.ts'
 import type { PropertyRun } from '../support/property-run.ts'
 import { call, uniqueName } from './support.ts'

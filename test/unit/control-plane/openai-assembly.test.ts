@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { CompletionAssembler } from '../../../control-plane/task/openai-assembly.ts'
+import { CompletionAssembler } from '../../../control-plane/answer/openai-assembly.ts'
 import { ChatCompletion, TextCompletion } from '../../../protocol/index.ts'
 import type { EngineChunk } from '../../../protocol/index.ts'
 

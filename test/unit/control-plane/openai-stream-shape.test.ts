@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { StreamShaper } from '../../../control-plane/task/openai-chunks.ts'
+import { StreamShaper } from '../../../control-plane/answer/openai-chunks.ts'
 import { ChatCompletionChunk, TextCompletionChunk } from '../../../protocol/index.ts'
 import type { EngineChunk } from '../../../protocol/index.ts'
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { IllegalTaskTransitionError, TASK_TRANSITIONS, assertTaskTransition } from '../../../control-plane/task/task-states.ts'
-import type { TaskPhase } from '../../../control-plane/task/task-states.ts'
+import { IllegalTaskTransitionError, TASK_TRANSITIONS, assertTaskTransition } from '../../../control-plane/pool/task-states.ts'
+import type { TaskPhase } from '../../../control-plane/pool/task-states.ts'
 
 const PHASES: TaskPhase[] = ['queued', 'granted', 'ended']
 

@@ -1,4 +1,4 @@
-import type { DebugCosts } from '../protocol/index.ts'
+import type { DebugCosts } from '../../protocol/index.ts'
 
 /**
  * What the control plane spent, counted in this isolate: Durable Object entry points by

@@ -1,7 +1,7 @@
 import type { Context } from 'hono'
 import { LlorchError, PoolId } from '../../protocol/index.ts'
 import type { Priority } from '../../protocol/index.ts'
-import type { AppEnv } from '../env.ts'
+import type { AppEnv } from '../runtime/env.ts'
 import type { AuthVariables } from '../middleware/bearer-auth.ts'
 import type { Generation } from '../task/generation.ts'
 import { startTask } from '../task/runner.ts'

@@ -1,7 +1,7 @@
 import type { Context } from 'hono'
-import { LlorchError } from '../protocol/index.ts'
-import { logError } from './log.ts'
-import { isRegistryUnavailable } from './registry/registry-fetch.ts'
+import { LlorchError } from '../../protocol/index.ts'
+import { logError } from '../runtime/log.ts'
+import { isRegistryUnavailable } from '../registry/registry-fetch.ts'
 
 /** `/v1/*` speaks OpenAI's error shape; every other route the native one. */
 export function isOpenAIPath(path: string): boolean {

@@ -1,6 +1,6 @@
 import type { Context } from 'hono'
 import { LlorchError } from '../../protocol/index.ts'
-import { logError } from '../log.ts'
+import { logError } from '../runtime/log.ts'
 import type { RunningTask } from '../task/runner.ts'
 import { setRateLimitHeaders } from './inference-task.ts'
 import type { InferenceEnv } from './inference-task.ts'

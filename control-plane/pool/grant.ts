@@ -1,4 +1,4 @@
-import type { ErrorCode, KeyLimitCode, KeyLimits, LoadingReason, Priority, Usage } from '../../protocol/index.ts'
+import type { ErrorCode, KeyLimitCode, KeyLimits, LoadingReason, Priority, Refusal, Usage } from '../../protocol/index.ts'
 
 /** A slot on one replica, granted to one attempt of a task by its pool's PoolObject. */
 export interface Grant {
@@ -75,18 +75,15 @@ export interface QueueStanding {
   loading: Loading | null
 }
 
-type Refusal = { ok: false; error: { code: AdmissionErrorCode; message: string; retryAfterSeconds?: number; headers?: Record<string, string> } }
-
-/**
- * Errors do not keep their class across Durable Object RPC, so admission answers with a value
- * that carries the code, and the Worker turns it back into a `LlorchError`.
- */
-export type AdmissionResult = { ok: true; grant: Grant; rateLimitHeaders?: Record<string, string> } | Refusal
+/** A grant, or why not (see `Refusal`). */
+export type AdmissionResult = { ok: true; grant: Grant; rateLimitHeaders?: Record<string, string> } | AdmissionRefusal
 
 /** What `enqueue` answers at once: where the task stands in the queue, or why it was refused. */
-export type EnqueueResult = { ok: true; standing: QueueStanding; rateLimitHeaders?: Record<string, string> } | Refusal
+export type EnqueueResult = { ok: true; standing: QueueStanding; rateLimitHeaders?: Record<string, string> } | AdmissionRefusal
 
 export type AdmissionErrorCode = Extract<
   ErrorCode,
   'model_not_found' | 'no_replica' | 'queue_full' | 'queue_timeout' | 'registry_unavailable' | 'cancelled' | 'task_expired' | KeyLimitCode
 >
+
+export type AdmissionRefusal = Refusal<AdmissionErrorCode>

@@ -1,20 +1,12 @@
 import { z } from 'zod'
-import { createRegistry } from '../db/client.ts'
-import type { Registry } from '../db/client.ts'
-import { LlorchError, describeIssues } from '../protocol/index.ts'
-import { registryFetch } from './registry/registry-fetch.ts'
+import { LlorchError, describeIssues } from '../../protocol/index.ts'
+import type { Registry } from '../../db/client.ts'
 
 /** Secrets are not in wrangler.toml, so `wrangler types` cannot see them; they are declared here. */
 export type Bindings = Env & {
   LIBSQL_URL?: string
   ADMIN_TOKEN?: string
   LIBSQL_AUTH_TOKEN?: string
-}
-
-/** A Registry for code that has `env` but no request context (Durable Objects). */
-export function registryFor(env: Bindings): Registry {
-  const settings = readWorkerSettings(env)
-  return createRegistry({ url: settings.LIBSQL_URL, authToken: settings.LIBSQL_AUTH_TOKEN, fetch: registryFetch() })
 }
 
 /** The string settings a deployment must provide, checked once per request before use. */

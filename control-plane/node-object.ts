@@ -1,12 +1,14 @@
 import { DurableObject } from 'cloudflare:workers'
 import { CLOSE_CODES, PROTOCOL_VERSION, parseAgentFrame } from '../protocol/index.ts'
-import type { CommandError, ControlFrame, Dispatch, ErrorCode, Heartbeat, Hello, NodeMetrics, PoolCommand, ReplicaReport, ReplicaStateChange, TaskEvent, TaskEventFrame } from '../protocol/index.ts'
+import type { ControlFrame, Dispatch, ErrorCode, Heartbeat, Hello, NodeMetrics, PoolCommand, ReplicaReport, ReplicaStateChange, TaskEventFrame } from '../protocol/index.ts'
 import { countStorageWrite } from './runtime/cost-counts.ts'
 import { guardEntryPoint } from './runtime/entry-point-guard.ts'
 import type { Bindings } from './runtime/env.ts'
 import { registryFor } from './registry/registry-for.ts'
 import { readWorkerSettings } from './runtime/env.ts'
 import { logError, logEvent } from './runtime/log.ts'
+import type { CommandResult } from './pool/command-result.ts'
+import { NODE_ID_HEADER } from './node/node-id-header.ts'
 import { NodeMetricsRecorder } from './node/node-metrics.ts'
 import { changedReplicas } from './node/replica-changes.ts'
 import { NodeStorage } from './node/node-storage.ts'
@@ -17,7 +19,6 @@ import { upsertReplica } from './registry/replicas.ts'
 import type { Grant } from './pool/grant.ts'
 
 /** The Worker names the authenticated node to its object with this header. */
-export const NODE_ID_HEADER = 'X-Llorch-Node-Id'
 export const MISSED_HEARTBEATS_BEFORE_OFFLINE = 3
 export const LAST_SEEN_WRITE_INTERVAL_MS = 60_000
 export const COMMAND_ACK_TIMEOUT_MS = 15_000
@@ -35,11 +36,6 @@ interface Attachment {
 
 function isAttachment(value: unknown): value is Attachment {
   return typeof value === 'object' && value !== null && 'connectionId' in value && 'helloed' in value
-}
-
-export interface CommandResult {
-  ok: boolean
-  error: CommandError | null
 }
 
 /**

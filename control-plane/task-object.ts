@@ -1,6 +1,6 @@
 import { DurableObject } from 'cloudflare:workers'
-import { LlorchError, NATIVE_TASK_TRANSITIONS, TASK_EVENTS_KEPT_MS, refusal } from '../protocol/index.ts'
-import type { ErrorCode, KeyLimits, Refusal, NativeTaskEvent, NativeTaskState, Priority, TaskView } from '../protocol/index.ts'
+import { LlorchError, NATIVE_TASK_TRANSITIONS, TASK_EVENTS_KEPT_MS, refusal, transition } from '../protocol/index.ts'
+import type { NativeTaskEvent, NativeTaskState, Refusal, TaskView } from '../protocol/index.ts'
 import { guardEntryPoint } from './runtime/entry-point-guard.ts'
 import { settleKeyLease } from './limits/key-lease.ts'
 import type { Bindings } from './runtime/env.ts'
@@ -10,7 +10,7 @@ import { NativeEventMapper, SSE_KEEPALIVE, encodeSseEvent } from './native-task/
 import { TaskStorage, finalStateOf } from './native-task/stored-task.ts'
 import type { StoredTask, TaskFailure } from './native-task/stored-task.ts'
 import type { QueueStanding } from './pool/grant.ts'
-import type { Generation } from './task/generation.ts'
+import type { TaskSpec } from './native-task/task-spec.ts'
 import { admissionOf, startTask } from './task/runner.ts'
 import type { RunningTask } from './task/runner.ts'
 import type { TaskProgress } from './task/task-progress.ts'
@@ -19,20 +19,6 @@ import type { TaskProgress } from './task/task-progress.ts'
 export const SSE_KEEPALIVE_INTERVAL_MS = 15_000
 /** While a task runs, its object wakes itself this often, so that the platform keeps it (and its events) in memory. */
 const RUNNING_ALARM_INTERVAL_MS = 30_000
-
-/** What the Worker hands over to create a task; the body is already validated. */
-export interface TaskSpec {
-  taskId: string
-  poolId: string
-  apiKeyId: string
-  keyLimits: KeyLimits
-  affinityKey: string | undefined
-  priority: Priority | undefined
-  /** How long the task waits for its first reader before it expires. */
-  attachWithinMs: number
-  generation: Extract<Generation, { endpoint: 'chat' | 'completions' }>
-  requestId: string | null
-}
 
 export type CreateTaskResult = { ok: true; standing: QueueStanding; attachBy: number; rateLimitHeaders: Record<string, string> } | Refusal
 export type AttachResult = { ok: true; stream: ReadableStream<Uint8Array> } | { ok: true; stream: null } | Refusal
@@ -339,9 +325,7 @@ export class TaskObject extends DurableObject<Bindings> {
 
   #move(task: StoredTask, to: NativeTaskState): void {
     if (task.state === to) return
-    const allowed: readonly NativeTaskState[] = NATIVE_TASK_TRANSITIONS[task.state]
-    if (!allowed.includes(to)) throw new Error(`task ${task.taskId} cannot go from ${task.state} to ${to}`)
-    task.state = to
+    task.state = transition<NativeTaskState>(NATIVE_TASK_TRANSITIONS, task.state, to, { machine: 'native task', subject: `task ${task.taskId}` })
   }
 
   #emit(event: NativeTaskEvent): void {

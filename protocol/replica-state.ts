@@ -20,7 +20,3 @@ export const REPLICA_TRANSITIONS = {
   failed: ['starting', 'stopped'],
 } as const satisfies Record<AgentReplicaState, readonly AgentReplicaState[]>
 
-export function canTransition(from: AgentReplicaState, to: AgentReplicaState): boolean {
-  const allowed: readonly AgentReplicaState[] = REPLICA_TRANSITIONS[from]
-  return allowed.includes(to)
-}

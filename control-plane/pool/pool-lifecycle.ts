@@ -1,6 +1,6 @@
 import type { PoolCommand, PoolCommandResult, PoolPolicy } from '../../protocol/index.ts'
 import { logEvent } from '../runtime/log.ts'
-import type { CommandResult } from '../node-object.ts'
+import type { CommandResult } from './command-result.ts'
 import { LifecycleStorage } from './lifecycle-storage.ts'
 import type { ActivityRow } from './lifecycle-storage.ts'
 import { placementState, planLifecycle, startable } from './lifecycle.ts'

@@ -1,6 +1,7 @@
 import { z } from 'zod'
 import { PoolPolicy, ReplicaState } from '../../protocol/index.ts'
 import type { Priority, ReplicaReport, Usage } from '../../protocol/index.ts'
+import { BufferedUsage } from '../registry/usage.ts'
 import { countedSql } from '../storage/counted-sql.ts'
 import type { SqlExec } from '../storage/counted-sql.ts'
 import { sqlRow, sqlRows } from '../storage/sql-rows.ts'
@@ -54,8 +55,6 @@ const GrantedRow = z.object({ node_id: z.string(), granted_at: z.number() })
 const Deadline = z.object({ at: z.number().nullable() })
 const MetaValue = z.object({ value: z.number() })
 const PolicyRow = z.object({ json: z.string() })
-const UsageRow = z.object({ task_id: z.string(), api_key_id: z.string().nullable(), prompt_tokens: z.number(), completion_tokens: z.number(), ended_at: z.number() })
-export type BufferedUsage = z.infer<typeof UsageRow>
 
 /** A node a task placed again keeps off until a moment: it just failed there. */
 export interface Avoidance {
@@ -122,7 +121,7 @@ export class PoolStorage {
 
   /** The oldest buffered rows, at most `limit`. */
   bufferedUsage(limit: number): BufferedUsage[] {
-    return sqlRows(this.#sql, UsageRow, 'SELECT task_id, api_key_id, prompt_tokens, completion_tokens, ended_at FROM usage_buffer ORDER BY ended_at LIMIT ?', limit)
+    return sqlRows(this.#sql, BufferedUsage, 'SELECT task_id, api_key_id, prompt_tokens, completion_tokens, ended_at FROM usage_buffer ORDER BY ended_at LIMIT ?', limit)
   }
 
   /** The rows reached the registry; the next flush is due once more rows are buffered. */

@@ -4,7 +4,7 @@ import { constantTimeEqual, parseCredential, readBearer, verifyCredential } from
 import { missingCredential, wrongCredential } from '../auth/wrong-credential.ts'
 import type { AppEnv } from '../runtime/env.ts'
 import { logEvent } from '../runtime/log.ts'
-import { NODE_ID_HEADER } from '../node-object.ts'
+import { NODE_ID_HEADER } from '../node/node-id-header.ts'
 import { findNode } from '../registry/nodes.ts'
 
 /**

@@ -7,7 +7,7 @@ import type { AppEnv } from '../runtime/env.ts'
 import { logEvent } from '../runtime/log.ts'
 import { readJson } from '../middleware/validate-json.ts'
 import { findApiKey, insertApiKey, listApiKeys, revokeApiKey, setApiKeyLimits } from '../registry/api-keys.ts'
-import { apiKeyView } from '../registry/views.ts'
+import { apiKeyView } from './views.ts'
 
 /** `/v2/api-keys`: issue, list, limit and revoke client keys. Admin only. */
 export function apiKeyRoutes(cache: ApiKeyCache) {

@@ -8,7 +8,7 @@ import { readJson } from '../middleware/validate-json.ts'
 import { cordonNode, uncordonNode } from '../node/cordon.ts'
 import { findNode, findNodeByName, insertNode, listNodes, revokeNode } from '../registry/nodes.ts'
 import { listAllReplicas, listReplicasOfNode } from '../registry/replicas.ts'
-import { nodeView } from '../registry/views.ts'
+import { nodeView } from './views.ts'
 
 /** `/v2/nodes`: register GPU machines, list them, drain them, revoke their tokens. Admin only. */
 export const nodeRoutes = new Hono<AppEnv>()

@@ -4,11 +4,11 @@ import type { PoolCommandResult, PoolList } from '../../protocol/index.ts'
 import type { AppEnv, Bindings } from '../runtime/env.ts'
 import { logError } from '../runtime/log.ts'
 import { readJson } from '../middleware/validate-json.ts'
-import type { PoolStatus } from '../pool-object.ts'
+import type { PoolStatus } from '../pool/pool-status.ts'
 import { listNodes } from '../registry/nodes.ts'
 import { findPool, listPools, policyOf, updatePoolPolicy } from '../registry/pools.ts'
 import { listAllReplicas, listReplicasOfPool } from '../registry/replicas.ts'
-import { poolView } from '../registry/views.ts'
+import { poolView } from './views.ts'
 
 /** Live numbers come from the PoolObject; the listing still answers (with nulls) if it cannot. */
 async function liveStatus(env: Bindings, poolId: string): Promise<PoolStatus | null> {

@@ -1,20 +1,5 @@
-import { canTransition } from '../../protocol/index.ts'
+import { REPLICA_TRANSITIONS, transition } from '../../protocol/index.ts'
 import type { AgentReplicaState } from '../../protocol/index.ts'
-
-/** A move the transition table does not allow: a bug in whoever asked for it. */
-export class IllegalTransitionError extends Error {
-  override readonly name = 'IllegalTransitionError'
-  readonly pool: string
-  readonly from: AgentReplicaState
-  readonly to: AgentReplicaState
-
-  constructor({ pool, from, to }: { pool: string; from: AgentReplicaState; to: AgentReplicaState }) {
-    super(`replica of pool "${pool}" cannot go from ${from} to ${to}`)
-    this.pool = pool
-    this.from = from
-    this.to = to
-  }
-}
 
 export interface Transition {
   from: AgentReplicaState
@@ -24,7 +9,7 @@ export interface Transition {
 
 /**
  * A replica's state. Every change goes through `transition()`, checked against the protocol's
- * `REPLICA_TRANSITIONS` table, and is reported to the listener.
+ * `REPLICA_TRANSITIONS` table (an illegal move throws `IllegalTransitionError`), and is reported to the listener.
  */
 export class ReplicaStateMachine {
   readonly pool: string
@@ -48,8 +33,7 @@ export class ReplicaStateMachine {
 
   transition(to: AgentReplicaState, reason: string | null): void {
     const from = this.#state
-    if (!canTransition(from, to)) throw new IllegalTransitionError({ pool: this.pool, from, to })
-    this.#state = to
+    this.#state = transition<AgentReplicaState>(REPLICA_TRANSITIONS, from, to, { machine: 'agent replica', subject: `replica of pool "${this.pool}"` })
     this.#reason = reason
     this.#onTransition({ from, to, reason })
   }

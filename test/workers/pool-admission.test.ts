@@ -1,7 +1,7 @@
 import { abortAllDurableObjects, env, evictDurableObject, runDurableObjectAlarm, runInDurableObject } from 'cloudflare:test'
 import { describe, expect, it } from 'vitest'
 import type { PoolPolicy, ReplicaReport } from '../../protocol/index.ts'
-import { UNSTREAMED_GRANT_GRACE_MS } from '../../control-plane/pool-object.ts'
+import { UNSTREAMED_GRANT_GRACE_MS } from '../../control-plane/pool/slots.ts'
 import type { AdmissionRequest } from '../../control-plane/pool/grant.ts'
 import { registryFor } from '../../control-plane/registry/registry-for.ts'
 import { usage } from '../../db/schema.ts'

@@ -23,7 +23,7 @@ describe('libsql server typed values', () => {
 
       const result = await client.execute('SELECT i, f, t, b, n, typeof(i) AS ti, typeof(f) AS tf, typeof(b) AS tb FROM v ORDER BY rowid')
       result.rows.forEach((row, k) => {
-        const [i, f, t, b, n] = values[k] ?? []
+        const [i, f, t, b] = values[k] ?? []
         expect(row.i).toBe(i)
         expect(row.f).toBe(f)
         expect(row.t).toBe(t)

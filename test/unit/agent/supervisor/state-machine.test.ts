@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
-import { IllegalTransitionError, ReplicaStateMachine } from '../../../../node-agent/supervisor/state-machine.ts'
+import { ReplicaStateMachine } from '../../../../node-agent/supervisor/state-machine.ts'
 import type { Transition } from '../../../../node-agent/supervisor/state-machine.ts'
-import { AgentReplicaState, REPLICA_TRANSITIONS } from '../../../../protocol/index.ts'
+import { AgentReplicaState, IllegalTransitionError, REPLICA_TRANSITIONS } from '../../../../protocol/index.ts'
 
 describe('replica state machine', () => {
   it('walks stopped → starting → ready → draining → stopped and reports each move with its reason', () => {
@@ -29,7 +29,7 @@ describe('replica state machine', () => {
           failed: ['starting', 'failed'],
         }
         for (const step of path[from]) machine.transition(step, null)
-        expect(() => machine.transition(to, null)).toThrow(new IllegalTransitionError({ pool: 'p', from, to }))
+        expect(() => machine.transition(to, null)).toThrow(new IllegalTransitionError({ machine: 'agent replica', subject: 'replica of pool "p"', from, to }))
         expect(() => machine.transition(to, null)).toThrow(`replica of pool "p" cannot go from ${from} to ${to}`)
       }
     }

@@ -1,7 +1,7 @@
 import type { ApiKeyRow, NodeRow, PoolRow, ReplicaRow } from '../../db/schema.ts'
 import type { ApiKeyView, NodeView, PoolView, ReplicaView } from '../../protocol/index.ts'
-import type { PoolStatus } from '../pool-object.ts'
-import { policyOf } from './pools.ts'
+import type { PoolStatus } from '../pool/pool-status.ts'
+import { policyOf } from '../registry/pools.ts'
 
 function iso(date: Date | null): string | null {
   return date ? date.toISOString() : null

@@ -1,0 +1,176 @@
+import { DEFAULT_BATCH_AGING_MS } from '../../protocol/index.ts'
+import type { PoolPolicy, RejectReason } from '../../protocol/index.ts'
+import { grantOf, newTaskRow, retryDecision } from './admission.ts'
+import type { AdmissionRefusal, AdmissionRequest, AdmissionResult, Grant, RetryOf, TaskOutcome } from './grant.ts'
+import { AffinityTable } from './placement.ts'
+import type { PlacementCandidate } from './placement.ts'
+import type { PoolMetricsRecorder } from './pool-metrics.ts'
+import type { PoolStorage, TaskRow } from './pool-storage.ts'
+import { ServiceTurns } from './queue-order.ts'
+import type { ServiceState } from './queue-order.ts'
+import { logEvent } from '../runtime/log.ts'
+import { poolRefusals } from './refusals.ts'
+import { nextAverageTaskMs, nextGrant } from './slots.ts'
+import { moveTask } from './task-states.ts'
+import { Waiters } from './waiters.ts'
+
+/** Assumed task length before any task has finished, for Retry-After and predictions. */
+const DEFAULT_TASK_MS = 5_000
+/** How far into the queue one placement looks for a task whose Worker is waiting here. */
+const PUMP_SCAN_TASKS = 64
+
+/** Why a task leaves the queue without a slot: the counter it goes to and what its waiter is told. */
+export interface QueueExit {
+  reason: RejectReason | null
+  answer: AdmissionRefusal | null
+  /** The task was counted against its key's limits when it was queued, and gives its place back. */
+  settleLease?: boolean
+}
+
+/** What the queue needs of its pool object: its id and policy, and the calls it makes outside storage. */
+export interface TaskQueueHost {
+  poolId: string
+  policy(): PoolPolicy
+  /** Replicas as placement sees them now (cordons, maintenance and drains applied). */
+  placeable(candidates: PlacementCandidate[], now: number): PlacementCandidate[]
+  /** A task on the node ended: the lifecycle's idle clock restarts. */
+  touched(nodeId: string, now: number): void
+  /** Gives a never-run task's place back to its key (a call to the key's object). */
+  settleLease(apiKeyId: string, taskId: string): void
+}
+
+/**
+ * A pool's task rows moved as the decisions in `admission.ts` and `slots.ts` say: queued,
+ * granted, placed again, ended; with the waiting admission calls answered and what placement and
+ * the service order remember of each grant. Slots are the granted rows; only `end` and
+ * `takeBack` give one back, and both check the attempt, so nothing is freed twice.
+ */
+export class TaskQueue {
+  readonly waiters = new Waiters()
+  readonly #store: PoolStorage
+  readonly #metrics: PoolMetricsRecorder
+  readonly #host: TaskQueueHost
+  /** Caches rebuilt empty after a restart: each replica's and key's last grant, each session's replica. */
+  readonly #lastGrantedAt = new Map<string, number>()
+  readonly #turns = new ServiceTurns()
+  readonly affinity = new AffinityTable()
+  /** Running average of task durations; saved with each usage flush. */
+  averageTaskMs: number
+
+  constructor(store: PoolStorage, metrics: PoolMetricsRecorder, host: TaskQueueHost) {
+    this.#store = store
+    this.#metrics = metrics
+    this.#host = host
+    this.averageTaskMs = store.averageTaskMs() ?? DEFAULT_TASK_MS
+  }
+
+  candidates(): PlacementCandidate[] {
+    return this.#store.candidates(this.#lastGrantedAt)
+  }
+
+  placeable(now: number): PlacementCandidate[] {
+    return this.#host.placeable(this.candidates(), now)
+  }
+
+  /** What `serviceOrder` needs to rank the queue now. */
+  serviceState(now: number): ServiceState {
+    return { now, batchAgingMs: this.#host.policy().batch_aging_ms ?? DEFAULT_BATCH_AGING_MS, lastServedAt: this.#turns.lastServedAt }
+  }
+
+  grantOf(taskId: string, nodeId: string, attempt: number): Grant {
+    return grantOf({ taskId, poolId: this.#host.poolId, nodeId, attempt, policy: this.#host.policy() })
+  }
+
+  /** A new task that waits for nothing: queued and granted in one write, as its first attempt. */
+  grantNew(row: ReturnType<typeof newTaskRow>, nodeId: string, affinityKey: string | undefined): Grant {
+    this.#store.insertGranted({ ...row, nodeId })
+    this.#noteGrant(nodeId, row.apiKeyId, affinityKey, row.now)
+    this.#metrics.granted({ attempt: 0, enqueuedAt: row.now, now: row.now })
+    return this.grantOf(row.taskId, nodeId, 1)
+  }
+
+  /** queued → ended without a slot, the one way out of the queue: counted, its waiter answered, its key's place given back. */
+  leave(row: TaskRow, { reason, answer, settleLease = false }: QueueExit): void {
+    moveTask(row.task_id, row.state, 'ended')
+    this.#store.remove(row.task_id)
+    if (reason) this.#metrics.rejected(reason)
+    if (settleLease && row.api_key_id) this.#host.settleLease(row.api_key_id, row.task_id)
+    if (answer) this.waiters.settle(row.task_id, answer)
+  }
+
+  /** granted → ended: the one place a finished attempt frees its slot. */
+  end(row: TaskRow, outcome: TaskOutcome, now: number): void {
+    moveTask(row.task_id, row.state, 'ended')
+    this.#store.remove(row.task_id)
+    if (!row.node_id) return
+    this.#host.touched(row.node_id, now)
+    if (outcome === 'failed_before_start') this.#store.recordFailure(row.node_id)
+    if (outcome !== 'completed') return
+    this.#store.recordSuccess(row.node_id)
+    if (row.granted_at !== null) this.averageTaskMs = nextAverageTaskMs(this.averageTaskMs, now - row.granted_at)
+  }
+
+  /** The attempt failed before its first token: back to the head of its class (see `retryDecision`), or why not. */
+  takeBack(row: TaskRow | undefined, failed: RetryOf, request: AdmissionRequest, now: number): AdmissionRefusal | null {
+    const decision = retryDecision(row, failed, request, { poolId: this.#host.poolId, policy: this.#host.policy(), placeable: this.placeable(now), now })
+    if (decision.kind === 'unchanged') return null
+    if (decision.kind === 'refused') return decision.refusal
+    this.#store.recordFailure(failed.nodeId)
+    if (decision.kind === 'enqueue') {
+      this.#store.enqueue({ ...decision.row, attempt: failed.attempt, requeued: true, avoid: decision.avoid })
+      return null
+    }
+    moveTask(decision.row.task_id, decision.row.state, 'queued')
+    this.#store.requeue(decision.row.task_id, decision.waitDeadlineAt, decision.avoid)
+    return null
+  }
+
+  /**
+   * Grants free slots to queued tasks in service order while slots last (`nextGrant`). Only a
+   * task whose Worker waits here is granted: after a restart of the object, a queued task waits
+   * for its Worker to ask again, and one whose Worker died is dropped as an orphan.
+   */
+  pump(now: number): void {
+    for (;;) {
+      const next = nextGrant({
+        queue: this.#store.queueInServiceOrder(PUMP_SCAN_TASKS, this.serviceState(now)),
+        isWaiting: (taskId) => this.waiters.has(taskId),
+        placeable: this.placeable(now),
+        affinityKeyOf: (taskId) => this.waiters.affinityKeyOf(taskId),
+        affinity: this.affinity,
+        now,
+      })
+      if (!next) return
+      const { task, replica, affinityKey } = next
+      moveTask(task.task_id, task.state, 'granted')
+      this.#store.grant(task.task_id, replica.nodeId, now)
+      this.#noteGrant(replica.nodeId, task.api_key_id, affinityKey, now)
+      this.#metrics.granted({ attempt: task.attempt, enqueuedAt: task.enqueued_at, now })
+      const answer: AdmissionResult = { ok: true, grant: this.grantOf(task.task_id, replica.nodeId, task.attempt + 1) }
+      this.waiters.settle(task.task_id, answer)
+    }
+  }
+
+  /** Past their deadlines: queued tasks time out, unread native tasks expire, grants past the run deadline are taken back. */
+  expire(now: number): void {
+    const timedOut = poolRefusals.queueTimeout(this.#host.poolId)
+    for (const task of this.#store.expiredQueued(now)) this.leave(task, { reason: 'queue_timeout', answer: timedOut })
+    for (const task of this.#store.unattachedExpired(now)) {
+      if (this.waiters.has(task.task_id)) continue
+      logEvent('pool.unattached_expired', { pool: this.#host.poolId, task: task.task_id })
+      this.leave(task, { reason: 'task_expired', answer: null })
+    }
+    for (const task of this.#store.expiredGrants(now)) {
+      logEvent('pool.grant_expired', { pool: this.#host.poolId, task: task.task_id, node: task.node_id })
+      this.#metrics.count('slots_reclaimed')
+      this.end(task, 'failed', now)
+    }
+  }
+
+  /** What placement and the service order remember of a grant: the replica's turn, the key's turn, the session's replica. */
+  #noteGrant(nodeId: string, apiKeyId: string | null, affinityKey: string | undefined, now: number): void {
+    this.#lastGrantedAt.set(nodeId, now)
+    this.#turns.served(apiKeyId, now)
+    if (affinityKey !== undefined) this.affinity.served(affinityKey, nodeId)
+  }
+}

@@ -3,7 +3,7 @@ import type { AdmissionRefusal, AdmissionRequest, Grant, RetryOf } from './grant
 import { replicaId } from '../registry/replicas.ts'
 import { availability, servesSoon } from './placement.ts'
 import type { PlacementCandidate } from './placement.ts'
-import type { Avoidance, TaskRow } from './pool-storage.ts'
+import type { Avoidance, TaskRow } from './task-row.ts'
 import { retryAfterSeconds } from './queue-order.ts'
 import { poolRefusals } from './refusals.ts'
 

@@ -7,6 +7,8 @@ import type { SqlExec } from '../storage/counted-sql.ts'
 import { sqlRow, sqlRows } from '../storage/sql-rows.ts'
 import type { PlacementCandidate } from './placement.ts'
 import { PRIORITY_RANK, QUEUE_ORDER_SQL, serviceOrder } from './queue-order.ts'
+import { CREATE_TASKS_TABLE, TASK_COLUMNS, TaskRow } from './task-row.ts'
+import type { Avoidance } from './task-row.ts'
 import type { ServiceState } from './queue-order.ts'
 
 /**
@@ -17,30 +19,6 @@ const POOL_SCHEMA_VERSION = 6
 
 /** Buffered usage reaches the registry this long after the first unwritten task ended, in one batch. */
 export const USAGE_FLUSH_INTERVAL_MS = 2_000
-
-/** The columns `TaskRow` reads, in every task query. */
-const TASK_COLUMNS =
-  'task_id, seq, priority_rank, requeued, state, node_id, attempt, api_key_id, enqueued_at, wait_deadline_at, granted_at, run_deadline_at, avoid_node, avoid_until, attach_by'
-
-const TaskRow = z.object({
-  task_id: z.string(),
-  seq: z.number(),
-  priority_rank: z.number(),
-  requeued: z.number(),
-  state: z.enum(['queued', 'granted']),
-  node_id: z.string().nullable(),
-  attempt: z.number(),
-  api_key_id: z.string().nullable(),
-  enqueued_at: z.number(),
-  wait_deadline_at: z.number(),
-  granted_at: z.number().nullable(),
-  run_deadline_at: z.number().nullable(),
-  avoid_node: z.string().nullable(),
-  avoid_until: z.number().nullable(),
-  /** A queued task nobody waits for yet is dropped at this time unless its `admit` comes. */
-  attach_by: z.number().nullable(),
-})
-export type TaskRow = z.infer<typeof TaskRow>
 
 const ReplicaRow = z.object({
   node_id: z.string(),
@@ -55,12 +33,6 @@ const GrantedRow = z.object({ node_id: z.string(), granted_at: z.number() })
 const Deadline = z.object({ at: z.number().nullable() })
 const MetaValue = z.object({ value: z.number() })
 const PolicyRow = z.object({ json: z.string() })
-
-/** A node a task placed again keeps off until a moment: it just failed there. */
-export interface Avoidance {
-  nodeId: string
-  until: number
-}
 
 /**
  * A pool's queue and replica table in Durable Object SQLite, so a restart loses no queued task.
@@ -82,11 +54,7 @@ export class PoolStorage {
     sql.exec(`CREATE TABLE IF NOT EXISTS replicas (
       node_id TEXT PRIMARY KEY, state TEXT NOT NULL, slots INTEGER NOT NULL, engine TEXT NOT NULL,
       breaker_open INTEGER NOT NULL DEFAULT 0, recent_failures INTEGER NOT NULL DEFAULT 0, updated_at INTEGER NOT NULL)`)
-    sql.exec(`CREATE TABLE IF NOT EXISTS tasks (
-      task_id TEXT PRIMARY KEY, seq INTEGER NOT NULL, priority_rank INTEGER NOT NULL, requeued INTEGER NOT NULL,
-      state TEXT NOT NULL, node_id TEXT, attempt INTEGER NOT NULL, api_key_id TEXT, enqueued_at INTEGER NOT NULL,
-      wait_deadline_at INTEGER NOT NULL, run_deadline_ms INTEGER NOT NULL, granted_at INTEGER, run_deadline_at INTEGER,
-      avoid_node TEXT, avoid_until INTEGER, attach_by INTEGER)`)
+    sql.exec(CREATE_TASKS_TABLE)
     sql.exec('CREATE INDEX IF NOT EXISTS tasks_by_node ON tasks (node_id, state)')
     sql.exec('CREATE TABLE IF NOT EXISTS policy (id INTEGER PRIMARY KEY CHECK (id = 1), json TEXT NOT NULL)')
     // Usage of finished tasks, written to the registry in batches by the alarm, never per task.

@@ -1,6 +1,6 @@
 import { AffinityTable, placeTask } from './placement.ts'
 import type { PlacementCandidate } from './placement.ts'
-import type { TaskRow } from './pool-storage.ts'
+import type { TaskRow } from './task-row.ts'
 
 /** A grant its node no longer streams is taken back only after this grace (its dispatch may be in flight). */
 export const UNSTREAMED_GRANT_GRACE_MS = 2_000

@@ -1,10 +1,8 @@
 import { Hono } from 'hono'
 import { EmbeddingRequest } from '../../protocol/index.ts'
 import { readJson } from '../middleware/validate-json.ts'
-import { collectEmbeddings } from '../answer/openai-stream.ts'
-import { startInferenceTask } from '../answer/inference-task.ts'
-import type { InferenceEnv } from '../answer/inference-task.ts'
-import { answerWhole } from '../answer/whole-reply.ts'
+import { answerEmbeddings } from '../answer/answer-task.ts'
+import type { InferenceEnv } from '../answer/answer-task.ts'
 
 /**
  * `POST /v1/embeddings`, OpenAI-compatible: queued and placed like a generation task (the same
@@ -12,7 +10,5 @@ import { answerWhole } from '../answer/whole-reply.ts'
  */
 export const embeddingRoutes = new Hono<InferenceEnv>().post('/v1/embeddings', async (c) => {
   const { priority, ...body } = await readJson(c, EmbeddingRequest)
-  const task = await startInferenceTask(c, { generation: { endpoint: 'embeddings', body }, priority, queueUpdates: false })
-  const iterator = task.events[Symbol.asyncIterator]()
-  return answerWhole(c, task, (onOutput) => collectEmbeddings(body.model, iterator, onOutput))
+  return answerEmbeddings(c, { body, priority })
 })

@@ -5,9 +5,8 @@ import { CreateChatTask, CreateCompletionTask, LlorchError, PoolId, TASK_ATTACH_
 import type { CancelTaskResponse, CreateTaskResponse, KeyLimits } from '../../protocol/index.ts'
 import { parseInput, readJson } from '../middleware/validate-json.ts'
 import type { TaskSpec } from '../native-task/task-spec.ts'
-import { affinityKeyOf } from '../answer/affinity-key.ts'
-import { modelNotFound } from '../answer/inference-task.ts'
-import type { InferenceEnv } from '../answer/inference-task.ts'
+import { affinityKeyOf, answerTaskEvents, modelNotFound } from '../answer/answer-task.ts'
+import type { InferenceEnv } from '../answer/answer-task.ts'
 
 const TaskIdParam = z.uuid()
 /** `Last-Event-ID` as EventSource sends it on reconnect (or as curl is told to): the last id the reader got. */
@@ -86,9 +85,7 @@ export const taskRoutes = new Hono<InferenceEnv>()
     const lastEventId = header === undefined || header === '' ? 0 : parseInput(LastEventId, header, 'Last-Event-ID header')
     const attached = await stub.attach({ apiKeyId, lastEventId })
     if (!attached.ok) throw refusalError(attached)
-    // The task ended and this reader has all of it: 204 tells EventSource to stop reconnecting.
-    if (!attached.stream) return c.body(null, 204)
-    return c.body(attached.stream, 200, { 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-cache', 'X-Accel-Buffering': 'no' })
+    return answerTaskEvents(c, attached.stream)
   })
   .post('/:id/cancel', async (c) => {
     const apiKeyId = keyOf(c).keyId

@@ -3,7 +3,7 @@ import { FAILED_NODE_BACKOFF_MS, grantOf, newTaskRefusal, newTaskRow, retryDecis
 import type { PoolView } from '../../../control-plane/pool/admission.ts'
 import type { AdmissionRequest } from '../../../control-plane/pool/grant.ts'
 import type { PlacementCandidate } from '../../../control-plane/pool/placement.ts'
-import type { TaskRow } from '../../../control-plane/pool/pool-storage.ts'
+import type { TaskRow } from '../../../control-plane/pool/task-row.ts'
 import { DEFAULT_POOL_POLICY } from '../../../protocol/index.ts'
 
 const NOW = 1_000_000
@@ -30,6 +30,7 @@ function grantedRow(overrides: Partial<TaskRow> = {}): TaskRow {
     api_key_id: 'k1',
     enqueued_at: NOW - 10,
     wait_deadline_at: NOW + 1_000,
+    run_deadline_ms: 60_000,
     granted_at: NOW - 5,
     run_deadline_at: NOW + 60_000,
     avoid_node: null,

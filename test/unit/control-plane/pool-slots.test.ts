@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest'
 import { alarmNeedsSetting, nextAlarmAt } from '../../../control-plane/pool/alarm-schedule.ts'
 import { AffinityTable } from '../../../control-plane/pool/placement.ts'
 import type { PlacementCandidate } from '../../../control-plane/pool/placement.ts'
-import type { TaskRow } from '../../../control-plane/pool/pool-storage.ts'
+import type { TaskRow } from '../../../control-plane/pool/task-row.ts'
 import { ReplicaLoads } from '../../../control-plane/pool/replica-loads.ts'
 import { UNSTREAMED_GRANT_GRACE_MS, mayBeInFlight, nextAverageTaskMs, nextGrant } from '../../../control-plane/pool/slots.ts'
 import { standingOf } from '../../../control-plane/pool/standing.ts'
@@ -26,6 +26,7 @@ function queued(taskId: string, overrides: Partial<TaskRow> = {}): TaskRow {
     api_key_id: null,
     enqueued_at: NOW,
     wait_deadline_at: NOW + 1_000,
+    run_deadline_ms: 60_000,
     granted_at: null,
     run_deadline_at: null,
     avoid_node: null,
@@ -121,5 +122,14 @@ describe('Waiters', () => {
     await expect(answer).resolves.toEqual({ ok: false, error: { code: 'cancelled', message: 'gone' } })
     expect(waiters.has('t1')).toBe(false)
     expect(waiters.affinityKeyOf('t1')).toBeUndefined()
+  })
+})
+
+describe('the tasks table', () => {
+  it('is created and read from one description', async () => {
+    const { CREATE_TASKS_TABLE, TASK_COLUMNS, TaskRow } = await import('../../../control-plane/pool/task-row.ts')
+    expect(TASK_COLUMNS.split(', ')).toEqual(Object.keys(TaskRow.shape))
+    expect(CREATE_TASKS_TABLE).toContain('task_id TEXT PRIMARY KEY, seq INTEGER NOT NULL')
+    expect(CREATE_TASKS_TABLE).toContain('attach_by INTEGER)')
   })
 })

@@ -1,6 +1,6 @@
 import { sql } from 'drizzle-orm'
 import { index, integer, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core'
-import { DEFAULT_FIRST_TOKEN_TIMEOUT_MS, DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_QUEUE_TIMEOUT_MS, DEFAULT_RUN_TIMEOUT_MS, DEFAULT_SCALE_OUT_WAIT_MS } from '../protocol/index.ts'
+import { DEFAULT_POOL_POLICY } from '../protocol/index.ts'
 import type { ApiKeyScope, EngineKind, GpuInfo, KeyLimits, NodeStatus, PreloadMode, Priority, ReplicaState } from '../protocol/index.ts'
 
 const createdAt = () =>
@@ -33,19 +33,20 @@ export const nodes = sqliteTable(
 export const pools = sqliteTable('pools', {
   id: text('id').primaryKey(),
   engine: text('engine').$type<EngineKind>().notNull(),
-  queueCapacity: integer('queue_capacity').notNull().default(64),
-  preloadMode: text('preload_mode').$type<PreloadMode>().notNull().default('eager'),
+  // The policy: each column named for its field of `PoolPolicy`, its default that field's.
+  queueCapacity: integer('queue_capacity').notNull().default(DEFAULT_POOL_POLICY.queue_capacity),
+  preloadMode: text('preload_mode').$type<PreloadMode>().notNull().default(DEFAULT_POOL_POLICY.preload_mode),
   idleDrainMs: integer('idle_drain_ms'),
-  defaultPriority: text('default_priority').$type<Priority>().notNull().default('interactive'),
-  firstTokenTimeoutMs: integer('first_token_timeout_ms').notNull().default(DEFAULT_FIRST_TOKEN_TIMEOUT_MS),
-  idleTimeoutMs: integer('idle_timeout_ms').notNull().default(DEFAULT_IDLE_TIMEOUT_MS),
-  /** null: the default aging (DEFAULT_BATCH_AGING_MS). */
+  defaultPriority: text('default_priority').$type<Priority>().notNull().default(DEFAULT_POOL_POLICY.default_priority),
+  firstTokenTimeoutMs: integer('first_token_timeout_ms').notNull().default(DEFAULT_POOL_POLICY.first_token_timeout_ms),
+  idleTimeoutMs: integer('idle_timeout_ms').notNull().default(DEFAULT_POOL_POLICY.idle_timeout_ms),
+  /** null: the policy's default aging. */
   batchAgingMs: integer('batch_aging_ms'),
   /** Limits for keys that set none of their own. */
-  keyLimits: text('key_limits', { mode: 'json' }).$type<KeyLimits>().notNull().default({}),
-  queueTimeoutMs: integer('queue_timeout_ms').notNull().default(DEFAULT_QUEUE_TIMEOUT_MS),
-  runTimeoutMs: integer('run_timeout_ms').notNull().default(DEFAULT_RUN_TIMEOUT_MS),
-  scaleOutWaitMs: integer('scale_out_wait_ms').notNull().default(DEFAULT_SCALE_OUT_WAIT_MS),
+  keyLimits: text('key_limits', { mode: 'json' }).$type<KeyLimits>().notNull().default(DEFAULT_POOL_POLICY.key_limits),
+  queueTimeoutMs: integer('queue_timeout_ms').notNull().default(DEFAULT_POOL_POLICY.queue_timeout_ms),
+  runTimeoutMs: integer('run_timeout_ms').notNull().default(DEFAULT_POOL_POLICY.run_timeout_ms),
+  scaleOutWaitMs: integer('scale_out_wait_ms').notNull().default(DEFAULT_POOL_POLICY.scale_out_wait_ms),
   createdAt: createdAt(),
   updatedAt: integer('updated_at', { mode: 'timestamp_ms' }),
 })

@@ -1,13 +1,14 @@
 import { LlorchError } from '../protocol/index.ts'
-import type { AgentReplicaState, EngineCall, ReplicaReport, TaskEvent } from '../protocol/index.ts'
+import type { AgentReplicaState, ReplicaReport, TaskEvent } from '../protocol/index.ts'
 import type { AgentConfig } from './config/schema.ts'
-import { silentLog } from './log.ts'
-import type { Log } from './log.ts'
+import { silentLog } from './log/log.ts'
+import type { Log } from './log/log.ts'
 import { reapOrphanEngines } from './process/pid-files.ts'
 import { relayEmbeddings } from './relay/embeddings.ts'
 import { relay } from './relay/relay.ts'
 import { acquireAgentLock } from './state-dir/agent-lock.ts'
 import { removeStatusFile, writeStatusFile } from './state-dir/status-file.ts'
+import type { LinkedAgent, ReplicaChangeListener, RunTaskOptions } from './link/linked-agent.ts'
 import { Supervisor } from './supervisor/supervisor.ts'
 
 /** Task starts and ends refresh the status file at most this often (state changes write at once). */
@@ -27,15 +28,6 @@ export interface AgentOptions {
   relay?: { flushIntervalMs?: number; flushBytes?: number }
 }
 
-export type ReplicaChangeListener = (report: ReplicaReport, previous: AgentReplicaState) => void
-
-/** A task: which route of the pool's engine to call, with which body. */
-export type RunTaskOptions = EngineCall & {
-  taskId: string
-  pool: string
-  /** Aborting it cancels the task like `cancel(taskId)`. */
-  signal?: AbortSignal
-}
 
 type Phase = 'created' | 'starting' | 'running' | 'stopping' | 'stopped'
 
@@ -44,7 +36,7 @@ type Phase = 'created' | 'starting' | 'running' | 'stopping' | 'stopped'
  * them, the status file. The control-plane link drives it through these methods and listens to
  * `onReplicaChange`.
  */
-export class Agent {
+export class Agent implements LinkedAgent {
   readonly config: AgentConfig
   readonly #options: AgentOptions
   readonly #log: Log

@@ -79,36 +79,37 @@ const PolicyFields = {
   default_priority: Priority,
   first_token_timeout_ms: TimeoutMs,
   idle_timeout_ms: TimeoutMs,
-  /** A batch task waiting this long goes before interactive tasks (DEFAULT_BATCH_AGING_MS when absent). */
-  batch_aging_ms: z.int().min(0).max(86_400_000).optional(),
+  /** A batch task waiting this long goes before interactive tasks. */
+  batch_aging_ms: z.int().min(0).max(86_400_000),
   /** Limits for keys that set none of their own, counted per key across pools. */
-  key_limits: KeyLimits.optional(),
+  key_limits: KeyLimits,
   queue_timeout_ms: LongTimeoutMs,
   run_timeout_ms: LongTimeoutMs,
   scale_out_wait_ms: LongTimeoutMs,
 }
 
+/**
+ * A pool's policy with every field's default: the one place the defaults live. The registry's
+ * column defaults are these (db/schema.ts), a missing field reads as its default (a policy stored
+ * before the field existed), and `DEFAULT_POOL_POLICY` is the policy of a new pool.
+ */
 export const PoolPolicy = z.object({
-  ...PolicyFields,
-  // Defaults here: a policy stored before these fields existed still reads.
+  queue_capacity: PolicyFields.queue_capacity.default(64),
+  preload_mode: PolicyFields.preload_mode.default('eager'),
+  idle_drain_ms: PolicyFields.idle_drain_ms.default(null),
+  default_priority: PolicyFields.default_priority.default('interactive'),
+  first_token_timeout_ms: PolicyFields.first_token_timeout_ms.default(DEFAULT_FIRST_TOKEN_TIMEOUT_MS),
+  idle_timeout_ms: PolicyFields.idle_timeout_ms.default(DEFAULT_IDLE_TIMEOUT_MS),
+  batch_aging_ms: PolicyFields.batch_aging_ms.default(DEFAULT_BATCH_AGING_MS),
+  key_limits: PolicyFields.key_limits.default({}),
   queue_timeout_ms: PolicyFields.queue_timeout_ms.default(DEFAULT_QUEUE_TIMEOUT_MS),
   run_timeout_ms: PolicyFields.run_timeout_ms.default(DEFAULT_RUN_TIMEOUT_MS),
   scale_out_wait_ms: PolicyFields.scale_out_wait_ms.default(DEFAULT_SCALE_OUT_WAIT_MS),
 })
 export type PoolPolicy = z.infer<typeof PoolPolicy>
 
-/** A new pool's policy, as the registry's column defaults give it. */
-export const DEFAULT_POOL_POLICY: PoolPolicy = {
-  queue_capacity: 64,
-  preload_mode: 'eager',
-  idle_drain_ms: null,
-  default_priority: 'interactive',
-  first_token_timeout_ms: DEFAULT_FIRST_TOKEN_TIMEOUT_MS,
-  idle_timeout_ms: DEFAULT_IDLE_TIMEOUT_MS,
-  queue_timeout_ms: DEFAULT_QUEUE_TIMEOUT_MS,
-  run_timeout_ms: DEFAULT_RUN_TIMEOUT_MS,
-  scale_out_wait_ms: DEFAULT_SCALE_OUT_WAIT_MS,
-}
+/** A new pool's policy. */
+export const DEFAULT_POOL_POLICY: PoolPolicy = PoolPolicy.parse({})
 export type PoolPolicyInput = z.input<typeof PoolPolicy>
 
 /** Every field optional, each validated; an unknown field is refused by name. */

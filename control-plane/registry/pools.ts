@@ -2,8 +2,8 @@ import { eq } from 'drizzle-orm'
 import type { Registry } from '../../db/client.ts'
 import { pools } from '../../db/schema.ts'
 import type { PoolRow } from '../../db/schema.ts'
-import { DEFAULT_BATCH_AGING_MS } from '../../protocol/index.ts'
-import type { EngineKind, PatchPoolRequest, PoolPolicy } from '../../protocol/index.ts'
+import { PoolPolicy } from '../../protocol/index.ts'
+import type { EngineKind, PatchPoolRequest } from '../../protocol/index.ts'
 
 export async function findPool(db: Registry, id: string): Promise<PoolRow | undefined> {
   return db.query.pools.findFirst({ where: eq(pools.id, id) })
@@ -25,40 +25,42 @@ export async function ensurePool(db: Registry, { id, engine }: { id: string; eng
   return row
 }
 
+/**
+ * The `pools` columns of a policy or a patch of one, the one mapping from the API's field names
+ * to the registry's: a field left out is undefined, which drizzle's `set` leaves as it is.
+ */
+export function policyColumns(policy: Partial<PoolPolicy>) {
+  return {
+    queueCapacity: policy.queue_capacity,
+    preloadMode: policy.preload_mode,
+    idleDrainMs: policy.idle_drain_ms,
+    defaultPriority: policy.default_priority,
+    firstTokenTimeoutMs: policy.first_token_timeout_ms,
+    idleTimeoutMs: policy.idle_timeout_ms,
+    batchAgingMs: policy.batch_aging_ms,
+    keyLimits: policy.key_limits,
+    queueTimeoutMs: policy.queue_timeout_ms,
+    runTimeoutMs: policy.run_timeout_ms,
+    scaleOutWaitMs: policy.scale_out_wait_ms,
+  } satisfies { [Column in keyof PoolRow]?: PoolRow[Column] | undefined }
+}
+
 export async function updatePoolPolicy(db: Registry, id: string, patch: PatchPoolRequest, now: Date): Promise<PoolRow | undefined> {
   const [row] = await db
     .update(pools)
-    .set({
-      ...(patch.queue_capacity !== undefined ? { queueCapacity: patch.queue_capacity } : {}),
-      ...(patch.default_priority !== undefined ? { defaultPriority: patch.default_priority } : {}),
-      ...(patch.first_token_timeout_ms !== undefined ? { firstTokenTimeoutMs: patch.first_token_timeout_ms } : {}),
-      ...(patch.idle_timeout_ms !== undefined ? { idleTimeoutMs: patch.idle_timeout_ms } : {}),
-      ...(patch.batch_aging_ms !== undefined ? { batchAgingMs: patch.batch_aging_ms } : {}),
-      ...(patch.key_limits !== undefined ? { keyLimits: patch.key_limits } : {}),
-      ...(patch.preload_mode !== undefined ? { preloadMode: patch.preload_mode } : {}),
-      ...(patch.idle_drain_ms !== undefined ? { idleDrainMs: patch.idle_drain_ms } : {}),
-      ...(patch.queue_timeout_ms !== undefined ? { queueTimeoutMs: patch.queue_timeout_ms } : {}),
-      ...(patch.run_timeout_ms !== undefined ? { runTimeoutMs: patch.run_timeout_ms } : {}),
-      ...(patch.scale_out_wait_ms !== undefined ? { scaleOutWaitMs: patch.scale_out_wait_ms } : {}),
-      updatedAt: now,
-    })
+    .set({ ...policyColumns(patch), updatedAt: now })
     .where(eq(pools.id, id))
     .returning()
   return row
 }
 
+/** A policy field's column in `pools`: the same name in camelCase, as `policyColumns` maps it. */
+export function policyColumnOf(field: string): string {
+  return field.replace(/_([a-z])/g, (_match, letter: string) => letter.toUpperCase())
+}
+
+/** The policy a registry row holds; a column left null reads as its field's default. */
 export function policyOf(row: PoolRow): PoolPolicy {
-  return {
-    queue_capacity: row.queueCapacity,
-    preload_mode: row.preloadMode,
-    idle_drain_ms: row.idleDrainMs,
-    default_priority: row.defaultPriority,
-    first_token_timeout_ms: row.firstTokenTimeoutMs,
-    idle_timeout_ms: row.idleTimeoutMs,
-    batch_aging_ms: row.batchAgingMs ?? DEFAULT_BATCH_AGING_MS,
-    key_limits: row.keyLimits,
-    queue_timeout_ms: row.queueTimeoutMs,
-    run_timeout_ms: row.runTimeoutMs,
-    scale_out_wait_ms: row.scaleOutWaitMs,
-  }
+  const columns: Record<string, unknown> = row
+  return PoolPolicy.parse(Object.fromEntries(Object.keys(PoolPolicy.shape).map((field) => [field, columns[policyColumnOf(field)] ?? undefined])))
 }

@@ -1,5 +1,5 @@
 import type { AgentConfig } from '../config/schema.ts'
-import type { GpuProbe } from '../gpus.ts'
+import type { GpuProbe } from '../gpus/gpus.ts'
 import type { Finding } from './finding.ts'
 
 /**

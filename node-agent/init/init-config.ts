@@ -3,7 +3,7 @@ import path from 'node:path'
 import { parseDocument } from 'yaml'
 import { describePools } from '../config/describe-pools.ts'
 import { parseAgentConfig } from '../config/load.ts'
-import { probeGpus } from '../gpus.ts'
+import { probeGpus } from '../gpus/gpus.ts'
 import { renderConfigTemplate } from './config-template.ts'
 import { detectEngines } from './detect-engines.ts'
 

@@ -2,10 +2,9 @@ import { hostname } from 'node:os'
 import WebSocket from 'ws'
 import { CLOSE_CODES, LlorchError, PROTOCOL_VERSION, parseControlFrame } from '../../protocol/index.ts'
 import type { AgentFrame, Cancel, ControlFrame, Dispatch, Drain, EngineCall, GpuInfo, Preload, Reload, TaskEvent } from '../../protocol/index.ts'
-import type { Agent } from '../agent.ts'
 import { RECONNECT_MAX_MS, WELCOME_TIMEOUT_MS } from '../config/schema.ts'
-import type { Log } from '../log.ts'
-import type { LinkMetrics } from '../metrics/agent-metrics.ts'
+import type { Log } from '../log/log.ts'
+import type { LinkMetrics, LinkedAgent } from './linked-agent.ts'
 import { backoffDelayMs } from '../supervisor/backoff.ts'
 
 /** First reconnect delay ceiling; it doubles per failed attempt up to `RECONNECT_MAX_MS`. */
@@ -24,7 +23,7 @@ export interface LinkOptions {
   /** `wss://`, `ws://`, `https://` or `http://` URL of the control plane. */
   url: string
   token: string
-  agent: Agent
+  agent: LinkedAgent
   log: Log
   version: string
   readGpus(): Promise<GpuInfo[]>

@@ -1,13 +1,7 @@
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client'
 import { AgentReplicaState } from '../../protocol/index.ts'
-import type { Agent } from '../agent.ts'
 import type { LinkState } from '../link/link.ts'
-
-/** What the link reports as it works: one call per frame sent, one per reconnect it schedules. */
-export interface LinkMetrics {
-  frameSent(type: string, bytes: number): void
-  reconnectScheduled(): void
-}
+import type { LinkMetrics, LinkedAgent } from '../link/linked-agent.ts'
 
 /**
  * The agent's own metrics in a prom-client registry: engine restarts, breaker and replica state,
@@ -18,7 +12,7 @@ export class AgentMetrics {
   readonly registry = new Registry()
   readonly link: LinkMetrics
 
-  constructor({ agent, linkState }: { agent: Agent; linkState: () => LinkState }) {
+  constructor({ agent, linkState }: { agent: LinkedAgent; linkState: () => LinkState }) {
     const registers = [this.registry]
     collectDefaultMetrics({ register: this.registry })
     const restarts = new Counter({ name: 'llorch_agent_engine_restarts_total', help: 'Engine restarts scheduled after a crash.', labelNames: ['pool'], registers })

@@ -1,5 +1,5 @@
 import { createServer } from 'node:http'
-import type { Log } from '../log.ts'
+import type { Log } from '../log/log.ts'
 import type { AgentMetrics } from './agent-metrics.ts'
 
 /** The agent's metrics listen on loopback only: nothing on a GPU machine accepts outside connections. */

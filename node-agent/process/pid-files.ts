@@ -1,7 +1,7 @@
 import { mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { z } from 'zod'
-import type { Log } from '../log.ts'
+import type { Log } from '../log/log.ts'
 import { stopProcessGroup } from './process-group.ts'
 import { isSameProcess } from './process-identity.ts'
 import type { ProcessIdentity } from './process-identity.ts'

@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { PassThrough } from 'node:stream'
 import { afterEach, describe, expect, it } from 'vitest'
-import { readGpus } from '../../node-agent/gpus.ts'
-import { createLog } from '../../node-agent/log.ts'
+import { readGpus } from '../../node-agent/gpus/gpus.ts'
+import { createLog } from '../../node-agent/log/log.ts'
 import { FIXTURE_BIN } from '../support/processes.ts'
 
 const saved = { PATH: process.env.PATH, FAKE_NVIDIA_SMI_EXIT: process.env.FAKE_NVIDIA_SMI_EXIT, FAKE_NVIDIA_SMI_OUTPUT: process.env.FAKE_NVIDIA_SMI_OUTPUT }

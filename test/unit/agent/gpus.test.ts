@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { parseNvidiaSmi } from '../../../node-agent/gpus.ts'
+import { parseNvidiaSmi } from '../../../node-agent/gpus/gpus.ts'
 
 describe('nvidia-smi output', () => {
   it('reads index, name, memory and utilisation, keeping commas inside a name', () => {

@@ -1,7 +1,7 @@
 import { execa } from 'execa'
-import type { GpuInfo } from '../protocol/index.ts'
-import { silentLog } from './log.ts'
-import type { Log } from './log.ts'
+import type { GpuInfo } from '../../protocol/index.ts'
+import { silentLog } from '../log/log.ts'
+import type { Log } from '../log/log.ts'
 
 /** Longest wait for nvidia-smi (it hangs when a driver is wedged). */
 export const NVIDIA_SMI_TIMEOUT_MS = 10_000

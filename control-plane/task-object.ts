@@ -19,6 +19,8 @@ import type { TaskProgress } from './task/task-progress.ts'
 export const SSE_KEEPALIVE_INTERVAL_MS = 15_000
 /** While a task runs, its object wakes itself this often, so that the platform keeps it (and its events) in memory. */
 const RUNNING_ALARM_INTERVAL_MS = 30_000
+/** Event ids are reserved this many at a time (one storage write per block). */
+const EVENT_ID_BLOCK = 1_000
 
 export type CreateTaskResult = { ok: true; standing: QueueStanding; attachBy: number; rateLimitHeaders: Record<string, string> } | Refusal
 export type AttachResult = { ok: true; stream: ReadableStream<Uint8Array> } | { ok: true; stream: null } | Refusal
@@ -82,7 +84,7 @@ export class TaskObject extends DurableObject<Bindings> {
         endedAt: null,
         usage: null,
         error: null,
-        lastEventId: 0,
+        eventIdsReservedThrough: EVENT_ID_BLOCK,
         bodyParts: this.#storage.writeBody(spec.generation),
       }
       this.#log = new EventLog()
@@ -231,13 +233,13 @@ export class TaskObject extends DurableObject<Bindings> {
    * engine lost its stream with it; one still queued rejoins its pool's queue when read.
    */
   #recover(task: StoredTask): void {
-    this.#log = new EventLog(task.lastEventId)
+    this.#log = new EventLog(task.eventIdsReservedThrough)
     if (task.state !== 'running') return
     this.#end({ code: 'node_lost', message: 'the control plane restarted while the task ran; submit it again', retriable: true }, Date.now())
   }
 
   #eventLog(task: StoredTask): EventLog {
-    this.#log ??= new EventLog(task.lastEventId)
+    this.#log ??= new EventLog(task.eventIdsReservedThrough)
     return this.#log
   }
 
@@ -332,6 +334,10 @@ export class TaskObject extends DurableObject<Bindings> {
     const task = this.#task
     if (!task) return
     const { id } = this.#eventLog(task).append(event)
+    if (id > task.eventIdsReservedThrough) {
+      task.eventIdsReservedThrough = id + EVENT_ID_BLOCK
+      this.#storage.write(task)
+    }
     this.#send(encodeSseEvent(event, id))
   }
 
@@ -365,7 +371,6 @@ export class TaskObject extends DurableObject<Bindings> {
   #save(): void {
     const task = this.#task
     if (!task) return
-    task.lastEventId = this.#eventLog(task).lastId
     this.#storage.write(task)
   }
 

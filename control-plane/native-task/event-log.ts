@@ -15,10 +15,12 @@ export type Replay = { ok: true; events: LoggedEvent[] } | { ok: false; oldestKe
 export class EventLog {
   readonly #events: LoggedEvent[] = []
   #lastId: number
+  readonly #startedAfter: number
 
-  /** `lastId`: the last id handed out before this log existed (an object restart lost the events). */
+  /** `lastId`: no id handed out before this log existed is above it (an object restart lost those events). */
   constructor(lastId = 0) {
     this.#lastId = lastId
+    this.#startedAfter = lastId
   }
 
   get lastId(): number {
@@ -33,11 +35,16 @@ export class EventLog {
     return logged
   }
 
-  /** Every event after `afterId`, or the oldest id still kept when some of them are gone. */
+  /**
+   * Every event after `afterId`, or the oldest id still kept when some of them are gone. A reader
+   * that last saw an id from before this log existed gets everything since: what it may have
+   * missed went with the restart, and what came after (the task's ending) is what it must see.
+   */
   after(afterId: number): Replay {
     if (afterId >= this.#lastId) return { ok: true, events: [] }
+    const from = Math.max(afterId, this.#startedAfter)
     const oldestKeptId = this.#events[0]?.id ?? this.#lastId + 1
-    if (afterId + 1 < oldestKeptId) return { ok: false, oldestKeptId }
-    return { ok: true, events: this.#events.slice(afterId + 1 - oldestKeptId) }
+    if (from + 1 < oldestKeptId) return { ok: false, oldestKeptId }
+    return { ok: true, events: this.#events.slice(from + 1 - oldestKeptId) }
   }
 }

@@ -27,8 +27,11 @@ export const StoredTask = z.object({
   endedAt: z.number().nullable(),
   usage: Usage.nullable(),
   error: z.object({ code: ErrorCode, message: z.string(), retriable: z.boolean() }).nullable(),
-  /** The last event id handed out when this was written. */
-  lastEventId: z.int().nonnegative(),
+  /**
+   * No event id handed out exceeds this: ids are reserved in blocks of `EVENT_ID_BLOCK`, one
+   * write per block, so the ids after an object restart start above any a reader has seen.
+   */
+  eventIdsReservedThrough: z.int().nonnegative(),
   bodyParts: z.int().nonnegative(),
 })
 export type StoredTask = z.infer<typeof StoredTask>

@@ -24,10 +24,11 @@ describe('EventLog', () => {
     expect(replay.ok && replay.events[0]?.id).toBe(11)
   })
 
-  it('continues the ids of an earlier instance and has none of its events', () => {
+  it('continues above the ids of an earlier instance, and gives a reader of any of those what came after', () => {
     const log = new EventLog(41)
-    expect(log.after(40)).toEqual({ ok: false, oldestKeptId: 42 })
+    expect(log.after(40)).toEqual({ ok: true, events: [] })
     expect(log.append(token('x')).id).toBe(42)
     expect(log.after(41)).toEqual({ ok: true, events: [{ id: 42, event: token('x') }] })
+    expect(log.after(7)).toEqual({ ok: true, events: [{ id: 42, event: token('x') }] })
   })
 })

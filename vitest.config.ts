@@ -11,15 +11,25 @@ function keepLog(log: string, entity: TestModule | TestCase | TestSuite | undefi
   return !/\/fuzz-[^/]+\.test\.ts$/.test(moduleId) || log.startsWith('{"event":"fuzz.')
 }
 
+/**
+ * Test files run two at a time. Most of an e2e file's time is spent waiting on the processes it
+ * started (workerd, agents, engines), so two at once keep two cores busy where vitest's default
+ * for two cores (one file at a time) leaves them half idle.
+ */
+const MAX_WORKERS = 2
+
 export default defineConfig({
   test: {
     onConsoleLog: (log, _type, entity) => keepLog(log, entity),
+    maxWorkers: MAX_WORKERS,
     projects: [
       {
         test: {
           name: 'unit',
           include: ['test/unit/**/*.test.ts'],
           environment: 'node',
+          // No unit file changes globals or mocks modules, so files share a worker and its loaded modules.
+          isolate: false,
           testTimeout: 30_000,
         },
       },
@@ -28,6 +38,8 @@ export default defineConfig({
           name: 'e2e',
           include: ['test/e2e/**/*.test.ts'],
           environment: 'node',
+          // What an e2e file starts lives in other processes, stopped after each test by pid.
+          isolate: false,
           globalSetup: ['test/e2e/global-setup.ts'],
           testTimeout: 90_000,
           hookTimeout: 120_000,
@@ -60,7 +72,8 @@ export default defineConfig({
           name: 'workers',
           include: ['test/workers/**/*.test.ts'],
           globalSetup: ['test/workers/global-setup.ts'],
-          testTimeout: 30_000,
+          // A ceiling, not a speed check: a fuzz property shares the cores with another test file.
+          testTimeout: 90_000,
         },
       },
     ],

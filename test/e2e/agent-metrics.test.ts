@@ -19,7 +19,8 @@ function metricsUrl(output: string): string | null {
 
 describe("the agent's own /metrics", () => {
   const cleanup = useProcessCleanup()
-  const stackOf = useStack({ heartbeatIntervalMs: 200 })
+  // Nothing here waits for a heartbeat; a slow one keeps a loaded machine from dropping the link (a second hello).
+  const stackOf = useStack({ heartbeatIntervalMs: 1_000 })
 
   it('serves engine restarts, breaker state, relayed frames and bytes, and link reconnects on a loopback port', async () => {
     const stack = stackOf()

@@ -1,16 +1,15 @@
-import { existsSync, mkdirSync, statSync } from 'node:fs'
+import { mkdirSync, statSync } from 'node:fs'
 import path from 'node:path'
 import OpenAI from 'openai'
 import { chromium } from 'playwright-core'
 import { describe, expect, it } from 'vitest'
 import { CreateApiKeyResponse } from '../../protocol/index.ts'
 import { fakePoolInput } from '../support/agents.ts'
+import { chromiumLaunchOptions } from '../support/chromium.ts'
 import { getPool, startLinkedAgent } from '../support/linked-agent.ts'
 import { TEST_ADMIN_TOKEN, useStack } from '../support/local-stack.ts'
 import { REPO_ROOT, useProcessCleanup, waitFor } from '../support/processes.ts'
 
-/** Debian's `chromium` package; `.ci/run` installs it when missing. */
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
 /** `LLORCH_UPDATE_SCREENSHOTS=1` writes the README's screenshot; otherwise it goes to a temporary dir. */
 const README_SCREENSHOT = path.join(REPO_ROOT, 'docs/dashboard.png')
 const CEILING_MS = 20_000
@@ -23,7 +22,6 @@ describe('the dashboard in headless Chromium', () => {
 
   it('lists the node and its pools with live charts, shows a failed replica log tail, and drains a pool after a confirmation', async () => {
     const stack = stackOf()
-    expect(existsSync(CHROMIUM), `${CHROMIUM} is missing: apt-get install -y chromium`).toBe(true)
     const agent = await startLinkedAgent(cleanup, stack, {
       name: 'gpu-box-1',
       pools: [
@@ -35,7 +33,7 @@ describe('the dashboard in headless Chromium', () => {
     await waitFor(async () => (await getPool(stack, BROKEN))?.replicas[0]?.state === 'failed', { timeoutMs: CEILING_MS, message: `pool ${BROKEN} failed` })
     const { key } = CreateApiKeyResponse.parse(await (await stack.admin('POST', '/v2/api-keys', { name: 'dash', scopes: ['inference'] })).json())
 
-    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-dev-shm-usage'] })
+    const browser = await chromium.launch(await chromiumLaunchOptions())
     cleanup.defer(() => browser.close())
     const page = await browser.newPage({ viewport: { width: 1200, height: 900 }, colorScheme: 'light' })
     const pageErrors: string[] = []

@@ -10,6 +10,7 @@ import path from 'node:path'
 import { z } from 'zod'
 import { startLibsqlServer } from '../db/libsql-server/index.ts'
 import { CreateApiKeyResponse, CreateNodeResponse, NodeView, describeIssues } from '../protocol/index.ts'
+import { newLocalAdminToken } from './local/admin-token.ts'
 import { DEMO_POOL, prepareAgentConfig } from './local/agent-config.ts'
 import { PROJECT_ROOT, buildWorker } from './local/build-worker.ts'
 import { startControlPlane } from './local/control-plane.ts'
@@ -40,7 +41,7 @@ if (!env.success) {
 }
 const { LLORCH_PORT, LLORCH_LIBSQL_PORT, LLORCH_HOST } = env.data
 
-const secrets = readLocalSecrets() ?? { adminToken: `local-admin-${crypto.randomUUID()}` }
+const secrets = readLocalSecrets() ?? { adminToken: newLocalAdminToken() }
 writeLocalSecrets(secrets)
 
 // Miniflare's own exit hook ends this process on SIGINT/SIGTERM right after these listeners run

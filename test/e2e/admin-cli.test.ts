@@ -1,8 +1,9 @@
-import { writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { execa } from 'execa'
 import { describe, expect, it } from 'vitest'
-import { ApiKeyList, CreateApiKeyResponse, NodeList, PoolCommandResult, PoolList, PoolView } from '../../protocol/index.ts'
+import { ApiKeyList, CreateApiKeyResponse, LLORCH_VERSION, NodeList, PoolCommandResult, PoolList, PoolView } from '../../protocol/index.ts'
 import { fakePoolInput } from '../support/agents.ts'
 import { getPool, startLinkedAgent } from '../support/linked-agent.ts'
 import { TEST_ADMIN_TOKEN, useStack } from '../support/local-stack.ts'
@@ -142,5 +143,21 @@ describe('llorch, the admin CLI, against the local stack', () => {
     const unreachable = await llorch(['--url', 'http://127.0.0.1:9', '--admin-token', TEST_ADMIN_TOKEN, 'pools', 'list'])
     expect(unreachable.code).toBe(1)
     expect(unreachable.stderr).toContain('cannot reach http://127.0.0.1:9')
+  })
+})
+
+describe('npx llorch on the machine\'s own Node', () => {
+  it('prints the version and no npm engine warning when npm runs on the system Node', async () => {
+    // Without node_modules/.bin on PATH, npx runs on the system Node, as in an operator's shell;
+    // a fresh npm cache, because npx checks `engines` when it first links the project there.
+    const PATH = (process.env.PATH ?? '').split(path.delimiter).filter((dir) => !dir.includes('node_modules')).join(path.delimiter)
+    const cache = mkdtempSync(path.join(tmpdir(), 'llorch-npx-cache-'))
+    try {
+      const result = await execa('npx', ['llorch', '--version'], { cwd: REPO_ROOT, reject: false, env: { PATH, HOME: process.env.HOME ?? '', npm_config_cache: cache }, extendEnv: false, timeout: 60_000 })
+      expect({ code: result.exitCode, stderr: String(result.stderr) }).toEqual({ code: 0, stderr: '' })
+      expect(String(result.stdout)).toBe(LLORCH_VERSION)
+    } finally {
+      rmSync(cache, { recursive: true, force: true })
+    }
   })
 })

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { execa } from 'execa'
 import { describe, expect, it } from 'vitest'
-import { ApiKeyList, CreateApiKeyResponse, LLORCH_VERSION, NodeList, PoolCommandResult, PoolList, PoolView } from '../../protocol/index.ts'
+import { ApiKeyList, CreateApiKeyResponse, CreateNodeResponse, LLORCH_VERSION, NodeList, PoolCommandResult, PoolList, PoolView } from '../../protocol/index.ts'
 import { fakePoolInput } from '../support/agents.ts'
 import { getPool, startLinkedAgent } from '../support/linked-agent.ts'
 import { TEST_ADMIN_TOKEN, useStack } from '../support/local-stack.ts'
@@ -120,6 +120,28 @@ describe('llorch, the admin CLI, against the local stack', () => {
     expect(reloaded).toMatchObject({ code: 0, stdout: expect.stringMatching(new RegExp(`^NODE\\s+RELOAD\\s+ERROR\\n${nodeId}\\s+sent$`)) })
     const revoked = await llorch([...flags(), 'nodes', 'revoke', nodeId])
     expect(revoked.stdout).toBe(`node ${nodeId} (cli-node) revoked; its agent was disconnected`)
+  })
+
+  it('shows one presence for each node in nodes list, nodes show and top: the last heartbeat, and new for a node never connected', async () => {
+    const stack = stackOf()
+    const idle = await llorch([...flags(), '--json', 'nodes', 'add', 'idle-node'])
+    const idleId = CreateNodeResponse.parse(JSON.parse(idle.stdout)).id
+    const agent = await startLinkedAgent(cleanup, stack, { name: 'live-node', pools: [fakePoolInput(POOL)] })
+    await waitFor(async () => (await replicaState()) === 'ready', { timeoutMs: CEILING_MS, message: `pool ${POOL} ready` })
+    // The registry's last_seen_at is written on hello and once a minute; heartbeats come every 200 ms.
+    const helloAt = Date.now()
+    await waitFor(() => Date.now() - helloAt >= 3_000, { timeoutMs: 10_000, intervalMs: 100, message: 'three seconds after the hello' })
+
+    const listed = (await llorch([...flags(), 'nodes', 'list'])).stdout.split('\n')
+    expect(listed.find((line) => line.startsWith(agent.nodeId))).toMatch(/\sonline\s.*\s[01]s ago\s/)
+    expect(listed.find((line) => line.startsWith(idleId))).toMatch(/^\S+\s+idle-node\s+new\s+-\s+-\s+-\s+-$/)
+    expect((await llorch([...flags(), 'nodes', 'show', agent.nodeId])).stdout.split('\n')[1]).toMatch(/\sonline\s.*\s[01]s ago\s/)
+    const shown = NodeList.parse(JSON.parse((await llorch([...flags(), '--json', 'nodes', 'list'])).stdout)).nodes.find((n) => n.id === agent.nodeId)
+    expect(Date.now() - Date.parse(shown?.last_seen_at ?? '')).toBeLessThan(2_000)
+
+    const top = (await llorch([...flags(), 'top', '--iterations', '1'])).stdout
+    expect(top).toMatch(new RegExp(`\\n${idleId}\\s+idle-node\\s+new\\s+-\\s`))
+    expect(top).toMatch(new RegExp(`\\n${agent.nodeId}\\s+live-node\\s+online\\s+\\d+\\.\\ds\\s`))
   })
 
   it('says what to do when the URL, the token or an id is wrong', async () => {

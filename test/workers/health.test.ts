@@ -1,7 +1,7 @@
 import { exports } from 'cloudflare:workers'
 import { describe, expect, it } from 'vitest'
 import { z } from 'zod'
-import { CreateApiKeyResponse } from '../../protocol/index.ts'
+import { CreateApiKeyResponse, MAX_TOKENS_LIMIT } from '../../protocol/index.ts'
 import { call } from './support.ts'
 
 describe('GET /health', () => {
@@ -67,5 +67,21 @@ describe('error shapes', () => {
     const admin = await exports.default.fetch('https://llorch.test/v2/nodes/node_x', { method: 'POST', headers: { Authorization: 'Bearer test-admin-token-0123456789abcdef' } })
     expect(admin.status).toBe(405)
     expect(admin.headers.get('Allow')).toBe('GET, DELETE, HEAD')
+  })
+
+  it('refuses a max_tokens no engine could serve with 400 naming the field and the limit', async () => {
+    const created = await call('POST', '/v2/api-keys', { body: { name: 'max-tokens-test' } })
+    const { key } = CreateApiKeyResponse.parse(await created.json())
+    for (const field of ['max_tokens', 'max_completion_tokens']) {
+      const response = await exports.default.fetch('https://llorch.test/v1/chat/completions', {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${key}`, 'Content-Type': 'application/json' },
+        body: JSON.stringify({ model: 'any-model', messages: [{ role: 'user', content: 'hi' }], [field]: 100_000_000 }),
+      })
+      expect(response.status).toBe(400)
+      const { error } = z.object({ error: z.object({ code: z.string(), message: z.string(), param: z.string().nullable() }) }).parse(await response.json())
+      expect(error).toMatchObject({ code: 'invalid_request', param: field })
+      expect(error.message).toContain(String(MAX_TOKENS_LIMIT))
+    }
   })
 })

@@ -29,3 +29,6 @@ export function integer(flag: string) {
     return n
   }
 }
+
+/** The options key commander gives a flag: `idle-drain-ms` is `idleDrainMs`. */
+export const camel = (flag: string) => flag.replace(/-(\w)/g, (_, c: string) => c.toUpperCase())

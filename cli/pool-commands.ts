@@ -1,8 +1,10 @@
 import type { Command } from 'commander'
-import { PoolCommand, PoolCommandResult, PoolList, PoolView, PreloadMode, Priority } from '../protocol/index.ts'
+import { z } from 'zod'
+import { KeyLimits, PoolCommand, PoolCommandResult, PoolList, PoolView, PreloadMode, Priority } from '../protocol/index.ts'
 import { CliError, EXIT_USAGE, request } from './admin-client.ts'
 import type { CliContext } from './cli-context.ts'
-import { integer } from './cli-context.ts'
+import { camel, integer } from './cli-context.ts'
+import { addLimitFlags, limitsFromFlags, limitsText } from './limit-flags.ts'
 import { REPLICA_HEAD, replicaRows, table } from './render.ts'
 
 const poolPath = (id: string) => `/v2/pools/${id.split('/').map(encodeURIComponent).join('/')}`
@@ -21,9 +23,15 @@ const MS_FIELDS = [
   ['queue-timeout-ms', 'queue_timeout_ms', 'longest wait in the queue for a slot'],
   ['run-timeout-ms', 'run_timeout_ms', 'longest run of one task on its engine'],
   ['scale-out-wait-ms', 'scale_out_wait_ms', 'predicted queue wait past which another stopped replica starts'],
+  ['batch-aging-ms', 'batch_aging_ms', 'a batch task waiting this long goes before interactive ones'],
 ] as const
 
-const camel = (flag: string) => flag.replace(/-(\w)/g, (_, c: string) => c.toUpperCase())
+/** How `pools show` and `pools set` print one policy field. */
+function policyText(field: string, value: unknown): string {
+  if (field === 'key_limits') return `${field}=${limitsText(KeyLimits.optional().parse(value))}`
+  if (field === 'idle_drain_ms') return `${field}=${value ?? 'off'}`
+  return `${field}=${value ?? '-'}`
+}
 
 function preloadMode(value: string): PreloadMode {
   const parsed = PreloadMode.safeParse(value)
@@ -31,9 +39,10 @@ function preloadMode(value: string): PreloadMode {
   return parsed.data
 }
 
-function idleDrain(value: string): number | null {
-  if (value === 'off') return null
-  return integer('--idle-drain-ms')(value)
+/** Wrapped because commander turns a parser's `null` into `""`. */
+function idleDrain(value: string): { ms: number | null } {
+  if (value === 'off') return { ms: null }
+  return { ms: integer('--idle-drain-ms')(value) }
 }
 
 function priority(value: string): Priority {
@@ -59,31 +68,39 @@ export function poolCommands(program: Command, ctx: CliContext): void {
     .description('one pool: policy and replicas with their reasons')
     .action(async (id: string) => {
       const { data } = await request(ctx.connection(), { method: 'GET', path: poolPath(id), schema: PoolView })
-      const policy = Object.entries(data.policy).map(([k, v]) => `${k}=${v ?? '-'}`).join('  ')
+      const policy = Object.entries(data.policy).map(([field, value]) => policyText(field, value)).join('  ')
       ctx.print(data, () => `${poolTable([data])}\npolicy: ${policy}\n\n${table(REPLICA_HEAD, replicaRows(data.replicas))}`)
     })
 
   const set = pools
     .command('set <id>')
-    .description('change the pool policy')
+    .description('change the pool policy; each flag sets one field, the others stay')
     .option('--queue-capacity <n>', 'tasks that may wait for a slot', integer('--queue-capacity'))
     .option('--default-priority <priority>', `${Priority.options.join(' or ')}, for requests that name none`, priority)
     .option('--preload-mode <mode>', `${PreloadMode.options.join(' or ')}: whether idle drain keeps one replica ready`, preloadMode)
     .option('--idle-drain-ms <ms|off>', 'drain a replica idle this long; off never does', idleDrain)
   for (const [flag, , help] of MS_FIELDS) set.option(`--${flag} <ms>`, help, integer(`--${flag}`))
+  addLimitFlags(set, { prefix: 'key-', allowDefault: false, subject: 'default limit of keys that set none (key_limits)' })
   set.action(async (id: string, options: Record<string, unknown>) => {
+    const connection = ctx.connection()
+    const idleDrainMs = options.idleDrainMs === undefined ? undefined : z.object({ ms: z.int().nullable() }).parse(options.idleDrainMs).ms
     const fields: Array<[string, unknown]> = [
       ['queue_capacity', options.queueCapacity],
       ['default_priority', options.defaultPriority],
       ['preload_mode', options.preloadMode],
-      ['idle_drain_ms', options.idleDrainMs],
+      ['idle_drain_ms', idleDrainMs],
       ...MS_FIELDS.map(([flag, field]): [string, unknown] => [field, options[camel(flag)]]),
     ]
     const body = Object.fromEntries(fields.filter(([, value]) => value !== undefined))
+    // key_limits is replaced as a whole by a PATCH: the flags change the fields they name in the current one.
+    if (limitsFromFlags(options, 'key-') !== null) {
+      const { data: current } = await request(connection, { method: 'GET', path: poolPath(id), schema: PoolView })
+      body.key_limits = limitsFromFlags(options, 'key-', current.policy.key_limits)
+    }
     if (Object.keys(body).length === 0) throw new CliError('nothing to set: pass at least one policy option (llorch pools set --help lists them)', EXIT_USAGE)
-    const { data } = await request(ctx.connection(), { method: 'PATCH', path: poolPath(id), body, schema: PoolView })
+    const { data } = await request(connection, { method: 'PATCH', path: poolPath(id), body, schema: PoolView })
     const changed = Object.entries(data.policy).filter(([field]) => field in body)
-    ctx.print(data, () => `pool ${data.id}: ${changed.map(([field, value]) => `${field}=${value ?? 'off'}`).join(' ')}`)
+    ctx.print(data, () => `pool ${data.id}: ${changed.map(([field, value]) => policyText(field, value)).join(' ')}`)
   })
 
   for (const command of PoolCommand.options) {

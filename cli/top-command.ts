@@ -19,7 +19,7 @@ function tokensPerSecond(now: PoolMetrics, before: FleetMetrics | null, at: Flee
 }
 
 function frame({ url, fleet, before, pools, nodes }: { url: string; fleet: FleetMetrics; before: FleetMetrics | null; pools: PoolList; nodes: NodeList }): string {
-  const names = new Map(nodes.nodes.map((n) => [n.id, n.name]))
+  const byId = new Map(nodes.nodes.map((n) => [n.id, n]))
   const states = new Map(pools.pools.map((p) => [p.id, p.state]))
   const poolRows = fleet.pools.map((p) => [
     p.pool,
@@ -34,8 +34,9 @@ function frame({ url, fleet, before, pools, nodes }: { url: string; fleet: Fleet
   ])
   const nodeRows = fleet.nodes.map((n) => [
     n.node,
-    names.get(n.node) ?? '-',
-    n.online ? 'online' : 'offline',
+    byId.get(n.node)?.name ?? '-',
+    // The status GET /v2/nodes shows, so top and nodes list agree (a node never connected is new).
+    byId.get(n.node)?.status ?? (n.online ? 'online' : 'offline'),
     n.heartbeat_age_seconds === null ? '-' : `${n.heartbeat_age_seconds.toFixed(1)}s`,
     n.streaming_tasks,
     n.gpus.map((g) => `${g.index}:${(g.memory_used_mib / 1024).toFixed(1)}/${(g.memory_total_mib / 1024).toFixed(1)}G`).join(' ') || '-',

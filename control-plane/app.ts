@@ -21,6 +21,7 @@ import { nodeRoutes } from './routes/nodes.ts'
 import { openApiRoutes } from './routes/openapi.ts'
 import { poolRoutes } from './routes/pools.ts'
 import { taskRoutes } from './routes/tasks.ts'
+import { unmatchedRoute } from './routes/unmatched-route.ts'
 import { usageRoutes } from './routes/usage.ts'
 
 /** Largest request body accepted; generation requests with long prompts fit well inside. */
@@ -72,7 +73,7 @@ export function createApp() {
   app.route('/', generationRoutes)
   app.route('/', embeddingRoutes)
 
-  app.notFound((c) => errorResponse(c, new LlorchError('not_found', `no route for ${c.req.method} ${c.req.path}`)))
+  app.notFound(unmatchedRoute)
   app.onError(renderError)
   return app
 }

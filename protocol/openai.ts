@@ -19,6 +19,13 @@ export const ChatMessage = z.looseObject({
 export type ChatMessage = z.infer<typeof ChatMessage>
 
 /**
+ * The most tokens a request may ask for. No engine llorch runs has a context this long (the
+ * longest are about 10M tokens), so a larger `max_tokens` is refused before it is queued.
+ */
+export const MAX_TOKENS_LIMIT = 16_777_216
+const MaxTokens = z.int().positive().max(MAX_TOKENS_LIMIT).nullish()
+
+/**
  * Fields every generation request shares. Unknown fields are kept and passed through to the
  * engine (sampling options differ between engines); known ones are checked here.
  */
@@ -26,7 +33,7 @@ const GenerationFields = {
   model: z.string().min(1).max(256),
   stream: z.boolean().nullish(),
   stream_options: z.looseObject({ include_usage: z.boolean().nullish() }).nullish(),
-  max_tokens: z.int().positive().nullish(),
+  max_tokens: MaxTokens,
   temperature: z.number().min(0).max(2).nullish(),
   top_p: z.number().min(0).max(1).nullish(),
   stop: Stop.nullish(),
@@ -39,7 +46,7 @@ const GenerationFields = {
 export const ChatCompletionRequest = z.looseObject({
   ...GenerationFields,
   messages: z.array(ChatMessage).min(1),
-  max_completion_tokens: z.int().positive().nullish(),
+  max_completion_tokens: MaxTokens,
 })
 export type ChatCompletionRequest = z.infer<typeof ChatCompletionRequest>
 

@@ -3,7 +3,9 @@
  * Worker exactly as `wrangler deploy` would (a dry run, nothing uploaded) and fails when the
  * production config or bundle holds something of a local machine or a secret: a var pointing at
  * 127.0.0.1/localhost, a secret declared as a plain var, or the value of a secret from the
- * secrets file, `.dev.vars` or `npm start`'s `.llorch/secrets.json`.
+ * secrets file, `.dev.vars` or `npm start`'s `.llorch/secrets.json`. It also fails on a secrets
+ * file that would deploy a broken Worker (`deploy-secrets.ts`); `--allow-local-registry` takes a
+ * plain-http registry on this machine, for an offline stand-in of Turso.
  */
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -12,6 +14,7 @@ import { parseArgs, parseEnv } from 'node:util'
 import { execa } from 'execa'
 import { unstable_readConfig } from 'wrangler'
 import { z } from 'zod'
+import { secretsFileProblems } from './deploy-secrets.ts'
 import { PROJECT_ROOT } from './local/build-worker.ts'
 
 /** What a deployment provides with `wrangler secret put`, never in wrangler.toml. */
@@ -28,6 +31,7 @@ const { values } = parseArgs({
     config: { type: 'string', default: path.join(PROJECT_ROOT, 'wrangler.toml') },
     'secrets-file': { type: 'string' },
     outdir: { type: 'string' },
+    'allow-local-registry': { type: 'boolean', default: false },
   },
 })
 
@@ -51,6 +55,11 @@ function around(text: string, index: number): string {
 }
 
 const problems: string[] = []
+const secretsFile = values['secrets-file']
+if (secretsFile !== undefined) {
+  if (!existsSync(secretsFile)) problems.push(`${secretsFile}: no such file`)
+  else problems.push(...secretsFileProblems(secretsFile, parseEnv(readFileSync(secretsFile, 'utf8')), { allowLocalRegistry: values['allow-local-registry'] }))
+}
 const config = unstable_readConfig({ config: values.config })
 for (const [name, value] of Object.entries(config.vars)) {
   if ((SECRET_NAMES as readonly string[]).includes(name)) problems.push(`${values.config}: vars.${name} is a plain var; it is a secret: remove it and run wrangler secret put ${name}`)
@@ -59,7 +68,7 @@ for (const [name, value] of Object.entries(config.vars)) {
 
 const outdir = values.outdir ? path.resolve(values.outdir) : mkdtempSync(path.join(tmpdir(), 'llorch-deploy-check-'))
 const wrangler = path.join(PROJECT_ROOT, 'node_modules/wrangler/bin/wrangler.js')
-const dryRun = await execa(process.execPath, [wrangler, 'deploy', '--dry-run', '--config', values.config, '--outdir', outdir, ...(values['secrets-file'] ? ['--secrets-file', values['secrets-file']] : [])], {
+const dryRun = await execa(process.execPath, [wrangler, 'deploy', '--dry-run', '--config', values.config, '--outdir', outdir, ...(secretsFile !== undefined && existsSync(secretsFile) ? ['--secrets-file', secretsFile] : [])], {
   cwd: PROJECT_ROOT,
   env: { WRANGLER_SEND_METRICS: 'false', CI: '1' },
   reject: false,

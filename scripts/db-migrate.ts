@@ -61,11 +61,12 @@ if (!parsed.success) {
   process.exit(2)
 }
 const { LIBSQL_URL, LIBSQL_AUTH_TOKEN } = parsed.data
+let applied: string[]
 try {
-  await applyMigrations({ url: LIBSQL_URL, authToken: LIBSQL_AUTH_TOKEN })
+  applied = await applyMigrations({ url: LIBSQL_URL, authToken: LIBSQL_AUTH_TOKEN })
 } catch (error) {
   const hint = isUnauthorized(error) ? (LIBSQL_AUTH_TOKEN ? ' (check LIBSQL_AUTH_TOKEN)' : ' (set LIBSQL_AUTH_TOKEN)') : ''
   console.error(`db:migrate: could not apply migrations to ${LIBSQL_URL}: ${describeFailure(error)}${hint}`)
   process.exit(1)
 }
-console.log(`db:migrate: ${LIBSQL_URL} is up to date`)
+console.log(applied.length === 0 ? `db:migrate: ${LIBSQL_URL} is up to date; no migration to apply` : `db:migrate: applied ${applied.join(', ')} to ${LIBSQL_URL}; it is up to date`)

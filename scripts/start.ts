@@ -9,13 +9,17 @@ import { createWriteStream, openSync } from 'node:fs'
 import path from 'node:path'
 import { z } from 'zod'
 import { startLibsqlServer } from '../db/libsql-server/index.ts'
+import { checkLocalFiles } from '../node-agent/checks/local-files.ts'
+import { failed, renderProblem } from '../node-agent/checks/finding.ts'
 import { CreateApiKeyResponse, CreateNodeResponse, NodeView, describeIssues } from '../protocol/index.ts'
+import { newLocalAdminToken } from './local/admin-token.ts'
 import { DEMO_POOL, prepareAgentConfig } from './local/agent-config.ts'
 import { PROJECT_ROOT, buildWorker } from './local/build-worker.ts'
 import { startControlPlane } from './local/control-plane.ts'
 import { STATE_DIR, readLocalSecrets, writeLocalSecrets, writeLocalState } from './local/local-state.ts'
 import { applyMigrations } from './local/migrate.ts'
 import { listenOrExplain } from './local/port-in-use.ts'
+import { waitForPools } from './local/wait-for-pools.ts'
 
 /** How long the agent's eager pools may take to become ready before start-up stops waiting. */
 const POOLS_READY_TIMEOUT_MS = 60_000
@@ -40,7 +44,7 @@ if (!env.success) {
 }
 const { LLORCH_PORT, LLORCH_LIBSQL_PORT, LLORCH_HOST } = env.data
 
-const secrets = readLocalSecrets() ?? { adminToken: `local-admin-${crypto.randomUUID()}` }
+const secrets = readLocalSecrets() ?? { adminToken: newLocalAdminToken() }
 writeLocalSecrets(secrets)
 
 // Miniflare's own exit hook ends this process on SIGINT/SIGTERM right after these listeners run
@@ -115,6 +119,13 @@ if (!prepared.ok) {
   process.exit(1)
 }
 const agentConfig = prepared.config
+// What `llorch-agent validate` checks (engine programs, model files, token file, state dir),
+// before anything is spawned: a missing binary is one line here, not a crash loop in agent.log.
+const problems = failed(await checkLocalFiles(agentConfig))
+if (problems.length > 0) {
+  console.error([...problems.map((p) => `npm start: ${renderProblem(agentConfigPath, p)}`), `npm start: ${problems.length} problem${problems.length === 1 ? '' : 's'} in ${shown('agent.json')}; the agent was not started`].join('\n'))
+  process.exit(1)
+}
 if (prepared.created) say(`llorch: wrote ${shown('agent.json')} with the demo pool "${DEMO_POOL}"; edit it freely, npm start keeps it`)
 else say(`llorch: using your ${shown('agent.json')} (${agentConfig.pools.map((p) => p.id).join(', ')})${prepared.changed.length > 0 ? `; updated ${prepared.changed.join(', ')} for this stack` : ''}`)
 // The agent gets the log file's descriptor itself (no pipe through this process) and its own
@@ -136,17 +147,14 @@ say(`llorch: local agent started (pid ${agent.pid}, node ${secrets.nodeId}, log 
 writeLocalState({ url, libsqlUrl: libsql.url, adminToken: secrets.adminToken, nodeId: secrets.nodeId, apiKey: secrets.apiKey })
 
 // Pools the agent starts with; an on-demand one is started by its first request.
-const eagerPools = agentConfig.pools.filter((p) => p.preload === 'eager').map((p) => p.id)
-const readyBy = Date.now() + POOLS_READY_TIMEOUT_MS
-const ready = new Set<string>()
-while (ready.size < eagerPools.length && Date.now() < readyBy && !agentExited) {
-  for (const id of eagerPools.filter((p) => !ready.has(p))) {
-    const pool = await admin('GET', `/v2/pools/${encodeURIComponent(id)}`)
-    if (pool.status === 200 && z.object({ state: z.string() }).parse(await pool.json()).state === 'ready') ready.add(id)
-  }
-  if (ready.size < eagerPools.length) await new Promise((resolve) => setTimeout(resolve, 200))
-}
-for (const id of eagerPools) say(ready.has(id) ? `llorch: pool "${id}" is ready` : `llorch: pool "${id}" is not ready yet; see ${shown('agent.log')}`)
+await waitForPools({
+  ids: agentConfig.pools.filter((p) => p.preload === 'eager').map((p) => p.id),
+  admin,
+  deadline: Date.now() + POOLS_READY_TIMEOUT_MS,
+  stopped: () => agentExited,
+  say,
+  agentLog: shown('agent.log'),
+})
 const model = agentConfig.pools[0]?.id ?? DEMO_POOL
 
 say(`

@@ -1,5 +1,8 @@
 import { DASHBOARD_SCRIPT } from './dashboard-script.ts'
 
+/** A small mark inline, so the browser asks the control plane for no /favicon.ico. */
+const FAVICON = `data:image/svg+xml,${encodeURIComponent('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><rect width="16" height="16" rx="3" fill="#0969da"/><path d="M4 3v10h8" stroke="#fff" stroke-width="2" fill="none"/></svg>')}`
+
 const STYLE = `
 :root { color-scheme: light dark; --fg: #1b1f24; --bg: #fff; --muted: #57606a; --line: #d0d7de; --ok: #1a7f37; --warn: #9a6700; --bad: #cf222e; }
 @media (prefers-color-scheme: dark) { :root { --fg: #e6edf3; --bg: #0d1117; --muted: #8d96a0; --line: #30363d; --ok: #3fb950; --warn: #d29922; --bad: #f85149; } }
@@ -26,6 +29,7 @@ thead th { color: var(--muted); font-weight: 600; }
 .badge.starting, .badge.draining, .badge.new { color: var(--warn); }
 .badge.failed, .badge.lost, .badge.offline, .badge.revoked, .badge.unavailable { color: var(--bad); }
 .badge.stopped { color: var(--muted); }
+.badge.cordoned { color: var(--warn); margin-left: .3rem; }
 article.pool { border: 1px solid var(--line); border-radius: 8px; padding: .5rem 1rem; margin-bottom: 1rem; }
 article.pool header { display: flex; gap: 1rem; align-items: center; flex-wrap: wrap; }
 article.pool h3 { margin: .25rem 0; font-size: 1rem; }
@@ -49,6 +53,7 @@ export const DASHBOARD_HTML = `<!doctype html>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="referrer" content="no-referrer">
 <title>llorch dashboard</title>
+<link rel="icon" href="${FAVICON}">
 <style>${STYLE}</style>
 </head>
 <body>
@@ -66,6 +71,7 @@ export const DASHBOARD_HTML = `<!doctype html>
 <main>
   <section aria-labelledby="pools-heading"><h2 id="pools-heading">Pools</h2><div id="pools"></div></section>
   <section aria-labelledby="nodes-heading"><h2 id="nodes-heading">Nodes</h2><div id="nodes"></div></section>
+  <section aria-labelledby="keys-heading"><h2 id="keys-heading">API keys and usage</h2><div id="keys"></div></section>
 </main>
 <script>${DASHBOARD_SCRIPT}</script>
 </body>

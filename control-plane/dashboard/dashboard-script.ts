@@ -9,6 +9,7 @@ export const DASHBOARD_SCRIPT = String.raw`
 const POLL_MS = 2000;
 const HISTORY_MS = 5 * 60 * 1000;
 const TOKEN_KEY = 'llorch.adminToken';
+const USAGE_DAYS = 30;
 const history = new Map();
 const drawn = new Map();
 const openDetails = new Set();
@@ -73,24 +74,73 @@ function redraw(section, data, render) {
   $(section).replaceChildren(render(data));
 }
 
+async function nodeCommand(node, verb) {
+  const question = verb === 'cordon'
+    ? 'Cordon node "' + node.name + '"? It takes no new task; running ones finish, then its pools drain on it.'
+    : 'Uncordon node "' + node.name + '"? It takes tasks again; each pool\'s policy decides what starts on it.';
+  if (!window.confirm(question)) return;
+  try {
+    const path = '/v2/nodes/' + encodeURIComponent(node.id) + '/' + (verb === 'cordon' ? 'drain' : 'uncordon');
+    const result = await api('POST', path, verb === 'cordon' ? {} : undefined);
+    const failed = verb === 'cordon' ? result.data.pools.filter((p) => !p.ok) : [];
+    say(failed.length === 0 ? node.name + ' ' + verb + 'ed' : verb + ' of ' + node.name + ' failed for ' + failed.map((p) => p.pool + ': ' + (p.error ? p.error.message : '?')).join('; '), failed.length > 0);
+    await refresh();
+  } catch (error) {
+    say(error.message, true);
+  }
+}
+
+function gpusText(n) {
+  if (n.status === 'new') return 'never connected';
+  const busy = (g) => (typeof g.utilization_percent === 'number' ? ', ' + g.utilization_percent + '% busy' : '');
+  return n.gpus.length === 0 ? 'CPU only' : n.gpus.map((g) => g.index + ': ' + g.name + ' (' + gib(g.memory_used_mib) + ' / ' + gib(g.memory_total_mib) + ' GiB' + busy(g) + ')').join(', ');
+}
+
 function renderNodes({ nodes, metrics }) {
   if (nodes.length === 0) return el('p', {}, 'No nodes yet. Register one with POST /v2/nodes or llorch nodes add.');
   const byId = new Map(metrics.map((m) => [m.node, m]));
   return el('table', { id: 'nodes-table' },
     el('caption', { class: 'visually-hidden' }, 'Nodes'),
-    el('thead', {}, el('tr', {}, ['Name', 'Status', 'Host', 'GPUs', 'Heartbeat age', 'Agent', 'Replicas'].map((h) => el('th', { scope: 'col' }, h)))),
+    el('thead', {}, el('tr', {}, ['Name', 'Status', 'Host', 'GPUs', 'Heartbeat age', 'Agent', 'Replicas', 'Maintenance'].map((h) => el('th', { scope: 'col' }, h)))),
     el('tbody', {}, nodes.map((n) => {
       const m = byId.get(n.id);
-      const busy = (g) => (typeof g.utilization_percent === 'number' ? ', ' + g.utilization_percent + '% busy' : '');
-      const gpus = n.gpus.length === 0 ? 'CPU only' : n.gpus.map((g) => g.index + ': ' + g.name + ' (' + gib(g.memory_used_mib) + ' / ' + gib(g.memory_total_mib) + ' GiB' + busy(g) + ')').join(', ');
+      const verb = n.cordoned_at ? 'uncordon' : 'cordon';
       return el('tr', { 'data-node': n.id },
         el('th', { scope: 'row' }, n.name, el('div', { class: 'id' }, n.id)),
-        el('td', {}, el('span', { class: 'badge ' + n.status, 'data-field': 'status' }, n.status)),
+        el('td', {}, el('span', { class: 'badge ' + n.status, 'data-field': 'status' }, n.status),
+          n.cordoned_at ? el('span', { class: 'badge cordoned', 'data-field': 'cordoned' }, 'cordoned') : null),
         el('td', {}, n.hostname || '-'),
-        el('td', {}, gpus),
+        el('td', { 'data-field': 'gpus' }, gpusText(n)),
         el('td', { 'data-field': 'heartbeat' }, age(m ? m.heartbeat_age_seconds : null)),
         el('td', {}, n.agent_version || '-'),
-        el('td', {}, n.replicas.map((r) => r.pool + ' (' + r.state + ')').join(', ') || '-'));
+        el('td', {}, n.replicas.map((r) => r.pool + ' (' + r.state + ')').join(', ') || '-'),
+        el('td', {}, n.status === 'revoked' ? '-' : el('button', { type: 'button', 'aria-label': verb + ' ' + n.name, onclick: () => nodeCommand(n, verb) }, verb)));
+    })));
+}
+
+function limitsText(limits) {
+  const parts = Object.entries(limits || {}).map(([field, value]) =>
+    field.replace(/_/g, ' ') + ' ' + (value === null ? 'none' : typeof value === 'object' ? value.tokens + '/' + value.period : value));
+  return parts.length === 0 ? 'pool default' : parts.join(', ');
+}
+
+function renderKeys({ keys, usage }) {
+  if (keys.length === 0) return el('p', {}, 'No API keys yet. Create one with POST /v2/api-keys or llorch keys create.');
+  const byKey = new Map(usage.groups.map((g) => [g.group, g]));
+  return el('table', { id: 'keys-table' },
+    el('caption', {}, 'API keys and their usage since ' + (usage.from || '').slice(0, 10)),
+    el('thead', {}, el('tr', {}, ['Name', 'Scopes', 'Limits', 'Requests', 'Prompt tokens', 'Completion tokens', 'Created', 'Revoked'].map((h) => el('th', { scope: 'col' }, h)))),
+    el('tbody', {}, keys.map((k) => {
+      const u = byKey.get(k.id) || { requests: 0, prompt_tokens: 0, completion_tokens: 0 };
+      return el('tr', { 'data-key': k.id },
+        el('th', { scope: 'row' }, k.name, el('div', { class: 'id' }, k.id + ' ' + k.prefix)),
+        el('td', {}, k.scopes.join(', ')),
+        el('td', { 'data-field': 'limits' }, limitsText(k.limits)),
+        el('td', { 'data-field': 'requests' }, u.requests),
+        el('td', {}, u.prompt_tokens),
+        el('td', { 'data-field': 'completion-tokens' }, u.completion_tokens),
+        el('td', {}, k.created_at ? k.created_at.slice(0, 10) : '-'),
+        el('td', {}, k.revoked_at ? el('span', { class: 'badge revoked' }, 'revoked ' + k.revoked_at.slice(0, 10)) : '-'));
     })));
 }
 
@@ -204,7 +254,11 @@ function renderCharts() {
 async function refresh() {
   if (!token()) return;
   try {
-    const [nodes, pools, fleet] = await Promise.all([api('GET', '/v2/nodes'), api('GET', '/v2/pools'), api('GET', '/v2/metrics')]);
+    const since = new Date(Date.now() - USAGE_DAYS * 24 * 3600 * 1000).toISOString().slice(0, 10);
+    const [nodes, pools, fleet, keys, usage] = await Promise.all([
+      api('GET', '/v2/nodes'), api('GET', '/v2/pools'), api('GET', '/v2/metrics'),
+      api('GET', '/v2/api-keys'), api('GET', '/v2/usage?group_by=key&from=' + since)]);
+    redraw('keys', { keys: keys.data.api_keys, usage: usage.data }, renderKeys);
     record(fleet.data);
     redraw('nodes', { nodes: nodes.data.nodes, metrics: fleet.data.nodes.map((m) => ({ node: m.node, heartbeat_age_seconds: m.heartbeat_age_seconds === null ? null : Math.round(m.heartbeat_age_seconds) })) }, renderNodes);
     redraw('pools', { pools: pools.data.pools, names: nodes.data.nodes.map((n) => [n.id, n.name]) }, ({ pools, names }) => renderPools({ pools, names: new Map(names) }));

@@ -1,14 +1,23 @@
 import { Hono } from 'hono'
 import { CreateNodeRequest, LlorchError, PoolCommandRequest } from '../../protocol/index.ts'
-import type { NodeDrainResult, NodeList } from '../../protocol/index.ts'
+import type { NodeDrainResult, NodeList, NodeView } from '../../protocol/index.ts'
+import type { Registry } from '../../db/client.ts'
+import type { NodeRow } from '../../db/schema.ts'
 import { issueCredential } from '../auth/credentials.ts'
-import type { AppEnv } from '../runtime/env.ts'
+import type { AppEnv, Bindings } from '../runtime/env.ts'
 import { logEvent } from '../runtime/log.ts'
 import { readJson } from '../middleware/validate-json.ts'
 import { cordonNode, uncordonNode } from '../node/cordon.ts'
+import { livePresence, withPresence } from '../node/presence.ts'
 import { findNode, findNodeByName, insertNode, listNodes, revokeNode } from '../registry/nodes.ts'
 import { listAllReplicas, listReplicasOfNode } from '../registry/replicas.ts'
 import { nodeView } from './views.ts'
+
+/** One node with its replicas and the presence its NodeObject reports. */
+async function liveNodeView(env: Bindings, db: Registry, row: NodeRow): Promise<NodeView> {
+  const [replicas, presence] = await Promise.all([listReplicasOfNode(db, row.id), livePresence(env, [row], new Date())])
+  return withPresence(nodeView(row, replicas), presence.get(row.id))
+}
 
 /** `/v2/nodes`: register GPU machines, list them, drain them, revoke their tokens. Admin only. */
 export const nodeRoutes = new Hono<AppEnv>()
@@ -24,7 +33,8 @@ export const nodeRoutes = new Hono<AppEnv>()
   .get('/', async (c) => {
     const db = c.var.registry
     const [rows, replicas] = await Promise.all([listNodes(db), listAllReplicas(db)])
-    const list: NodeList = { nodes: rows.map((row) => nodeView(row, replicas.filter((r) => r.nodeId === row.id))) }
+    const presence = await livePresence(c.env, rows, new Date())
+    const list: NodeList = { nodes: rows.map((row) => withPresence(nodeView(row, replicas.filter((r) => r.nodeId === row.id)), presence.get(row.id))) }
     return c.json(list)
   })
   .get('/:id', async (c) => {
@@ -32,7 +42,7 @@ export const nodeRoutes = new Hono<AppEnv>()
     const id = c.req.param('id')
     const row = await findNode(db, id)
     if (!row) throw new LlorchError('not_found', `no node with id "${id}"`)
-    return c.json(nodeView(row, await listReplicasOfNode(db, id)))
+    return c.json(await liveNodeView(c.env, db, row))
   })
   .post('/:id/drain', async (c) => {
     const body = await readJson(c, PoolCommandRequest, { emptyAs: {} })
@@ -45,7 +55,7 @@ export const nodeRoutes = new Hono<AppEnv>()
     await uncordonNode(c.env, db, { id })
     const row = await findNode(db, id)
     if (!row) throw new LlorchError('not_found', `no node with id "${id}"`)
-    return c.json(nodeView(row, await listReplicasOfNode(db, id)))
+    return c.json(await liveNodeView(c.env, db, row))
   })
   .delete('/:id', async (c) => {
     const db = c.var.registry

@@ -3,10 +3,10 @@ import path from 'node:path'
 import OpenAI from 'openai'
 import { chromium } from 'playwright-core'
 import { describe, expect, it } from 'vitest'
-import { CreateApiKeyResponse } from '../../protocol/index.ts'
+import { CreateApiKeyResponse, CreateNodeResponse } from '../../protocol/index.ts'
 import { fakePoolInput } from '../support/agents.ts'
 import { chromiumLaunchOptions } from '../support/chromium.ts'
-import { getPool, startLinkedAgent } from '../support/linked-agent.ts'
+import { getNode, getPool, startLinkedAgent } from '../support/linked-agent.ts'
 import { TEST_ADMIN_TOKEN, useStack } from '../support/local-stack.ts'
 import { REPO_ROOT, useProcessCleanup, waitFor } from '../support/processes.ts'
 
@@ -20,7 +20,7 @@ describe('the dashboard in headless Chromium', () => {
   const cleanup = useProcessCleanup()
   const stackOf = useStack({ heartbeatIntervalMs: 200 })
 
-  it('lists the node and its pools with live charts, shows a failed replica log tail, and drains a pool after a confirmation', async () => {
+  it('lists nodes (never connected ones too), pools with live charts, a failed replica log tail and keys with their usage; drains a pool and cordons a node after a confirmation', async () => {
     const stack = stackOf()
     const agent = await startLinkedAgent(cleanup, stack, {
       name: 'gpu-box-1',
@@ -31,13 +31,18 @@ describe('the dashboard in headless Chromium', () => {
     })
     await waitFor(async () => (await getPool(stack, POOL))?.state === 'ready', { timeoutMs: CEILING_MS, message: `pool ${POOL} ready` })
     await waitFor(async () => (await getPool(stack, BROKEN))?.replicas[0]?.state === 'failed', { timeoutMs: CEILING_MS, message: `pool ${BROKEN} failed` })
-    const { key } = CreateApiKeyResponse.parse(await (await stack.admin('POST', '/v2/api-keys', { name: 'dash', scopes: ['inference'] })).json())
+    const { key, id: keyId } = CreateApiKeyResponse.parse(await (await stack.admin('POST', '/v2/api-keys', { name: 'dash', scopes: ['inference'], limits: { requests_per_minute: 600 } })).json())
+    const spare = CreateNodeResponse.parse(await (await stack.admin('POST', '/v2/nodes', { name: 'spare-box' })).json())
 
     const browser = await chromium.launch(await chromiumLaunchOptions())
     cleanup.defer(() => browser.close())
     const page = await browser.newPage({ viewport: { width: 1200, height: 900 }, colorScheme: 'light' })
     const pageErrors: string[] = []
     page.on('pageerror', (error) => pageErrors.push(error.message))
+    const notFound: string[] = []
+    page.on('response', (response) => {
+      if (response.status() === 404) notFound.push(response.url())
+    })
     await page.goto(stack.url.toString())
     expect(await page.title()).toBe('llorch dashboard')
 
@@ -50,6 +55,11 @@ describe('the dashboard in headless Chromium', () => {
     expect(await node.textContent()).toContain('NVIDIA GeForce RTX 4090')
     expect(page.url()).not.toContain(TEST_ADMIN_TOKEN)
     expect(await page.evaluate(() => sessionStorage.getItem('llorch.adminToken'))).toBe(TEST_ADMIN_TOKEN)
+
+    // A node registered but never connected says so, not "CPU only".
+    const spareRow = page.locator(`[data-node="${spare.id}"]`)
+    await expect.poll(() => spareRow.locator('[data-field="gpus"]').textContent(), { timeout: CEILING_MS }).toBe('never connected')
+    expect(await spareRow.locator('[data-field="status"]').textContent()).toBe('new')
 
     const replicaState = page.locator(`[data-replica="${agent.nodeId}/${POOL}"] [data-field="state"]`)
     await expect.poll(() => replicaState.textContent(), { timeout: CEILING_MS }).toBe('ready')
@@ -71,6 +81,12 @@ describe('the dashboard in headless Chromium', () => {
       return !caption.startsWith('Tokens/s: 0.0') && points >= 4
     }, { timeoutMs: CEILING_MS, intervalMs: 50, message: 'a tokens/s reading above zero, after a few polls, on the page' })
 
+    // The keys-and-usage view: the key, its limits, and the requests it made.
+    const keyRow = page.locator(`[data-key="${keyId}"]`)
+    expect(await keyRow.locator('[data-field="limits"]').textContent()).toBe('requests per minute 600')
+    await expect.poll(async () => Number(await keyRow.locator('[data-field="requests"]').textContent()), { timeout: CEILING_MS }).toBeGreaterThan(0)
+    expect(Number(await keyRow.locator('[data-field="completion-tokens"]').textContent())).toBeGreaterThan(0)
+
     const screenshotDir = process.env.LLORCH_UPDATE_SCREENSHOTS === '1' ? path.dirname(README_SCREENSHOT) : cleanup.stateDir()
     mkdirSync(screenshotDir, { recursive: true })
     const screenshot = path.join(screenshotDir, 'dashboard.png')
@@ -91,6 +107,22 @@ describe('the dashboard in headless Chromium', () => {
     page.once('dialog', (dialog) => void dialog.dismiss())
     await page.getByRole('button', { name: `preload ${POOL}` }).click()
     expect((await getPool(stack, POOL))?.replicas[0]?.state).toBe('stopped')
+
+    // Cordon and uncordon a node from its row, each after a confirmation.
+    const cordoned = node.locator('[data-field="cordoned"]')
+    page.once('dialog', (dialog) => void dialog.accept())
+    await page.getByRole('button', { name: 'cordon gpu-box-1', exact: true }).click()
+    await cordoned.waitFor({ timeout: CEILING_MS })
+    expect(await page.locator('#status').textContent()).toBe('gpu-box-1 cordoned')
+    expect((await getNode(stack, agent.nodeId)).cordoned_at).not.toBeNull()
+    page.once('dialog', (dialog) => void dialog.accept())
+    await page.getByRole('button', { name: 'uncordon gpu-box-1' }).click()
+    await cordoned.waitFor({ state: 'detached', timeout: CEILING_MS })
+    expect(await page.locator('#status').textContent()).toBe('gpu-box-1 uncordoned')
+    expect((await getNode(stack, agent.nodeId)).cordoned_at).toBeNull()
+
+    expect(notFound).toEqual([])
+    expect(await page.locator('link[rel="icon"]').getAttribute('href')).toMatch(/^data:image\/svg\+xml,/)
     expect(pageErrors).toEqual([])
   })
 })

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto'
 import { readFileSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { parseEnv } from 'node:util'
@@ -24,14 +25,15 @@ describe('deploy from zero', () => {
     const turso = await startTestLibsqlServer({ authToken })
     cleanup.defer(() => turso.close())
     const secretsFile = path.join(dir, 'production.env')
-    const adminToken = `admin-${crypto.randomUUID()}`
+    const adminToken = randomBytes(32).toString('hex')
     writeFileSync(secretsFile, `LIBSQL_URL=${turso.url}\nLIBSQL_AUTH_TOKEN=${authToken}\nADMIN_TOKEN=${adminToken}\n`, { mode: 0o600 })
 
     const migrated = await run('db-migrate.ts', ['--secrets-file', secretsFile])
-    expect(migrated.all).toBe(`db:migrate: ${turso.url} is up to date`)
+    expect(migrated.all).toMatch(new RegExp(`^db:migrate: applied 0000_init, .* to ${turso.url}; it is up to date$`))
 
     const outdir = path.join(dir, 'dist')
-    const checked = await run('check-deploy.ts', ['--secrets-file', secretsFile, '--outdir', outdir])
+    // The stand-in is a plain-http server on this machine, which check:deploy refuses unless told.
+    const checked = await run('check-deploy.ts', ['--secrets-file', secretsFile, '--outdir', outdir, '--allow-local-registry'])
     expect(checked.all).toMatch(/^check:deploy: ok: llorch bundled \(\d+ KiB\), no local address or secret in it; vars: HEARTBEAT_INTERVAL_MS; secrets it needs: LIBSQL_URL, LIBSQL_AUTH_TOKEN, ADMIN_TOKEN$/)
     expect(checked.exitCode).toBe(0)
     const bundle = readFileSync(path.join(outdir, 'index.js'), 'utf8')
@@ -77,5 +79,31 @@ describe('deploy from zero', () => {
       `check:deploy: ${config}: vars.ADMIN_TOKEN is a plain var; it is a secret: remove it and run wrangler secret put ADMIN_TOKEN`,
       'check:deploy: 3 problems; fix them before npm run deploy',
     ])
+  })
+
+  it('fails the deploy check for a secrets file with a local or plain-http registry, no registry token or a short admin token', async () => {
+    const dir = cleanup.stateDir()
+    const check = async (lines: string[]) => {
+      const file = path.join(dir, 'production.env')
+      writeFileSync(file, `${lines.join('\n')}\n`, { mode: 0o600 })
+      const result = await run('check-deploy.ts', ['--secrets-file', file])
+      // The last line counts the problems; the ones before name them.
+      return { code: result.exitCode, problems: result.stderr.split('\n').slice(0, -1), stdout: result.stdout, file }
+    }
+    const local = await check(['LIBSQL_URL=http://localhost:8880', 'ADMIN_TOKEN=short'])
+    expect(local.code).toBe(1)
+    expect(local.problems).toEqual([
+      `check:deploy: ${local.file}: LIBSQL_URL = "http://localhost:8880" points at this machine; a deployed Worker cannot reach it`,
+      `check:deploy: ${local.file}: LIBSQL_URL = "http://localhost:8880" is plain http; use libsql:// or https:// so the token is not sent in the clear`,
+      `check:deploy: ${local.file}: ADMIN_TOKEN is 5 characters; use at least 48 (openssl rand -hex 32 makes one)`,
+    ])
+    const remote = await check(['LIBSQL_URL=libsql://llorch-example.turso.io'])
+    expect(remote.code).toBe(1)
+    expect(remote.problems).toEqual([
+      `check:deploy: ${remote.file}: LIBSQL_AUTH_TOKEN is missing; a remote registry needs its token (turso db tokens create)`,
+      `check:deploy: ${remote.file}: ADMIN_TOKEN is missing; without it every admin call is refused (openssl rand -hex 32 makes one)`,
+    ])
+    const good = await check(['LIBSQL_URL=libsql://llorch-example.turso.io', 'LIBSQL_AUTH_TOKEN=turso-token-0123456789', `ADMIN_TOKEN=${randomBytes(32).toString('hex')}`])
+    expect(good).toMatchObject({ code: 0, problems: [], stdout: expect.stringMatching(/^check:deploy: ok: /) })
   })
 })

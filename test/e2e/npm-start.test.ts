@@ -119,3 +119,30 @@ describe('npm start, the second time', () => {
     await second.stop()
   })
 })
+
+describe('npm start with a broken pool in agent.json', () => {
+  const cleanup = useProcessCleanup()
+
+  it('refuses a pool whose engine program does not exist before starting the agent, and names a failed replica\'s reason at once', async () => {
+    const stateDir = cleanup.stateDir()
+    const file = path.join(stateDir, 'agent.json')
+    // The README's example pool, with paths that do not exist on this machine.
+    writeFileSync(file, JSON.stringify({ pools: [{ id: 'my-model', engine: 'llamacpp', binary: '/nonexistent/llama-server', model: '/nonexistent/model.gguf' }] }))
+    const refused = npmStart(cleanup, stateDir)
+    expect((await refused.process).exitCode).toBe(1)
+    expect(refused.output()).toContain(`npm start: ${file}: pools[0].binary: `)
+    expect(refused.output()).toContain(`npm start: ${file}: pools[0].model: /nonexistent/model.gguf does not exist`)
+    expect(refused.output()).toMatch(/npm start: 2 problems in \S*agent\.json; the agent was not started/)
+    expect(refused.output()).not.toContain('local agent started')
+    expect(existsSync(path.join(stateDir, 'agent.log'))).toBe(false)
+
+    // A program that exists but fails at start: the banner says why, without waiting out the minute.
+    const failing = { id: 'broken-model', engine: 'command', command: ['{node}', FAKE_ENGINE, '--port', '{port}', '--fail-start', '--exit-code', '3'], restart: { initial_delay_ms: 1, max_crashes: 1 } }
+    writeFileSync(file, JSON.stringify({ pools: [failing] }))
+    const start = npmStart(cleanup, stateDir)
+    await start.banner()
+    expect(start.output()).toMatch(/llorch: pool "broken-model" failed on node \S+: .+\n {2}\(npx llorch pools show broken-model and \S*agent\.log have the rest/)
+    expect(start.output()).not.toContain('is not ready yet')
+    await start.stop()
+  })
+})

@@ -1,6 +1,7 @@
 import { exports } from 'cloudflare:workers'
 import { describe, expect, it } from 'vitest'
-import { CreateApiKeyResponse } from '../../protocol/index.ts'
+import { z } from 'zod'
+import { CreateApiKeyResponse, MAX_TOKENS_LIMIT } from '../../protocol/index.ts'
 import { call } from './support.ts'
 
 describe('GET /health', () => {
@@ -43,13 +44,44 @@ describe('error shapes', () => {
     expect(await response.json()).toMatchObject({ error: { code: 'payload_too_large' } })
   })
 
-  it('answers malformed JSON with 400', async () => {
+  it('answers malformed JSON with 400 saying where it broke', async () => {
     const response = await exports.default.fetch('https://llorch.test/v2/nodes', {
       method: 'POST',
       headers: { Authorization: 'Bearer test-admin-token-0123456789abcdef', 'Content-Type': 'application/json' },
-      body: '{"name":',
+      body: '{\n  "name": "gpu-1",\n  "labels": {,}\n}',
     })
     expect(response.status).toBe(400)
-    expect(await response.json()).toMatchObject({ error: { code: 'invalid_request', message: 'request body is not valid JSON' } })
+    const { error } = z.object({ error: z.object({ code: z.string(), message: z.string() }) }).parse(await response.json())
+    expect(error.code).toBe('invalid_request')
+    expect(error.message).toMatch(/^request body is not valid JSON: .*position 34 \(line 3 column 14\)/)
+  })
+
+  it('answers a GET on a POST route with 405 and Allow, in the route\'s error shape', async () => {
+    const created = await call('POST', '/v2/api-keys', { body: { name: 'method-test' } })
+    const { key } = CreateApiKeyResponse.parse(await created.json())
+    const response = await exports.default.fetch('https://llorch.test/v1/chat/completions', { headers: { Authorization: `Bearer ${key}` } })
+    expect(response.status).toBe(405)
+    expect(response.headers.get('Allow')).toBe('POST')
+    expect(await response.json()).toEqual({ error: { message: 'GET is not allowed on /v1/chat/completions; use POST', type: 'invalid_request_error', code: 'method_not_allowed', param: null } })
+
+    const admin = await exports.default.fetch('https://llorch.test/v2/nodes/node_x', { method: 'POST', headers: { Authorization: 'Bearer test-admin-token-0123456789abcdef' } })
+    expect(admin.status).toBe(405)
+    expect(admin.headers.get('Allow')).toBe('GET, DELETE, HEAD')
+  })
+
+  it('refuses a max_tokens no engine could serve with 400 naming the field and the limit', async () => {
+    const created = await call('POST', '/v2/api-keys', { body: { name: 'max-tokens-test' } })
+    const { key } = CreateApiKeyResponse.parse(await created.json())
+    for (const field of ['max_tokens', 'max_completion_tokens']) {
+      const response = await exports.default.fetch('https://llorch.test/v1/chat/completions', {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${key}`, 'Content-Type': 'application/json' },
+        body: JSON.stringify({ model: 'any-model', messages: [{ role: 'user', content: 'hi' }], [field]: 100_000_000 }),
+      })
+      expect(response.status).toBe(400)
+      const { error } = z.object({ error: z.object({ code: z.string(), message: z.string(), param: z.string().nullable() }) }).parse(await response.json())
+      expect(error).toMatchObject({ code: 'invalid_request', param: field })
+      expect(error.message).toContain(String(MAX_TOKENS_LIMIT))
+    }
   })
 })

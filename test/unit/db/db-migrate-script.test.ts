@@ -1,9 +1,10 @@
 import { readMigrationFiles } from 'drizzle-orm/migrator'
 import { execa } from 'execa'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
+import { z } from 'zod'
 import { startTestLibsqlServer, type TestLibsqlServer } from '../../support/libsql-server-fixture.ts'
 
 const SCRIPT = path.resolve(import.meta.dirname, '../../../scripts/db-migrate.ts')
@@ -30,15 +31,18 @@ describe('npm run db:migrate', () => {
     return running
   }
 
-  it('creates the registry tables and says the database is up to date, twice in a row', async () => {
+  it('names the migrations it applied to an empty registry, then says it is up to date', async () => {
     const server = await startServer()
     const vars = { LIBSQL_URL: server.url, LIBSQL_AUTH_TOKEN: AUTH_TOKEN }
+    const tags = z.object({ entries: z.array(z.object({ tag: z.string() })) }).parse(JSON.parse(readFileSync(path.join(MIGRATIONS_FOLDER, 'meta/_journal.json'), 'utf8'))).entries.map((e) => e.tag)
+    expect(tags[0]).toBe('0000_init')
 
-    for (const run of [1, 2]) {
-      const result = await runMigrate(vars)
-      expect(result.exitCode, `run ${run}: ${result.stderr}`).toBe(0)
-      expect(result.stdout).toBe(`db:migrate: ${server.url} is up to date`)
-    }
+    const first = await runMigrate(vars)
+    expect(first.exitCode, first.stderr).toBe(0)
+    expect(first.stdout).toBe(`db:migrate: applied ${tags.join(', ')} to ${server.url}; it is up to date`)
+    const second = await runMigrate(vars)
+    expect(second.exitCode, second.stderr).toBe(0)
+    expect(second.stdout).toBe(`db:migrate: ${server.url} is up to date; no migration to apply`)
 
     const client = server.client('node', { authToken: AUTH_TOKEN })
     const tables = await client.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
@@ -50,13 +54,13 @@ describe('npm run db:migrate', () => {
   it('takes the URL and token from --url and --auth-token, or from the --secrets-file a deploy uses', async () => {
     const server = await startServer()
     const byFlags = await runMigrate({}, ['--url', server.url, '--auth-token', AUTH_TOKEN])
-    expect(byFlags.stdout).toBe(`db:migrate: ${server.url} is up to date`)
+    expect(byFlags.stdout).toMatch(new RegExp(`^db:migrate: applied 0000_init, .* to ${server.url}; it is up to date$`))
     const dir = mkdtempSync(path.join(tmpdir(), 'llorch-migrate-'))
     try {
       const file = path.join(dir, 'production.env')
       writeFileSync(file, `LIBSQL_URL=${server.url}\nLIBSQL_AUTH_TOKEN=${AUTH_TOKEN}\nADMIN_TOKEN=not-used-by-migrations-0123\n`)
       const byFile = await runMigrate({}, ['--secrets-file', file])
-      expect(byFile.stdout).toBe(`db:migrate: ${server.url} is up to date`)
+      expect(byFile.stdout).toBe(`db:migrate: ${server.url} is up to date; no migration to apply`)
       // The environment wins over the file, as with wrangler --secrets-file.
       const overridden = await runMigrate({ LIBSQL_AUTH_TOKEN: 'not-the-token' }, ['--secrets-file', file])
       expect(overridden.stderr).toContain('(check LIBSQL_AUTH_TOKEN)')

@@ -41,8 +41,10 @@ export function serveLayout(): ServeLayout {
     agent: path.join(root, 'node-agent/cli.ts'),
     migrationsFolder: path.join(root, 'migrations'),
     async worker(outDir) {
-      // Only the repository has wrangler; a release carries the bundle and manifest it made.
-      const { bundleForServe } = await import('./bundle-for-serve.ts')
+      // Only the repository has wrangler; a release carries the bundle and manifest it made. The
+      // specifier is a variable so that the release's bundler leaves this module (and wrangler) out.
+      const bundler: string = './bundle-for-serve.ts'
+      const { bundleForServe }: typeof import('./bundle-for-serve.ts') = await import(bundler)
       return bundleForServe(outDir)
     },
   }

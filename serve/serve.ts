@@ -107,8 +107,8 @@ export async function serve(options: ServeOptions): Promise<void> {
       {
         name: 'libsql',
         file: layout.node,
-        args: [layout.libsqlServer, '--file', paths.registry, '--host', REGISTRY_HOST, '--port', String(libsqlPort)],
-        env: { LIBSQL_SERVER_AUTH_TOKEN: libsqlToken },
+        args: [layout.libsqlServer, '--file', paths.registry, '--host', REGISTRY_HOST, '--port', String(libsqlPort), '--auth-token-file', paths.libsqlToken],
+        env: {},
         onStart: record,
       },
       jsonLineLog,

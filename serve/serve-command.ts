@@ -1,7 +1,13 @@
 import { Command } from 'commander'
 import { CliError, EXIT_USAGE } from '../cli/admin-client.ts'
 import { describeIssues } from '../protocol/index.ts'
+import { createWriteStream } from 'node:fs'
+import { once } from 'node:events'
+import { backup } from './backup.ts'
+import { exportRegistrySql } from './export-sql.ts'
+import { restore } from './restore.ts'
 import { ServeOptions, serve } from './serve.ts'
+import { statePaths } from './state-dir.ts'
 import { DEFAULT_STATE_DIR } from './state-dir.ts'
 
 const stateDirOption = ['--state-dir <dir>', `state folder (env LLORCH_STATE_DIR, default ${DEFAULT_STATE_DIR})`, process.env.LLORCH_STATE_DIR || DEFAULT_STATE_DIR] as const
@@ -35,6 +41,42 @@ export function serveCommand(program: Command): void {
         const parsed = ServeOptions.safeParse(options)
         if (!parsed.success) throw new CliError(`serve: ${describeIssues(parsed.error.issues)}`, EXIT_USAGE)
         await serve(parsed.data)
+      }),
+    )
+  group
+    .command('backup <out>')
+    .description('write a consistent copy of the state dir to the new folder OUT, while serving or not')
+    .option(...stateDirOption)
+    .action(
+      reported(async (out: string, options: { stateDir: string }) => {
+        const { files } = await backup(options.stateDir, out)
+        process.stdout.write(`llorch serve: backup of ${statePaths(options.stateDir).root} in ${out} (${files.join(', ')})\n`)
+      }),
+    )
+  group
+    .command('restore <in>')
+    .description('restore a backup onto an empty state dir; the next llorch serve there serves the same keys and nodes')
+    .option(...stateDirOption)
+    .action(
+      reported(async (input: string, options: { stateDir: string }) => {
+        const { version, createdAt } = restore(input, options.stateDir)
+        process.stdout.write(`llorch serve: restored the backup of ${createdAt} (llorch ${version}) into ${statePaths(options.stateDir).root}\n`)
+      }),
+    )
+  group
+    .command('export')
+    .description('write the registry as SQL for a new Turso database (turso db shell DB < dump.sql)')
+    .option(...stateDirOption)
+    .option('-o, --out <file>', 'write here instead of stdout')
+    .action(
+      reported(async (options: { stateDir: string; out?: string }) => {
+        const stream = options.out ? createWriteStream(options.out, { mode: 0o600 }) : process.stdout
+        const { tables, rows } = await exportRegistrySql(statePaths(options.stateDir).registry, (chunk) => stream.write(chunk))
+        if (stream !== process.stdout) {
+          stream.end()
+          await once(stream, 'finish')
+        }
+        process.stderr.write(`llorch serve: exported ${tables} tables, ${rows} rows\n`)
       }),
     )
 }

@@ -3,7 +3,7 @@ import path from 'node:path'
 import { z } from 'zod'
 import { LLORCH_VERSION } from '../protocol/index.ts'
 import { openRegistryFile } from './registry-file.ts'
-import { readRunning, statePaths, type StatePaths } from './state-dir.ts'
+import { servedNow, statePaths, type StatePaths } from './state-dir.ts'
 
 /** `<backup>/backup.json`: what made it and when; restore reads it to know the folder is a backup. */
 export const BackupManifest = z.object({
@@ -19,23 +19,13 @@ function keptFiles(paths: StatePaths) {
   return [paths.adminToken, paths.libsqlToken, paths.localNode, paths.localNodeToken].filter((file) => existsSync(file))
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
-  }
-}
-
 /**
  * Copies objects/ with the serving workerd paused (SIGSTOP, then SIGCONT): a Durable Object's
  * SQLite file and WAL are then as a crash would leave them, which SQLite recovers to the last
  * commit. Everything workerd acknowledged before the pause is in the copy.
  */
 function copyObjects(paths: StatePaths, into: string): void {
-  const running = readRunning(paths)
-  const workerdPid = running && alive(running.pid) ? running.workerdPid : null
+  const workerdPid = servedNow(paths)?.workerdPid ?? null
   if (workerdPid !== null) process.kill(workerdPid, 'SIGSTOP')
   try {
     cpSync(paths.objects, into, { recursive: true })

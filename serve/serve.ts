@@ -8,7 +8,7 @@ import { resolvePort } from '../node-agent/process/port.ts'
 import { LLORCH_VERSION } from '../protocol/index.ts'
 import { serveLayout } from './layout.ts'
 import { ensureLocalNode, writeLocalAgentConfig } from './local-agent.ts'
-import { ensureSecretFile, ensureStateDir, readRunning, statePaths, writeRunning, type RunningServe } from './state-dir.ts'
+import { ensureSecretFile, ensureStateDir, servedNow, statePaths, writeRunning, type RunningServe } from './state-dir.ts'
 import { SupervisedProcess } from './supervised-process.ts'
 import { SECRET_ENV, workerdConfig } from './workerd-config.ts'
 
@@ -52,15 +52,6 @@ function accepts(host: string, port: number): Promise<boolean> {
   })
 }
 
-function isRunning(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
-  }
-}
-
 /**
  * `llorch serve`: the registry (libSQL server on loopback, with a credential, migrated), the
  * control plane (the deploy bundle in `workerd serve`, Durable Objects on disk) and optionally
@@ -71,8 +62,8 @@ export async function serve(options: ServeOptions): Promise<void> {
   const paths = statePaths(options.stateDir)
   const layout = serveLayout()
   ensureStateDir(paths)
-  const earlier = readRunning(paths)
-  if (earlier && earlier.pid !== process.pid && isRunning(earlier.pid)) throw new Error(`${paths.root} is served already by pid ${earlier.pid} (${earlier.url})`)
+  const earlier = servedNow(paths)
+  if (earlier && earlier.pid !== process.pid) throw new Error(`${paths.root} is served already by pid ${earlier.pid} (${earlier.url})`)
 
   const adminToken = ensureSecretFile(paths.adminToken, 'lla.')
   if (adminToken.created) say(`wrote the admin token to ${paths.adminToken} (mode 0600); it is not printed`)

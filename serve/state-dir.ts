@@ -81,3 +81,15 @@ export function readRunning(paths: StatePaths): RunningServe | null {
     return null
   }
 }
+
+/** The running llorch serve of this state dir, if its process is still there. */
+export function servedNow(paths: StatePaths): RunningServe | null {
+  const running = readRunning(paths)
+  if (!running) return null
+  try {
+    process.kill(running.pid, 0)
+    return running
+  } catch {
+    return null
+  }
+}

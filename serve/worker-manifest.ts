@@ -1,6 +1,6 @@
-import { readFileSync } from 'node:fs'
 import { z } from 'zod'
 import { describeIssues } from '../protocol/index.ts'
+import { readJsonFile } from './json-file.ts'
 
 /**
  * What workerd needs to know about the Worker besides its bundle, taken from wrangler.toml:
@@ -67,13 +67,5 @@ export function manifestFromWranglerConfig(config: unknown, file: string): Worke
 
 /** Reads a release's `manifest.json`; throws naming the file and the field. */
 export function readWorkerManifest(file: string): WorkerManifest {
-  let input: unknown
-  try {
-    input = JSON.parse(readFileSync(file, 'utf8'))
-  } catch (error) {
-    throw new Error(`${file}: cannot read the Worker manifest (${error instanceof Error ? error.message : String(error)})`)
-  }
-  const parsed = WorkerManifest.safeParse(input)
-  if (!parsed.success) throw new Error(`${file}: ${describeIssues(parsed.error.issues)}`)
-  return parsed.data
+  return readJsonFile(file, WorkerManifest, 'the Worker manifest')
 }

@@ -1,10 +1,14 @@
 import { Command } from 'commander'
+import { z } from 'zod'
 import { CliError, EXIT_USAGE } from '../cli/admin-client.ts'
 import { describeIssues } from '../protocol/index.ts'
 import { createWriteStream } from 'node:fs'
 import { once } from 'node:events'
+import { failed, renderFinding } from '../node-agent/checks/finding.ts'
 import { backup } from './backup.ts'
+import { doctor } from './doctor.ts'
 import { exportRegistrySql } from './export-sql.ts'
+import { init } from './init.ts'
 import { restore } from './restore.ts'
 import { ServeOptions, serve } from './serve.ts'
 import { statePaths } from './state-dir.ts'
@@ -77,6 +81,30 @@ export function serveCommand(program: Command): void {
           await once(stream, 'finish')
         }
         process.stderr.write(`llorch serve: exported ${tables} tables, ${rows} rows\n`)
+      }),
+    )
+  group
+    .command('init')
+    .description('create the state dir, admin token and registry credential, and migrate the registry; changes nothing that exists')
+    .option(...stateDirOption)
+    .action(
+      reported(async (options: { stateDir: string }) => {
+        for (const line of await init(options.stateDir)) process.stdout.write(`llorch serve: ${line}\n`)
+      }),
+    )
+  group
+    .command('doctor')
+    .description('check the state dir and its permissions, the disk, the port, workerd and the migrations against this release')
+    .option(...stateDirOption)
+    .option('--host <host>', 'address llorch serve will bind', '127.0.0.1')
+    .option('--port <port>', 'port llorch serve will bind', '8787')
+    .action(
+      reported(async (options: { stateDir: string; host: string; port: string }) => {
+        const port = z.coerce.number().int().min(1).max(65_535).safeParse(options.port)
+        if (!port.success) throw new CliError(`serve doctor: --port: expected an integer 1–65535, got ${options.port}`, EXIT_USAGE)
+        const findings = await doctor({ stateDir: options.stateDir, host: options.host, port: port.data })
+        for (const finding of findings) process.stdout.write(`${renderFinding(finding)}\n`)
+        if (failed(findings).length > 0) throw new CliError(`serve doctor: ${failed(findings).length} problem(s)`)
       }),
     )
 }

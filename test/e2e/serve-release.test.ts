@@ -1,6 +1,6 @@
 import { createClient } from '@libsql/client'
 import { execa, type ResultPromise } from 'execa'
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import OpenAI from 'openai'
@@ -191,6 +191,17 @@ describe('llorch serve from the server release (npm run build:server)', () => {
     const stopped = [...second.output().matchAll(/"event":"serve.child_stopped","child":"(\w+)"/g)].map((m) => m[1])
     expect(stopped).toEqual(['agent', 'workerd', 'libsql'])
     expect(engineNow.filter(isAlive)).toEqual([])
+
+    // doctor reads the state the release left: permissions, migrations; a loose token file fails it.
+    const doctorArgs = ['serve', 'doctor', '--state-dir', stateDir, '--port', new URL(second.url).port]
+    const healthy = await execa(llorch, doctorArgs, { env: { PATH: SYSTEM_PATH }, extendEnv: false, reject: false })
+    expect(healthy.exitCode, healthy.stdout).toBe(0)
+    expect(healthy.stdout).toMatch(/^ok +migrations +the registry has all \d+ migrations of llorch/m)
+    chmodSync(tokenFile, 0o644)
+    const loose = await execa(llorch, doctorArgs, { env: { PATH: SYSTEM_PATH }, extendEnv: false, reject: false })
+    expect(loose.exitCode).toBe(1)
+    expect(loose.stdout).toContain(`fix: chmod 600 ${tokenFile}`)
+    chmodSync(tokenFile, 0o600)
 
     // The backup onto a new root answers the same key, admin token and node.
     const restoredRoot = await install('restored')

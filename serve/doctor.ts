@@ -1,10 +1,10 @@
 import { execa } from 'execa'
 import { existsSync, statSync, statfsSync } from 'node:fs'
-import { createServer } from 'node:net'
 import type { Finding } from '../node-agent/checks/finding.ts'
 import { LLORCH_VERSION } from '../protocol/index.ts'
 import { serveLayout } from './layout.ts'
 import { appliedMigrationCount, releaseMigrations } from './migrate-registry.ts'
+import { portFree } from './port-free.ts'
 import { servedNow, statePaths, type StatePaths } from './state-dir.ts'
 
 /** Below this much free space on the state dir's disk, doctor fails: SQLite needs room for its WAL and VACUUM INTO. */
@@ -43,14 +43,6 @@ function checkDisk(paths: StatePaths): Finding {
   return free < MIN_FREE_DISK_BYTES
     ? { verdict: 'fail', check: 'disk', message: `${gib} GiB free under ${paths.root}`, fix: 'free space: the registry and the Durable Objects stop taking writes when the disk is full' }
     : { verdict: 'ok', check: 'disk', message: `${gib} GiB free under ${paths.root}` }
-}
-
-function portFree(host: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = createServer()
-    server.once('error', () => resolve(false))
-    server.listen({ host, port, exclusive: true }, () => server.close(() => resolve(true)))
-  })
 }
 
 async function checkPort(paths: StatePaths, host: string, port: number): Promise<Finding> {

@@ -43,7 +43,11 @@ export function serveCommand(program: Command): void {
     .action(
       reported(async (options: Record<string, unknown>) => {
         const parsed = ServeOptions.safeParse(options)
-        if (!parsed.success) throw new CliError(`serve: ${describeIssues(parsed.error.issues)}`, EXIT_USAGE)
+        if (!parsed.success) {
+          // Named as the operator typed them: `--tls-key`, not `tlsKey`.
+          const issues = parsed.error.issues.map((issue) => ({ ...issue, path: issue.path.map((key) => `--${String(key).replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`) }))
+          throw new CliError(`serve: ${describeIssues(issues)}`, EXIT_USAGE)
+        }
         await serve(parsed.data)
       }),
     )

@@ -7,6 +7,7 @@ import { jsonLineLog } from '../db/libsql-server/index.ts'
 import { resolvePort } from '../node-agent/process/port.ts'
 import { LLORCH_VERSION } from '../protocol/index.ts'
 import { serveLayout } from './layout.ts'
+import { portFree } from './port-free.ts'
 import { ensureLocalNode, writeLocalAgentConfig } from './local-agent.ts'
 import { ensureSecretFile, ensureStateDir, servedNow, statePaths, writeRunning, type RunningServe } from './state-dir.ts'
 import { SupervisedProcess } from './supervised-process.ts'
@@ -65,6 +66,8 @@ export async function serve(options: ServeOptions): Promise<void> {
   const earlier = servedNow(paths)
   if (earlier && earlier.pid !== process.pid) throw new Error(`${paths.root} is served already by pid ${earlier.pid} (${earlier.url})`)
 
+  // workerd would only log the bind failure and be restarted forever; say it once instead.
+  if (options.port !== 0 && !(await portFree(options.host, options.port))) throw new Error(`${options.host}:${options.port} is already in use (another llorch serve or npm start?); give --port another one (0 picks a free one)`)
   const adminToken = ensureSecretFile(paths.adminToken, 'lla.')
   if (adminToken.created) say(`wrote the admin token to ${paths.adminToken} (mode 0600); it is not printed`)
   const libsqlToken = ensureSecretFile(paths.libsqlToken, 'lls.').value

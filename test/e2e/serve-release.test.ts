@@ -176,7 +176,19 @@ describe('llorch serve from the server release (npm run build:server)', () => {
     await poolReady(adminAgain)
     expect(await streamed(second.url, key.key)).toBe('tok0 tok1 tok2 tok3')
     expect(NodeList.parse(await (await adminAgain('GET', '/v2/nodes')).json()).nodes.map((n) => n.id)).toEqual([node?.id])
-    await waitFor(async () => (await usageOf(adminAgain, key.id)) === 2, { timeoutMs: 30_000, intervalMs: 250, message: 'both requests in usage' })
+    await waitFor(async () => (await usageOf(adminAgain, key.id)) >= 2, { timeoutMs: 30_000, intervalMs: 250, message: 'both requests in usage' })
+
+    // workerd and the registry, each killed alone, are started again and serve as before.
+    const Running = z.object({ workerdPid: z.int(), libsqlPid: z.int() })
+    const running = () => Running.parse(JSON.parse(readFileSync(path.join(stateDir, 'run/serve.json'), 'utf8')))
+    for (const child of ['workerd', 'libsql'] as const) {
+      const before = running()
+      process.kill(child === 'workerd' ? before.workerdPid : before.libsqlPid, 'SIGKILL')
+      await waitFor(() => second.output().includes(`"event":"serve.child_exited","child":"${child}","code":null,"signal":"SIGKILL"`), { message: `${child} seen dead` })
+      await waitFor(async () => (await fetch(`${second.url}/v1/models`, { headers: { Authorization: `Bearer ${key.key}` } }).catch(() => null))?.status === 200, { timeoutMs: 30_000, intervalMs: 200, message: `serving again after ${child} restarted` })
+    }
+    await poolReady(adminAgain)
+    expect(await streamed(second.url, key.key)).toBe('tok0 tok1 tok2 tok3')
 
     // A backup while serving, then SIGTERM: agent (and its engine), workerd, registry, in order.
     const llorch = path.join(root, 'usr/local/bin/llorch')

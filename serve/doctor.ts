@@ -48,7 +48,7 @@ function checkDisk(paths: StatePaths): Finding {
 async function checkPort(paths: StatePaths, host: string, port: number): Promise<Finding> {
   const running = servedNow(paths)
   if (running) {
-    const health = await fetch(`${running.url}/health`).then((r) => r.ok, () => false)
+    const health = await fetch(`${running.localUrl}/health`).then((r) => r.ok, () => false)
     return health ? { verdict: 'ok', check: 'port', message: `served now by pid ${running.pid} at ${running.url}` } : { verdict: 'fail', check: 'port', message: `pid ${running.pid} serves ${running.url}, which does not answer /health`, fix: 'see its log (journalctl -u llorch)' }
   }
   return (await portFree(host, port))

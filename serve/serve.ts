@@ -1,5 +1,4 @@
 import { rmSync, writeFileSync } from 'node:fs'
-import { connect } from 'node:net'
 import { migrate } from 'drizzle-orm/libsql/migrator'
 import { z } from 'zod'
 import { createRegistry } from '../db/client.ts'
@@ -41,16 +40,6 @@ async function waitUntil(what: string, check: () => Promise<boolean>): Promise<v
     if (Date.now() > deadline) throw new Error(`${what} did not answer within ${READY_TIMEOUT_MS} ms`)
     await new Promise((resolve) => setTimeout(resolve, READY_POLL_MS))
   }
-}
-
-function accepts(host: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect({ host, port }, () => {
-      socket.destroy()
-      resolve(true)
-    })
-    socket.once('error', () => resolve(false))
-  })
 }
 
 /**
@@ -115,7 +104,7 @@ export async function serve(options: ServeOptions): Promise<void> {
 
     const { bundleFile, manifest } = await layout.worker(`${paths.run}/worker`)
     const port = await resolvePort({ port: options.port === 0 ? 'auto' : options.port, host: options.host })
-    const tls = options.tlsCert && options.tlsKey ? { certFile: options.tlsCert, keyFile: options.tlsKey } : undefined
+    const tls = options.tlsCert && options.tlsKey ? { certFile: options.tlsCert, keyFile: options.tlsKey, loopbackPort: await resolvePort({ port: 'auto', host: '127.0.0.1' }) } : undefined
     writeFileSync(paths.workerdConfig, workerdConfig({ manifest, configFile: paths.workerdConfig, bundleFile, objectsDir: paths.objects, host: options.host, port, tls, libsqlUrl }), { mode: 0o600 })
     const workerd = new SupervisedProcess(
       { name: 'workerd', file: layout.workerd, args: ['serve', paths.workerdConfig, 'config'], env: { [SECRET_ENV.adminToken]: adminToken.value, [SECRET_ENV.libsqlAuthToken]: libsqlToken }, onStart: record },
@@ -125,16 +114,17 @@ export async function serve(options: ServeOptions): Promise<void> {
     workerd.start()
     const dialHost = options.host === '0.0.0.0' ? '127.0.0.1' : options.host === '::' ? '::1' : options.host
     const url = `${tls ? 'https' : 'http'}://${dialHost.includes(':') ? `[${dialHost}]` : dialHost}:${port}`
-    await waitUntil('workerd', async () => (tls ? accepts(dialHost, port) : (await fetch(`${url}/health`)).ok))
-    running = { version: LLORCH_VERSION, pid: process.pid, url, libsqlUrl, workerdPid: null, libsqlPid: null }
+    const localUrl = tls ? `http://127.0.0.1:${tls.loopbackPort}` : url
+    await waitUntil('workerd', async () => (await fetch(`${localUrl}/health`)).ok)
+    running = { version: LLORCH_VERSION, pid: process.pid, url, localUrl, libsqlUrl, workerdPid: null, libsqlPid: null }
     record()
     say(`control plane at ${url} (workerd serve, objects in ${paths.objects}, admin token in ${paths.adminToken})`)
 
     if (options.agentConfig) {
       const admin = (method: string, route: string, body?: unknown) =>
-        fetch(`${url}${route}`, { method, headers: { Authorization: `Bearer ${adminToken.value}`, ...(body ? { 'Content-Type': 'application/json' } : {}) }, ...(body ? { body: JSON.stringify(body) } : {}) })
+        fetch(`${localUrl}${route}`, { method, headers: { Authorization: `Bearer ${adminToken.value}`, ...(body ? { 'Content-Type': 'application/json' } : {}) }, ...(body ? { body: JSON.stringify(body) } : {}) })
       const nodeId = await ensureLocalNode(paths, admin)
-      const config = writeLocalAgentConfig(paths, options.agentConfig, url)
+      const config = writeLocalAgentConfig(paths, options.agentConfig, localUrl)
       const agent = new SupervisedProcess({ name: 'agent', file: layout.node, args: [layout.agent, 'run', '--config', config], env: {} }, jsonLineLog)
       children.push(agent)
       agent.start()

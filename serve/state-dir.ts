@@ -37,6 +37,8 @@ export const RunningServe = z.object({
   version: z.string(),
   pid: z.int(),
   url: z.url(),
+  /** Plain HTTP on loopback: `url` itself, or with TLS the second socket this machine uses. */
+  localUrl: z.url(),
   libsqlUrl: z.url(),
   workerdPid: z.int().nullable(),
   libsqlPid: z.int().nullable(),

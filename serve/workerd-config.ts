@@ -13,8 +13,12 @@ export interface WorkerdConfigInput {
   objectsDir: string
   host: string
   port: number
-  /** Certificate chain and private key (PEM) for workerd's own HTTPS; plain HTTP without. */
-  tls?: { certFile: string; keyFile: string } | undefined
+  /**
+   * Certificate chain and private key (PEM) for workerd's own HTTPS; plain HTTP without. With
+   * them, `loopbackPort` is a second, plain-HTTP socket on 127.0.0.1 for this machine's own
+   * agent and tools, which the certificate's name would not match.
+   */
+  tls?: { certFile: string; keyFile: string; loopbackPort: number } | undefined
   libsqlUrl: string
 }
 
@@ -53,6 +57,7 @@ export function workerdConfig(input: WorkerdConfigInput): string {
   const socket = input.tls
     ? `(name = "http", address = ${text(listen)}, https = (options = (), tlsOptions = (keypair = (privateKey = ${embed(configFile, input.tls.keyFile)}, certificateChain = ${embed(configFile, input.tls.certFile)}))), service = "control-plane")`
     : `(name = "http", address = ${text(listen)}, http = (), service = "control-plane")`
+  const sockets = input.tls ? [socket, `(name = "loopback", address = ${text(address('127.0.0.1', input.tls.loopbackPort))}, http = (), service = "control-plane")`] : [socket]
   const list = (items: string[]) => items.map((item) => `\n    ${item},`).join('')
   return `# Written by llorch serve at each start from the release's Worker manifest; edits are overwritten.
 using Workerd = import "/workerd/workerd.capnp";
@@ -63,7 +68,7 @@ const config :Workerd.Config = (
     (name = "objects", disk = (path = ${text(input.objectsDir)}, writable = true)),
     (name = "internet", network = (allow = ["public", "local"], tlsOptions = (trustBrowserCas = true))),
   ],
-  sockets = [${list([socket])}
+  sockets = [${list(sockets)}
   ],
 );
 

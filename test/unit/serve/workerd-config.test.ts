@@ -49,7 +49,7 @@ describe('the workerd config llorch serve writes', () => {
     expect(config).toContain('address = "0.0.0.0:8787", http = ()')
   })
 
-  it('is a config workerd serves HTTPS with, from a certificate and key', async () => {
+  it('is a config workerd serves HTTPS with, from a certificate and key, plus plain HTTP on loopback', async () => {
     dir = mkdtempSync(path.join(tmpdir(), 'llorch-workerd-config-'))
     const bundleFile = path.join(dir, 'index.js')
     writeFileSync(bundleFile, 'export default { fetch(request, env) { return new Response(`served ${env.HEARTBEAT_INTERVAL_MS}`) } }\n')
@@ -57,12 +57,15 @@ describe('the workerd config llorch serve writes', () => {
     await execa('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', '/CN=localhost', '-days', '1', '-keyout', keyFile, '-out', certFile])
     const configFile = path.join(dir, 'workerd.capnp')
     const port = await resolvePort({ port: 'auto', host: '127.0.0.1' })
+    const loopbackPort = await resolvePort({ port: 'auto', host: '127.0.0.1' })
     const manifest = { ...wranglerManifest(), durableObjects: [] }
-    writeFileSync(configFile, workerdConfig({ manifest, configFile, bundleFile, objectsDir: dir, host: '127.0.0.1', port, tls: { certFile, keyFile }, libsqlUrl: 'http://127.0.0.1:1' }))
+    writeFileSync(configFile, workerdConfig({ manifest, configFile, bundleFile, objectsDir: dir, host: '127.0.0.1', port, tls: { certFile, keyFile, loopbackPort }, libsqlUrl: 'http://127.0.0.1:1' }))
     const workerd = execa(WORKERD, ['serve', configFile, 'config'], { reject: false, env: { ADMIN_TOKEN: 'x', LIBSQL_AUTH_TOKEN: 'y' } })
     try {
       const body = await waitFor(() => httpsBody(`https://127.0.0.1:${port}/`).catch(() => null), { timeoutMs: 20_000, intervalMs: 100, message: 'workerd serving HTTPS' })
       expect(body).toBe('served 10000')
+      // This machine's agent and tools use the plain loopback socket, which the certificate does not name.
+      expect(await (await fetch(`http://127.0.0.1:${loopbackPort}/`)).text()).toBe('served 10000')
     } finally {
       workerd.kill('SIGKILL')
       await workerd

@@ -204,6 +204,11 @@ describe('llorch serve from the server release (npm run build:server)', () => {
     expect(stopped).toEqual(['agent', 'workerd', 'libsql'])
     expect(engineNow.filter(isAlive)).toEqual([])
 
+    // Installing again over the same root (an upgrade) replaces /opt/llorch and keeps the state.
+    const again = await execa(path.join(unpacked, 'install.sh'), ['--root', root], { env: { PATH: SYSTEM_PATH }, extendEnv: false })
+    expect(again.stdout).toContain(`settings: ${path.join(root, 'etc/llorch/serve.env')} exists, left alone`)
+    expect(readFileSync(tokenFile, 'utf8').trim()).toBe(adminToken)
+
     // doctor reads the state the release left: permissions, migrations; a loose token file fails it.
     const doctorArgs = ['serve', 'doctor', '--state-dir', stateDir, '--port', new URL(second.url).port]
     const healthy = await execa(llorch, doctorArgs, { env: { PATH: SYSTEM_PATH }, extendEnv: false, reject: false })

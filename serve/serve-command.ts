@@ -1,18 +1,17 @@
 import { Command } from 'commander'
+import { once } from 'node:events'
+import { createWriteStream } from 'node:fs'
 import { z } from 'zod'
 import { CliError, EXIT_USAGE } from '../cli/admin-client.ts'
-import { describeIssues } from '../protocol/index.ts'
-import { createWriteStream } from 'node:fs'
-import { once } from 'node:events'
 import { failed, renderFinding } from '../node-agent/checks/finding.ts'
+import { describeIssues } from '../protocol/index.ts'
 import { backup } from './backup.ts'
 import { doctor } from './doctor.ts'
 import { exportRegistrySql } from './export-sql.ts'
 import { init } from './init.ts'
 import { restore } from './restore.ts'
 import { ServeOptions, serve } from './serve.ts'
-import { statePaths } from './state-dir.ts'
-import { DEFAULT_STATE_DIR } from './state-dir.ts'
+import { DEFAULT_STATE_DIR, statePaths } from './state-dir.ts'
 
 const stateDirOption = ['--state-dir <dir>', `state folder (env LLORCH_STATE_DIR, default ${DEFAULT_STATE_DIR})`, process.env.LLORCH_STATE_DIR || DEFAULT_STATE_DIR] as const
 

@@ -5,6 +5,7 @@
  *   llorch nodes list              llorch pools drain demo-model
  *   llorch keys create app --scope inference
  *   llorch usage --group-by key    llorch top
+ *   llorch serve --state-dir /var/lib/llorch   (the home profile: see serve/)
  *
  * The URL and admin token come from --url/--admin-token, LLORCH_URL/LLORCH_ADMIN_TOKEN, or the
  * `.llorch/local.json` that `npm start` writes.
@@ -18,6 +19,7 @@ import { nodeCommands } from './node-commands.ts'
 import { poolCommands } from './pool-commands.ts'
 import { topCommand } from './top-command.ts'
 import { usageCommand } from './usage-command.ts'
+import { serveCommand } from '../serve/serve-command.ts'
 
 const program = new Command()
   .name('llorch')
@@ -35,6 +37,7 @@ keyCommands(program, ctx)
 poolCommands(program, ctx)
 usageCommand(program, ctx)
 topCommand(program, ctx)
+serveCommand(program)
 
 try {
   await program.parseAsync()

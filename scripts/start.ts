@@ -30,6 +30,9 @@ const StartEnv = z.object({
   LLORCH_HOST: z.string().min(1).default('127.0.0.1'),
 })
 
+/** The registry binds loopback whatever LLORCH_HOST says; LLORCH_HOST moves the API alone. */
+const REGISTRY_HOST = '127.0.0.1'
+
 /** A path under the state dir as the operator would type it from the project root. */
 const shown = (name: string) => path.relative(PROJECT_ROOT, path.join(STATE_DIR, name)) || name
 
@@ -45,6 +48,9 @@ if (!env.success) {
 const { LLORCH_PORT, LLORCH_LIBSQL_PORT, LLORCH_HOST } = env.data
 
 const secrets = readLocalSecrets() ?? { adminToken: newLocalAdminToken() }
+// The registry holds every key's hash: only this machine reaches it, and only with this token.
+secrets.libsqlAuthToken ??= `local-libsql-${crypto.randomUUID()}`
+const libsqlAuthToken = secrets.libsqlAuthToken
 writeLocalSecrets(secrets)
 
 // Miniflare's own exit hook ends this process on SIGINT/SIGTERM right after these listeners run
@@ -64,12 +70,12 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 }
 
 say('llorch: starting the local libSQL server')
-const libsql = await listenOrExplain(() => startLibsqlServer({ file: path.join(STATE_DIR, 'registry.db'), port: LLORCH_LIBSQL_PORT, host: LLORCH_HOST }), {
-  host: LLORCH_HOST,
+const libsql = await listenOrExplain(() => startLibsqlServer({ file: path.join(STATE_DIR, 'registry.db'), port: LLORCH_LIBSQL_PORT, host: REGISTRY_HOST, authToken: libsqlAuthToken }), {
+  host: REGISTRY_HOST,
   port: LLORCH_LIBSQL_PORT,
   variable: 'LLORCH_LIBSQL_PORT',
 })
-await applyMigrations({ url: libsql.url })
+await applyMigrations({ url: libsql.url, authToken: libsqlAuthToken })
 say(`llorch: registry at ${libsql.url} (${shown('registry.db')}), migrated`)
 
 say('llorch: bundling the Worker (wrangler deploy --dry-run)')
@@ -81,7 +87,7 @@ const controlPlane = await listenOrExplain(
     startControlPlane({
       bundlePath,
       persistPath: path.join(STATE_DIR, 'workerd'),
-      bindings: { LIBSQL_URL: libsql.url, ADMIN_TOKEN: secrets.adminToken },
+      bindings: { LIBSQL_URL: libsql.url, LIBSQL_AUTH_TOKEN: libsqlAuthToken, ADMIN_TOKEN: secrets.adminToken },
       host: LLORCH_HOST,
       port: LLORCH_PORT,
       onLog: ({ message }) => controlPlaneLog.write(`${message}\n`),

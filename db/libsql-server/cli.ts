@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { Command, Option } from 'commander'
+import { readFileSync } from 'node:fs'
 import path from 'node:path'
 import { z } from 'zod'
 import { describeIssues } from '../../protocol/describe-issues.ts'
@@ -18,6 +19,7 @@ const CliOptions = z.object({
   file: z.string().min(1, 'expected the path of a database file'),
   host: z.string().min(1, 'expected a host name or address'),
   authToken: z.string().min(1, 'expected a non-empty token').optional(),
+  authTokenFile: z.string().min(1, 'expected the path of a file holding the token').optional(),
 })
 
 const program = new Command('libsql-server')
@@ -25,7 +27,8 @@ const program = new Command('libsql-server')
   .option('--port <port>', 'port to listen on, 0 picks a free one', String(DEFAULT_PORT))
   .option('--file <path>', 'database file, created with its folder if missing', DEFAULT_FILE)
   .option('--host <host>', 'address to bind', '127.0.0.1')
-  .addOption(new Option('--auth-token <token>', 'require "Authorization: Bearer <token>"').env('LIBSQL_SERVER_AUTH_TOKEN'))
+  .addOption(new Option('--auth-token <token>', 'require "Authorization: Bearer <token>" (needed to bind anything but loopback)').env('LIBSQL_SERVER_AUTH_TOKEN'))
+  .addOption(new Option('--auth-token-file <path>', 'read the token from this file (kept out of ps)').conflicts('authToken'))
   .showHelpAfterError()
 
 program.parse()
@@ -35,7 +38,15 @@ if (!parsed.success) {
   process.exit(2)
 }
 
-const options = parsed.data
+const { authTokenFile, ...options } = parsed.data
+if (authTokenFile !== undefined) {
+  try {
+    options.authToken = readFileSync(authTokenFile, 'utf8').trim()
+  } catch (error) {
+    console.error(`libsql-server: --auth-token-file ${authTokenFile}: ${error instanceof Error ? error.message : String(error)}`)
+    process.exit(2)
+  }
+}
 const server = await startLibsqlServer({ ...options, log: jsonLineLog }).catch((error: unknown) => {
   console.error(`libsql-server: ${error instanceof Error ? error.message : String(error)}`)
   process.exit(1)

@@ -17,7 +17,8 @@
  * - Hrana over WebSocket (`ws://`, `wss://`, and `libsql://` URLs that pick WebSocket): use `http://`.
  * - Cursors (`/v3/cursor`): not served; @libsql/client does not use them over HTTP.
  * - Replication, embedded replicas and sync, `replication_index`, namespaces (one database per
- *   server), JWT auth (one shared token; `/v2`, `/v3` and `/health` answer without it), TLS
+ *   server), JWT auth (one shared token, required to bind anything but loopback; `/v2`, `/v3` and `/health`
+ *   answer without it), TLS
  *   (bind to 127.0.0.1 or put a proxy in front), the legacy `/v1` HTTP API, sqld's admin API.
  * - `base_url` is always null; `rows_read`, `rows_written` and `query_duration_ms` are not reported.
  * - Error codes are the engine's extended SQLite codes (`SQLITE_CONSTRAINT_UNIQUE`) where sqld
@@ -58,7 +59,8 @@ export const LibsqlServerOptions = z.object({
 
 /**
  * `file` is created with its folder if missing; `port` 0 (the default) picks a free port; `host`
- * defaults to 127.0.0.1; `authToken` turns on Bearer auth; `streamIdleTimeoutMs` and
+ * defaults to 127.0.0.1; `authToken` turns on Bearer auth and is
+ * required to bind anything but loopback; `streamIdleTimeoutMs` and
  * `busyRetryLimitMs` exist for tests; `log` receives boundary events (silent by default).
  */
 export type LibsqlServerOptions = z.input<typeof LibsqlServerOptions> & { log?: Log }
@@ -85,6 +87,8 @@ export async function startLibsqlServer(options: LibsqlServerOptions): Promise<L
   const parsed = LibsqlServerOptions.safeParse(options)
   if (!parsed.success) throw new Error(`libsql-server options: ${describeIssues(parsed.error.issues)}`)
   const { port, host, authToken, streamIdleTimeoutMs, busyRetryLimitMs } = parsed.data
+  // Whoever reaches the port can read and write every row, API key hashes included.
+  if (authToken === undefined && !isLoopback(host)) throw new Error(`libsql-server: binding ${host} needs an auth token; without one it binds only loopback (127.0.0.1, ::1)`)
   const log = options.log ?? silentLog
   const file = path.resolve(parsed.data.file)
 
@@ -149,6 +153,11 @@ async function stopServer(server: Server): Promise<void> {
   const grace = setTimeout(() => server.closeAllConnections(), CLOSE_GRACE_MS)
   await closed
   clearTimeout(grace)
+}
+
+/** Only this machine can connect: 127.0.0.0/8, ::1 or localhost. */
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host)
 }
 
 /** The host clients should dial: a wildcard bind is reached on loopback; IPv6 needs brackets. */

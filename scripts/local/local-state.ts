@@ -20,6 +20,8 @@ export type LocalState = z.infer<typeof LocalState>
 /** Secrets that must survive restarts (the node token and API key are shown only once). */
 export const LocalSecrets = z.object({
   adminToken: z.string().min(16),
+  /** The credential the local libSQL server requires; the Worker holds it as LIBSQL_AUTH_TOKEN. */
+  libsqlAuthToken: z.string().min(16).optional(),
   nodeId: z.string().optional(),
   nodeToken: z.string().optional(),
   apiKey: z.string().optional(),

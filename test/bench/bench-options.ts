@@ -13,6 +13,8 @@ export interface BenchOptions {
   quick: boolean
   /** Print only the JSON object. */
   json: boolean
+  /** Run the control plane as `llorch serve` does (workerd serve) instead of as `npm start` does (Miniflare). */
+  serve: boolean
 }
 
 /** Requests per path in the sequential and concurrent scenarios, without and with `--quick`. */
@@ -29,6 +31,8 @@ side by side, and prints TTFT, tokens/s per stream, aggregate tokens/s, wall tim
   --tokens T        tokens per request at maximum engine speed (default 256)
   --paced-rate R    tokens/s of the paced engine, 0 skips that scenario (default 50)
   --quick           fewer requests everywhere (sequential and concurrent: 30), under a minute
+  --serve           the control plane as llorch serve runs it (workerd serve, the home profile)
+                    instead of as npm start does (workerd through Miniflare)
   --json            print only the JSON object (with npm run --silent bench -- --json,
                     stdout is exactly one JSON line)
   -h, --help        show this help`
@@ -55,6 +59,7 @@ function readFlags(argv: string[]) {
       'paced-rate': { type: 'string', default: '50' },
       quick: { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
+      serve: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -78,5 +83,6 @@ export function parseBenchOptions(argv: string[]): BenchOptions | null {
     pacedRate: integer('paced-rate', flags['paced-rate'], 0, 10_000),
     quick: flags.quick,
     json: flags.json,
+    serve: flags.serve,
   }
 }

@@ -7,13 +7,15 @@ import { CreateApiKeyResponse, CreateNodeResponse, DebugCosts, PoolView } from '
 import { PROJECT_ROOT, buildWorker } from '../../scripts/local/build-worker.ts'
 import { startControlPlane } from '../../scripts/local/control-plane.ts'
 import { applyMigrations } from '../../scripts/local/migrate.ts'
-import { spawnLogged, stopLogged, waitUntil } from './logged-process.ts'
+import { readRunning, statePaths } from '../../serve/state-dir.ts'
+import { spawnLogged, stopLogged, waitUntil, type LoggedProcess } from './logged-process.ts'
 import type { Reaper } from './reaper.ts'
 import type { BenchPool } from './scenarios.ts'
 
 const FAKE_ENGINE = path.join(PROJECT_ROOT, 'test/fixtures/fake-engine.ts')
 const AGENT_CLI = path.join(PROJECT_ROOT, 'node-agent/cli.ts')
 const LIBSQL_CLI = path.join(PROJECT_ROOT, 'db/libsql-server/cli.ts')
+const LLORCH_CLI = path.join(PROJECT_ROOT, 'cli/llorch.ts')
 /** Far more than any request asks for: `max_tokens` sets each request's length. */
 const ENGINE_TOKEN_CAP = 10_000_000
 const READY_TIMEOUT_MS = 60_000
@@ -46,13 +48,14 @@ export interface CostSnapshot {
 const LibsqlStats = z.object({ pipelines: z.number() })
 
 /**
- * Runs the llorch control plane as `npm start` does, with each piece as its own process: the
- * local libSQL server (migrated), the Worker bundled by wrangler in workerd, and a `llorch-agent`
+ * Runs the llorch control plane as `npm start` does (or, with `serve`, as `llorch serve` does),
+ * with each piece as its own process: the local libSQL server (migrated), the Worker bundled by
+ * wrangler in workerd, and a `llorch-agent`
  * serving one fake-engine pool per `BenchPool` on a fixed port, so the bench can also call the
  * very same engine directly; a pool with more replicas gets one more agent (and node) per
  * replica. Everything started is tracked by `reaper`.
  */
-export async function startBenchStack({ pools, reaper, say }: { pools: BenchPool[]; reaper: Reaper; say: Say }): Promise<BenchStack> {
+export async function startBenchStack({ pools, reaper, say, serve = false }: { pools: BenchPool[]; reaper: Reaper; say: Say; serve?: boolean }): Promise<BenchStack> {
   const dir = mkdtempSync(path.join(tmpdir(), 'llorch-bench-'))
   reaper.trackDir(dir)
   const stops: (() => Promise<void>)[] = []
@@ -63,32 +66,11 @@ export async function startBenchStack({ pools, reaper, say }: { pools: BenchPool
       reaper.reapNow()
     })())
   try {
-    say('starting the local libSQL server')
-    const libsql = spawnLogged({ name: 'libsql-server', script: LIBSQL_CLI, args: ['--port', '0', '--file', path.join(dir, 'registry.db')], logFile: path.join(dir, 'libsql.log'), reaper })
-    stops.push(() => stopLogged(libsql, 5_000))
-    const libsqlUrl = await waitUntil('the libSQL server to listen', () => /"event":"libsql.listening","url":"([^"]+)"/.exec(readFileSync(libsql.logFile, 'utf8'))?.[1] ?? null, { timeoutMs: READY_TIMEOUT_MS, watch: [libsql] })
-    await applyMigrations({ url: libsqlUrl })
-
-    say('bundling the Worker (wrangler deploy --dry-run)')
-    const { bundlePath } = await buildWorker({ outDir: path.join(dir, 'bundle') })
-    const adminToken = `bench-admin-${crypto.randomUUID()}`
-    // The Worker's console goes to a file: stdout carries only the bench's table and JSON.
-    const workerLog = path.join(dir, 'worker.log')
-    const controlPlane = await startControlPlane({
-      bundlePath,
-      persistPath: path.join(dir, 'workerd'),
-      bindings: { LIBSQL_URL: libsqlUrl, ADMIN_TOKEN: adminToken },
-      onLog: ({ level, message }) => {
-        try {
-          appendFileSync(workerLog, `${level} ${message}\n`)
-        } catch {
-          // the folder is gone: the bench is stopping
-        }
-      },
-    })
-    stops.push(() => controlPlane.stop())
+    const plane = serve ? await startServePlane(dir, reaper, say) : await startMiniflarePlane(dir, reaper, say)
+    stops.push(plane.stop)
+    const { adminToken, libsqlUrl } = plane
     const admin = async (method: string, route: string, body?: unknown): Promise<unknown> => {
-      const response = await fetch(new URL(route, controlPlane.url), {
+      const response = await fetch(new URL(route, plane.url), {
         method,
         headers: { Authorization: `Bearer ${adminToken}`, ...(body === undefined ? {} : { 'Content-Type': 'application/json' }) },
         ...(body === undefined ? {} : { body: JSON.stringify(body) }),
@@ -124,7 +106,7 @@ export async function startBenchStack({ pools, reaper, say }: { pools: BenchPool
       mkdirSync(stateDir)
       reaper.trackAgentStateDir(stateDir)
       const configFile = path.join(dir, `${name}.json`)
-      const config = { control_plane_url: controlPlane.url.toString(), node_token: node.token, state_dir: stateDir, shutdown_drain_ms: AGENT_DRAIN_MS, pools: poolConfigs }
+      const config = { control_plane_url: plane.url.toString(), node_token: node.token, state_dir: stateDir, shutdown_drain_ms: AGENT_DRAIN_MS, pools: poolConfigs }
       writeFileSync(configFile, JSON.stringify(config, null, 2), { mode: 0o600 })
 
       say(`starting llorch-agent ${name} with ${served.map((p) => p.id).join(', ')}`)
@@ -137,7 +119,7 @@ export async function startBenchStack({ pools, reaper, say }: { pools: BenchPool
             const view = await admin('GET', `/v2/pools/${pool.id}`)
             return view !== null && PoolView.parse(view).replicas.some((r) => r.node_id === node.id && r.state === 'ready') ? true : null
           },
-          { timeoutMs: READY_TIMEOUT_MS, watch: [agent, libsql] },
+          { timeoutMs: READY_TIMEOUT_MS, watch: [agent, plane.watched] },
         )
       }
     }
@@ -150,9 +132,67 @@ export async function startBenchStack({ pools, reaper, say }: { pools: BenchPool
       const worker = DebugCosts.parse(counts)
       return { entryPoints: worker.entry_points, storageWrites: worker.storage_writes, libsqlPipelines: LibsqlStats.parse(stats).pipelines }
     }
-    return { apiUrl: new URL('/v1', controlPlane.url).toString(), apiKey: key, engineUrls, replicaEngineUrls, costs, stop }
+    return { apiUrl: new URL('/v1', plane.url).toString(), apiKey: key, engineUrls, replicaEngineUrls, costs, stop }
   } catch (error) {
     await stop()
     throw error
   }
+}
+
+/** The control plane the agents connect to, and what the bench needs to reach and stop it. */
+interface PlaneUnderBench {
+  url: URL
+  adminToken: string
+  libsqlUrl: string
+  /** The process whose death fails the wait for the agents. */
+  watched: LoggedProcess
+  stop(): Promise<void>
+}
+
+/** As `npm start` runs it: the libSQL server as a process, the Worker in workerd through Miniflare. */
+async function startMiniflarePlane(dir: string, reaper: Reaper, say: Say): Promise<PlaneUnderBench> {
+  say('starting the local libSQL server')
+  const libsql = spawnLogged({ name: 'libsql-server', script: LIBSQL_CLI, args: ['--port', '0', '--file', path.join(dir, 'registry.db')], logFile: path.join(dir, 'libsql.log'), reaper })
+  const libsqlUrl = await waitUntil('the libSQL server to listen', () => /"event":"libsql.listening","url":"([^"]+)"/.exec(readFileSync(libsql.logFile, 'utf8'))?.[1] ?? null, { timeoutMs: READY_TIMEOUT_MS, watch: [libsql] })
+  await applyMigrations({ url: libsqlUrl })
+
+  say('bundling the Worker (wrangler deploy --dry-run)')
+  const { bundlePath } = await buildWorker({ outDir: path.join(dir, 'bundle') })
+  const adminToken = `bench-admin-${crypto.randomUUID()}`
+  // The Worker's console goes to a file: stdout carries only the bench's table and JSON.
+  const workerLog = path.join(dir, 'worker.log')
+  const controlPlane = await startControlPlane({
+    bundlePath,
+    persistPath: path.join(dir, 'workerd'),
+    bindings: { LIBSQL_URL: libsqlUrl, ADMIN_TOKEN: adminToken },
+    onLog: ({ level, message }) => {
+      try {
+        appendFileSync(workerLog, `${level} ${message}\n`)
+      } catch {
+        // the folder is gone: the bench is stopping
+      }
+    },
+  })
+  return {
+    url: controlPlane.url,
+    adminToken,
+    libsqlUrl,
+    watched: libsql,
+    async stop() {
+      await controlPlane.stop()
+      await stopLogged(libsql, 5_000)
+    },
+  }
+}
+
+/** As the home profile runs it: `llorch serve` from this repository (workerd serve, no Miniflare). */
+async function startServePlane(dir: string, reaper: Reaper, say: Say): Promise<PlaneUnderBench> {
+  say('starting llorch serve (libSQL server and workerd serve)')
+  const stateDir = path.join(dir, 'serve')
+  const serve = spawnLogged({ name: 'llorch serve', script: LLORCH_CLI, args: ['serve', '--state-dir', stateDir, '--port', '0'], logFile: path.join(dir, 'serve.log'), reaper })
+  const url = await waitUntil('llorch serve to listen', () => /control plane at (\S+) \(workerd serve/.exec(readFileSync(serve.logFile, 'utf8'))?.[1] ?? null, { timeoutMs: READY_TIMEOUT_MS, watch: [serve] })
+  const paths = statePaths(stateDir)
+  const running = readRunning(paths)
+  if (!running) throw new Error(`llorch serve listens at ${url} but wrote no ${paths.running}`)
+  return { url: new URL(url), adminToken: readFileSync(paths.adminToken, 'utf8').trim(), libsqlUrl: running.libsqlUrl, watched: serve, stop: () => stopLogged(serve, 10_000) }
 }

@@ -92,7 +92,7 @@ async function main(options: BenchOptions, reaper: Reaper): Promise<number> {
   const startedAt = new Date().toISOString()
   const loadBefore = os.loadavg()[0] ?? 0
   const plan = planBench(options)
-  const stack = await startBenchStack({ pools: plan.pools, reaper, say })
+  const stack = await startBenchStack({ pools: plan.pools, reaper, say, serve: options.serve })
   const scenarios: ScenarioResult[] = []
   let affinity: AffinityResult | undefined
   try {

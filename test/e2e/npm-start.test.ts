@@ -45,13 +45,17 @@ describe('npm start', () => {
 
   it('runs the registry, the control plane in workerd and a local agent, streams from the demo pool, and stops on SIGINT', async () => {
     const stateDir = cleanup.stateDir()
-    const start = npmStart(cleanup, stateDir)
+    // The API on every interface; the registry must stay on loopback and ask for its token.
+    const start = npmStart(cleanup, stateDir, { LLORCH_HOST: '0.0.0.0' })
     await start.banner()
     expect(start.output()).toContain('pool "demo-model" is ready')
 
     const state = LocalState.parse(JSON.parse(readFileSync(path.join(stateDir, 'local.json'), 'utf8')))
     expect(state.apiKey).toBeDefined()
     expect(existsSync(path.join(stateDir, 'registry.db'))).toBe(true)
+    expect(new URL(state.libsqlUrl).hostname).toBe('127.0.0.1')
+    const anonymous = await fetch(`${state.libsqlUrl}/v2/pipeline`, { method: 'POST', body: JSON.stringify({ requests: [{ type: 'execute', stmt: { sql: 'SELECT id, name FROM api_keys' } }] }) })
+    expect(anonymous.status).toBe(401)
 
     const health = await fetch(`${state.url}/health`)
     expect(await health.json()).toEqual({ status: 'ok', version: expect.any(String) })

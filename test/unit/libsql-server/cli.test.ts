@@ -1,6 +1,6 @@
 import { createClient } from '@libsql/client'
 import { execa, type ResultPromise } from 'execa'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { createInterface } from 'node:readline'
@@ -54,6 +54,20 @@ describe('libsql server CLI', () => {
     child.kill('SIGTERM')
     const result = await child
     expect(result.exitCode).toBe(0)
+  })
+
+  it('reads the token from --auth-token-file, so it stays out of ps', async () => {
+    dir = mkdtempSync(path.join(os.tmpdir(), 'llorch-libsql-cli-'))
+    const tokenFile = path.join(dir, 'token')
+    writeFileSync(tokenFile, 'file-token\n', { mode: 0o600 })
+    child = execa(process.execPath, [CLI, '--port', '0', '--file', path.join(dir, 'registry.db'), '--auth-token-file', tokenFile], { reject: false, buffer: { stdout: false } })
+    const { url } = await listeningLine(child)
+    const anonymous = createClient({ url })
+    await expect(anonymous.execute('SELECT 1')).rejects.toMatchObject({ code: 'UNAUTHORIZED' })
+    const client = createClient({ url, authToken: 'file-token' })
+    expect((await client.execute('SELECT 1 AS one')).rows[0]?.one).toBe(1)
+    client.close()
+    anonymous.close()
   })
 
   it('exits with status 2 and names the option when an argument is invalid', async () => {

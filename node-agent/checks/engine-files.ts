@@ -1,6 +1,7 @@
 import { closeSync, openSync, readSync, statSync } from 'node:fs'
 import path from 'node:path'
 import type { AgentConfig, PoolConfig } from '../config/schema.ts'
+import { sourcesOf } from '../provision/pool-sources.ts'
 import { findExecutable } from './find-executable.ts'
 import type { Finding } from './finding.ts'
 
@@ -13,13 +14,18 @@ const INSTALL_HINT = {
   ollama: 'install Ollama (https://ollama.com/download)',
 } as const
 
-/** The program the agent would start for a pool and the field that names it; null for engines it does not start. */
+/**
+ * The program the agent would start for a pool and the field that names it; null for engines it
+ * does not start, and for engines it fetches (the source checks look at those).
+ */
 function programOf(pool: PoolConfig, i: number): { program: string; field: string; fix: string } | null {
   switch (pool.engine) {
     case 'llamacpp':
     case 'vllm':
+      if (typeof pool.binary !== 'string') return null
       return { program: pool.binary, field: `pools[${i}].binary`, fix: `${INSTALL_HINT[pool.engine]}, or set pools[${i}].binary to its full path` }
     case 'ollama':
+      if (typeof pool.binary !== 'string') return null
       return pool.spawn ? { program: pool.binary, field: `pools[${i}].binary`, fix: `${INSTALL_HINT.ollama}, or set pools[${i}].binary to its full path` } : null
     case 'command':
       return { program: pool.command[0] ?? '', field: `pools[${i}].command[0]`, fix: `give the full path of the program in pools[${i}].command[0]` }
@@ -57,8 +63,10 @@ function checkModel(pool: PoolConfig, i: number): Finding | null {
   const field = `pools[${i}].model`
   switch (pool.engine) {
     case 'llamacpp':
+      if (typeof pool.model !== 'string') return null
       return checkGguf(pool.model, field, `download the GGUF file to that path, or set ${field} to the one you have`)
     case 'vllm': {
+      if (typeof pool.model !== 'string') return null
       if (!looksLikePath(pool.model)) return { verdict: 'ok', check: 'model', field, message: `${pool.model}: a Hugging Face id, downloaded by vLLM when it first starts` }
       const dir = path.resolve(pool.model)
       let isDir = false
@@ -85,7 +93,8 @@ export function checkEngineFiles(config: AgentConfig, { PATH = process.env.PATH 
   config.pools.forEach((pool, i) => {
     const spec = programOf(pool, i)
     if (spec === null) {
-      findings.push({ verdict: 'skip', check: 'engine', field: `pools[${i}]`, message: `pool ${pool.id} uses the ${pool.engine} server at ${pool.host}:${String(pool.port)}, which the agent does not start` })
+      // A fetched engine is reported by the source checks.
+      if (sourcesOf(pool).binary === null) findings.push({ verdict: 'skip', check: 'engine', field: `pools[${i}]`, message: `pool ${pool.id} uses the ${pool.engine} server at ${pool.host}:${String(pool.port)}, which the agent does not start` })
     } else {
       const found = findExecutable(spec.program, { PATH })
       findings.push(

@@ -7,7 +7,7 @@ import type { Bindings } from './env.ts'
 import { readWorkerSettings, registryFor } from './env.ts'
 import { logError, logEvent } from './log.ts'
 import { NodeMetricsRecorder } from './node/node-metrics.ts'
-import { changedReplicas } from './node/replica-changes.ts'
+import { asPoolSeesIt, changedReplicas } from './node/replica-changes.ts'
 import { NodeStorage } from './node/node-storage.ts'
 import { TaskStreams } from './node/task-streams.ts'
 import { markNodeOffline, markNodeOnline, touchNode } from './registry/nodes.ts'
@@ -361,7 +361,7 @@ export class NodeObject extends DurableObject<Bindings> {
 
   /** Tells the pool what the replica does, and which of its tasks this object still streams. */
   async #syncPool(report: ReplicaReport): Promise<void> {
-    await this.env.POOLS.getByName(report.pool).syncReplica(this.#nodeId, report, this.#tasks.idsOfPool(report.pool))
+    await this.env.POOLS.getByName(report.pool).syncReplica(this.#nodeId, asPoolSeesIt(report), this.#tasks.idsOfPool(report.pool))
   }
 
   /**

@@ -88,6 +88,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   /** The engine as last prepared: sources fetched and their paths filled in. */
   #engine: Engine | null
   #download: DownloadProgress | null = null
+  /** Why the last reload left the old engine serving; shown as the reason until the next move. */
+  #reloadFailure: string | null = null
   readonly #machine: ReplicaStateMachine
   readonly #breaker: CircuitBreaker
   #current: ServingEngine | null = null
@@ -115,7 +117,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   }
 
   get reason(): string | null {
-    return this.#machine.reason
+    return this.#machine.reason ?? this.#reloadFailure
   }
 
   /** The pid of the engine process taking new tasks, if the agent runs one. */
@@ -223,7 +225,9 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
         engine = await this.#interruptible((interrupt) => this.#prepareEngine(interrupt, { refresh: true }))
       } catch (error) {
         this.#log.warn('replica.reload_fetch_failed', { err: messageOf(error) })
-        throw new LlorchError('engine_unavailable', `reload of pool "${this.pool.id}" could not fetch its files; the running engine keeps serving: ${messageOf(error)}`)
+        this.#reloadFailure = clipReason(`reload could not fetch the files, the running engine keeps serving: ${messageOf(error)}`, '')
+        this.emit('change', this.report(), this.state)
+        throw new LlorchError('engine_unavailable', `pool "${this.pool.id}": ${this.#reloadFailure}`)
       }
       const previous = this.#current
       if (previous === null || !this.#canOverlap()) {
@@ -277,6 +281,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   }
 
   #reportTransition({ from, to, reason }: Transition): void {
+    this.#reloadFailure = null
     const fields = { from, to, pid: this.pid, ...(to === 'failed' && reason ? { reason: reason.split('\n')[0] } : {}) }
     if (to === 'failed') this.#log.warn('replica.state', fields)
     else this.#log.info('replica.state', fields)

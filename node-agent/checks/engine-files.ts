@@ -1,12 +1,11 @@
-import { closeSync, openSync, readSync, statSync } from 'node:fs'
+import { statSync } from 'node:fs'
 import path from 'node:path'
 import type { AgentConfig, PoolConfig } from '../config/schema.ts'
 import { sourcesOf } from '../provision/pool-sources.ts'
+import { formatBytes } from '../provision/byte-size.ts'
 import { findExecutable } from './find-executable.ts'
+import { readGgufHeader } from './gguf-header.ts'
 import type { Finding } from './finding.ts'
-
-/** Every GGUF file starts with these four bytes. */
-const GGUF_MAGIC = 'GGUF'
 
 const INSTALL_HINT = {
   llamacpp: 'install llama.cpp (its llama-server)',
@@ -34,27 +33,17 @@ function programOf(pool: PoolConfig, i: number): { program: string; field: strin
   }
 }
 
-function startsWithMagic(file: string, magic: string): boolean {
-  const fd = openSync(file, 'r')
-  try {
-    const head = Buffer.alloc(magic.length)
-    readSync(fd, head, 0, head.length, 0)
-    return head.toString('latin1') === magic
-  } finally {
-    closeSync(fd)
-  }
-}
-
 function checkGguf(model: string, field: string, fix: string): Finding {
   const file = path.resolve(model)
   try {
     if (!statSync(file).isFile()) return { verdict: 'fail', check: 'model', field, message: `${file} is not a file`, fix }
-    if (!startsWithMagic(file, GGUF_MAGIC)) return { verdict: 'fail', check: 'model', field, message: `${file} is not a GGUF file (it does not start with "GGUF")`, fix }
+    const header = readGgufHeader(file)
+    if ('problem' in header) return { verdict: 'fail', check: 'model', field, message: `${file} is not a GGUF model (${header.problem})`, fix }
+    return { verdict: 'ok', check: 'model', field, message: `${file} (GGUF v${header.version}, ${header.tensors} tensors, ${formatBytes(header.size)})` }
   } catch (error) {
     const code = error instanceof Error && 'code' in error ? String(error.code) : String(error)
     return { verdict: 'fail', check: 'model', field, message: code === 'ENOENT' ? `${file} does not exist` : `cannot read ${file} (${code})`, fix }
   }
-  return { verdict: 'ok', check: 'model', field, message: `${file} (GGUF)` }
 }
 
 const looksLikePath = (model: string) => /^(\/|\.\.?\/|~)/.test(model)

@@ -11,12 +11,13 @@ import { blobsOfPool, evictToFit } from './cache-usage.ts'
 import { downloadFile, partialBytes } from './download.ts'
 import type { Downloaded } from './download.ts'
 import { RateMeter } from './download-progress.ts'
-import { assertFreeSpace } from './free-space.ts'
+import { assertFreeSpace, freeBytes } from './free-space.ts'
 import { headHubFile, listHubSnapshot, splitGgufParts } from './hub-client.ts'
 import type { HubFile } from './hub-client.ts'
 import { sourcesOf } from './pool-sources.ts'
 import type { LocalPaths } from './pool-sources.ts'
 import { ProvisionError } from './provision-error.ts'
+import { fetchSource, statusError } from './source-fetch.ts'
 
 export interface ProvisionerOptions {
   cacheDir: string
@@ -113,6 +114,26 @@ export class Provisioner {
       }
     }
     return { model: modelPaths?.model, binary: binaryPaths?.binary, env: { ...modelPaths?.env } }
+  }
+
+  /**
+   * What fetching the pool's sources would download now, asking the sources (HEAD) without
+   * downloading, and whether it fits: for `doctor`.
+   */
+  async survey(pool: PoolConfig, { signal }: { signal?: AbortSignal } = {}): Promise<{ files: Array<{ file: string; size: number | null }>; needed: number; free: number }> {
+    const { model, binary } = sourcesOf(pool)
+    const plans = await Promise.all([model ? this.#planModel(model, true, signal) : null, binary ? this.#planArchive(binary) : null])
+    const files = await Promise.all(
+      plans.flatMap((p) => p?.fetches ?? []).map(async (f) => {
+        if (f.size !== null) return { file: f.label, size: f.size }
+        const { response, url } = await fetchSource({ url: f.url, method: 'HEAD', token: f.token, signal })
+        if (!response.ok) throw statusError(response.status, url, f.label)
+        const length = response.headers.get('content-length')
+        return { file: f.label, size: length === null ? null : Number(length) }
+      }),
+    )
+    const needed = files.reduce((sum, f) => sum + (f.size ?? 0), 0)
+    return { files, needed, free: freeBytes(this.layout.root) }
   }
 
   /**

@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs'
+import { existsSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { execa } from 'execa'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -26,6 +26,32 @@ const cli = (server: HubServer, args: string[]) =>
   execa(process.execPath, [AGENT_CLI, ...args], { reject: false, cwd: REPO_ROOT, stdin: 'ignore', env: { HF_ENDPOINT: server.url } })
 
 const pool = (id: string, file: string) => fakePoolInput(id, ['--model-file', '{model}'], { model: { hf: 'org/tiny', file } })
+
+describe('validate and doctor on sources', () => {
+  it('doctor asks the source without downloading and names the numbers when it does not fit; validate checks the cached bytes against their sha256', async () => {
+    const server = await hub()
+    const stateDir = cleanup.stateDir()
+    const config = writeAgentConfig(stateDir, [pool('tiny', 'tiny.gguf')])
+    const before = await cli(server, ['doctor', '--config', config])
+    expect(before.stdout).toMatch(/ok {4}source {9}pools\[0\]\.model: org\/tiny@main: tiny\.gguf: reachable, 1 file to fetch, 200\.0 kB \([\d.]+ [kMGT]?B free in .*\/models\)/)
+    expect(server.requests.filter((r) => r.method === 'GET')).toEqual([])
+    server.knobs.claimedSize = 7_000_000_000_000_000
+    const full = await cli(server, ['doctor', '--config', config])
+    expect(full.stdout).toMatch(/FAIL  source {9}pools\[0\]\.model: org\/tiny@main: tiny\.gguf: needs 7000\.0 TB in .*\/models, [\d.]+ [kMGT]?B free\n {6}fix: free space in/)
+    server.knobs.claimedSize = null
+
+    const notYet = await cli(server, ['validate', '--config', config])
+    expect(notYet.exitCode).toBe(0)
+    expect((await cli(server, ['pull', '--config', config])).exitCode).toBe(0)
+    const blob = path.join(stateDir, 'models', 'models--org--tiny', 'blobs', sha256Of(MODEL))
+    writeFileSync(blob, OTHER)
+    const corrupt = await cli(server, ['validate', '--config', config])
+    expect(corrupt.exitCode).toBe(1)
+    expect(corrupt.stderr).toContain(
+      `${config}: pools[0].model: models--org--tiny/blobs/${sha256Of(MODEL)} in ${path.join(stateDir, 'models')} has sha256 ${sha256Of(OTHER)}, but ${sha256Of(MODEL)} was fetched; fix: delete it and run llorch-agent pull tiny`,
+    )
+  })
+})
 
 describe('llorch-agent pull, models, prune', () => {
   it('pulls into the cache without starting anything, lists it with the pools using it, and prunes what no pool uses', async () => {

@@ -177,6 +177,7 @@ export class NodeObject extends DurableObject<Bindings> {
         online: this.#store.get('online') === '1',
         lastHeartbeatAt: this.#store.getNumber('last_heartbeat_at'),
         streamingTasks: this.#tasks.ids().length,
+        downloads: this.#store.replicas().flatMap((r) => (r.download ? [{ pool: r.pool, bytes_done: r.download.bytes_done, bytes_total: r.download.bytes_total }] : [])),
         now: Date.now(),
       }),
     )

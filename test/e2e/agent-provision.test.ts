@@ -9,7 +9,8 @@ import type { HubServer } from '../fixtures/hub-server.ts'
 import { fakePoolInput } from '../support/agents.ts'
 import { getPool, startLinkedAgent } from '../support/linked-agent.ts'
 import type { LinkedAgent } from '../support/linked-agent.ts'
-import { useStack } from '../support/local-stack.ts'
+import { TEST_ADMIN_TOKEN, useStack } from '../support/local-stack.ts'
+import { parsePrometheus, sampleValue } from '../support/prometheus.ts'
 import type { Stack } from '../support/local-stack.ts'
 import { CEILING_MS, createKey, expectedText, freePort, openaiClient } from '../support/openai-stack.ts'
 import { fakeEngineStats, useProcessCleanup, waitFor } from '../support/processes.ts'
@@ -70,7 +71,7 @@ describe('models fetched by the agent', () => {
   it('goes downloading → starting → ready with the progress in GET /v2/pools and /v2/nodes, then serves the fetched file', async () => {
     const s = stack()
     const server = await hub()
-    server.knobs.bytesPerSecond = 400_000
+    server.knobs.bytesPerSecond = 250_000
     const { input, engineUrl } = await hubPool('tiny')
     const agent = await linked(s, server, 'node-fetch', [input])
 
@@ -83,12 +84,17 @@ describe('models fetched by the agent', () => {
     )
     expect(downloading.download).toMatchObject({ file: 'tiny.gguf', bytes_total: MODEL.length })
     expect(downloading.download?.bytes_per_s).toBeGreaterThan(0)
+    const scraped = parsePrometheus(await (await fetch(new URL('/metrics', s.url), { headers: { Authorization: `Bearer ${TEST_ADMIN_TOKEN}` } })).text())
+    expect(sampleValue(scraped, 'llorch_node_download_total_bytes', { node: agent.nodeId, pool: 'tiny' })).toBe(MODEL.length)
+    expect(sampleValue(scraped, 'llorch_node_download_bytes', { node: agent.nodeId, pool: 'tiny' })).toBeGreaterThan(0)
     const { nodes } = NodeList.parse(await (await s.admin('GET', '/v2/nodes')).json())
     const listed = nodes.find((n) => n.id === agent.nodeId)?.replicas[0]
     expect(listed?.state === 'downloading' ? listed.download?.file : 'done downloading already').toBe('tiny.gguf')
 
     await waitFor(async () => (await replicaOn(s, 'tiny', agent.nodeId))?.state === 'ready', { timeoutMs: CEILING_MS, message: 'tiny ready' })
     expect(movesOf(agent, 'tiny')).toEqual(['stopped>downloading', 'downloading>starting', 'starting>ready'])
+    const after = await (await fetch(new URL('/metrics', s.url), { headers: { Authorization: `Bearer ${TEST_ADMIN_TOKEN}` } })).text()
+    expect(after).not.toContain('llorch_node_download_bytes{')
     expect((await replicaOn(s, 'tiny', agent.nodeId))?.download).toBeNull()
     expect((await fakeEngineStats(engineUrl)).model_sha256).toBe(sha256Of(MODEL))
     const openai = openaiClient(s, (await createKey(s)).key)

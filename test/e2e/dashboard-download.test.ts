@@ -1,0 +1,57 @@
+import { existsSync } from 'node:fs'
+import { chromium } from 'playwright-core'
+import { afterEach, describe, expect, it } from 'vitest'
+import { modelBytes, startHubServer } from '../fixtures/hub-server.ts'
+import type { HubServer } from '../fixtures/hub-server.ts'
+import { fakePoolInput } from '../support/agents.ts'
+import { getPool, startLinkedAgent } from '../support/linked-agent.ts'
+import { TEST_ADMIN_TOKEN, useStack } from '../support/local-stack.ts'
+import { useProcessCleanup, waitFor } from '../support/processes.ts'
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
+const CEILING_MS = 20_000
+const MODEL = modelBytes(1_500_000, 31)
+const servers: HubServer[] = []
+afterEach(async () => {
+  for (const server of servers.splice(0)) await server.close()
+})
+
+describe('the dashboard while a model downloads', () => {
+  const cleanup = useProcessCleanup()
+  const stackOf = useStack({ heartbeatIntervalMs: 200 })
+
+  it('draws a progress bar with the file, the bytes and the rate, and drops it once the replica starts', async () => {
+    const stack = stackOf()
+    expect(existsSync(CHROMIUM), `${CHROMIUM} is missing: apt-get install -y chromium`).toBe(true)
+    const server = await startHubServer({ repos: { 'org/tiny': { commit: '3'.repeat(40), refs: { main: '3'.repeat(40) }, files: { 'tiny.gguf': MODEL } } } })
+    servers.push(server)
+    server.knobs.bytesPerSecond = 150_000
+    const agent = await startLinkedAgent(cleanup, stack, {
+      name: 'gpu-box-dl',
+      pools: [fakePoolInput('tiny', ['--model-file', '{model}'], { model: { hf: 'org/tiny', file: 'tiny.gguf' } })],
+      env: { HF_ENDPOINT: server.url },
+    })
+    await waitFor(async () => (await getPool(stack, 'tiny'))?.replicas[0]?.state === 'downloading', { timeoutMs: CEILING_MS, message: 'tiny downloading' })
+
+    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-dev-shm-usage'] })
+    cleanup.defer(() => browser.close())
+    const page = await browser.newPage()
+    const pageErrors: string[] = []
+    page.on('pageerror', (error) => pageErrors.push(error.message))
+    await page.goto(stack.url.toString())
+    await page.getByLabel('Admin token or admin API key').fill(TEST_ADMIN_TOKEN)
+    await page.getByRole('button', { name: 'Connect' }).click()
+    const replica = page.locator(`[data-replica="${agent.nodeId}/tiny"]`)
+    const bar = replica.locator('progress[data-field="download"]')
+    await bar.waitFor({ timeout: CEILING_MS })
+    expect(await bar.getAttribute('max')).toBe(String(MODEL.length))
+    expect(Number(await bar.getAttribute('value'))).toBeGreaterThan(0)
+    expect(await bar.getAttribute('aria-label')).toBe('download of tiny.gguf')
+    expect(await replica.locator('[data-field="download-text"]').textContent()).toMatch(/^tiny\.gguf \d+% [\d.]+ [kM]?B \/ 1\.5 MB at [\d.]+ [kM]?B\/s(, \d+ s left)?$/)
+    expect(await replica.locator('[data-field="state"]').textContent()).toBe('downloading')
+
+    await expect.poll(() => replica.locator('[data-field="state"]').textContent(), { timeout: CEILING_MS }).toBe('ready')
+    expect(await bar.count()).toBe(0)
+    expect(pageErrors).toEqual([])
+  })
+})

@@ -13,7 +13,7 @@
  */
 import path from 'node:path'
 import { Command } from 'commander'
-import { LLORCH_VERSION } from '../protocol/index.ts'
+import { LLORCH_VERSION, describeDownload, formatBytes } from '../protocol/index.ts'
 import { Agent } from './agent.ts'
 import { runDoctor } from './checks/doctor.ts'
 import { failed, renderProblem } from './checks/finding.ts'
@@ -31,7 +31,6 @@ import { createLog } from './log.ts'
 import { AgentMetrics } from './metrics/agent-metrics.ts'
 import { startMetricsServer } from './metrics/metrics-server.ts'
 import { provisionerFor } from './provision/agent-cache.ts'
-import { formatBytes } from './provision/byte-size.ts'
 import { listCache } from './provision/cache-listing.ts'
 import { removeBlob, unusedRecords } from './provision/cache-usage.ts'
 import { hasSources } from './provision/pool-sources.ts'
@@ -258,7 +257,7 @@ function renderStatus(status: AgentStatus, stateDir: string): string {
   const head = `llorch-agent ${status.agent_version} (pid ${status.agent_pid}), up ${since(status.started_at)}, ${status.running_tasks} task${status.running_tasks === 1 ? '' : 's'} running, state dir ${stateDir}`
   const rows = [['POOL', 'ENGINE', 'STATE', 'SLOTS', 'VERSION', 'REASON']]
   for (const r of status.replicas) {
-    rows.push([r.pool, r.engine, r.state, `${r.slots_busy}/${r.slots}`, r.engine_version ?? '-', (r.reason ?? '').split('\n')[0] ?? ''])
+    rows.push([r.pool, r.engine, r.state, `${r.slots_busy}/${r.slots}`, r.engine_version ?? '-', r.download ? describeDownload(r.download) : ((r.reason ?? '').split('\n')[0] ?? '')])
   }
   return `${head}\n${table(rows)}\n`
 }

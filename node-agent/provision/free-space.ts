@@ -1,5 +1,5 @@
 import { mkdirSync, statfsSync } from 'node:fs'
-import { formatBytes } from './byte-size.ts'
+import { formatBytes } from '../../protocol/index.ts'
 import { ProvisionError } from './provision-error.ts'
 
 /** Bytes an unprivileged process may still write under `dir`. */

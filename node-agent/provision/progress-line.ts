@@ -1,5 +1,5 @@
 import type { DownloadProgress } from '../../protocol/index.ts'
-import { formatBytes } from './byte-size.ts'
+import { formatBytes } from '../../protocol/index.ts'
 
 const BAR_WIDTH = 24
 

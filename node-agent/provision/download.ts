@@ -2,11 +2,11 @@ import { createHash } from 'node:crypto'
 import type { Hash } from 'node:crypto'
 import { createReadStream, createWriteStream, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
-import { Readable, Transform } from 'node:stream'
+import { Transform } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { ProvisionError } from './provision-error.ts'
-import { fetchSource, statusError } from './source-fetch.ts'
+import { statusError, streamSource } from './source-fetch.ts'
 
 /** Tries of one file before a cut connection fails the download; each try resumes where the last stopped. */
 export const DOWNLOAD_ATTEMPTS = 5
@@ -67,21 +67,24 @@ async function resumePoint(dest: string, etag: string): Promise<{ offset: number
 async function fetchFrom(request: DownloadRequest, start: { offset: number; hash: Hash }): Promise<{ offset: number; hash: Hash }> {
   let { offset, hash } = start
   const headers: Record<string, string> = { 'accept-encoding': 'identity', ...(offset > 0 ? { range: `bytes=${offset}-` } : {}) }
-  const { response, url } = await fetchSource({ url: request.url, method: 'GET', headers, token: request.token, signal: request.signal })
-  if (response.status === 416) {
+  const { response, url } = await streamSource({ url: request.url, headers, token: request.token, signal: request.signal })
+  const status = response.statusCode ?? 0
+  if (status === 416) {
     // The partial file is as long as the file or longer: it is of no use.
-    await response.body?.cancel()
+    response.resume()
     removePartial(request.dest)
     writeFileSync(partialMetaPath(request.dest), JSON.stringify({ etag: request.etag }))
     return fetchFrom(request, { offset: 0, hash: createHash('sha256') })
   }
-  if (!response.ok) throw statusError(response.status, url, request.name)
-  if (offset > 0 && response.status !== 206) {
+  if (status < 200 || status > 299) {
+    response.resume()
+    throw statusError(status, url, request.name)
+  }
+  if (offset > 0 && status !== 206) {
     // The server sent the whole file: start over.
     offset = 0
     hash = createHash('sha256')
   }
-  if (response.body === null) throw new ProvisionError('source_unreachable', `${url.split('?')[0]} answered with no body`)
   const count = new Transform({
     transform(chunk: Buffer, _encoding, done) {
       hash.update(chunk)
@@ -92,7 +95,7 @@ async function fetchFrom(request: DownloadRequest, start: { offset: number; hash
   })
   const out = createWriteStream(partialPath(request.dest), { flags: offset > 0 ? 'a' : 'w' })
   try {
-    await pipeline(Readable.fromWeb(response.body), count, out, { signal: request.signal })
+    await pipeline(response, count, out, { signal: request.signal })
   } catch (error) {
     if (request.signal?.aborted) throw new ProvisionError('interrupted', 'the download was interrupted', { cause: error })
     throw new ProvisionError('transfer_cut', `the transfer of ${request.name} was cut at ${offset} bytes`, { cause: error })

@@ -13,7 +13,7 @@ import { acquireAgentLock } from './state-dir/agent-lock.ts'
 import { removeStatusFile, writeStatusFile } from './state-dir/status-file.ts'
 import { Supervisor } from './supervisor/supervisor.ts'
 
-/** Task starts and ends refresh the status file at most this often (state changes write at once). */
+/** Task starts and ends, and download progress, refresh the status file at most this often (state changes write at once). */
 export const STATUS_REFRESH_MS = 1_000
 /** Grace for orphaned engines found at start (SIGTERM, then SIGKILL). */
 export const ORPHAN_KILL_GRACE_MS = 5_000
@@ -72,6 +72,7 @@ export class Agent {
     for (const pool of options.config.pools) {
       const supervisor = new Supervisor({ pool, stateDir: options.config.state_dir, log: this.#log, random: options.random, provisioner })
       supervisor.on('change', (report, previous) => this.#onChange(report, previous))
+      supervisor.on('download', () => this.#scheduleStatus())
       this.#supervisors.set(pool.id, supervisor)
     }
   }

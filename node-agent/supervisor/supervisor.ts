@@ -26,6 +26,8 @@ export const LEASE_RELEASE_AFTER_ABORT_MS = 5_000
 export const ENGINE_VERSION_TIMEOUT_MS = 2_000
 /** Longest wait for an engine to let go of its model once its replica drained (Ollama unloads it). */
 export const COOL_DOWN_TIMEOUT_MS = 10_000
+/** Download progress is told to listeners (the status file) at most this often. */
+export const DOWNLOAD_EVENT_INTERVAL_MS = 1_000
 
 export interface RestartScheduled {
   pool: string
@@ -41,6 +43,8 @@ export interface SupervisorEvents {
   change: [report: ReplicaReport, previous: AgentReplicaState]
   restart: [RestartScheduled]
   'breaker-open': [{ pool: string; crashes: number }]
+  /** Download progress, at most every `DOWNLOAD_EVENT_INTERVAL_MS`. */
+  download: [DownloadProgress]
 }
 
 export interface SupervisorOptions {
@@ -319,7 +323,14 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     if (provisioner === null) throw new LlorchError('internal_error', `pool "${this.pool.id}" names sources to fetch but the agent has no cache`)
     const signal = interrupt.controller.signal
     try {
-      const paths = await provisioner.provision(this.pool, { refresh, signal, onProgress: (progress) => (this.#download = progress) })
+      let toldAt = 0
+      const onProgress = (progress: DownloadProgress) => {
+        this.#download = progress
+        if (Date.now() - toldAt < DOWNLOAD_EVENT_INTERVAL_MS) return
+        toldAt = Date.now()
+        this.emit('download', progress)
+      }
+      const paths = await provisioner.provision(this.pool, { refresh, signal, onProgress })
       this.#engine = engineFor(runnableWith(this.pool, paths))
       return this.#engine
     } catch (error) {

@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
+import { execa } from 'execa'
 import { afterEach, describe, expect, it } from 'vitest'
 import { NodeList } from '../../protocol/index.ts'
 import type { ReplicaView } from '../../protocol/index.ts'
@@ -13,7 +14,7 @@ import { TEST_ADMIN_TOKEN, useStack } from '../support/local-stack.ts'
 import { parsePrometheus, sampleValue } from '../support/prometheus.ts'
 import type { Stack } from '../support/local-stack.ts'
 import { CEILING_MS, createKey, expectedText, freePort, openaiClient } from '../support/openai-stack.ts'
-import { fakeEngineStats, useProcessCleanup, waitFor } from '../support/processes.ts'
+import { AGENT_CLI, fakeEngineStats, useProcessCleanup, waitFor } from '../support/processes.ts'
 
 const cleanup = useProcessCleanup()
 const stack = useStack({ heartbeatIntervalMs: 200 })
@@ -71,7 +72,7 @@ describe('models fetched by the agent', () => {
   it('goes downloading → starting → ready with the progress in GET /v2/pools and /v2/nodes, then serves the fetched file', async () => {
     const s = stack()
     const server = await hub()
-    server.knobs.bytesPerSecond = 250_000
+    server.knobs.bytesPerSecond = 150_000
     const { input, engineUrl } = await hubPool('tiny')
     const agent = await linked(s, server, 'node-fetch', [input])
 
@@ -87,6 +88,11 @@ describe('models fetched by the agent', () => {
     const scraped = parsePrometheus(await (await fetch(new URL('/metrics', s.url), { headers: { Authorization: `Bearer ${TEST_ADMIN_TOKEN}` } })).text())
     expect(sampleValue(scraped, 'llorch_node_download_total_bytes', { node: agent.nodeId, pool: 'tiny' })).toBe(MODEL.length)
     expect(sampleValue(scraped, 'llorch_node_download_bytes', { node: agent.nodeId, pool: 'tiny' })).toBeGreaterThan(0)
+    const status = await waitFor(async () => {
+      const shown = await execa(process.execPath, [AGENT_CLI, 'status', '--state-dir', agent.stateDir], { reject: false })
+      return /tiny +command +downloading +0\/1 +- +tiny\.gguf \d+% /.test(shown.stdout) ? shown.stdout : null
+    }, { timeoutMs: CEILING_MS, message: 'llorch-agent status showing the download' })
+    expect(status).toMatch(/tiny\.gguf \d+% [\d.]+ [kM]?B \/ 1\.5 MB at [\d.]+ [kM]?B\/s/)
     const { nodes } = NodeList.parse(await (await s.admin('GET', '/v2/nodes')).json())
     const listed = nodes.find((n) => n.id === agent.nodeId)?.replicas[0]
     expect(listed?.state === 'downloading' ? listed.download?.file : 'done downloading already').toBe('tiny.gguf')

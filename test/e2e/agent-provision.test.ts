@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { execa } from 'execa'
 import { afterEach, describe, expect, it } from 'vitest'
-import { NodeList } from '../../protocol/index.ts'
+import { CreateTaskResponse, NodeList } from '../../protocol/index.ts'
 import type { ReplicaView } from '../../protocol/index.ts'
 import { modelBytes, sha256Of, startHubServer } from '../fixtures/hub-server.ts'
 import type { HubServer } from '../fixtures/hub-server.ts'
@@ -15,6 +15,7 @@ import { parsePrometheus, sampleValue } from '../support/prometheus.ts'
 import type { Stack } from '../support/local-stack.ts'
 import { CEILING_MS, createKey, expectedText, freePort, openaiClient } from '../support/openai-stack.ts'
 import { AGENT_CLI, fakeEngineStats, useProcessCleanup, waitFor } from '../support/processes.ts'
+import { createTask, openEvents, tokenText } from '../support/task-events.ts'
 
 const cleanup = useProcessCleanup()
 const stack = useStack({ heartbeatIntervalMs: 200 })
@@ -174,6 +175,30 @@ describe('models fetched by the agent', () => {
     expect(contentGets(server)).toHaveLength(1)
     expect((await fakeEngineStats(a.engineUrl)).model_sha256).toBe(sha256Of(MODEL))
     expect((await fakeEngineStats(b.engineUrl)).model_sha256).toBe(sha256Of(MODEL))
+  })
+})
+
+describe('tasks waiting for a download', () => {
+  it('a native task for an on-demand pool whose model downloads waits, says `loading` with reason downloading and the progress, then runs', async () => {
+    const s = stack()
+    const server = await hub()
+    server.knobs.bytesPerSecond = 300_000
+    const { input } = await hubPool('lazy', { preload: 'on-demand', slots: 1 })
+    const agent = await linked(s, server, 'node-lazy-fetch', [input])
+    await waitFor(async () => (await replicaOn(s, 'lazy', agent.nodeId))?.state === 'stopped', { timeoutMs: CEILING_MS, message: 'lazy stopped' })
+    const { key } = await createKey(s)
+    const response = await createTask(s, key, { model: 'lazy', max_tokens: 3 })
+    expect(response.status).toBe(202)
+    const task = CreateTaskResponse.parse(await response.json())
+    const events = await (await openEvents(s, key, task.task_id)).rest()
+    const kinds = events.map((e) => e.event.event)
+    const loading = events.find((e) => e.event.event === 'loading' && e.event.data.reason === 'downloading')?.event
+    expect(loading).toMatchObject({
+      event: 'loading',
+      data: { reason: 'downloading', node_id: agent.nodeId, message: expect.stringMatching(/^node \S+ is fetching the model: tiny\.gguf \d+% /), download: { file: 'tiny.gguf', bytes_total: MODEL.length } },
+    })
+    expect(kinds.indexOf('loading')).toBeLessThan(kinds.indexOf('started'))
+    expect(tokenText(events)).toBe(expectedText(3))
   })
 })
 

@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { create } from 'tar'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -9,7 +9,7 @@ import { Supervisor } from '../../node-agent/supervisor/supervisor.ts'
 import type { AgentReplicaState } from '../../protocol/index.ts'
 import { modelBytes, sha256Of, startHubServer } from '../fixtures/hub-server.ts'
 import type { HubServer } from '../fixtures/hub-server.ts'
-import { FAKE_ENGINE, FIXTURE_BIN, fixturePath, useProcessCleanup } from '../support/processes.ts'
+import { FAKE_ENGINE, FIXTURE_BIN, fakeEngineCommand, fixturePath, useProcessCleanup, waitFor } from '../support/processes.ts'
 
 const cleanup = useProcessCleanup()
 const COMMIT = '4'.repeat(40)
@@ -32,6 +32,33 @@ function supervise(pool: PoolConfig, server: HubServer): { supervisor: Superviso
 }
 
 const standIn = { health_interval_ms: 20, liveness_interval_ms: 0, stop_grace_ms: 2_000, env: { PATH: fixturePath() } }
+
+describe('a drain while downloading', () => {
+  it('stops the download at once, ends stopped, and keeps the bytes for the next start to resume', async () => {
+    const model = modelBytes(2_000_000, 43)
+    const server = await startHubServer({ repos: { 'org/tiny': { commit: COMMIT, refs: { main: COMMIT }, files: { 'tiny.gguf': model } } } })
+    servers.push(server)
+    server.knobs.bytesPerSecond = 200_000
+    const pool = PoolConfig.parse({ id: 'd', engine: 'command', command: fakeEngineCommand(['--model-file', '{model}']), model: { hf: 'org/tiny', file: 'tiny.gguf' }, ...standIn })
+    const { supervisor, states, stateDir } = supervise(pool, server)
+    const started = supervisor.start().catch((error: unknown) => error)
+    await waitFor(() => (supervisor.report().download?.bytes_done ?? 0) > 100_000, { timeoutMs: 15_000, message: 'some bytes fetched' })
+    // The rest would take half an hour: a drain that waited for it would time the test out.
+    server.knobs.bytesPerSecond = 1_000
+    await supervisor.drain({ deadlineMs: 0 })
+    expect(await started).toMatchObject({ code: 'cancelled' })
+    expect(states).toEqual(['downloading', 'stopped'])
+    const partial = path.join(stateDir, 'models', 'models--org--tiny', 'blobs', `${sha256Of(model)}.incomplete`)
+    expect(statSync(partial).size).toBeGreaterThan(100_000)
+
+    server.knobs.bytesPerSecond = 0
+    await supervisor.start()
+    expect(supervisor.state).toBe('ready')
+    const ranges = server.requests.filter((r) => r.method === 'GET' && r.path.startsWith('/content/')).map((r) => r.range)
+    expect(ranges[0]).toBeNull()
+    expect(ranges[1]).toMatch(/^bytes=\d+-$/)
+  })
+})
 
 describe('engines started on fetched files', () => {
   it('serves a vLLM pool from a fetched snapshot, offline, from the cache', async () => {

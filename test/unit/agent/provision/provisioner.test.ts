@@ -108,6 +108,18 @@ describe('provisioner', () => {
     expect(contentGets(server).map((r) => r.range)).toEqual([`bytes=${MODEL.length + 10}-`, null])
   })
 
+  it('starts over when the partial file is of another version of the file (its ETag changed)', async () => {
+    const server = await hub()
+    const cacheDir = tempDir()
+    const blob = path.join(cacheDir, 'models--org--tiny', 'blobs', sha256Of(MODEL))
+    mkdirSync(path.dirname(blob), { recursive: true })
+    writeFileSync(`${blob}.incomplete`, modelBytes(50_000, 5))
+    writeFileSync(`${blob}.incomplete.json`, JSON.stringify({ etag: 'an-older-version' }))
+    const paths = await provisioner(server, cacheDir).provision(pool({ hf: 'org/tiny', file: 'tiny.gguf' }))
+    expect(readFileSync(paths.model ?? '').equals(MODEL)).toBe(true)
+    expect(contentGets(server).map((r) => r.range)).toEqual([null])
+  })
+
   it('refuses wrong bytes with both hashes and keeps nothing of them', async () => {
     const server = await hub()
     server.knobs.wrongBytes = true

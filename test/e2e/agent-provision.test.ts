@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { execa } from 'execa'
@@ -160,6 +160,27 @@ describe('models fetched by the agent', () => {
     }, { timeoutMs: CEILING_MS, message: 'tiny failed' })
     expect(failed.reason).toMatch(new RegExp(`^needs 5000\\.0 TB in ${agent.stateDir}/models, [\\d.]+ [kMGT]?B free;`))
     expect(contentGets(server)).toEqual([])
+  })
+
+  it('fetches from a gated repository with hf_token_file, never logging the token, and says what is missing without it', async () => {
+    const s = stack()
+    const server = await hub()
+    server.knobs.token = 'hf_gated_secret_0123456789'
+    const { input } = await hubPool('gated', { restart: { max_crashes: 1 } })
+    const without = await linked(s, server, 'node-no-token', [input])
+    const refused = await waitFor(async () => {
+      const replica = await replicaOn(s, 'gated', without.nodeId)
+      return replica?.state === 'failed' ? replica : null
+    }, { timeoutMs: CEILING_MS, message: 'gated failed without a token' })
+    expect(refused.reason).toContain('HTTP 401 from http://127.0.0.1:')
+    expect(refused.reason).toContain('needs hf_token_file with a token that may read it')
+
+    const tokenFile = path.join(sharedCacheDir(), 'hf-token')
+    writeFileSync(tokenFile, 'hf_gated_secret_0123456789\n', { mode: 0o600 })
+    const withToken = await linked(s, server, 'node-token', [{ ...input, id: 'gated-2' }], { hf_token_file: tokenFile })
+    await waitFor(async () => (await replicaOn(s, 'gated-2', withToken.nodeId))?.state === 'ready', { timeoutMs: CEILING_MS, message: 'gated-2 ready' })
+    expect(withToken.output()).not.toContain('hf_gated_secret')
+    expect(server.requests.filter((r) => r.path.includes('/resolve/')).at(-1)?.authorization).toBe('Bearer hf_gated_secret_0123456789')
   })
 
   it('downloads once for two pools that need the same file', async () => {

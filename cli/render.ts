@@ -1,4 +1,5 @@
 import Table from 'cli-table3'
+import { describeDownload } from '../protocol/index.ts'
 import type { NodeView, ReplicaView } from '../protocol/index.ts'
 
 /** A plain table: a header row, no borders, two spaces between columns; what `kubectl get` prints. */
@@ -23,7 +24,8 @@ export function gpusOf(node: NodeView): string {
 }
 
 export function replicaRows(replicas: readonly ReplicaView[]): string[][] {
-  return replicas.map((r) => [r.pool, r.node_id, r.state, `${r.slots_busy ?? '?'}/${r.slots}`, r.engine + (r.engine_version ? ` ${r.engine_version}` : ''), (r.reason ?? '').split('\n')[0] ?? ''])
+  // A download in progress says more than the reason of the state it is in.
+  return replicas.map((r) => [r.pool, r.node_id, r.state, `${r.slots_busy ?? '?'}/${r.slots}`, r.engine + (r.engine_version ? ` ${r.engine_version}` : ''), r.download ? describeDownload(r.download) : ((r.reason ?? '').split('\n')[0] ?? '')])
 }
 
 export const REPLICA_HEAD = ['POOL', 'NODE', 'STATE', 'SLOTS', 'ENGINE', 'REASON'] as const

@@ -10,7 +10,7 @@ import { logError, logEvent } from './runtime/log.ts'
 import type { CommandResult } from './pool/command-result.ts'
 import { NODE_ID_HEADER } from './node/node-id-header.ts'
 import { NodeMetricsRecorder } from './node/node-metrics.ts'
-import { changedReplicas } from './node/replica-changes.ts'
+import { asPoolSeesIt, changedReplicas } from './node/replica-changes.ts'
 import { NodeStorage } from './node/node-storage.ts'
 import { TaskStreams } from './node/task-streams.ts'
 import { markNodeOffline, markNodeOnline, touchNode } from './registry/nodes.ts'
@@ -174,6 +174,7 @@ export class NodeObject extends DurableObject<Bindings> {
         online: this.#store.get('online') === '1',
         lastHeartbeatAt: this.#store.getNumber('last_heartbeat_at'),
         streamingTasks: this.#tasks.ids().length,
+        downloads: this.#store.replicas().flatMap((r) => (r.download ? [{ pool: r.pool, bytes_done: r.download.bytes_done, bytes_total: r.download.bytes_total }] : [])),
         now: Date.now(),
       }),
     )
@@ -358,7 +359,7 @@ export class NodeObject extends DurableObject<Bindings> {
 
   /** Tells the pool what the replica does, and which of its tasks this object still streams. */
   async #syncPool(report: ReplicaReport): Promise<void> {
-    await this.env.POOLS.getByName(report.pool).syncReplica(this.#nodeId, report, this.#tasks.idsOfPool(report.pool))
+    await this.env.POOLS.getByName(report.pool).syncReplica(this.#nodeId, asPoolSeesIt(report), this.#tasks.idsOfPool(report.pool))
   }
 
   /**

@@ -171,7 +171,7 @@ export class PoolObject extends DurableObject<Bindings> {
       // Learn the policy before the first request needs it.
       this.#knownPolicy ??= this.#store.policy()
       if (!this.#knownPolicy) this.ctx.waitUntil(this.#policy())
-      this.#replicaLoads.observe(nodeId, report.state, now)
+      this.#replicaLoads.observe(nodeId, report.state, now, report.download ?? null)
       this.#store.upsertReplica(nodeId, report, now)
       const streamed = new Set(streamedTaskIds)
       for (const task of this.#store.grantsOnNode(nodeId)) {

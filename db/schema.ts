@@ -1,7 +1,7 @@
 import { sql } from 'drizzle-orm'
 import { index, integer, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core'
 import { DEFAULT_POOL_POLICY } from '../protocol/index.ts'
-import type { ApiKeyScope, EngineKind, GpuInfo, KeyLimits, NodeStatus, PreloadMode, Priority, ReplicaState } from '../protocol/index.ts'
+import type { ApiKeyScope, DownloadProgress, EngineKind, GpuInfo, KeyLimits, NodeStatus, PreloadMode, Priority, ReplicaState } from '../protocol/index.ts'
 
 const createdAt = () =>
   integer('created_at', { mode: 'timestamp_ms' })
@@ -67,6 +67,8 @@ export const replicas = sqliteTable(
     engine: text('engine').$type<EngineKind>().notNull(),
     engineVersion: text('engine_version'),
     reason: text('reason'),
+    /** While the agent fetches the replica's files: how far it got (as of the last heartbeat). */
+    download: text('download', { mode: 'json' }).$type<DownloadProgress>(),
     updatedAt: integer('updated_at', { mode: 'timestamp_ms' }).notNull(),
   },
   (t) => [uniqueIndex('replicas_pool_node_unique').on(t.poolId, t.nodeId), index('replicas_node_idx').on(t.nodeId)],

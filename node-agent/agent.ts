@@ -4,6 +4,9 @@ import type { AgentConfig } from './config/schema.ts'
 import { silentLog } from './log/log.ts'
 import type { Log } from './log/log.ts'
 import { reapOrphanEngines } from './process/pid-files.ts'
+import { provisionerFor } from './provision/agent-cache.ts'
+import { hasSources } from './provision/pool-sources.ts'
+import type { Provisioner } from './provision/provisioner.ts'
 import { relayEmbeddings } from './relay/embeddings.ts'
 import { relay } from './relay/relay.ts'
 import { acquireAgentLock } from './state-dir/agent-lock.ts'
@@ -11,7 +14,7 @@ import { removeStatusFile, writeStatusFile } from './state-dir/status-file.ts'
 import type { LinkedAgent, ReplicaChangeListener, RunTaskOptions } from './link/linked-agent.ts'
 import { Supervisor } from './supervisor/supervisor.ts'
 
-/** Task starts and ends refresh the status file at most this often (state changes write at once). */
+/** Task starts and ends, and download progress, refresh the status file at most this often (state changes write at once). */
 export const STATUS_REFRESH_MS = 1_000
 /** Grace for orphaned engines found at start (SIGTERM, then SIGKILL). */
 export const ORPHAN_KILL_GRACE_MS = 5_000
@@ -24,6 +27,8 @@ export interface AgentOptions {
   version?: string
   /** Jitter source for restart delays. */
   random?: () => number
+  /** Fetches pools' sources into the cache; made from the config (and `HF_ENDPOINT`) when left out. */
+  provisioner?: Provisioner
   /** Batching of relayed streams (defaults: `DELTA_FLUSH_INTERVAL_MS`, `DELTA_FLUSH_BYTES`). */
   relay?: { flushIntervalMs?: number; flushBytes?: number }
 }
@@ -54,9 +59,12 @@ export class Agent implements LinkedAgent {
     this.config = options.config
     this.#options = options
     this.#log = options.log ?? silentLog
+    const fetches = options.config.pools.some(hasSources)
+    const provisioner = options.provisioner ?? (fetches ? provisionerFor(options.config, { log: this.#log, configFile: options.configPath ?? undefined }) : null)
     for (const pool of options.config.pools) {
-      const supervisor = new Supervisor({ pool, stateDir: options.config.state_dir, log: this.#log, random: options.random })
+      const supervisor = new Supervisor({ pool, stateDir: options.config.state_dir, log: this.#log, random: options.random, provisioner })
       supervisor.on('change', (report, previous) => this.#onChange(report, previous))
+      supervisor.on('download', () => this.#scheduleStatus())
       this.#supervisors.set(pool.id, supervisor)
     }
   }

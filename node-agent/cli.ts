@@ -7,10 +7,13 @@
  *   llorch-agent validate --config agent.yaml [--fields-only]
  *   llorch-agent doctor --config agent.yaml
  *   llorch-agent status [--config FILE | --state-dir DIR] [--json]
+ *   llorch-agent pull [--config FILE] [POOL…]
+ *   llorch-agent models [--config FILE] [--json]
+ *   llorch-agent prune [--config FILE]
  */
 import path from 'node:path'
 import { Command } from 'commander'
-import { LLORCH_VERSION } from '../protocol/index.ts'
+import { LLORCH_VERSION, describeDownload, formatBytes } from '../protocol/index.ts'
 import { Agent } from './agent.ts'
 import { runDoctor } from './checks/doctor.ts'
 import { failed, renderProblem } from './checks/finding.ts'
@@ -27,6 +30,12 @@ import { initConfig } from './init/init-config.ts'
 import { createLog } from './log/log.ts'
 import { AgentMetrics } from './metrics/agent-metrics.ts'
 import { startMetricsServer } from './metrics/metrics-server.ts'
+import { provisionerFor } from './provision/agent-cache.ts'
+import { listCache } from './provision/cache-listing.ts'
+import { removeBlob, unusedRecords } from './provision/cache-usage.ts'
+import { hasSources } from './provision/pool-sources.ts'
+import type { Provisioner } from './provision/provisioner.ts'
+import { progressBar } from './provision/progress-line.ts'
 import { lockHolder } from './state-dir/agent-lock.ts'
 import { readStatusFile } from './state-dir/status-file.ts'
 import type { AgentStatus } from './state-dir/status-file.ts'
@@ -67,7 +76,7 @@ async function run({ config: file }: { config: string }): Promise<void> {
     throw error
   }
   const log = createLog({ level: config.log_level })
-  const agent = new Agent({ config, configPath: path.resolve(file), log, version: VERSION })
+  const agent = new Agent({ config, configPath: path.resolve(file), log, version: VERSION, provisioner: provisionerOrExit(config, file, log) })
   const metrics: AgentMetrics | null = config.metrics_port === undefined ? null : new AgentMetrics({ agent, linkState: () => link?.state ?? 'closed' })
   const link =
     config.control_plane_url && token
@@ -138,6 +147,81 @@ async function run({ config: file }: { config: string }): Promise<void> {
   }
 }
 
+/** The agent's cache, or exit naming `hf_token_file` when the token cannot be read. */
+function provisionerOrExit(config: AgentConfig, file: string, log?: ReturnType<typeof createLog>): Provisioner {
+  try {
+    return provisionerFor(config, { log, configFile: file })
+  } catch (error) {
+    if (error instanceof ConfigError) fail(`${error.message}\n${file}: nothing was started`)
+    throw error
+  }
+}
+
+async function pull(pools: string[], { config: file }: { config: string }): Promise<void> {
+  const config = loadOrExit(file)
+  const unknown = pools.filter((id) => !config.pools.some((p) => p.id === id))
+  if (unknown.length > 0) fail(`llorch-agent: ${file} has no pool ${unknown.map((id) => JSON.stringify(id)).join(', ')} (it has ${config.pools.map((p) => p.id).join(', ')})`)
+  const chosen = config.pools.filter((p) => (pools.length === 0 ? hasSources(p) : pools.includes(p.id)))
+  const provisioner = provisionerOrExit(config, file)
+  const tty = process.stdout.isTTY === true
+  let failures = 0
+  for (const pool of chosen) {
+    if (!hasSources(pool)) {
+      process.stdout.write(`pool ${pool.id}: nothing to fetch (its model and engine are local)\n`)
+      continue
+    }
+    let file: string | null = null
+    try {
+      const paths = await provisioner.provision(pool, {
+        refresh: true,
+        onProgress: (progress) => {
+          if (tty) process.stdout.write(`\r\x1b[2K${progressBar(progress)}`)
+          else if (progress.file !== file) process.stdout.write(`pool ${pool.id}: fetching ${progress.file}${progress.bytes_total === null ? '' : ` (${formatBytes(progress.bytes_total)} in all)`}\n`)
+          file = progress.file
+        },
+      })
+      if (tty && file !== null) process.stdout.write('\n')
+      const where = [paths.model && `model ${paths.model}`, paths.binary && `engine ${paths.binary}`].filter(Boolean).join(', ')
+      process.stdout.write(`pool ${pool.id}: ready, ${where}\n`)
+    } catch (error) {
+      if (tty && file !== null) process.stdout.write('\n')
+      process.stderr.write(`pool ${pool.id}: ${error instanceof Error ? error.message : String(error)}\n`)
+      failures += 1
+    }
+  }
+  if (failures > 0) process.exit(1)
+}
+
+function ago(ms: number): string {
+  return `${since(new Date(ms).toISOString())} ago`
+}
+
+function models({ config: file, json }: { config: string; json?: boolean }): void {
+  const config = loadOrExit(file)
+  const provisioner = provisionerOrExit(config, file)
+  const blobs = listCache(provisioner.layout, config.pools)
+  if (json) {
+    process.stdout.write(`${JSON.stringify({ cache_dir: provisioner.layout.root, blobs }, null, 2)}\n`)
+    return
+  }
+  const rows = [['FILE', 'SIZE', 'SHA256', 'COMMIT', 'POOLS', 'LAST USED', 'SOURCE']]
+  for (const b of blobs) rows.push([b.files.join(','), formatBytes(b.size), b.sha256.slice(0, 12), b.commit?.slice(0, 12) ?? '-', b.pools.join(',') || '-', ago(b.last_used_at), b.source])
+  const total = blobs.reduce((sum, b) => sum + b.size, 0)
+  process.stdout.write(`${provisioner.layout.root}: ${blobs.length} file${blobs.length === 1 ? '' : 's'}, ${formatBytes(total)}\n${blobs.length > 0 ? `${table(rows)}\n` : ''}`)
+}
+
+function prune({ config: file }: { config: string }): void {
+  const config = loadOrExit(file)
+  const provisioner = provisionerOrExit(config, file)
+  const unused = unusedRecords(provisioner.layout, config.pools)
+  for (const record of unused) {
+    removeBlob(provisioner.layout, record)
+    process.stdout.write(`removed ${record.files.join(',')} (${formatBytes(record.size)}, ${record.source})\n`)
+  }
+  const freed = unused.reduce((sum, r) => sum + r.size, 0)
+  process.stdout.write(`${provisioner.layout.root}: removed ${unused.length} file${unused.length === 1 ? '' : 's'} no pool uses, ${formatBytes(freed)} freed\n`)
+}
+
 async function validate({ config: file, fieldsOnly }: { config: string; fieldsOnly?: boolean }): Promise<void> {
   const config = loadOrExit(file)
   const problems = fieldsOnly ? [] : failed(await checkLocalFiles(config))
@@ -173,7 +257,7 @@ function renderStatus(status: AgentStatus, stateDir: string): string {
   const head = `llorch-agent ${status.agent_version} (pid ${status.agent_pid}), up ${since(status.started_at)}, ${status.running_tasks} task${status.running_tasks === 1 ? '' : 's'} running, state dir ${stateDir}`
   const rows = [['POOL', 'ENGINE', 'STATE', 'SLOTS', 'VERSION', 'REASON']]
   for (const r of status.replicas) {
-    rows.push([r.pool, r.engine, r.state, `${r.slots_busy}/${r.slots}`, r.engine_version ?? '-', (r.reason ?? '').split('\n')[0] ?? ''])
+    rows.push([r.pool, r.engine, r.state, `${r.slots_busy}/${r.slots}`, r.engine_version ?? '-', r.download ? describeDownload(r.download) : ((r.reason ?? '').split('\n')[0] ?? '')])
   }
   return `${head}\n${table(rows)}\n`
 }
@@ -230,5 +314,25 @@ program
   .option('--state-dir <dir>', `the agent's state dir (default ${DEFAULT_STATE_DIR})`)
   .option('--json', 'print the status file as JSON')
   .action(status)
+
+program
+  .command('pull')
+  .description('fetch and verify the models and engines of the pools (all that name sources when none is given) into the cache, starting nothing; exit 1 with the reason when one fails')
+  .argument('[pools...]', 'pool ids')
+  .option('-c, --config <file>', 'agent config', DEFAULT_CONFIG)
+  .action(pull)
+
+program
+  .command('models')
+  .description('list the cache: file, size, sha256, commit, the pools using it, last use')
+  .option('-c, --config <file>', 'agent config', DEFAULT_CONFIG)
+  .option('--json', 'print it as JSON')
+  .action(models)
+
+program
+  .command('prune')
+  .description('remove from the cache every file no pool of the config uses')
+  .option('-c, --config <file>', 'agent config', DEFAULT_CONFIG)
+  .action(prune)
 
 await program.parseAsync()

@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import { GpuInfo, PoolId } from './agent-frames.ts'
+import { DownloadProgress, GpuInfo, PoolId } from './agent-frames.ts'
 import { EngineKind } from './engine-kind.ts'
 import { ErrorCode } from './errors.ts'
 import { KeyLimits } from './key-limits.ts'
@@ -28,6 +28,8 @@ export const ReplicaView = z.object({
   slots: z.int(),
   slots_busy: z.int().nullable(),
   reason: z.string().nullable(),
+  /** While the agent fetches the replica's model or engine (state `downloading`, or a reload beside a ready engine). */
+  download: DownloadProgress.nullable(),
   updated_at: Timestamp,
 })
 export type ReplicaView = z.infer<typeof ReplicaView>

@@ -50,6 +50,19 @@ export const GpuInfo = z.object({
 })
 export type GpuInfo = z.infer<typeof GpuInfo>
 
+/** How far the agent is in fetching a replica's files (model, engine) before it can start it. */
+export const DownloadProgress = z.object({
+  /** The file being fetched now. */
+  file: z.string().max(512),
+  /** Over every file the replica still needed when the download began. */
+  bytes_done: z.number().nonnegative(),
+  bytes_total: z.number().nonnegative().nullable(),
+  bytes_per_s: z.number().nonnegative(),
+  /** At the current rate; null while there is no rate or no total. */
+  eta_ms: z.number().nonnegative().nullable(),
+})
+export type DownloadProgress = z.infer<typeof DownloadProgress>
+
 /** One replica as its agent sees it. A node hosts at most one replica per pool. */
 export const ReplicaReport = z.object({
   pool: PoolId,
@@ -61,6 +74,8 @@ export const ReplicaReport = z.object({
   reason: z.string().max(MAX_REPLICA_REASON_CHARS).nullish(),
   /** Failed and not restarting until a reload: repeated crashes opened the circuit breaker. */
   breaker_open: z.boolean().default(false),
+  /** While its files are fetched: `downloading`, or a reload fetching a new revision beside a ready engine. Older agents leave it out. */
+  download: DownloadProgress.nullish(),
 })
 export type ReplicaReport = z.infer<typeof ReplicaReport>
 

@@ -56,6 +56,8 @@ export const NodeMetrics = z.object({
   /** Tasks whose events this node's object is streaming to a client now. */
   streaming_tasks: z.number(),
   gpus: z.array(GpuInfo),
+  /** Replicas whose files the agent is fetching, as of its last report. */
+  downloads: z.array(z.object({ pool: z.string(), bytes_done: z.number(), bytes_total: z.number().nullable() })),
 })
 export type NodeMetrics = z.infer<typeof NodeMetrics>
 

@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import { DownloadProgress } from './agent-frames.ts'
 import { EngineChoice, EngineUsage } from './engine-chunk.ts'
 import { ErrorCode } from './errors.ts'
 import { ChatCompletionRequest, CompletionRequest, FinishReason, GenerationEndpoint, Priority, Usage } from './openai.ts'
@@ -99,8 +100,8 @@ export type TaskView = z.infer<typeof TaskView>
 export const CancelTaskResponse = z.object({ task_id: z.string(), state: NativeTaskState })
 export type CancelTaskResponse = z.infer<typeof CancelTaskResponse>
 
-/** Why a task waits for an engine that is starting. */
-export const LoadingReason = z.enum(['on_demand_start', 'replica_starting', 'replica_restarting'])
+/** Why a task waits for an engine that is starting; `downloading`: its agent fetches the model first. */
+export const LoadingReason = z.enum(['on_demand_start', 'replica_starting', 'replica_restarting', 'downloading'])
 export type LoadingReason = z.infer<typeof LoadingReason>
 
 /**
@@ -110,7 +111,10 @@ export type LoadingReason = z.infer<typeof LoadingReason>
  */
 export const NativeTaskEvent = z.discriminatedUnion('event', [
   z.object({ event: z.literal('queued'), data: z.object({ position: z.int().nonnegative(), predicted_start_ms: z.int().nonnegative() }) }),
-  z.object({ event: z.literal('loading'), data: z.object({ reason: LoadingReason, node_id: z.string(), message: z.string() }) }),
+  z.object({
+    event: z.literal('loading'),
+    data: z.object({ reason: LoadingReason, node_id: z.string(), message: z.string(), download: DownloadProgress.optional() }),
+  }),
   z.object({ event: z.literal('started'), data: z.object({ node_id: z.string(), attempt: z.int().positive(), queue_wait_ms: z.int().nonnegative() }) }),
   z.object({ event: z.literal('token'), data: z.object({ choices: z.array(EngineChoice) }) }),
   z.object({

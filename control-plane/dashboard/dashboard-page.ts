@@ -26,7 +26,9 @@ thead th { color: var(--muted); font-weight: 600; }
 .id { color: var(--muted); font-size: .85em; }
 .badge { display: inline-block; padding: 0 .45rem; border-radius: 999px; border: 1px solid currentColor; font-size: .85em; }
 .badge.ready, .badge.online { color: var(--ok); }
-.badge.starting, .badge.draining, .badge.new { color: var(--warn); }
+.badge.starting, .badge.downloading, .badge.draining, .badge.new { color: var(--warn); }
+.download { font-size: .85em; color: var(--muted); }
+.download progress { display: block; width: 12rem; }
 .badge.failed, .badge.lost, .badge.offline, .badge.revoked, .badge.unavailable { color: var(--bad); }
 .badge.stopped { color: var(--muted); }
 .badge.cordoned { color: var(--warn); margin-left: .3rem; }

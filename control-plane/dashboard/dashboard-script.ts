@@ -211,6 +211,23 @@ function remember(key) {
   };
 }
 
+function formatBytes(n) {
+  const units = ['B', 'kB', 'MB', 'GB', 'TB'];
+  let i = 0;
+  while (n >= 1000 && i < units.length - 1) { n /= 1000; i++; }
+  return i === 0 ? n + ' B' : n.toFixed(1) + ' ' + units[i];
+}
+
+/** The fetch of a replica's files: a progress bar, then the file, bytes, rate and time left. */
+function renderDownload(d) {
+  const total = d.bytes_total;
+  const percent = total ? Math.floor((d.bytes_done / total) * 100) + '% ' : '';
+  const eta = d.eta_ms === null ? '' : ', ' + Math.ceil(d.eta_ms / 1000) + ' s left';
+  return el('div', { class: 'download' },
+    el('progress', { 'data-field': 'download', max: total || null, value: total ? d.bytes_done : null, 'aria-label': 'download of ' + d.file }),
+    el('span', { 'data-field': 'download-text' }, d.file + ' ' + percent + formatBytes(d.bytes_done) + (total ? ' / ' + formatBytes(total) : '') + ' at ' + formatBytes(d.bytes_per_s) + '/s' + eta));
+}
+
 function renderReplica(pool, r, names) {
   const key = r.node_id + '/' + pool.id;
   const reason = r.reason
@@ -218,7 +235,7 @@ function renderReplica(pool, r, names) {
     : '-';
   return el('tr', { 'data-replica': key },
     el('th', { scope: 'row' }, names.get(r.node_id) || r.node_id, el('div', { class: 'id' }, r.node_id)),
-    el('td', {}, el('span', { class: 'badge ' + r.state, 'data-field': 'state' }, r.state)),
+    el('td', {}, el('span', { class: 'badge ' + r.state, 'data-field': 'state' }, r.state), r.download ? renderDownload(r.download) : null),
     el('td', {}, (r.slots_busy === null ? '?' : r.slots_busy) + ' / ' + r.slots),
     el('td', {}, r.engine + (r.engine_version ? ' ' + r.engine_version : '')),
     el('td', {}, reason));

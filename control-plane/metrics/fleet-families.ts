@@ -81,6 +81,18 @@ const NODE_METRICS: Definition<NodeMetrics>[] = [
   { name: 'llorch_node_gpu_memory_used_bytes', type: 'gauge', help: 'GPU memory in use, as nvidia-smi reports it.', samples: (n) => gpuSamples(n, (g) => g.memory_used_mib * MIB_BYTES) },
   { name: 'llorch_node_gpu_memory_total_bytes', type: 'gauge', help: 'GPU memory installed, as nvidia-smi reports it.', samples: (n) => gpuSamples(n, (g) => g.memory_total_mib * MIB_BYTES) },
   {
+    name: 'llorch_node_download_bytes',
+    type: 'gauge',
+    help: 'Bytes the agent has fetched of a replica\'s model and engine files, while it fetches them.',
+    samples: (n) => n.downloads.map((d) => value(d.bytes_done, { pool: d.pool })),
+  },
+  {
+    name: 'llorch_node_download_total_bytes',
+    type: 'gauge',
+    help: 'Bytes of the files the agent is fetching for a replica, where the sources said.',
+    samples: (n) => n.downloads.flatMap((d) => (d.bytes_total === null ? [] : [value(d.bytes_total, { pool: d.pool })])),
+  },
+  {
     name: 'llorch_node_gpu_utilization_ratio',
     type: 'gauge',
     help: 'Share of the last sample period a kernel ran on the GPU (nvidia-smi utilization.gpu / 100), where reported.',

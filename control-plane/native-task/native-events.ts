@@ -37,7 +37,9 @@ export class NativeEventMapper {
         if (queued !== this.#lastQueued) out.push({ event: 'queued', data: { position, predicted_start_ms: predictedStartMs } })
         this.#lastQueued = queued
         const loadingKey = loading ? `${loading.reason}:${loading.nodeId}` : ''
-        if (loading && loadingKey !== this.#lastLoading) out.push({ event: 'loading', data: { reason: loading.reason, node_id: loading.nodeId, message: loading.message } })
+        if (loading && loadingKey !== this.#lastLoading) {
+          out.push({ event: 'loading', data: { reason: loading.reason, node_id: loading.nodeId, message: loading.message, ...(loading.download ? { download: loading.download } : {}) } })
+        }
         this.#lastLoading = loadingKey
         return out
       }

@@ -1,4 +1,4 @@
-import type { ErrorCode, KeyLimitCode, KeyLimits, LoadingReason, Priority, Refusal, Usage } from '../../protocol/index.ts'
+import type { DownloadProgress, ErrorCode, KeyLimitCode, KeyLimits, LoadingReason, Priority, Refusal, Usage } from '../../protocol/index.ts'
 
 /** A slot on one replica, granted to one attempt of a task by its pool's PoolObject. */
 export interface Grant {
@@ -66,6 +66,8 @@ export interface Loading {
   reason: LoadingReason
   nodeId: string
   message: string
+  /** With `downloading`: how far the agent is. */
+  download?: DownloadProgress
 }
 
 /** Where a queued task stands: tasks ahead of it, when it should start, and what it waits for. */

@@ -1,4 +1,5 @@
-import type { ReplicaState } from '../../protocol/index.ts'
+import { describeDownload } from '../../protocol/index.ts'
+import type { DownloadProgress, ReplicaState } from '../../protocol/index.ts'
 import type { Loading } from './grant.ts'
 import type { PlacementCandidate } from './placement.ts'
 
@@ -14,9 +15,13 @@ export class ReplicaLoads {
   readonly #startingSince = new Map<string, number>()
   readonly #onDemand = new Set<string>()
   readonly #last = new Map<string, ReplicaState>()
+  /** Nodes whose agent is fetching the replica's files, with how far it is. */
+  readonly #downloads = new Map<string, DownloadProgress>()
   #averageStartMs = DEFAULT_ENGINE_START_MS
 
-  observe(nodeId: string, state: ReplicaState, now: number): void {
+  observe(nodeId: string, state: ReplicaState, now: number, download: DownloadProgress | null = null): void {
+    if (download === null) this.#downloads.delete(nodeId)
+    else this.#downloads.set(nodeId, download)
     const before = this.#last.get(nodeId)
     this.#last.set(nodeId, state)
     if (state === 'starting' && before !== 'starting' && !this.#startingSince.has(nodeId)) this.#startingSince.set(nodeId, now)
@@ -33,8 +38,11 @@ export class ReplicaLoads {
     if (!this.#startingSince.has(nodeId)) this.#startingSince.set(nodeId, now)
   }
 
-  /** Expected time until the replica on `nodeId` serves; a full start when it is not seen starting. */
+  /** Expected time until the replica on `nodeId` serves; a full start when it is not seen starting (after its download). */
   upInMs(nodeId: string, now: number): number {
+    const downloadEta = this.#downloads.get(nodeId)?.eta_ms
+    // The engine starts once the files are in: the rest of the download, then a whole start.
+    if (downloadEta !== undefined && downloadEta !== null) return downloadEta + this.#averageStartMs
     const since = this.#startingSince.get(nodeId)
     return Math.max(0, (since ?? now) + this.#averageStartMs - now)
   }
@@ -43,6 +51,8 @@ export class ReplicaLoads {
   loading(candidates: readonly PlacementCandidate[]): Loading | null {
     const starting = candidates.find((c) => c.state === 'starting' || this.#onDemand.has(c.nodeId))
     if (starting) {
+      const download = this.#downloads.get(starting.nodeId)
+      if (download) return { reason: 'downloading', nodeId: starting.nodeId, message: `node ${starting.nodeId} is fetching the model: ${describeDownload(download)}`, download }
       const onDemand = this.#onDemand.has(starting.nodeId)
       return {
         reason: onDemand ? 'on_demand_start' : 'replica_starting',

@@ -16,6 +16,7 @@ export async function upsertReplica(db: Registry, { nodeId, report, now }: { nod
     engine: report.engine,
     engineVersion: report.engine_version ?? null,
     reason: report.reason ?? null,
+    download: report.download ?? null,
     updatedAt: now,
   }
   await db

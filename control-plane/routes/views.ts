@@ -17,6 +17,7 @@ export function replicaView(row: ReplicaRow, busy: number | null): ReplicaView {
     slots: row.slots,
     slots_busy: busy,
     reason: row.reason,
+    download: row.download ?? null,
     updated_at: iso(row.updatedAt),
   }
 }
@@ -46,7 +47,7 @@ export function poolView(row: PoolRow, replicas: ReplicaRow[], status: PoolStatu
     id: row.id,
     engine: row.engine,
     policy: policyOf(row),
-    state: live.length > 0 ? 'ready' : views.some((r) => r.state === 'starting') ? 'starting' : 'unavailable',
+    state: live.length > 0 ? 'ready' : views.some((r) => r.state === 'starting' || r.state === 'downloading') ? 'starting' : 'unavailable',
     queue_depth: status?.queueDepth ?? null,
     slots_total: live.reduce((n, r) => n + r.slots, 0),
     slots_busy: status ? views.reduce((n, r) => n + (r.slots_busy ?? 0), 0) : null,

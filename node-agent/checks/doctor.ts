@@ -11,6 +11,7 @@ import { failed, renderFinding } from './finding.ts'
 import type { Finding } from './finding.ts'
 import { checkGpus } from './gpu-check.ts'
 import { checkLocalFiles } from './local-files.ts'
+import { checkSourcesReachable } from './source-check.ts'
 
 function configFindings(file: string): { config: AgentConfig | null; findings: Finding[] } {
   try {
@@ -47,7 +48,8 @@ async function controlPlaneFindings(config: AgentConfig, file: string, gpus: Gpu
 }
 
 /**
- * `llorch-agent doctor`: everything `validate` checks, then the GPUs, the control plane, the
+ * `llorch-agent doctor`: everything `validate` checks, then the model and engine sources (asked,
+ * nothing downloaded), the GPUs, the control plane, the
  * node token and one trial link. Prints one line per check with its verdict and, for a failure,
  * the fix; returns the exit code (1 when anything failed).
  */
@@ -55,7 +57,7 @@ export async function runDoctor(file: string, write: (line: string) => void): Pr
   const { config, findings } = configFindings(file)
   if (config) {
     const probe = await probeGpus()
-    findings.push(...(await checkLocalFiles(config)), ...checkGpus(config, probe))
+    findings.push(...(await checkLocalFiles(config)), ...(await checkSourcesReachable(config, { configFile: file })), ...checkGpus(config, probe))
     findings.push(...(await controlPlaneFindings(config, file, probe.kind === 'gpus' ? probe.gpus : [])))
   }
   for (const finding of findings) write(renderFinding(finding))

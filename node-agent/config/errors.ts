@@ -114,7 +114,7 @@ export function describeIssue(issue: z.core.$ZodIssue, options: DescribeIssueOpt
   const path = formatIssuePath(fullPath)
   const got = `, got ${describeValue(valueAt(options.input, fullPath))}`
   // A message written for the schema in this style beats the generic one.
-  if (issue.code !== 'unrecognized_keys' && issue.code !== 'custom' && issue.message.startsWith('expected ')) {
+  if (issue.code !== 'unrecognized_keys' && issue.message.startsWith('expected ')) {
     return [{ path, message: `${issue.message}${got}` }]
   }
   switch (issue.code) {

@@ -6,6 +6,7 @@ import { ConfigError, describeIssue } from './errors.ts'
 import { PLACEHOLDERS, fillPlaceholders } from './placeholders.ts'
 import type { ConfigProblem } from './errors.ts'
 import { AgentConfig, CommandPool, LlamaCppPool, OllamaPool, OpenAIPool, PoolConfig, Restart, VllmPool } from './schema.ts'
+import { EngineArchive, HfSource, UrlSource } from './sources.ts'
 
 /** The top level alone: pools are checked one by one so one bad pool hides no other problem. */
 const AgentConfigTop = AgentConfig.extend({ pools: z.array(z.unknown()).min(1).max(256) })
@@ -16,6 +17,8 @@ function knownKeys(at: readonly PropertyKey[]): readonly string[] {
   if (at.length === 0) return Object.keys(AgentConfigTop.shape)
   if (at.length === 2 && at[0] === 'pools') return POOL_KEYS
   if (at.length === 3 && at[2] === 'restart') return Object.keys(Restart.unwrap().shape)
+  if (at.length === 3 && at[2] === 'model') return [...Object.keys(HfSource.shape), ...Object.keys(UrlSource.shape)]
+  if (at.length === 3 && at[2] === 'binary') return Object.keys(EngineArchive.shape)
   return []
 }
 
@@ -71,7 +74,7 @@ function crossCheck(input: unknown, pools: ReadonlyMap<number, PoolConfig>): Con
 
 /**
  * Validates a parsed config file as a whole and returns it with defaults applied and relative
- * paths (`state_dir`, `node_token_file`) resolved against `baseDir`. Throws a `ConfigError`
+ * paths (`state_dir`, `node_token_file`, `model_cache_dir`, `hf_token_file`) resolved against `baseDir`. Throws a `ConfigError`
  * listing every problem.
  */
 export function parseAgentConfig(input: unknown, { file = 'config', baseDir = process.cwd() }: { file?: string; baseDir?: string } = {}): AgentConfig {
@@ -98,6 +101,8 @@ export function parseAgentConfig(input: unknown, { file = 'config', baseDir = pr
     ...config,
     state_dir: path.resolve(baseDir, config.state_dir),
     node_token_file: config.node_token_file === undefined ? undefined : path.resolve(baseDir, config.node_token_file),
+    model_cache_dir: config.model_cache_dir === undefined ? undefined : path.resolve(baseDir, config.model_cache_dir),
+    hf_token_file: config.hf_token_file === undefined ? undefined : path.resolve(baseDir, config.hf_token_file),
     pools: rawPools
       .map((_, i) => pools.get(i))
       .filter((p) => p !== undefined)

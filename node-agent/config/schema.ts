@@ -1,5 +1,7 @@
 import { z } from 'zod'
 import { PoolId, PreloadMode } from '../../protocol/index.ts'
+import { BinaryField, ModelField } from './sources.ts'
+import type { EngineArchive, ModelSource } from './sources.ts'
 
 /** Where the agent keeps PID files, engine logs and its status file (the systemd unit's StateDirectory). */
 export const DEFAULT_STATE_DIR = '/var/lib/llorch-agent'
@@ -77,9 +79,9 @@ export const LlamaCppPool = z.strictObject({
   engine: z.literal('llamacpp'),
   ...ReplicaFields,
   ...ProcessFields,
-  binary: z.string().min(1).default('llama-server'),
-  /** Path of the GGUF model file. */
-  model: z.string().min(1),
+  binary: BinaryField.default('llama-server'),
+  /** Path of the GGUF model file, or where to fetch it. */
+  model: ModelField,
   /** `-c`: total context, shared by the slots. */
   context_size: Int().positive().optional(),
   /** `-ngl`: layers offloaded to the GPU. */
@@ -92,9 +94,9 @@ export const VllmPool = z.strictObject({
   engine: z.literal('vllm'),
   ...ReplicaFields,
   ...ProcessFields,
-  binary: z.string().min(1).default('vllm'),
-  /** A Hugging Face model id or a local directory. */
-  model: z.string().min(1),
+  binary: BinaryField.default('vllm'),
+  /** A Hugging Face model id (vLLM downloads it), a local directory, or a snapshot for the agent to fetch. */
+  model: ModelField,
   health_path: HealthPath.default('/health'),
   start_timeout_ms: StartTimeout.default(20 * 60_000),
 })
@@ -104,7 +106,7 @@ export const OllamaPool = z.strictObject({
   ...ReplicaFields,
   ...ProcessFields,
   port: Port.default(11434),
-  binary: z.string().min(1).default('ollama'),
+  binary: BinaryField.default('ollama'),
   /** The Ollama model tag, e.g. `qwen2.5:7b-instruct`. */
   model: z.string().min(1),
   /** Start `ollama serve` (true) or use the one already running on host:port (false). */
@@ -134,7 +136,8 @@ export const CommandPool = z.strictObject({
    * are `{node}` (the Node.js running the agent) and `{config_dir}` (the config file's folder).
    */
   command: z.array(z.string()).min(1),
-  model: z.string().min(1).optional(),
+  /** `{model}` in the command: a string, or the local path of a fetched source. */
+  model: ModelField.optional(),
   health_path: HealthPath.default('/health'),
   start_timeout_ms: StartTimeout.default(10 * 60_000),
 })
@@ -156,8 +159,14 @@ export const PoolConfig = z
 export type PoolConfig = z.infer<typeof PoolConfig>
 /** A pool as it is written in a config file. */
 export type PoolConfigInput = z.input<typeof PoolConfig>
-/** The pool of one engine kind, as its adapter sees it. */
+/** The pool of one engine kind, as configured. */
 export type PoolOf<E extends PoolConfig['engine']> = Extract<PoolConfig, { engine: E }>
+
+type Fetched<T> = Exclude<T, ModelSource | EngineArchive>
+/** A pool as its engine runs it: fetched sources replaced by their local paths in the cache. */
+export type RunnablePool = { [E in PoolConfig['engine']]: { [K in keyof PoolOf<E>]: K extends 'model' | 'binary' ? Fetched<PoolOf<E>[K]> : PoolOf<E>[K] } }[PoolConfig['engine']]
+/** The runnable pool of one engine kind, as its adapter sees it. */
+export type RunnableOf<E extends PoolConfig['engine']> = Extract<RunnablePool, { engine: E }>
 
 export const AgentConfig = z.strictObject({
   /** Needed by the control-plane link; optional until the agent has one. */
@@ -173,6 +182,12 @@ export const AgentConfig = z.strictObject({
   state_dir: z.string().min(1).default(DEFAULT_STATE_DIR),
   log_level: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
   shutdown_drain_ms: Millis.default(SHUTDOWN_DRAIN_MS),
+  /** Where fetched models and engines are kept (the Hugging Face cache layout); `<state_dir>/models` when left out. */
+  model_cache_dir: z.string().min(1).optional(),
+  /** Least recently used files no pool on this box uses are removed to stay under this; no limit when left out. */
+  max_cache_bytes: Int().positive().optional(),
+  /** A Hugging Face token for gated repositories, read from this file (never logged). */
+  hf_token_file: z.string().min(1).optional(),
   /** Serve Prometheus metrics on 127.0.0.1 at this port (0 picks one and logs it); off when left out. */
   metrics_port: Int().min(0).max(65535).optional(),
   pools: z.array(PoolConfig).min(1).max(256),

@@ -1,5 +1,5 @@
 import type { EngineKind } from '../../protocol/index.ts'
-import type { PoolConfig } from '../config/schema.ts'
+import type { RunnablePool } from '../config/schema.ts'
 import type { EngineCommand } from '../process/engine-process.ts'
 
 /** Where an engine listens. */
@@ -18,7 +18,7 @@ export interface EngineCallArgs<P> {
  * What differs between engines: how to start one, what `model` it expects in requests, and the
  * extra steps around readiness. Everything else (health polling, the OpenAI relay) is shared.
  */
-export interface EngineAdapter<P extends PoolConfig> {
+export interface EngineAdapter<P extends RunnablePool> {
   readonly kind: P['engine']
   /** Whether the agent starts the engine (else it runs on its own and the agent only uses it). */
   spawns(pool: P): boolean
@@ -46,7 +46,7 @@ export interface Engine {
   readVersion(args: { baseUrl: string; signal: AbortSignal }): Promise<string | null>
 }
 
-export function bindEngine<P extends PoolConfig>(adapter: EngineAdapter<P>, pool: P): Engine {
+export function bindEngine<P extends RunnablePool>(adapter: EngineAdapter<P>, pool: P): Engine {
   return {
     kind: pool.engine,
     spawns: adapter.spawns(pool),

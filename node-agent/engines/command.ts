@@ -1,9 +1,9 @@
 import { fillPlaceholders } from '../config/placeholders.ts'
-import type { PoolOf } from '../config/schema.ts'
+import type { RunnableOf } from '../config/schema.ts'
 import { engineEnv } from './adapter.ts'
 import type { EngineAdapter } from './adapter.ts'
 
-type Pool = PoolOf<'command'>
+type Pool = RunnableOf<'command'>
 
 /**
  * Any program that serves the OpenAI API: an argv from the config with placeholders filled in,

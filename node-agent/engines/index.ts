@@ -1,4 +1,4 @@
-import type { PoolConfig } from '../config/schema.ts'
+import type { RunnablePool } from '../config/schema.ts'
 import { bindEngine } from './adapter.ts'
 import type { Engine } from './adapter.ts'
 import { command } from './command.ts'
@@ -13,7 +13,7 @@ export type { Engine, EngineAdapter, EngineTarget } from './adapter.ts'
 export const ENGINE_ADAPTERS = { llamacpp, vllm, ollama, openai, command } as const
 
 /** The adapter for a pool's engine kind, bound to that pool. */
-export function engineFor(pool: PoolConfig): Engine {
+export function engineFor(pool: RunnablePool): Engine {
   switch (pool.engine) {
     case 'llamacpp':
       return bindEngine(ENGINE_ADAPTERS.llamacpp, pool)

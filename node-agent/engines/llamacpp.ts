@@ -1,4 +1,4 @@
-import type { PoolOf } from '../config/schema.ts'
+import type { RunnableOf } from '../config/schema.ts'
 import { engineEnv, readJsonField } from './adapter.ts'
 import type { EngineAdapter } from './adapter.ts'
 
@@ -7,7 +7,7 @@ import type { EngineAdapter } from './adapter.ts'
  * model is in memory, then `/health` 200. `-np` is the number of slots; `--metrics` enables
  * `/metrics`. It ignores the `model` field of requests; `--alias` names the model in `/v1/models`.
  */
-export const llamacpp: EngineAdapter<PoolOf<'llamacpp'>> = {
+export const llamacpp: EngineAdapter<RunnableOf<'llamacpp'>> = {
   kind: 'llamacpp',
   spawns: () => true,
   command: (pool, { host, port }) => ({

@@ -1,9 +1,9 @@
 import { LlorchError } from '../../protocol/index.ts'
-import type { PoolOf } from '../config/schema.ts'
+import type { RunnableOf } from '../config/schema.ts'
 import { engineEnv, readJsonField } from './adapter.ts'
 import type { EngineAdapter } from './adapter.ts'
 
-type Pool = PoolOf<'ollama'>
+type Pool = RunnableOf<'ollama'>
 
 /** POST /api/generate with an empty prompt: loads (or with keep_alive 0, unloads) the model. */
 async function generateEmpty({ pool, baseUrl, signal, keepAlive }: { pool: Pool; baseUrl: string; signal: AbortSignal; keepAlive: string | number }): Promise<void> {

@@ -1,4 +1,4 @@
-import type { PoolOf } from '../config/schema.ts'
+import type { RunnableOf } from '../config/schema.ts'
 import { engineEnv, readJsonField } from './adapter.ts'
 import type { EngineAdapter } from './adapter.ts'
 
@@ -7,7 +7,7 @@ import type { EngineAdapter } from './adapter.ts'
  * `/health` 200 (503 once its engine died). Served under the pool id, so requests pass through
  * with their `model` unchanged; several GPUs mean tensor parallelism unless `args` say otherwise.
  */
-export const vllm: EngineAdapter<PoolOf<'vllm'>> = {
+export const vllm: EngineAdapter<RunnableOf<'vllm'>> = {
   kind: 'vllm',
   spawns: () => true,
   command: (pool, { host, port }) => {

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events'
 import { LlorchError, MAX_REPLICA_REASON_CHARS } from '../../protocol/index.ts'
-import type { ReplicaReport, AgentReplicaState } from '../../protocol/index.ts'
+import type { AgentReplicaState, DownloadProgress, ReplicaReport } from '../../protocol/index.ts'
 import type { PoolConfig } from '../config/schema.ts'
 import { engineFor } from '../engines/index.ts'
 import type { Engine } from '../engines/index.ts'
@@ -10,6 +10,8 @@ import { EngineProcess } from '../process/engine-process.ts'
 import { EngineExitError } from '../process/exit-error.ts'
 import type { TerminationReason } from '../process/exit-error.ts'
 import { httpBaseUrl, resolvePort } from '../process/port.ts'
+import { hasSources, runnableWith } from '../provision/pool-sources.ts'
+import type { Provisioner } from '../provision/provisioner.ts'
 import { backoffCeilingMs, backoffDelayMs } from './backoff.ts'
 import { CircuitBreaker } from './circuit-breaker.ts'
 import { probeHealth, waitUntilHealthy } from './health-check.ts'
@@ -24,6 +26,8 @@ export const LEASE_RELEASE_AFTER_ABORT_MS = 5_000
 export const ENGINE_VERSION_TIMEOUT_MS = 2_000
 /** Longest wait for an engine to let go of its model once its replica drained (Ollama unloads it). */
 export const COOL_DOWN_TIMEOUT_MS = 10_000
+/** Download progress is told to listeners (the status file) at most this often. */
+export const DOWNLOAD_EVENT_INTERVAL_MS = 1_000
 
 export interface RestartScheduled {
   pool: string
@@ -39,6 +43,8 @@ export interface SupervisorEvents {
   change: [report: ReplicaReport, previous: AgentReplicaState]
   restart: [RestartScheduled]
   'breaker-open': [{ pool: string; crashes: number }]
+  /** Download progress, at most every `DOWNLOAD_EVENT_INTERVAL_MS`. */
+  download: [DownloadProgress]
 }
 
 export interface SupervisorOptions {
@@ -47,6 +53,8 @@ export interface SupervisorOptions {
   log?: Log
   /** Jitter source for restart delays (tests pass `() => 1`). */
   random?: () => number
+  /** Fetches the pool's model and engine sources; needed when the pool names any. */
+  provisioner?: Provisioner | null
 }
 
 type Interruption = 'drain' | 'reload' | 'shutdown'
@@ -80,7 +88,12 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   readonly #stateDir: string
   readonly #log: Log
   readonly #random: () => number
-  readonly #engine: Engine
+  readonly #provisioner: Provisioner | null
+  /** The engine as last prepared: sources fetched and their paths filled in. */
+  #engine: Engine | null
+  #download: DownloadProgress | null = null
+  /** Why the last reload left the old engine serving; shown as the reason until the next move. */
+  #reloadFailure: string | null = null
   readonly #machine: ReplicaStateMachine
   readonly #breaker: CircuitBreaker
   #current: ServingEngine | null = null
@@ -91,13 +104,14 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   #ops: Promise<unknown> = Promise.resolve()
   #engineVersion: string | null = null
 
-  constructor({ pool, stateDir, log = silentLog, random = Math.random }: SupervisorOptions) {
+  constructor({ pool, stateDir, log = silentLog, random = Math.random, provisioner = null }: SupervisorOptions) {
     super()
     this.pool = pool
     this.#stateDir = stateDir
     this.#log = log.child({ pool: pool.id })
     this.#random = random
-    this.#engine = engineFor(pool)
+    this.#provisioner = provisioner
+    this.#engine = hasSources(pool) ? null : engineFor(runnableWith(pool))
     this.#breaker = new CircuitBreaker({ maxCrashes: pool.restart.max_crashes, windowMs: pool.restart.crash_window_ms })
     this.#machine = new ReplicaStateMachine({ pool: pool.id, onTransition: (t) => this.#reportTransition(t) })
   }
@@ -107,7 +121,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   }
 
   get reason(): string | null {
-    return this.#machine.reason
+    return this.#machine.reason ?? this.#reloadFailure
   }
 
   /** The pid of the engine process taking new tasks, if the agent runs one. */
@@ -145,6 +159,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       engine_version: this.#engineVersion,
       reason: this.reason,
       breaker_open: this.state === 'failed' && this.#breaker.open,
+      download: this.#download,
     }
   }
 
@@ -171,7 +186,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     return this.#enqueue(async () => {
       this.#cancelRestart()
       const retiring = [...this.#retiring].map((s) => this.#retire(s, { deadlineMs, reason }))
-      if (this.state === 'starting' || this.state === 'failed') {
+      if (this.state === 'downloading' || this.state === 'starting' || this.state === 'failed') {
         this.#transition('stopped', `${reason === 'shutdown' ? 'agent shut down' : 'drained'} while ${this.state}`)
       } else if (this.state === 'ready') {
         this.#transition('draining', `${reason === 'shutdown' ? 'agent shutting down' : 'draining'}: in-flight tasks have ${deadlineMs} ms`)
@@ -179,7 +194,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
         this.#current = null
         if (serving !== null) {
           await this.#retire(serving, { deadlineMs, reason })
-          await this.#engine.coolDown({ baseUrl: serving.endpoint.baseUrl, signal: AbortSignal.timeout(COOL_DOWN_TIMEOUT_MS) }).catch((error: unknown) => {
+          await this.#engine?.coolDown({ baseUrl: serving.endpoint.baseUrl, signal: AbortSignal.timeout(COOL_DOWN_TIMEOUT_MS) }).catch((error: unknown) => {
             this.#log.warn('replica.cool_down_failed', { err: messageOf(error) })
           })
         }
@@ -190,9 +205,11 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   }
 
   /**
-   * Restarts the engine and closes the circuit breaker. A ready replica whose engine takes an
-   * `auto` port (or runs on its own) keeps serving: the new engine starts beside the old one,
-   * takes new tasks once ready, and the old one is drained. Otherwise it is drained first.
+   * Restarts the engine and closes the circuit breaker. The pool's sources are asked again first
+   * (a new revision is fetched while a ready engine still serves; a failed fetch leaves it
+   * serving). A ready replica whose engine takes an `auto` port (or runs on its own) keeps
+   * serving: the new engine starts beside the old one, takes new tasks once ready, and the old
+   * one is drained. Otherwise it is drained first.
    */
   async reload(): Promise<void> {
     this.#cancelRestart()
@@ -202,10 +219,19 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       this.#cancelRestart()
       this.#breaker.reset()
       const state = this.state
-      if (state === 'starting') this.#transition('stopped', 'reloading')
+      if (state === 'downloading' || state === 'starting') this.#transition('stopped', 'reloading')
       if (state !== 'ready') {
-        await this.#launch('reload')
+        await this.#launch('reload', { refresh: true })
         return null
+      }
+      let engine: Engine
+      try {
+        engine = await this.#interruptible((interrupt) => this.#prepareEngine(interrupt, { refresh: true }))
+      } catch (error) {
+        this.#log.warn('replica.reload_fetch_failed', { err: messageOf(error) })
+        this.#reloadFailure = clipReason(`reload could not fetch the files, the running engine keeps serving: ${messageOf(error)}`, '')
+        this.emit('change', this.report(), this.state)
+        throw new LlorchError('engine_unavailable', `pool "${this.pool.id}": ${this.#reloadFailure}`)
       }
       const previous = this.#current
       if (previous === null || !this.#canOverlap()) {
@@ -213,12 +239,12 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
         this.#current = null
         if (previous !== null) await this.#retire(previous, { deadlineMs: this.pool.reload_drain_ms, reason: 'reload' })
         this.#transition('stopped', 'reloading')
-        await this.#launch('reload')
+        await this.#launch('reload', { engine })
         return null
       }
       let next: ServingEngine
       try {
-        next = await this.#interruptible((interrupt) => this.#bringUp(interrupt))
+        next = await this.#interruptible((interrupt) => this.#bringUp(interrupt, engine))
       } catch (error) {
         this.#log.warn('replica.reload_failed', { err: messageOf(error).split('\n')[0] })
         throw error
@@ -259,6 +285,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   }
 
   #reportTransition({ from, to, reason }: Transition): void {
+    this.#reloadFailure = null
     const fields = { from, to, pid: this.pid, ...(to === 'failed' && reason ? { reason: reason.split('\n')[0] } : {}) }
     if (to === 'failed') this.#log.warn('replica.state', fields)
     else this.#log.info('replica.state', fields)
@@ -267,7 +294,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
 
   /** Whether a new engine can start beside the old one: it takes an `auto` port, or the agent does not run it. */
   #canOverlap(): boolean {
-    return !this.#engine.spawns || this.pool.port === 'auto'
+    return this.#engine?.spawns === false || this.pool.port === 'auto'
   }
 
   #cancelRestart(): void {
@@ -286,12 +313,44 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     }
   }
 
-  /** starting → ready, or → failed with a restart scheduled (or the breaker open). */
-  async #launch(why: string): Promise<void> {
-    this.#transition('starting', why)
+  /**
+   * The engine with the pool's sources fetched into the cache (`downloading` shows the progress
+   * meanwhile) and their local paths filled in.
+   */
+  async #prepareEngine(interrupt: Interrupt, { refresh = false }: { refresh?: boolean } = {}): Promise<Engine> {
+    if (!hasSources(this.pool)) return (this.#engine ??= engineFor(runnableWith(this.pool)))
+    const provisioner = this.#provisioner
+    if (provisioner === null) throw new LlorchError('internal_error', `pool "${this.pool.id}" names sources to fetch but the agent has no cache`)
+    const signal = interrupt.controller.signal
+    try {
+      let toldAt = 0
+      const onProgress = (progress: DownloadProgress) => {
+        this.#download = progress
+        if (Date.now() - toldAt < DOWNLOAD_EVENT_INTERVAL_MS) return
+        toldAt = Date.now()
+        this.emit('download', progress)
+      }
+      const paths = await provisioner.provision(this.pool, { refresh, signal, onProgress })
+      this.#engine = engineFor(runnableWith(this.pool, paths))
+      return this.#engine
+    } catch (error) {
+      if (signal.aborted) throw new LlorchError('cancelled', `fetching the files of pool "${this.pool.id}" was interrupted`)
+      throw error
+    } finally {
+      this.#download = null
+    }
+  }
+
+  /** (downloading →) starting → ready, or → failed with a restart scheduled (or the breaker open). */
+  async #launch(why: string, { refresh = false, engine }: { refresh?: boolean; engine?: Engine } = {}): Promise<void> {
+    this.#transition(engine === undefined && hasSources(this.pool) ? 'downloading' : 'starting', why)
     await Promise.all(this.#stopping)
     try {
-      const serving = await this.#interruptible((interrupt) => this.#bringUp(interrupt))
+      const serving = await this.#interruptible(async (interrupt) => {
+        const prepared = engine ?? (await this.#prepareEngine(interrupt, { refresh }))
+        if (this.state === 'downloading') this.#transition('starting', why)
+        return this.#bringUp(interrupt, prepared)
+      })
       this.#adopt(serving)
       this.#transition('ready', null)
     } catch (error) {
@@ -301,14 +360,14 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   }
 
   /** Spawns (where the agent runs the engine), waits for health and warm-up. Cleans up on failure. */
-  async #bringUp(interrupt: Interrupt): Promise<ServingEngine> {
+  async #bringUp(interrupt: Interrupt, engine: Engine): Promise<ServingEngine> {
     const pool = this.pool
     const signal = interrupt.controller.signal
     const port = await resolvePort({ port: pool.port, host: pool.host })
     const target = { host: pool.host, port }
     const baseUrl = httpBaseUrl(target)
-    const healthUrl = `${baseUrl}${this.#engine.healthPath}`
-    const command = this.#engine.command(target)
+    const healthUrl = `${baseUrl}${engine.healthPath}`
+    const command = engine.command(target)
     const grace = pool.stop_grace_ms
     const proc = command === null ? null : EngineProcess.spawn({ pool: pool.id, command, stateDir: this.#stateDir, tailLines: pool.log_tail_lines, graceMs: grace, log: this.#log })
     if (proc) this.#log.info('replica.spawn', { pid: proc.pid, binary: command?.file, port })
@@ -329,14 +388,14 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     const health = await waitUntilHealthy({ url: healthUrl, timeoutMs: pool.start_timeout_ms, intervalMs: pool.health_interval_ms, signal: stopped })
     if (health.outcome !== 'healthy') return fail('start-timeout')
     try {
-      await this.#engine.warmUp({ baseUrl, signal: AbortSignal.any([stopped, deadline]) })
+      await engine.warmUp({ baseUrl, signal: AbortSignal.any([stopped, deadline]) })
     } catch (error) {
       return deadline.aborted ? fail('start-timeout') : fail('warm-up', error)
     }
     if (signal.aborted || (proc && !proc.running)) return fail('start-timeout')
-    this.#engineVersion = await this.#engine.readVersion({ baseUrl, signal: AbortSignal.timeout(ENGINE_VERSION_TIMEOUT_MS) }).catch(() => null)
+    this.#engineVersion = await engine.readVersion({ baseUrl, signal: AbortSignal.timeout(ENGINE_VERSION_TIMEOUT_MS) }).catch(() => null)
     this.#log.info('replica.ready', { pid: proc?.pid ?? null, port, ms: Date.now() - startedAt, engine_version: this.#engineVersion })
-    return new ServingEngine({ endpoint: { pool: pool.id, baseUrl, modelName: this.#engine.modelName }, process: proc })
+    return new ServingEngine({ endpoint: { pool: pool.id, baseUrl, modelName: engine.modelName }, process: proc })
   }
 
   /** Makes `serving` the engine that takes new tasks, and watches it. */
@@ -356,7 +415,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   #watchLiveness(serving: ServingEngine): void {
     const interval = this.pool.liveness_interval_ms
     if (interval === 0) return
-    const url = `${serving.endpoint.baseUrl}${this.#engine.healthPath}`
+    const url = `${serving.endpoint.baseUrl}${this.pool.health_path}`
     let failures = 0
     const tick = async () => {
       const probe = await probeHealth({ url })

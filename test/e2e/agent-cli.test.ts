@@ -17,7 +17,7 @@ describe('llorch-agent CLI', () => {
     const help = await cli(['--help'])
     expect(help.exitCode).toBe(0)
     expect(help.stdout).toMatch(/Usage: llorch-agent \[options\] \[command\]/)
-    for (const command of ['init', 'run', 'validate', 'doctor', 'status']) expect(help.stdout).toContain(`${command} [options]`)
+    for (const command of ['init', 'run', 'validate', 'doctor', 'status', 'pull', 'models', 'prune']) expect(help.stdout).toContain(`${command} [options]`)
     const version = await cli(['--version'])
     expect(version.stdout.trim()).toBe(packageVersion)
   })

@@ -27,12 +27,21 @@ async function createNode(): Promise<{ id: string; token: string }> {
   return CreateNodeResponse.parse(await (await stack.admin('POST', '/v2/nodes', { name: `doctor-${crypto.randomUUID().slice(0, 8)}` })).json())
 }
 
+/** The least llama.cpp would open: the GGUF header (v3, one tensor, no metadata), padded to 64 bytes. */
+function ggufBytes(): Buffer {
+  const bytes = Buffer.alloc(64)
+  bytes.write('GGUF', 0, 'latin1')
+  bytes.writeUInt32LE(3, 4)
+  bytes.writeBigUInt64LE(1n, 8)
+  return bytes
+}
+
 /** A node's files in a fresh dir: a token file (0600), a GGUF model, and a config using them. */
 function writeNodeFiles(dir: string, { token, config }: { token: string; config: (files: { tokenFile: string; model: string }) => Record<string, unknown> }): string {
   const tokenFile = path.join(dir, 'node-token')
   writeFileSync(tokenFile, `${token}\n`, { mode: 0o600 })
   const model = path.join(dir, 'model.gguf')
-  writeFileSync(model, 'GGUF\u0003\u0000\u0000\u0000')
+  writeFileSync(model, ggufBytes())
   const file = path.join(dir, 'agent.json')
   writeFileSync(file, JSON.stringify(config({ tokenFile, model }), null, 2))
   return file
@@ -62,7 +71,7 @@ describe('llorch-agent doctor', () => {
       `ok    config         ${config}: 1 pool: doctor-model (llamacpp)`,
       expect.stringMatching(/^ok {4}token file {5}node_token_file: .*node-token: holds a token, mode 0600, owner uid \d+$/),
       `ok    engine         pools[0].binary: ${path.join(FIXTURE_BIN, 'llama-server')} (pool doctor-model)`,
-      `ok    model          pools[0].model: ${path.join(dir, 'model.gguf')} (GGUF)`,
+      `ok    model          pools[0].model: ${path.join(dir, 'model.gguf')} (GGUF v3, 1 tensors, 64 B)`,
       `ok    state dir      state_dir: ${dir} (writable)`,
       'ok    gpus           2 GPUs: 0 NVIDIA GeForce RTX 4090 (24564 MiB), 1 NVIDIA A100-SXM4-80GB (81920 MiB)',
       expect.stringMatching(/^ok {4}control plane {2}control_plane_url: http:\/\/127\.0\.0\.1:\d+ answers: llorch \S+ \(this agent: \S+\)$/),
@@ -94,6 +103,8 @@ describe('llorch-agent doctor', () => {
     mkdirSync(path.join(dir, 'models'))
     const notGguf = path.join(dir, 'models/model.bin')
     writeFileSync(notGguf, 'PK\u0003\u0004')
+    const eightBytes = path.join(dir, 'models/eight.gguf')
+    writeFileSync(eightBytes, 'GGUF\u0003\u0000\u0000\u0000')
     const config = writeNodeFiles(dir, {
       token: `lln.node_AAAAAAAAAAAA.${'A'.repeat(43)}`,
       config: ({ tokenFile }) => ({
@@ -105,6 +116,7 @@ describe('llorch-agent doctor', () => {
           { id: 'not-gguf', engine: 'llamacpp', binary: path.join(FIXTURE_BIN, 'llama-server'), model: notGguf },
           { id: 'no-program', engine: 'command', command: ['no-such-engine', '--port', '{port}'] },
           { id: 'no-dir', engine: 'vllm', binary: path.join(FIXTURE_BIN, 'vllm'), model: '/nonexistent/model-dir' },
+          { id: 'eight-bytes', engine: 'llamacpp', binary: path.join(FIXTURE_BIN, 'llama-server'), model: eightBytes },
         ],
       }),
     })
@@ -116,9 +128,10 @@ describe('llorch-agent doctor', () => {
       [/token file +node_token_file: .*node-token is readable by group or others \(mode 0644\)/, /fix: sudo chmod 600 .*node-token/],
       [/engine +pools\[0\]\.binary: \/nonexistent\/llama-server is not an executable file/, /fix: install llama\.cpp \(its llama-server\), or set pools\[0\]\.binary to its full path/],
       [/model +pools\[0\]\.model: .*missing\.gguf does not exist/, /fix: download the GGUF file to that path, or set pools\[0\]\.model/],
-      [/model +pools\[1\]\.model: .*model\.bin is not a GGUF file/, /fix: download the GGUF file/],
+      [/model +pools\[1\]\.model: .*model\.bin is not a GGUF model \(it does not start with "GGUF"\)/, /fix: download the GGUF file/],
       [/engine +pools\[2\]\.command\[0\]: no-such-engine is not on PATH/, /fix: give the full path of the program in pools\[2\]\.command\[0\]/],
       [/model +pools\[3\]\.model: \/nonexistent\/model-dir is not a directory/, /fix: set pools\[3\]\.model to the model's directory or to a Hugging Face id/],
+      [/model +pools\[4\]\.model: .*eight\.gguf is not a GGUF model \(it is 8 bytes, too short for a GGUF model\)/, /fix: download the GGUF file/],
       [/state dir +state_dir: .*not-a-dir is not a directory/, /fix: sudo install -d -o llorch -g llorch .*not-a-dir, or set state_dir/],
       [/gpus +pools\[0\]\.gpus: GPU 7 is not on this node \(nvidia-smi lists 0, 1\)/, /fix: set pools\[0\]\.gpus to GPUs this node has/],
       [/node token +refused \(401\): unknown node token/, /fix: put the token that POST \/v2\/nodes printed for this node in .*node-token/],

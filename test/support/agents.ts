@@ -49,13 +49,13 @@ export const seqsOf = (events: TaskEvent[]) => events.flatMap((e) => (e.kind ===
 
 export const chatBody = { model: 'fake-model', messages: [{ role: 'user' as const, content: 'say something' }] }
 
-function execAgent(configFile: string, searchPath: string = fixturePath()) {
+function execAgent(configFile: string, searchPath: string = fixturePath(), env: Record<string, string> = {}) {
   return execa(process.execPath, [AGENT_CLI, 'run', '--config', configFile], {
     reject: false,
     detached: true,
     stdin: 'ignore',
     cwd: REPO_ROOT,
-    env: { PATH: searchPath },
+    env: { PATH: searchPath, ...env },
     all: true,
   })
 }
@@ -68,8 +68,8 @@ export interface CliAgent {
 }
 
 /** Runs `llorch-agent run --config FILE` as its own process (process group leader), tracked for cleanup. */
-export function spawnAgentCli(cleanup: ReturnType<typeof useProcessCleanup>, configFile: string, { searchPath }: { searchPath?: string } = {}): CliAgent {
-  const child = execAgent(configFile, searchPath)
+export function spawnAgentCli(cleanup: ReturnType<typeof useProcessCleanup>, configFile: string, { searchPath, env }: { searchPath?: string; env?: Record<string, string> } = {}): CliAgent {
+  const child = execAgent(configFile, searchPath, env)
   if (child.pid === undefined) throw new Error('could not start llorch-agent')
   cleanup.track(child.pid)
   let output = ''

@@ -29,7 +29,13 @@ export async function createNode(stack: Stack, name: string): Promise<{ id: stri
 export async function startLinkedAgent(
   cleanup: ReturnType<typeof useProcessCleanup>,
   stack: Stack,
-  { name, pools, node, config = {} }: { name: string; pools: Record<string, unknown>[]; node?: { id: string; token: string }; config?: Record<string, unknown> },
+  {
+    name,
+    pools,
+    node,
+    config = {},
+    env,
+  }: { name: string; pools: Record<string, unknown>[]; node?: { id: string; token: string }; config?: Record<string, unknown>; env?: Record<string, string> },
 ): Promise<LinkedAgent> {
   const { id, token } = node ?? (await createNode(stack, name))
   const stateDir = cleanup.stateDir()
@@ -38,7 +44,7 @@ export async function startLinkedAgent(
     configFile,
     JSON.stringify({ control_plane_url: stack.url.toString(), node_token: token, state_dir: stateDir, log_level: 'debug', shutdown_drain_ms: 2_000, reconnect_max_ms: 500, pools, ...config }, null, 2),
   )
-  const agent = spawnAgentCli(cleanup, configFile)
+  const agent = spawnAgentCli(cleanup, configFile, { env })
   return { ...agent, nodeId: id, token, stateDir, configFile }
 }
 

@@ -121,6 +121,8 @@ export interface FakeEngineHandle {
 /** What the fake engine reports at `GET /fake/stats`. */
 export const FakeEngineStats = z.object({
   pid: z.int(),
+  /** The sha256 of the file given as `--model-file`. */
+  model_sha256: z.string().nullable(),
   loaded: z.boolean(),
   healthy: z.boolean(),
   requests: z.int(),

@@ -57,7 +57,34 @@ describe('agent config', () => {
       'agent.json: control_plane_url: expected a URL starting with wss://, ws://, https:// or http://, got "ftp://cp.example.com" (string)',
       'agent.json: pools[0].slots: expected an integer, got 1.5 (number)',
       'agent.json: pools[1].engine: expected one of "llamacpp", "vllm", "ollama", "openai", "command", got "tgi" (string)',
-      'agent.json: pools[2].model: expected a string, got nothing (the field is missing)',
+      'agent.json: pools[2].model: expected a path, {"hf": "org/repo", "file": "…"} or {"url": "https://…", "sha256": "…"}, got nothing (the field is missing)',
+    ])
+  })
+
+  it('takes model and engine sources and refuses odd names, plain http and unknown fields, naming the field', () => {
+    const sha = 'a'.repeat(64)
+    const fetched = parseAgentConfig({ pools: [{ ...llama, model: { hf: 'org/repo', file: 'm.gguf' }, binary: { url: 'https://example.com/llama.zip', sha256: sha, path: 'bin/llama-server' } }] })
+    expect(fetched.pools[0]).toMatchObject({ model: { hf: 'org/repo', file: 'm.gguf', revision: 'main' }, binary: { path: 'bin/llama-server' } })
+    expect(
+      problemsOf({
+        pools: [
+          { ...llama, id: 'a', model: { hf: '../etc', file: 'm.gguf' } },
+          { ...llama, id: 'b', model: { hf: 'org/repo', file: '/etc/passwd' } },
+          { ...llama, id: 'c', model: { hf: 'org/repo', file: 'a/../../b.gguf' } },
+          { ...llama, id: 'd', model: { url: 'http://example.com/m.gguf', sha256: sha } },
+          { ...llama, id: 'e', model: { url: 'https://example.com/m.gguf', sha256: 'ABC' } },
+          { ...llama, id: 'f', binary: { url: 'https://example.com/llama.exe', sha256: sha, path: 'llama-server' } },
+          { ...llama, id: 'g', model: { hf: 'org/repo', revison: 'main' } },
+        ],
+      }),
+    ).toEqual([
+      'agent.json: pools[0].model.hf: expected a Hugging Face repository as "org/repo" (letters, digits, _ . -, no ".."), got "../etc" (string)',
+      'agent.json: pools[1].model.file: expected a relative path of letters, digits and _ . + @ = - / (no "..", no leading /), got "/etc/passwd" (string)',
+      'agent.json: pools[2].model.file: expected a relative path of letters, digits and _ . + @ = - / (no "..", no leading /), got "a/../../b.gguf" (string)',
+      'agent.json: pools[3].model.url: expected an https:// URL (plain http only to 127.0.0.1, ::1 or localhost), got "http://example.com/m.gguf" (string)',
+      'agent.json: pools[4].model.sha256: expected a sha256 as 64 lowercase hex digits, got "ABC" (string)',
+      'agent.json: pools[5].binary.url: expected a URL ending in .tar.gz, .tgz or .zip, got "https://example.com/llama.exe" (string)',
+      'agent.json: pools[6].model.revison: unknown field; did you mean "revision"?',
     ])
   })
 

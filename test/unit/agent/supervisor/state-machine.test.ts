@@ -23,6 +23,7 @@ describe('replica state machine', () => {
         const machine = new ReplicaStateMachine({ pool: 'p', onTransition: () => {} })
         const path: Record<AgentReplicaState, AgentReplicaState[]> = {
           stopped: [],
+          downloading: ['downloading'],
           starting: ['starting'],
           ready: ['starting', 'ready'],
           draining: ['starting', 'ready', 'draining'],

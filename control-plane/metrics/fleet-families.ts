@@ -125,3 +125,6 @@ export function fleetFamilies(fleet: FleetMetrics): MetricFamily[] {
 
 /** Every metric name `/metrics` can show, for documentation and tests. */
 export const METRIC_NAMES = [...POOL_METRICS, ...NODE_METRICS].map((d) => d.name)
+
+/** Families with samples only while an agent fetches a replica's files; absent from `/metrics` otherwise. */
+export const DOWNLOAD_METRIC_NAMES = ['llorch_node_download_bytes', 'llorch_node_download_total_bytes'] as const

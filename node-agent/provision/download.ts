@@ -93,13 +93,24 @@ async function fetchFrom(request: DownloadRequest, start: { offset: number; hash
       done(null, chunk)
     },
   })
+  // A cut ends the body like its end would, so every byte that arrived is written before the
+  // next try reads its resume point from the file's size.
+  let cut: unknown = null
+  async function* received() {
+    try {
+      for await (const chunk of response) yield chunk
+    } catch (error) {
+      cut = error
+    }
+  }
   const out = createWriteStream(partialPath(request.dest), { flags: offset > 0 ? 'a' : 'w' })
   try {
-    await pipeline(response, count, out, { signal: request.signal })
+    await pipeline(received, count, out, { signal: request.signal })
   } catch (error) {
     if (request.signal?.aborted) throw new ProvisionError('interrupted', 'the download was interrupted', { cause: error })
     throw new ProvisionError('transfer_cut', `the transfer of ${request.name} was cut at ${offset} bytes`, { cause: error })
   }
+  if (cut !== null) throw new ProvisionError('transfer_cut', `the transfer of ${request.name} was cut at ${offset} bytes`, { cause: cut })
   return { offset, hash }
 }
 

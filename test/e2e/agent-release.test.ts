@@ -39,7 +39,7 @@ describe('the agent release (npm run build:agent)', () => {
     const listing = (await execa('tar', ['-tzf', release])).stdout.split('\n').filter((entry) => !entry.endsWith('/'))
     const top = `llorch-agent-${version}-linux-${process.arch}`
     expect(listing.sort()).toEqual(
-      ['bin/node', 'examples/llamacpp.yaml', 'examples/ollama.yaml', 'examples/vllm.yaml', 'install.sh', 'lib/llorch-agent.mjs', 'llorch-agent.service', 'uninstall.sh'].map((f) => `${top}/${f}`),
+      ['bin/node', 'examples/llamacpp-hf.yaml', 'examples/llamacpp.yaml', 'examples/ollama.yaml', 'examples/vllm-snapshot.yaml', 'examples/vllm.yaml', 'install.sh', 'lib/llorch-agent.mjs', 'llorch-agent.service', 'uninstall.sh'].map((f) => `${top}/${f}`),
     )
   })
 

@@ -1,4 +1,3 @@
-import { existsSync } from 'node:fs'
 import path from 'node:path'
 import { execa } from 'execa'
 import { chromium } from 'playwright-core'
@@ -6,11 +5,11 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { modelBytes, startHubServer } from '../fixtures/hub-server.ts'
 import type { HubServer } from '../fixtures/hub-server.ts'
 import { fakePoolInput } from '../support/agents.ts'
+import { chromiumLaunchOptions } from '../support/chromium.ts'
 import { getPool, startLinkedAgent } from '../support/linked-agent.ts'
 import { TEST_ADMIN_TOKEN, useStack } from '../support/local-stack.ts'
 import { REPO_ROOT, useProcessCleanup, waitFor } from '../support/processes.ts'
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
 const CEILING_MS = 20_000
 const LLORCH_CLI = path.join(REPO_ROOT, 'cli/llorch.ts')
 const MODEL = modelBytes(1_500_000, 31)
@@ -25,7 +24,6 @@ describe('the dashboard and llorch pools show while a model downloads', () => {
 
   it('show the file, the bytes and the rate (a progress bar on the page, dropped once the replica starts)', async () => {
     const stack = stackOf()
-    expect(existsSync(CHROMIUM), `${CHROMIUM} is missing: apt-get install -y chromium`).toBe(true)
     const server = await startHubServer({ repos: { 'org/tiny': { commit: '3'.repeat(40), refs: { main: '3'.repeat(40) }, files: { 'tiny.gguf': MODEL } } } })
     servers.push(server)
     server.knobs.bytesPerSecond = 150_000
@@ -38,7 +36,7 @@ describe('the dashboard and llorch pools show while a model downloads', () => {
     const shown = await execa(process.execPath, [LLORCH_CLI, '--url', stack.url.toString(), '--admin-token', TEST_ADMIN_TOKEN, 'pools', 'show', 'tiny'], { reject: false, env: { LLORCH_STATE_DIR: cleanup.stateDir() } })
     expect(shown.stdout).toMatch(new RegExp(`tiny +${agent.nodeId} +downloading +0/1 +command +tiny\\.gguf \\d+% [\\d.]+ [kM]?B / 1\\.5 MB at [\\d.]+ [kM]?B/s`))
 
-    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-dev-shm-usage'] })
+    const browser = await chromium.launch(await chromiumLaunchOptions())
     cleanup.defer(() => browser.close())
     const page = await browser.newPage()
     const pageErrors: string[] = []

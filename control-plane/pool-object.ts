@@ -210,11 +210,20 @@ export class PoolObject extends DurableObject<Bindings> {
     })
   }
 
-  /** The node is cordoned (on) or uncordoned: its replica takes no new task and is never started meanwhile. */
+  /**
+   * The node is cordoned (on) or uncordoned: its replica takes no new task and is never started
+   * meanwhile. Uncordoned, an eager pool starts its stopped replica there at once.
+   */
   cordon(nodeId: string, on: boolean): Promise<void> {
     return this.#guard('cordon', async () => {
       const now = Date.now()
-      this.#lifecycle.setCordon(nodeId, on, now)
+      if (on) this.#lifecycle.setCordon(nodeId, true, now)
+      else {
+        const known = await this.#policy()
+        // Without a policy (no pool in the registry) there is nothing to start.
+        if (known.ok) this.#lifecycle.uncordon(nodeId, { policy: known.policy, candidates: this.#queue.candidates(), now })
+        else this.#lifecycle.setCordon(nodeId, false, now)
+      }
       await this.#afterChange(now)
     })
   }

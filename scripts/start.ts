@@ -5,17 +5,19 @@
  * the URL, the key and examples; Ctrl-C stops everything.
  */
 import { spawn } from 'node:child_process'
-import { createWriteStream, openSync } from 'node:fs'
+import { openSync } from 'node:fs'
 import path from 'node:path'
 import { z } from 'zod'
 import { startLibsqlServer } from '../db/libsql-server/index.ts'
+import type { LibsqlServer } from '../db/libsql-server/index.ts'
 import { checkLocalFiles } from '../node-agent/checks/local-files.ts'
 import { failed, renderProblem } from '../node-agent/checks/finding.ts'
-import { CreateApiKeyResponse, CreateNodeResponse, NodeView, describeIssues } from '../protocol/index.ts'
+import { CreateApiKeyResponse, CreateNodeResponse, NodeView, PoolList, describeIssues } from '../protocol/index.ts'
 import { newLocalAdminToken } from './local/admin-token.ts'
 import { DEMO_POOL, prepareAgentConfig } from './local/agent-config.ts'
 import { PROJECT_ROOT, buildWorker } from './local/build-worker.ts'
-import { startControlPlane } from './local/control-plane.ts'
+import { startControlPlaneProcess } from './local/control-plane-process.ts'
+import type { ControlPlaneProcess } from './local/control-plane-process.ts'
 import { STATE_DIR, readLocalSecrets, writeLocalSecrets, writeLocalState } from './local/local-state.ts'
 import { applyMigrations } from './local/migrate.ts'
 import { listenOrExplain } from './local/port-in-use.ts'
@@ -23,6 +25,19 @@ import { waitForPools } from './local/wait-for-pools.ts'
 
 /** How long the agent's eager pools may take to become ready before start-up stops waiting. */
 const POOLS_READY_TIMEOUT_MS = 60_000
+/** Beyond the agent's drain deadline, what its engines may take to stop (SIGTERM, SIGKILL after their grace). */
+const AGENT_EXIT_MARGIN_MS = 15_000
+/** After the agent exits, how long the control plane may take to relay the last events of the streams it ran. */
+const STREAMS_SETTLE_TIMEOUT_MS = 5_000
+/** Between two looks at the busy slots while the streams settle. */
+const STREAMS_POLL_INTERVAL_MS = 100
+/**
+ * npm forwards a terminal's Ctrl-C to its script, which got it from the terminal already (where
+ * the shell execs node): a second signal this soon is the same Ctrl-C, not a second one.
+ */
+const REPEATED_SIGNAL_WINDOW_MS = 1_000
+/** A stream's last bytes ([DONE], the chunked end) leave workerd after its slot is free; workerd is killed, not drained. */
+const STREAM_FLUSH_GRACE_MS = 300
 
 const StartEnv = z.object({
   LLORCH_PORT: z.coerce.number().int().min(0).max(65_535).default(8787),
@@ -53,49 +68,98 @@ secrets.libsqlAuthToken ??= `local-libsql-${crypto.randomUUID()}`
 const libsqlAuthToken = secrets.libsqlAuthToken
 writeLocalSecrets(secrets)
 
-// Miniflare's own exit hook ends this process on SIGINT/SIGTERM right after these listeners run
-// (it disposes workerd), so the shutdown done here is what must not wait: the agent gets
-// SIGTERM and drains and stops its engines by itself; SQLite's WAL keeps the registry safe.
+// Ctrl-C stops in order, so a running stream ends whole: the agent drains first (its in-flight
+// tasks get its drain deadline and are relayed to their clients), then the control plane, which
+// runs in its own process group and so sees no Ctrl-C of its own, then the registry. A second
+// Ctrl-C skips the waiting.
 let stopping = false
-let stopAgent: (() => void) | null = null
+let stoppingSince = 0
+let libsql: LibsqlServer | null = null
+let controlPlane: ControlPlaneProcess | null = null
+let agentRun: { exited: Promise<void>; running: () => boolean; stop: () => void; drainMs: number; waitMs: number } | null = null
+let url = ''
+
+function until<T>(promise: Promise<T>, ms: number): Promise<T | 'timeout'> {
+  return Promise.race([promise, new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), ms).unref())])
+}
+
+/** Once the agent is gone: until no slot is busy, the control plane is still relaying a stream's last events. */
+async function streamsSettled(): Promise<void> {
+  const deadline = Date.now() + STREAMS_SETTLE_TIMEOUT_MS
+  while (Date.now() < deadline) {
+    const busy = await fetch(`${url}/v2/pools`, { headers: { Authorization: `Bearer ${secrets.adminToken}` } })
+      .then(async (response) => PoolList.parse(await response.json()).pools.some((p) => (p.slots_busy ?? 0) > 0))
+      .catch(() => false)
+    if (!busy) break
+    await new Promise((resolve) => setTimeout(resolve, STREAMS_POLL_INTERVAL_MS))
+  }
+  await new Promise((resolve) => setTimeout(resolve, STREAM_FLUSH_GRACE_MS))
+}
+
+async function shutdown(signal: NodeJS.Signals): Promise<void> {
+  const agent = agentRun
+  if (agent?.running()) {
+    say(`llorch: ${signal}: stopping: the agent drains first (running streams have up to ${agent.drainMs} ms to finish; ${shown('agent.log')}), then the control plane and the registry. Ctrl-C again stops at once`)
+    agent.stop()
+    if ((await until(agent.exited, agent.waitMs)) === 'timeout') say(`llorch: the agent is still draining; it goes on by itself (${shown('agent.log')})`)
+  } else say(`llorch: ${signal}: stopping the control plane and the registry`)
+  if (controlPlane) {
+    if (agent) await streamsSettled()
+    await controlPlane.stop()
+  }
+  await libsql?.close()
+  say('llorch: stopped')
+}
+
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.on(signal, () => {
-    if (stopping) return
+    const code = signal === 'SIGINT' ? 130 : 143
+    if (stopping) {
+      if (Date.now() - stoppingSince < REPEATED_SIGNAL_WINDOW_MS) return
+      // The control plane's process sees this process's IPC channel close and stops workerd.
+      say(`llorch: ${signal} again: stopping now`)
+      process.exit(code)
+    }
     stopping = true
-    say(`llorch: ${signal}: stopping the control plane and the registry; the agent drains its engines (${shown('agent.log')})`)
-    stopAgent?.()
-    // Before the control plane is up there is no Miniflare hook to end the process.
-    setImmediate(() => process.exit(signal === 'SIGINT' ? 130 : 143))
+    stoppingSince = Date.now()
+    shutdown(signal).then(
+      () => process.exit(code),
+      (error: unknown) => {
+        console.error(`npm start: stopping failed: ${error instanceof Error ? error.message : String(error)}`)
+        process.exit(1)
+      },
+    )
   })
 }
 
 say('llorch: starting the local libSQL server')
-const libsql = await listenOrExplain(() => startLibsqlServer({ file: path.join(STATE_DIR, 'registry.db'), port: LLORCH_LIBSQL_PORT, host: REGISTRY_HOST, authToken: libsqlAuthToken }), {
+const registry = await listenOrExplain(() => startLibsqlServer({ file: path.join(STATE_DIR, 'registry.db'), port: LLORCH_LIBSQL_PORT, host: REGISTRY_HOST, authToken: libsqlAuthToken }), {
   host: REGISTRY_HOST,
   port: LLORCH_LIBSQL_PORT,
   variable: 'LLORCH_LIBSQL_PORT',
 })
-await applyMigrations({ url: libsql.url, authToken: libsqlAuthToken })
-say(`llorch: registry at ${libsql.url} (${shown('registry.db')}), migrated`)
+libsql = registry
+await applyMigrations({ url: registry.url, authToken: libsqlAuthToken })
+say(`llorch: registry at ${registry.url} (${shown('registry.db')}), migrated`)
 
 say('llorch: bundling the Worker (wrangler deploy --dry-run)')
 const { bundlePath } = await buildWorker()
-// The Worker logs one JSON line per event; they go to a file so this terminal keeps the banner.
-const controlPlaneLog = createWriteStream(path.join(STATE_DIR, 'control-plane.log'), { flags: 'a' })
-const controlPlane = await listenOrExplain(
+const started = await listenOrExplain(
   () =>
-    startControlPlane({
+    startControlPlaneProcess({
       bundlePath,
       persistPath: path.join(STATE_DIR, 'workerd'),
-      bindings: { LIBSQL_URL: libsql.url, LIBSQL_AUTH_TOKEN: libsqlAuthToken, ADMIN_TOKEN: secrets.adminToken },
+      bindings: { LIBSQL_URL: registry.url, LIBSQL_AUTH_TOKEN: libsqlAuthToken, ADMIN_TOKEN: secrets.adminToken },
       host: LLORCH_HOST,
       port: LLORCH_PORT,
-      onLog: ({ message }) => controlPlaneLog.write(`${message}\n`),
+      // The Worker logs one JSON line per event; they go to a file so this terminal keeps the banner.
+      logFile: path.join(STATE_DIR, 'control-plane.log'),
     }),
   { host: LLORCH_HOST, port: LLORCH_PORT, variable: 'LLORCH_PORT' },
 )
-const url = controlPlane.url.toString().replace(/\/$/, '')
-say(`llorch: control plane at ${url} (workerd, state in ${shown('workerd')}, events in ${shown('control-plane.log')})`)
+controlPlane = started
+url = started.url.toString().replace(/\/$/, '')
+say(`llorch: control plane at ${url} (workerd under pid ${started.pid}, state in ${shown('workerd')}, events in ${shown('control-plane.log')})`)
 
 async function admin(method: string, route: string, body?: unknown): Promise<Response> {
   return fetch(`${url}${route}`, {
@@ -134,6 +198,8 @@ if (problems.length > 0) {
 }
 if (prepared.created) say(`llorch: wrote ${shown('agent.json')} with the demo pool "${DEMO_POOL}"; edit it freely, npm start keeps it`)
 else say(`llorch: using your ${shown('agent.json')} (${agentConfig.pools.map((p) => p.id).join(', ')})${prepared.changed.length > 0 ? `; updated ${prepared.changed.join(', ')} for this stack` : ''}`)
+// A Ctrl-C during start-up: the shutdown under way ends this process; no agent is started for it.
+if (stopping) await new Promise<never>(() => {})
 // The agent gets the log file's descriptor itself (no pipe through this process) and its own
 // process group (a terminal's Ctrl-C reaches only this process, which sends one SIGTERM), so it
 // drains and logs to the end even after this process has exited.
@@ -142,15 +208,25 @@ const agent = spawn(process.execPath, [path.join(PROJECT_ROOT, 'node-agent/cli.t
   stdio: ['ignore', agentLog, agentLog],
   detached: true,
 })
-stopAgent = () => agent.kill('SIGTERM')
 let agentExited = false
-agent.on('exit', (code, signal) => {
-  agentExited = true
-  if (!stopping) say(`llorch: the local agent exited (${code ?? signal}); see ${shown('agent.log')}`)
-})
+const agentGone = new Promise<void>((resolve) =>
+  agent.on('exit', (code, signal) => {
+    agentExited = true
+    if (!stopping) say(`llorch: the local agent exited (${code ?? signal}); see ${shown('agent.log')}`)
+    resolve()
+  }),
+)
+const longestStopGraceMs = Math.max(0, ...agentConfig.pools.map((p) => p.stop_grace_ms))
+agentRun = {
+  exited: agentGone,
+  running: () => !agentExited,
+  stop: () => agent.kill('SIGTERM'),
+  drainMs: agentConfig.shutdown_drain_ms,
+  waitMs: agentConfig.shutdown_drain_ms + longestStopGraceMs + AGENT_EXIT_MARGIN_MS,
+}
 say(`llorch: local agent started (pid ${agent.pid}, node ${secrets.nodeId}, log ${shown('agent.log')})`)
 
-writeLocalState({ url, libsqlUrl: libsql.url, adminToken: secrets.adminToken, nodeId: secrets.nodeId, apiKey: secrets.apiKey })
+writeLocalState({ url, libsqlUrl: registry.url, adminToken: secrets.adminToken, nodeId: secrets.nodeId, apiKey: secrets.apiKey })
 
 // Pools the agent starts with; an on-demand one is started by its first request.
 await waitForPools({
@@ -186,7 +262,7 @@ say(`
   A real engine: add a pool to ${shown('agent.json')} (see node-agent/examples/llamacpp.yaml), e.g.
   {"id": "my-model", "engine": "llamacpp", "binary": "/path/to/llama-server", "model": "/path/to/model.gguf"},
   and run npm start again: it keeps the file and updates only control_plane_url and node_token_file.
-  Ctrl-C stops everything.
+  Ctrl-C stops everything, letting running streams finish first; a second Ctrl-C stops at once.
 `)
 
 

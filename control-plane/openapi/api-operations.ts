@@ -144,7 +144,7 @@ export const API_OPERATIONS: readonly ApiOperation[] = [
     body: body(PoolCommandRequest, false),
     responses: { 202: { description: 'Every pool acked the drain', content: json(NodeDrainResult) }, 502: { description: 'Some pool did not ack', content: json(NodeDrainResult) } },
   },
-  { method: 'post', path: '/v2/nodes/{id}/uncordon', tag: 'nodes', summary: 'Lift the cordon: the node takes tasks again', access: 'admin', responses: { 200: { description: 'The node', content: json(NodeView) } } },
+  { method: 'post', path: '/v2/nodes/{id}/uncordon', tag: 'nodes', summary: 'Lift the cordon: the node takes tasks again, and an eager pool starts its stopped replica there at once', access: 'admin', responses: { 200: { description: 'The node', content: json(NodeView) } } },
   { method: 'delete', path: '/v2/nodes/{id}', tag: 'nodes', summary: 'Revoke the node token and disconnect its agent', access: 'admin', responses: { 200: { description: 'The revoked node', content: json(NodeView) } } },
 
   { method: 'get', path: '/v2/pools', tag: 'pools', summary: 'List pools with live queue and slot numbers', access: 'admin', responses: { 200: { description: 'Every pool', content: json(PoolList) } } },

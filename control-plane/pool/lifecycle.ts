@@ -55,6 +55,14 @@ export function startable(r: LifecycleReplica, now: number): boolean {
   return r.state === 'stopped' && !r.cordoned && !startPending(r, now)
 }
 
+/**
+ * Whether lifting a cordon starts the node's replica at once: an `eager` pool wants its replicas
+ * serving, and the cordon's drain is what stopped it; an `on-demand` one waits for a request.
+ */
+export function startsOnUncordon(r: LifecycleReplica, { policy, maintenance, now }: { policy: Pick<PoolPolicy, 'preload_mode'>; maintenance: boolean; now: number }): boolean {
+  return policy.preload_mode === 'eager' && !maintenance && startable(r, now)
+}
+
 /** How long the queue would take to drain on the ready slots, at the pool's average task time. */
 export function predictedWaitMs({ queued, readySlots, averageTaskMs }: { queued: number; readySlots: number; averageTaskMs: number }): number {
   if (queued === 0) return 0

@@ -3,7 +3,7 @@ import { logEvent } from '../runtime/log.ts'
 import type { CommandResult } from './command-result.ts'
 import { LifecycleStorage } from './lifecycle-storage.ts'
 import type { ActivityRow } from './lifecycle-storage.ts'
-import { placementState, planLifecycle, startable } from './lifecycle.ts'
+import { placementState, planLifecycle, startable, startsOnUncordon } from './lifecycle.ts'
 import type { LifecycleReplica } from './lifecycle.ts'
 import type { PlacementCandidate } from './placement.ts'
 import { ROLLING_STEP_TIMEOUT_MS, advanceReload, beginReload } from './rolling-reload.ts'
@@ -126,6 +126,15 @@ export class PoolLifecycle {
     if (on) this.#cordoned.add(nodeId)
     else this.#cordoned.delete(nodeId)
     this.#store.setCordon(nodeId, on ? now : null)
+  }
+
+  /** Lifts the node's cordon; an eager pool's replica there that is stopped is started now, not on the next request. */
+  uncordon(nodeId: string, { policy, candidates, now }: { policy: PoolPolicy; candidates: readonly PlacementCandidate[]; now: number }): void {
+    this.setCordon(nodeId, false, now)
+    const candidate = candidates.find((c) => c.nodeId === nodeId)
+    if (!candidate || !startsOnUncordon(this.#observe(candidate, now), { policy, maintenance: this.#maintenance, now })) return
+    logEvent('pool.replica_start', { pool: this.#poolId, node: nodeId, queued: 0, reason: 'uncordoned' })
+    this.#command(nodeId, 'preload', now)
   }
 
   /** Starts a reload of the pool: rolling when two or more replicas are ready. Answers the commands sent now. */

@@ -473,7 +473,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     const cutOff = async () => {
       if (await serving.whenIdle(deadlineMs)) return
       this.#log.warn('replica.drain_deadline', { pid: serving.process?.pid ?? null, tasks: serving.busy, deadline_ms: deadlineMs })
-      serving.stopServing(new LlorchError('engine_unavailable', `pool "${this.pool.id}" was drained before the task finished (deadline ${deadlineMs} ms)`))
+      const cut = reason === 'shutdown' ? `the server is stopping: pool "${this.pool.id}" shut down before the task finished (drain deadline ${deadlineMs} ms)` : `pool "${this.pool.id}" was drained before the task finished (deadline ${deadlineMs} ms)`
+      serving.stopServing(new LlorchError('engine_unavailable', cut))
       await serving.whenIdle(LEASE_RELEASE_AFTER_ABORT_MS)
     }
     if (serving.retirement !== null) return Promise.race([serving.retirement, cutOff()]).then(() => serving.retirement ?? undefined)

@@ -5,7 +5,7 @@ const FREE_PORT_TRIES = 20
 const MAX_PORT = 65_535
 
 /** What Node (`EADDRINUSE`) and Miniflare (`ERR_ADDRESS_IN_USE`) throw for a port that is taken. */
-function isAddressInUse(error: unknown): boolean {
+export function isAddressInUse(error: unknown): boolean {
   for (let current: unknown = error; current instanceof Error; current = current.cause) {
     if ('code' in current && (current.code === 'EADDRINUSE' || current.code === 'ERR_ADDRESS_IN_USE')) return true
   }

@@ -59,6 +59,8 @@ describe('llorch, the admin CLI, against the local stack', () => {
     await waitFor(async () => (await replicaState()) === 'stopped', { timeoutMs: CEILING_MS, message: 'replica stopped after llorch nodes drain' })
     expect(NodeList.parse(JSON.parse((await llorch([...flags(), '--json', 'nodes', 'list'])).stdout)).nodes[0]?.cordoned_at).not.toBeNull()
     expect((await llorch([...flags(), 'nodes', 'uncordon', agent.nodeId])).stdout).toBe(`node ${agent.nodeId} (cli-node) uncordoned; each pool's policy decides what starts on it`)
+    // The pool is eager (the default policy): its replica there starts again with no request.
+    await waitFor(async () => (await replicaState()) === 'ready', { timeoutMs: CEILING_MS, message: 'replica ready again after llorch nodes uncordon' })
     const policySet = await llorch([...flags(), 'pools', 'set', POOL, '--idle-drain-ms', '60000', '--queue-timeout-ms', '300000', '--preload-mode', 'on-demand'])
     expect(policySet.stdout).toBe(`pool ${POOL}: preload_mode=on-demand idle_drain_ms=60000 queue_timeout_ms=300000`)
 
@@ -80,7 +82,7 @@ describe('llorch, the admin CLI, against the local stack', () => {
     const top = await llorch([...flags(), 'top', '--iterations', '2', '--interval', '50'])
     expect(top.code).toBe(0)
     expect(top.stdout.match(/^llorch top /gm)).toHaveLength(2)
-    expect(top.stdout).toMatch(new RegExp(`\\n${POOL}\\s+unavailable\\s+0\\s+0/0\\s+`))
+    expect(top.stdout).toMatch(new RegExp(`\\n${POOL}\\s+ready\\s+0\\s+0/1\\s+`))
     expect(top.stdout).toMatch(new RegExp(`\\n${agent.nodeId}\\s+cli-node\\s+online\\s+`))
   })
 

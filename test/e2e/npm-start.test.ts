@@ -6,9 +6,12 @@ import { describe, expect, it } from 'vitest'
 import { z } from 'zod'
 import { NodeView } from '../../protocol/index.ts'
 import { LocalState } from '../../scripts/local/local-state.ts'
+import { expectedText } from '../support/openai-stack.ts'
 import { FAKE_ENGINE, REPO_ROOT, enginePidsIn, isAlive, useProcessCleanup, waitFor } from '../support/processes.ts'
 
 const START_CEILING_MS = 90_000
+/** From the last stream's end to npm start's last line, every process stopped. */
+const STOP_CEILING_MS = 30_000
 const ControlPlaneEvent = z.looseObject({ time: z.iso.datetime(), level: z.enum(['info', 'error']), event: z.string() })
 
 /** `npm start` (scripts/start.ts) on a state dir, its stdout and stderr collected. */
@@ -29,6 +32,7 @@ function npmStart(cleanup: ReturnType<typeof useProcessCleanup>, stateDir: strin
     async banner(): Promise<void> {
       await waitFor(() => output.includes('Ctrl-C stops everything'), { timeoutMs: START_CEILING_MS, intervalMs: 100, message: `the start banner; output so far:\n${output}` })
       cleanup.track(Number(/local agent started \(pid (\d+)/.exec(output)?.[1]))
+      cleanup.track(Number(/workerd under pid (\d+)/.exec(output)?.[1]))
     },
     async stop(): Promise<void> {
       const agentPid = Number(/local agent started \(pid (\d+)/.exec(output)?.[1])
@@ -148,5 +152,86 @@ describe('npm start with a broken pool in agent.json', () => {
     expect(start.output()).toMatch(/llorch: pool "broken-model" failed on node \S+: .+\n {2}\(npx llorch pools show broken-model and \S*agent\.log have the rest/)
     expect(start.output()).not.toContain('is not ready yet')
     await start.stop()
+  })
+})
+
+/** One streamed chat as a client reads it: the SSE text as it arrives, and how the connection ended. */
+function streamChat(state: LocalState, maxTokens: number) {
+  let text = ''
+  const ended = (async (): Promise<string | null> => {
+    const response = await fetch(`${state.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${state.apiKey ?? ''}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ model: 'slow-model', stream: true, max_tokens: maxTokens, messages: [{ role: 'user', content: 'Hello' }] }),
+    })
+    if (!response.body) return `no body (${response.status})`
+    const decoder = new TextDecoder()
+    try {
+      for await (const chunk of response.body) text += decoder.decode(chunk, { stream: true })
+    } catch (error) {
+      return error instanceof Error ? `${error.message} (${String(error.cause)})` : String(error)
+    }
+    return null
+  })()
+  const events = () =>
+    text
+      .split('\n')
+      .filter((line) => line.startsWith('data: '))
+      .map((line) => line.slice('data: '.length))
+  const Chunk = z.looseObject({ choices: z.array(z.looseObject({ delta: z.looseObject({ content: z.string().nullish() }) })) })
+  const ErrorChunk = z.looseObject({ error: z.looseObject({ message: z.string(), code: z.string().nullish() }) })
+  const parsed = () => events().filter((e) => e !== '[DONE]').map((e): unknown => JSON.parse(e))
+  return {
+    ended,
+    events,
+    content: () => parsed().flatMap((e) => Chunk.safeParse(e).data?.choices.map((c) => c.delta.content ?? '') ?? []).join(''),
+    errors: () => parsed().flatMap((e) => ErrorChunk.safeParse(e).data?.error ?? []),
+  }
+}
+
+describe('npm start, stopped with Ctrl-C mid-stream', () => {
+  const cleanup = useProcessCleanup()
+  /** The agent's drain deadline: the short stream ends within it, the long one does not. */
+  const DRAIN_MS = 4_000
+
+  it('drains the agent first: a stream gets every token and [DONE], one past the drain deadline an error chunk saying the server is stopping; then everything exits', async () => {
+    const stateDir = cleanup.stateDir()
+    // A pool as slow as a real model: 10 tokens a second.
+    const pool = { id: 'slow-model', engine: 'command', command: ['{node}', FAKE_ENGINE, '--port', '{port}', '--slots', '{slots}', '--model-name', '{pool}'], args: ['--tokens', '200', '--tokens-per-second', '10'], slots: 2 }
+    writeFileSync(path.join(stateDir, 'agent.json'), JSON.stringify({ state_dir: path.join(stateDir, 'agent'), shutdown_drain_ms: DRAIN_MS, pools: [pool] }))
+    // As a terminal runs it: npm start in a process group of its own, all of which a Ctrl-C signals.
+    const start = execa('npm', ['start'], { cwd: REPO_ROOT, env: { LLORCH_STATE_DIR: stateDir, LLORCH_PORT: '0', LLORCH_LIBSQL_PORT: '0' }, detached: true, reject: false, all: true })
+    cleanup.track(start.pid)
+    let output = ''
+    start.all.setEncoding('utf8')
+    start.all.on('data', (chunk: string) => (output += chunk))
+    await waitFor(() => output.includes('Ctrl-C stops everything'), { timeoutMs: START_CEILING_MS, intervalMs: 100, message: `the start banner; output so far:\n${output}` })
+    const agentPid = Number(/local agent started \(pid (\d+)/.exec(output)?.[1])
+    const controlPlanePid = Number(/workerd under pid (\d+)/.exec(output)?.[1])
+    cleanup.track(agentPid)
+    cleanup.track(controlPlanePid)
+    const engines = enginePidsIn(path.join(stateDir, 'agent'))
+    const state = LocalState.parse(JSON.parse(readFileSync(path.join(stateDir, 'local.json'), 'utf8')))
+
+    const short = streamChat(state, 20)
+    const long = streamChat(state, 200)
+    await waitFor(() => short.content().split(' ').length >= 3 && long.content().split(' ').length >= 3, { timeoutMs: START_CEILING_MS, message: 'both streams flowing' })
+    process.kill(-(start.pid ?? 0), 'SIGINT')
+
+    expect(await short.ended).toBeNull()
+    expect(short.content()).toBe(expectedText(20))
+    expect(short.events().at(-1)).toBe('[DONE]')
+    expect(await long.ended).toBeNull()
+    expect(long.content()).toMatch(/^tok0( tok\d+)+$/)
+    expect(long.content().length).toBeLessThan(expectedText(200).length)
+    expect(long.errors()).toEqual([expect.objectContaining({ code: 'engine_unavailable', message: `the server is stopping: pool "slow-model" shut down before the task finished (drain deadline ${DRAIN_MS} ms)` })])
+
+    await start
+    await waitFor(() => output.includes('llorch: stopped'), { timeoutMs: STOP_CEILING_MS, message: `npm start's last line; output so far:\n${output}` })
+    await waitFor(() => ![agentPid, controlPlanePid, ...engines].some(isAlive), { timeoutMs: STOP_CEILING_MS, message: 'the agent, the control plane and the engines gone' })
+    expect(output).toContain(`llorch: SIGINT: stopping: the agent drains first (running streams have up to ${DRAIN_MS} ms to finish`)
+    expect(output).not.toContain('again: stopping now')
+    await expect(fetch(`${state.url}/health`)).rejects.toThrow()
+    await expect(fetch(state.libsqlUrl)).rejects.toThrow()
   })
 })

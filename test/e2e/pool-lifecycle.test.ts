@@ -149,6 +149,20 @@ describe('node cordon', () => {
       { timeoutMs: CEILING_MS, message: 'a task on the uncordoned node' },
     )
   })
+
+  it('starts an eager pool again on its uncordoned node at once, with no request to start it', async () => {
+    const s = stack()
+    const pool = 'comeback'
+    const { agent } = await servePool(cleanup, s, pool, { fakeArgs: ['--load-ms', '200', '--tokens', '2'] })
+    await patchPolicy(s, pool, { preload_mode: 'eager' })
+    expect((await s.admin('POST', `/v2/nodes/${agent.nodeId}/drain`, { deadline_ms: 5_000 })).status).toBe(202)
+    await waitForState(s, pool, agent.nodeId, 'stopped')
+
+    expect((await s.admin('POST', `/v2/nodes/${agent.nodeId}/uncordon`)).status).toBe(200)
+    await waitForState(s, pool, agent.nodeId, 'ready')
+    expect(commandsOf(agent).map((c) => c.command)).toEqual(['drain', 'preload'])
+    expect((await ask(openaiClient(s, (await createKey(s)).key), pool)).choices[0]?.message.content).toBe(expectedText(2))
+  })
 })
 
 describe('rolling reload', () => {

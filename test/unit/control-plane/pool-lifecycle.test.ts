@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { COMMAND_SETTLE_MS, placementState, planLifecycle, predictedWaitMs } from '../../../control-plane/pool/lifecycle.ts'
+import { COMMAND_SETTLE_MS, placementState, planLifecycle, predictedWaitMs, startsOnUncordon } from '../../../control-plane/pool/lifecycle.ts'
 import type { LifecycleInput, LifecycleReplica } from '../../../control-plane/pool/lifecycle.ts'
 import { ROLLING_STEP_TIMEOUT_MS, advanceReload, beginReload } from '../../../control-plane/pool/rolling-reload.ts'
 import type { RolloutReplica } from '../../../control-plane/pool/rolling-reload.ts'
@@ -89,6 +89,21 @@ describe('idle drain', () => {
   it('does not drain a replica it already told to drain', () => {
     const told = replica('a', { activeAt: NOW - 900, sent: { command: 'drain', at: NOW - 10 } })
     expect(plan({ policy, replicas: [told] })).toEqual({ start: [], stop: [], nextAt: NOW - 10 + COMMAND_SETTLE_MS })
+  })
+})
+
+describe('uncordon', () => {
+  const at = (maintenance = false) => ({ policy: { preload_mode: 'eager' as const }, maintenance, now: NOW })
+
+  it('starts the stopped replica of an eager pool at once', () => {
+    expect(startsOnUncordon(replica('a', { state: 'stopped' }), at())).toBe(true)
+  })
+
+  it('leaves an on-demand pool to its next request, and starts nothing running, already told to start, or under a maintenance drain', () => {
+    expect(startsOnUncordon(replica('a', { state: 'stopped' }), { ...at(), policy: { preload_mode: 'on-demand' } })).toBe(false)
+    expect(startsOnUncordon(replica('a'), at())).toBe(false)
+    expect(startsOnUncordon(replica('a', { state: 'stopped', sent: { command: 'preload', at: NOW - 1_000 } }), at())).toBe(false)
+    expect(startsOnUncordon(replica('a', { state: 'stopped' }), at(true))).toBe(false)
   })
 })
 

@@ -1,5 +1,5 @@
 import { DurableObject } from 'cloudflare:workers'
-import { DEFAULT_POOL_POLICY, PoolPolicy } from '../protocol/index.ts'
+import { PoolPolicy } from '../protocol/index.ts'
 import type { PoolMetrics, PoolPolicyInput, ReplicaReport } from '../protocol/index.ts'
 import { settleKeyLease, takeKeyLease } from './limits/key-lease.ts'
 import { newTaskRefusal, newTaskRow } from './pool/admission.ts'
@@ -12,9 +12,10 @@ import type { ReloadAnswer } from './pool/pool-lifecycle.ts'
 import { PoolMetricsRecorder } from './pool/pool-metrics.ts'
 import type { PoolStatus } from './pool/pool-status.ts'
 import { PoolStorage } from './pool/pool-storage.ts'
-import { policyFromRegistry } from './pool/policy-source.ts'
+import { PoolPolicySource } from './pool/policy-source.ts'
 import { poolRefusals } from './pool/refusals.ts'
 import { ReplicaLoads } from './pool/replica-loads.ts'
+import { RestartOrphans } from './pool/restart-orphans.ts'
 import { mayBeInFlight } from './pool/slots.ts'
 import { standingOf } from './pool/standing.ts'
 import { TaskQueue } from './pool/task-queue.ts'
@@ -23,9 +24,6 @@ import { registryFor } from './registry/registry-for.ts'
 import { guardEntryPoint } from './runtime/entry-point-guard.ts'
 import type { Bindings } from './runtime/env.ts'
 import { logEvent } from './runtime/log.ts'
-
-/** After a restart of the object, how long a queued task's Worker has to ask for it again. */
-export const REJOIN_GRACE_MS = 2_000
 
 const NO_REPORT: AttemptReport = { usage: null, ttftMs: null }
 
@@ -43,17 +41,15 @@ export class PoolObject extends DurableObject<Bindings> {
   readonly #lifecycle: PoolLifecycle
   readonly #alarm: PoolAlarm
   readonly #queue: TaskQueue
-  /** The stored policy, read once per instance. */
-  #knownPolicy: PoolPolicy | null = null
-  /** When this instance started: grants older than that cannot be in flight. */
-  readonly #startedAt = Date.now()
-  /** Whether the tasks queued before this instance started were looked at (or there were none). */
-  #orphansChecked = false
+  readonly #policy: PoolPolicySource
+  readonly #orphans: RestartOrphans
   readonly #replicaLoads = new ReplicaLoads()
 
   constructor(ctx: DurableObjectState, env: Bindings) {
     super(ctx, env)
     this.#store = new PoolStorage(ctx.storage.sql)
+    this.#orphans = new RestartOrphans(this.#store, Date.now())
+    this.#policy = new PoolPolicySource(this.#store, this.#poolId)
     this.#metrics = new PoolMetricsRecorder(ctx.storage.sql)
     this.#alarm = new PoolAlarm(ctx.storage)
     this.#lifecycle = new PoolLifecycle(ctx.storage.sql, {
@@ -66,7 +62,7 @@ export class PoolObject extends DurableObject<Bindings> {
     })
     this.#queue = new TaskQueue(this.#store, this.#metrics, {
       poolId: this.#poolId,
-      policy: () => this.#policyOrDefaults(),
+      policy: () => this.#policy.orDefaults(),
       placeable: (candidates, now) => this.#lifecycle.placeable(candidates, now),
       touched: (nodeId, now) => this.#lifecycle.touched(nodeId, now),
       settleLease: (apiKeyId, taskId) => this.ctx.waitUntil(settleKeyLease(this.env, { apiKeyId, taskId, usage: null })),
@@ -169,13 +165,12 @@ export class PoolObject extends DurableObject<Bindings> {
     return this.#guard('syncReplica', async () => {
       const now = Date.now()
       // Learn the policy before the first request needs it.
-      this.#knownPolicy ??= this.#store.policy()
-      if (!this.#knownPolicy) this.ctx.waitUntil(this.#policy())
+      if (!this.#policy.known()) this.ctx.waitUntil(this.#policy.load(() => registryFor(this.env)))
       this.#replicaLoads.observe(nodeId, report.state, now, report.download ?? null)
       this.#store.upsertReplica(nodeId, report, now)
       const streamed = new Set(streamedTaskIds)
       for (const task of this.#store.grantsOnNode(nodeId)) {
-        if (streamed.has(task.task_id) || mayBeInFlight(task.granted_at, { startedAt: this.#startedAt, now })) continue
+        if (streamed.has(task.task_id) || mayBeInFlight(task.granted_at, { startedAt: this.#orphans.startedAt, now })) continue
         logEvent('pool.slot_reconciled', { pool: this.#poolId, node: nodeId, task: task.task_id })
         this.#metrics.count('slots_reclaimed')
         this.#queue.end(task, 'failed', now)
@@ -192,9 +187,7 @@ export class PoolObject extends DurableObject<Bindings> {
   /** An operator changed the policy in the registry; admission follows it from now on. */
   setPolicy(input: PoolPolicyInput): Promise<void> {
     return this.#guard('setPolicy', async () => {
-      const policy = PoolPolicy.parse(input)
-      this.#store.setPolicy(policy)
-      this.#knownPolicy = policy
+      this.#policy.set(PoolPolicy.parse(input))
       await this.#afterChange(Date.now())
     })
   }
@@ -219,7 +212,7 @@ export class PoolObject extends DurableObject<Bindings> {
       const now = Date.now()
       if (on) this.#lifecycle.setCordon(nodeId, true, now)
       else {
-        const known = await this.#policy()
+        const known = await this.#policy.load(() => registryFor(this.env))
         // Without a policy (no pool in the registry) there is nothing to start.
         if (known.ok) this.#lifecycle.uncordon(nodeId, { policy: known.policy, candidates: this.#queue.candidates(), now })
         else this.#lifecycle.setCordon(nodeId, false, now)
@@ -257,34 +250,22 @@ export class PoolObject extends DurableObject<Bindings> {
       this.#alarm.fired()
       const now = Date.now()
       this.#queue.expire(now)
-      this.#dropOrphans(now)
+      for (const task of this.#orphans.take(now, (taskId) => this.#queue.waiters.has(taskId))) {
+        logEvent('pool.orphan_dropped', { pool: this.#poolId, task: task.task_id })
+        this.#queue.leave(task, { reason: null, answer: null })
+      }
       this.#metrics.flush()
       await flushDueUsage(this.#store, { registry: () => registryFor(this.env), poolId: this.#poolId, averageTaskMs: this.#queue.averageTaskMs, now })
       await this.#afterChange(now)
     })
   }
 
-  /** The pool's policy, from storage, else (once) from the registry. */
-  async #policy(): Promise<{ ok: true; policy: PoolPolicy } | { ok: false; refusal: AdmissionRefusal }> {
-    this.#knownPolicy ??= this.#store.policy()
-    if (this.#knownPolicy) return { ok: true, policy: this.#knownPolicy }
-    const read = await policyFromRegistry(registryFor(this.env), this.#poolId)
-    if (!read.ok) return read
-    this.#store.setPolicy(read.policy)
-    this.#knownPolicy = read.policy
-    return read
-  }
-
-  /** The policy this instance knows, else the defaults (a retry may come before the policy is read). */
-  #policyOrDefaults(): PoolPolicy {
-    return this.#knownPolicy ?? this.#store.policy() ?? DEFAULT_POOL_POLICY
-  }
-
   /** After anything that changed the queue, the slots or the policy: grant what can be, start or stop replicas, arm the alarm. */
   async #afterChange(now: number): Promise<void> {
     this.#queue.pump(now)
-    const policy = this.#knownPolicy ?? this.#store.policy()
-    if (policy) this.#lifecycle.tick({ policy, candidates: this.#queue.candidates(), queued: this.#store.queuedCount(), averageTaskMs: this.#queue.averageTaskMs, now })
+    const policy = this.#policy.known()
+    if (policy)
+      this.#lifecycle.tick({ policy, candidates: this.#queue.candidates(), queued: this.#store.queuedCount(), averageTaskMs: this.#queue.averageTaskMs, now })
     await this.#armAlarm()
   }
 
@@ -294,7 +275,7 @@ export class PoolObject extends DurableObject<Bindings> {
     now: number,
     { grantNow }: { grantNow: boolean },
   ): Promise<{ ok: true; grant: Grant | null; rateLimitHeaders: Record<string, string> | undefined } | { ok: false; refusal: AdmissionRefusal }> {
-    const known = await this.#policy()
+    const known = await this.#policy.load(() => registryFor(this.env))
     if (!known.ok) return known
     const { policy } = known
     const row = newTaskRow(request, policy, now)
@@ -303,7 +284,14 @@ export class PoolObject extends DurableObject<Bindings> {
     const candidates = this.#queue.placeable(now)
     const queued = this.#store.queuedCount()
     const replica = grantNow && queued === 0 ? placeTask(candidates, request.affinityKey, this.#queue.affinity) : null
-    const pool = { poolId: this.#poolId, policy, candidates, queued, averageTaskMs: this.#queue.averageTaskMs, cannotStart: (c: readonly PlacementCandidate[]) => this.#lifecycle.cannotStart(c, now) }
+    const pool = {
+      poolId: this.#poolId,
+      policy,
+      candidates,
+      queued,
+      averageTaskMs: this.#queue.averageTaskMs,
+      cannotStart: (c: readonly PlacementCandidate[]) => this.#lifecycle.cannotStart(c, now),
+    }
     const refusal = newTaskRefusal(pool, replica !== null)
     if (refusal) {
       if (lease.counted && request.apiKeyId) this.ctx.waitUntil(settleKeyLease(this.env, { apiKeyId: request.apiKeyId, taskId: request.taskId, usage: null }))
@@ -324,7 +312,14 @@ export class PoolObject extends DurableObject<Bindings> {
   #standing(taskId: string, now: number): QueueStanding | null {
     const position = this.#store.positionOf(taskId, this.#queue.serviceState(now))
     if (position === null) return null
-    return standingOf({ position, placeable: this.#queue.placeable(now), grants: this.#store.grantedAt(), averageTaskMs: this.#queue.averageTaskMs, loads: this.#replicaLoads, now })
+    return standingOf({
+      position,
+      placeable: this.#queue.placeable(now),
+      grants: this.#store.grantedAt(),
+      averageTaskMs: this.#queue.averageTaskMs,
+      loads: this.#replicaLoads,
+      now,
+    })
   }
 
   #counted(refusal: AdmissionRefusal): AdmissionRefusal {
@@ -332,23 +327,9 @@ export class PoolObject extends DurableObject<Bindings> {
     return refusal
   }
 
-  /** Queued tasks from before this instance whose Worker did not ask again within the grace: gone with a restart. */
-  #dropOrphans(now: number): void {
-    if (now < this.#startedAt + REJOIN_GRACE_MS) return
-    for (const task of this.#store.queuedBefore(this.#startedAt)) {
-      if (this.#queue.waiters.has(task.task_id)) continue
-      logEvent('pool.orphan_dropped', { pool: this.#poolId, task: task.task_id })
-      this.#queue.leave(task, { reason: null, answer: null })
-    }
-    this.#orphansChecked = true
-  }
-
   /** Arms the alarm for the earliest deadline, flush, lifecycle step, or (once after a restart) orphan check. */
   async #armAlarm(): Promise<void> {
-    // Queued tasks this instance found at its start are looked at once their Workers had time to come back.
-    const orphansDue = !this.#orphansChecked && this.#store.queuedBefore(this.#startedAt).length > 0 ? this.#startedAt + REJOIN_GRACE_MS : null
-    if (orphansDue === null) this.#orphansChecked = true
-    await this.#alarm.arm([this.#store.nextDeadline(Date.now()), this.#metrics.flushDueAt, this.#lifecycle.dueAt, orphansDue])
+    await this.#alarm.arm([this.#store.nextDeadline(Date.now()), this.#metrics.flushDueAt, this.#lifecycle.dueAt, this.#orphans.dueAt()])
   }
 
   #guard<T>(method: string, work: () => T | Promise<T>): Promise<T> {

@@ -99,7 +99,9 @@ async function streamsSettled(): Promise<void> {
 async function shutdown(signal: NodeJS.Signals): Promise<void> {
   const agent = agentRun
   if (agent?.running()) {
-    say(`llorch: ${signal}: stopping: the agent drains first (running streams have up to ${agent.drainMs} ms to finish; ${shown('agent.log')}), then the control plane and the registry. Ctrl-C again stops at once`)
+    say(
+      `llorch: ${signal}: stopping: the agent drains first (running streams have up to ${agent.drainMs} ms to finish; ${shown('agent.log')}), then the control plane and the registry. Ctrl-C again stops at once`,
+    )
     agent.stop()
     if ((await until(agent.exited, agent.waitMs)) === 'timeout') say(`llorch: the agent is still draining; it goes on by itself (${shown('agent.log')})`)
   } else say(`llorch: ${signal}: stopping the control plane and the registry`)
@@ -133,11 +135,14 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 }
 
 say('llorch: starting the local libSQL server')
-const registry = await listenOrExplain(() => startLibsqlServer({ file: path.join(STATE_DIR, 'registry.db'), port: LLORCH_LIBSQL_PORT, host: REGISTRY_HOST, authToken: libsqlAuthToken }), {
-  host: REGISTRY_HOST,
-  port: LLORCH_LIBSQL_PORT,
-  variable: 'LLORCH_LIBSQL_PORT',
-})
+const registry = await listenOrExplain(
+  () => startLibsqlServer({ file: path.join(STATE_DIR, 'registry.db'), port: LLORCH_LIBSQL_PORT, host: REGISTRY_HOST, authToken: libsqlAuthToken }),
+  {
+    host: REGISTRY_HOST,
+    port: LLORCH_LIBSQL_PORT,
+    variable: 'LLORCH_LIBSQL_PORT',
+  },
+)
 libsql = registry
 await applyMigrations({ url: registry.url, authToken: libsqlAuthToken })
 say(`llorch: registry at ${registry.url} (${shown('registry.db')}), migrated`)
@@ -173,7 +178,9 @@ async function admin(method: string, route: string, body?: unknown): Promise<Res
 const knownNode = secrets.nodeId ? await admin('GET', `/v2/nodes/${secrets.nodeId}`) : null
 let nodeToken = secrets.nodeToken
 if (!knownNode || knownNode.status !== 200 || NodeView.parse(await knownNode.json()).status === 'revoked' || !nodeToken) {
-  const created = CreateNodeResponse.parse(await (await admin('POST', '/v2/nodes', { name: `local-${crypto.randomUUID().slice(0, 8)}`, labels: { local: 'true' } })).json())
+  const created = CreateNodeResponse.parse(
+    await (await admin('POST', '/v2/nodes', { name: `local-${crypto.randomUUID().slice(0, 8)}`, labels: { local: 'true' } })).json(),
+  )
   secrets.nodeId = created.id
   nodeToken = secrets.nodeToken = created.token
 }
@@ -193,11 +200,19 @@ const agentConfig = prepared.config
 // before anything is spawned: a missing binary is one line here, not a crash loop in agent.log.
 const problems = failed(await checkLocalFiles(agentConfig))
 if (problems.length > 0) {
-  console.error([...problems.map((p) => `npm start: ${renderProblem(agentConfigPath, p)}`), `npm start: ${problems.length} problem${problems.length === 1 ? '' : 's'} in ${shown('agent.json')}; the agent was not started`].join('\n'))
+  console.error(
+    [
+      ...problems.map((p) => `npm start: ${renderProblem(agentConfigPath, p)}`),
+      `npm start: ${problems.length} problem${problems.length === 1 ? '' : 's'} in ${shown('agent.json')}; the agent was not started`,
+    ].join('\n'),
+  )
   process.exit(1)
 }
 if (prepared.created) say(`llorch: wrote ${shown('agent.json')} with the demo pool "${DEMO_POOL}"; edit it freely, npm start keeps it`)
-else say(`llorch: using your ${shown('agent.json')} (${agentConfig.pools.map((p) => p.id).join(', ')})${prepared.changed.length > 0 ? `; updated ${prepared.changed.join(', ')} for this stack` : ''}`)
+else
+  say(
+    `llorch: using your ${shown('agent.json')} (${agentConfig.pools.map((p) => p.id).join(', ')})${prepared.changed.length > 0 ? `; updated ${prepared.changed.join(', ')} for this stack` : ''}`,
+  )
 // A Ctrl-C during start-up: the shutdown under way ends this process; no agent is started for it.
 if (stopping) await new Promise<never>(() => {})
 // The agent gets the log file's descriptor itself (no pipe through this process) and its own
@@ -264,5 +279,3 @@ say(`
   and run npm start again: it keeps the file and updates only control_plane_url and node_token_file.
   Ctrl-C stops everything, letting running streams finish first; a second Ctrl-C stops at once.
 `)
-
-

@@ -59,7 +59,10 @@ export function startable(r: LifecycleReplica, now: number): boolean {
  * Whether lifting a cordon starts the node's replica at once: an `eager` pool wants its replicas
  * serving, and the cordon's drain is what stopped it; an `on-demand` one waits for a request.
  */
-export function startsOnUncordon(r: LifecycleReplica, { policy, maintenance, now }: { policy: Pick<PoolPolicy, 'preload_mode'>; maintenance: boolean; now: number }): boolean {
+export function startsOnUncordon(
+  r: LifecycleReplica,
+  { policy, maintenance, now }: { policy: Pick<PoolPolicy, 'preload_mode'>; maintenance: boolean; now: number },
+): boolean {
   return policy.preload_mode === 'eager' && !maintenance && startable(r, now)
 }
 

@@ -29,7 +29,9 @@ export const agentConnectRoutes = new Hono<AppEnv>().get('/v2/agent/connect', as
     throw new LlorchError('unauthorized', 'this node token was revoked; create a new node with POST /v2/nodes')
   }
   if (c.req.header('Upgrade')?.toLowerCase() !== 'websocket') {
-    throw new LlorchError('upgrade_required', 'node token accepted; this endpoint takes a WebSocket upgrade from llorch-agent', { details: { node_id: node.id } })
+    throw new LlorchError('upgrade_required', 'node token accepted; this endpoint takes a WebSocket upgrade from llorch-agent', {
+      details: { node_id: node.id },
+    })
   }
   const headers = new Headers(c.req.raw.headers)
   headers.set(NODE_ID_HEADER, node.id)

@@ -369,7 +369,10 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     const healthUrl = `${baseUrl}${engine.healthPath}`
     const command = engine.command(target)
     const grace = pool.stop_grace_ms
-    const proc = command === null ? null : EngineProcess.spawn({ pool: pool.id, command, stateDir: this.#stateDir, tailLines: pool.log_tail_lines, graceMs: grace, log: this.#log })
+    const proc =
+      command === null
+        ? null
+        : EngineProcess.spawn({ pool: pool.id, command, stateDir: this.#stateDir, tailLines: pool.log_tail_lines, graceMs: grace, log: this.#log })
     if (proc) this.#log.info('replica.spawn', { pid: proc.pid, binary: command?.file, port })
     const startedAt = Date.now()
     const deadline = AbortSignal.timeout(pool.start_timeout_ms)
@@ -473,7 +476,10 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     const cutOff = async () => {
       if (await serving.whenIdle(deadlineMs)) return
       this.#log.warn('replica.drain_deadline', { pid: serving.process?.pid ?? null, tasks: serving.busy, deadline_ms: deadlineMs })
-      const cut = reason === 'shutdown' ? `the server is stopping: pool "${this.pool.id}" shut down before the task finished (drain deadline ${deadlineMs} ms)` : `pool "${this.pool.id}" was drained before the task finished (deadline ${deadlineMs} ms)`
+      const cut =
+        reason === 'shutdown'
+          ? `the server is stopping: pool "${this.pool.id}" shut down before the task finished (drain deadline ${deadlineMs} ms)`
+          : `pool "${this.pool.id}" was drained before the task finished (deadline ${deadlineMs} ms)`
       serving.stopServing(new LlorchError('engine_unavailable', cut))
       await serving.whenIdle(LEASE_RELEASE_AFTER_ABORT_MS)
     }

@@ -147,6 +147,9 @@ export class NodeObject extends DurableObject<Bindings> {
   revoke(): Promise<void> {
     return this.#guard('revoke', async () => {
       this.#store.set('revoked', 1)
+      // Its pools stop counting on it before its tasks fail, so that none is placed back on it
+      // and a queue it was the last replica of ends now.
+      await Promise.all(this.#store.replicas().map((r) => this.env.POOLS.getByName(r.pool).replicaLost(this.#nodeId, { revoked: true })))
       for (const ws of this.ctx.getWebSockets()) ws.close(CLOSE_CODES.revoked, 'node token revoked')
       await this.#goOffline('revoked')
     })

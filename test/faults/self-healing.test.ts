@@ -1,0 +1,81 @@
+/**
+ * The self-healing part of `npm run test:faults` (issue 23): the real local stack (workerd,
+ * libSQL, agent processes, fake engines) driven into the states nothing heals by waiting: a queue
+ * no replica is left for, a dispatch the agent swallowed, an engine that hangs with its health
+ * OK, a client gone before its first token, unknown model names. Each adds a row to the table
+ * printed at the end.
+ */
+import { afterAll, afterEach, describe, expect, it } from 'vitest'
+import { getPool } from '../support/linked-agent.ts'
+import { startStack } from '../support/local-stack.ts'
+import type { Stack } from '../support/local-stack.ts'
+import { useProcessCleanup, waitFor } from '../support/processes.ts'
+import { createKey, expectedText, servePool } from '../support/openai-stack.ts'
+import { streamChat } from './fault-clients.ts'
+import type { ClientOutcome } from './fault-clients.ts'
+import { renderFaultTable, summarizeClients } from './fault-report.ts'
+import type { FaultRow } from './fault-report.ts'
+
+const HEARTBEAT_MS = 200
+const CEILING_MS = 30_000
+const MODEL = 'heal-model'
+/** Tokens per request of the streams a fault cuts: long enough to be running when it comes. */
+const LONG_TOKENS = 20
+
+const rows: FaultRow[] = []
+afterAll(() => {
+  if (rows.length > 0) console.log(`\nSelf-healing faults (heartbeat ${HEARTBEAT_MS} ms)\n${renderFaultTable(rows)}\n`)
+})
+
+describe('self-healing', () => {
+  const cleanup = useProcessCleanup()
+  let stack: Stack | null = null
+  afterEach(async () => {
+    await stack?.stop()
+    stack = null
+  })
+
+  async function start(): Promise<Stack> {
+    stack = await startStack({ heartbeatIntervalMs: HEARTBEAT_MS })
+    return stack
+  }
+
+  /** The row of a fault whose clients could not all be served: what they saw, the busy slots after, a new request. */
+  async function record(s: Stack, key: string, fault: string, outcomes: ClientOutcome[], tokens: number): Promise<FaultRow> {
+    await new Promise((resolve) => setTimeout(resolve, 2 * HEARTBEAT_MS))
+    const pool = await getPool(s, MODEL)
+    const next = await streamChat(s, key, MODEL, 1)
+    const row: FaultRow = {
+      fault,
+      ...summarizeClients(outcomes, expectedText(tokens), { anotherReplicaCouldServe: false }),
+      busyAfter: pool?.slots_busy ?? 0,
+      nextRequest: next.ok ? `served in ${next.ms} ms` : `${next.status} ${next.errorCode ?? ''}`.trim(),
+    }
+    rows.push(row)
+    expect(row.badTokens, `${fault}: duplicated or out-of-order tokens`).toBe(0)
+    expect(row.busyAfter, `${fault}: busy slots two heartbeats later`).toBe(0)
+    return row
+  }
+
+  it('a revoked node: its running streams end node_lost, its queued ones (already answered 200) end no_replica within 2 s', async () => {
+    const s = await start()
+    const a = await servePool(cleanup, s, MODEL, { name: 'node-a', slots: 2, fakeArgs: ['--tokens-per-second', '4'] })
+    const { key } = await createKey(s)
+    let answered = 0
+    const running = Promise.all(Array.from({ length: 5 }, () => streamChat(s, key, MODEL, LONG_TOKENS, undefined, (status) => (answered += status === 200 ? 1 : 0))))
+    // Two streams run; three wait in the queue past the point where their stream is answered.
+    await waitFor(() => answered === 5 || null, { timeoutMs: CEILING_MS, message: 'five streams answered 200' })
+    expect((await getPool(s, MODEL))?.queue_depth).toBe(3)
+
+    const revokedAt = performance.now()
+    expect((await s.admin('DELETE', `/v2/nodes/${a.agent.nodeId}`)).status).toBe(200)
+    const outcomes = await running
+    const answeredInMs = Math.round(performance.now() - revokedAt)
+    const row = await record(s, key, 'node revoked, queue waiting', outcomes, LONG_TOKENS)
+    expect(row.errors).toEqual({ node_lost: 2, no_replica: 3 })
+    expect(outcomes.every((o) => o.status === 200)).toBe(true)
+    expect(answeredInMs, 'every client answered within 2 s of the revocation').toBeLessThan(2_000)
+    // No replica is left: a new request is refused at once.
+    expect(row.nextRequest).toBe('503 no_replica')
+  })
+})

@@ -286,6 +286,8 @@ export class NodeObject extends DurableObject<Bindings> {
     const nodeId = this.#nodeId
     const now = Date.now()
     this.#store.set('last_heartbeat_at', now)
+    // Before any await: a dispatch sent meanwhile is not one this heartbeat could list.
+    this.#failUnlisted(heartbeat.running_tasks, now)
     this.#metrics.count('heartbeats')
     this.#metrics.gpus(heartbeat.gpus)
     const stored = this.#store.replicas()
@@ -332,6 +334,15 @@ export class NodeObject extends DurableObject<Bindings> {
       if (this.#tasks.has(taskId)) continue
       this.#send(ws, { type: 'cancel', task_id: taskId, reason: 'unknown task' })
       sent += 1
+    }
+  }
+
+  /** Dispatches the agent swallowed end as lost, so their Workers place them again; the agent is told to drop them. */
+  #failUnlisted(runningTaskIds: readonly string[], now: number): void {
+    for (const taskId of this.#tasks.unlisted(runningTaskIds, now)) {
+      logEvent('node.dispatch_unlisted', { node: this.#nodeId, task: taskId })
+      this.#tasks.deliver(taskId, { kind: 'error', code: 'node_lost', message: `node ${this.#nodeId} does not run the task it was sent`, retriable: true })
+      this.#tellAgentToStop(taskId, 'not listed as running')
     }
   }
 

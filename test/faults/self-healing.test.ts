@@ -6,11 +6,13 @@
  * printed at the end.
  */
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
-import { getPool } from '../support/linked-agent.ts'
+import { UNLISTED_DISPATCH_GRACE_MS } from '../../control-plane/node/task-streams.ts'
+import { createNode, getPool } from '../support/linked-agent.ts'
 import { startStack } from '../support/local-stack.ts'
 import type { Stack } from '../support/local-stack.ts'
-import { useProcessCleanup, waitFor } from '../support/processes.ts'
+import { fakeEngineStats, useProcessCleanup, waitFor } from '../support/processes.ts'
 import { createKey, expectedText, servePool } from '../support/openai-stack.ts'
+import { connectSimulatedAgent } from '../support/simulated-agent.ts'
 import { streamChat } from './fault-clients.ts'
 import type { ClientOutcome } from './fault-clients.ts'
 import { renderFaultTable, summarizeClients } from './fault-report.ts'
@@ -21,6 +23,9 @@ const CEILING_MS = 30_000
 const MODEL = 'heal-model'
 /** Tokens per request of the streams a fault cuts: long enough to be running when it comes. */
 const LONG_TOKENS = 20
+/** Tokens per request otherwise; the paced engines stream them over about half a second. */
+const TOKENS = 5
+const PACED = ['--tokens-per-second', '10']
 
 const rows: FaultRow[] = []
 afterAll(() => {
@@ -77,5 +82,25 @@ describe('self-healing', () => {
     expect(answeredInMs, 'every client answered within 2 s of the revocation').toBeLessThan(2_000)
     // No replica is left: a new request is refused at once.
     expect(row.nextRequest).toBe('503 no_replica')
+  })
+
+  it('a swallowed dispatch: the task is placed again within a heartbeat plus the grace, and the agent is told to cancel it', async () => {
+    const s = await start()
+    const b = await servePool(cleanup, s, MODEL, { name: 'node-b', slots: 2, fakeArgs: PACED })
+    const node = await createNode(s, 'node-swallow')
+    const connected = await connectSimulatedAgent(s.url, node.token, [{ id: MODEL, engine: 'command', slots: 2 }])
+    if (!connected.ok) throw new Error(`the swallowing agent was refused: ${connected.status} ${connected.error}`)
+    const swallower = connected.agent
+    cleanup.defer(() => swallower.close())
+    await waitFor(async () => (await getPool(s, MODEL))?.replicas.some((r) => r.node_id === node.id && r.state === 'ready'), { message: 'the swallowing replica ready' })
+    const { key } = await createKey(s)
+    const outcomes = await Promise.all(Array.from({ length: 4 }, () => streamChat(s, key, MODEL, TOKENS)))
+    const row = await record(s, key, 'dispatch swallowed by its agent', outcomes, TOKENS)
+    expect(swallower.dispatched.length, 'tasks dispatched to the swallowing agent').toBeGreaterThan(0)
+    expect(row.served, 'every client served by the other node').toBe(4)
+    expect((await fakeEngineStats(b.engineUrl)).completed).toBeGreaterThanOrEqual(4)
+    expect(new Set(swallower.cancelled)).toEqual(new Set(swallower.dispatched))
+    // A heartbeat plus the grace, then half a second of tokens on node-b, with room for a busy machine.
+    expect(row.slowestAnswerMs).toBeLessThan(HEARTBEAT_MS + UNLISTED_DISPATCH_GRACE_MS + 2_000)
   })
 })

@@ -1,6 +1,6 @@
 import { DurableObject } from 'cloudflare:workers'
 import { CLOSE_CODES, PROTOCOL_VERSION, parseAgentFrame } from '../protocol/index.ts'
-import type { ControlFrame, Dispatch, ErrorCode, Heartbeat, Hello, NodeMetrics, PoolCommand, ReplicaReport, ReplicaStateChange, TaskEventFrame } from '../protocol/index.ts'
+import type { ControlFrame, Dispatch, ErrorCode, Heartbeat, Hello, MissedDeadline, NodeMetrics, PoolCommand, ReplicaReport, ReplicaStateChange, TaskEventFrame } from '../protocol/index.ts'
 import { countStorageWrite } from './runtime/cost-counts.ts'
 import { guardEntryPoint } from './runtime/entry-point-guard.ts'
 import type { Bindings } from './runtime/env.ts'
@@ -183,12 +183,13 @@ export class NodeObject extends DurableObject<Bindings> {
     )
   }
 
-  /** The client went away: stop the task on the agent and end its stream. */
-  cancel(taskId: string): Promise<void> {
+  /** The client went away, or (`missed`) the engine missed a deadline: stop the task on the agent and end its stream. */
+  cancel(taskId: string, missed?: MissedDeadline): Promise<void> {
     return this.#guard('cancel', () => {
       if (!this.#tasks.has(taskId)) return
-      this.#tellAgentToStop(taskId, 'cancelled by the client')
-      this.#tasks.deliver(taskId, { kind: 'error', code: 'cancelled', message: 'cancelled by the client', retriable: false })
+      const reason = missed ? `the engine missed the ${missed === 'first_token' ? 'first-token' : 'idle'} deadline` : 'cancelled by the client'
+      this.#tellAgentToStop(taskId, reason, missed)
+      this.#tasks.deliver(taskId, { kind: 'error', code: 'cancelled', message: reason, retriable: false })
     })
   }
 
@@ -350,9 +351,9 @@ export class NodeObject extends DurableObject<Bindings> {
     this.#tellAgentToStop(taskId, 'client disconnected')
   }
 
-  #tellAgentToStop(taskId: string, reason: string): void {
+  #tellAgentToStop(taskId: string, reason: string, missed?: MissedDeadline): void {
     const ws = this.#helloedSocket()
-    if (ws) this.#send(ws, { type: 'cancel', task_id: taskId, reason })
+    if (ws) this.#send(ws, { type: 'cancel', task_id: taskId, reason, ...(missed ? { deadline: missed } : {}) })
   }
 
   /**

@@ -103,4 +103,22 @@ describe('self-healing', () => {
     // A heartbeat plus the grace, then half a second of tokens on node-b, with room for a busy machine.
     expect(row.slowestAnswerMs).toBeLessThan(HEARTBEAT_MS + UNLISTED_DISPATCH_GRACE_MS + 2_000)
   })
+
+  it('an engine that always hangs, health OK: every client gets a clear error, its replica is restarted as hung, then failed by the breaker', async () => {
+    const s = await start()
+    const restart = { initial_delay_ms: 100, max_delay_ms: 200, max_crashes: 2 }
+    const a = await servePool(cleanup, s, MODEL, { name: 'node-a', slots: 2, fakeArgs: ['--hang'], overrides: { restart, probe_timeout_ms: 500 } })
+    expect((await s.admin('PATCH', `/v2/pools/${MODEL}`, { first_token_timeout_ms: 1_000 })).status).toBe(200)
+    const { key } = await createKey(s)
+    const outcomes = await Promise.all(Array.from({ length: 6 }, () => streamChat(s, key, MODEL, TOKENS)))
+    const row = await record(s, key, 'engine always hangs, one node', outcomes, TOKENS)
+    expect(row.served).toBe(0)
+    for (const code of Object.keys(row.errors)) expect(['deadline_exceeded', 'no_replica']).toContain(code)
+    expect(row.slowestAnswerMs, 'no client waits for its queue deadline').toBeLessThan(10_000)
+    expect(a.agent.output()).toContain('hung: no first token from 2 tasks')
+    const replica = (await getPool(s, MODEL))?.replicas[0]
+    expect(replica?.state).toBe('failed')
+    expect(replica?.reason).toMatch(/restarted as hung, then no answer to a one-token probe generation within 500 ms.*circuit breaker open/s)
+    expect(row.nextRequest).toBe('503 no_replica')
+  })
 })

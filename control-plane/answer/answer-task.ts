@@ -3,6 +3,7 @@ import type { GenerationEndpoint, Priority } from '../../protocol/index.ts'
 import type { Generation } from '../task/generation.ts'
 import { setRateLimitHeaders, startInferenceTask } from './inference-task.ts'
 import type { InferenceEnv } from './inference-task.ts'
+import { withFirstTokenWaits } from './first-token-wait.ts'
 import { collectCompletion, collectEmbeddings, readUntilFirstOutput, sseStream } from './openai-stream.ts'
 import { answerWhole, whileClientWaits } from './whole-reply.ts'
 
@@ -29,10 +30,11 @@ export async function answerGeneration(c: Context<InferenceEnv>, { generation, p
   const iterator = task.events[Symbol.asyncIterator]()
   const identity = { id: `${ID_PREFIX[generation.endpoint]}${task.taskId}`, created: Math.floor(Date.now() / 1000), model: body.model, endpoint: generation.endpoint }
   if (!body.stream) return answerWhole(c, task, (onOutput) => collectCompletion(identity, iterator, onOutput))
-  const first = await whileClientWaits(c, task, () => readUntilFirstOutput(iterator))
+  const streamed = withFirstTokenWaits(iterator)
+  const first = await whileClientWaits(c, task, () => readUntilFirstOutput(streamed))
   setRateLimitHeaders(c, task)
   const includeUsage = body.stream_options?.include_usage === true
-  return c.body(sseStream({ identity, task, iterator, first, includeUsage }), 200, { ...SSE_HEADERS, Connection: 'keep-alive' })
+  return c.body(sseStream({ identity, task, iterator: streamed, first, includeUsage }), 200, { ...SSE_HEADERS, Connection: 'keep-alive' })
 }
 
 /** Runs an embeddings request as a task and answers the engine's vectors as one JSON reply. */

@@ -121,4 +121,30 @@ describe('self-healing', () => {
     expect(replica?.reason).toMatch(/restarted as hung, then no answer to a one-token probe generation within 500 ms.*circuit breaker open/s)
     expect(row.nextRequest).toBe('503 no_replica')
   })
+
+  it('clients gone while their tasks wait for the first token: noticed within a second, the engine requests stopped and the slots free within 2 s', async () => {
+    const s = await start()
+    const a = await servePool(cleanup, s, MODEL, { name: 'node-a', slots: 2, fakeArgs: ['--hang'] })
+    // Well past the moment the clients leave; it bounds only the request sent after them.
+    expect((await s.admin('PATCH', `/v2/pools/${MODEL}`, { first_token_timeout_ms: 4_000 })).status).toBe(200)
+    const { key } = await createKey(s)
+    const answered = new AbortController()
+    const early = new AbortController()
+    // One client leaves after its stream was answered (waiting comments), one before anything came back.
+    const running = Promise.all([
+      streamChat(s, key, MODEL, TOKENS, answered.signal, () => setTimeout(() => answered.abort(), 0)),
+      streamChat(s, key, MODEL, TOKENS, early.signal),
+    ])
+    await waitFor(async () => (await fakeEngineStats(a.engineUrl)).active === 2 || null, { message: 'both requests on the engine' })
+    early.abort()
+    const outcomes = await running
+    const goneAt = performance.now()
+    await waitFor(async () => (await fakeEngineStats(a.engineUrl)).aborted === 2 || null, { timeoutMs: CEILING_MS, intervalMs: 10, message: 'both engine requests aborted' })
+    await waitFor(async () => (await getPool(s, MODEL))?.slots_busy === 0 || null, { timeoutMs: CEILING_MS, intervalMs: 10, message: 'both slots free' })
+    const freedInMs = Math.round(performance.now() - goneAt)
+    expect(outcomes.map((o) => o.errorCode)).toEqual(['aborted', 'aborted'])
+    expect(outcomes[0]?.status, 'the first stream was answered while it waited').toBe(200)
+    expect(freedInMs, 'engine requests stopped and slots free within 2 s of the clients leaving').toBeLessThan(2_000)
+    await record(s, key, 'clients gone before first token', outcomes.map((o) => ({ ...o, text: '' })), TOKENS)
+  })
 })

@@ -8,7 +8,7 @@ import { collectCompletion, collectEmbeddings, readUntilFirstOutput, sseStream }
 import { answerWhole, whileClientWaits } from './whole-reply.ts'
 
 export { affinityKeyOf } from './affinity-key.ts'
-export { modelNotFound } from './inference-task.ts'
+export { assertKnownModel, modelNotFound } from './inference-task.ts'
 export type { InferenceEnv } from './inference-task.ts'
 
 /** The generation requests, chat or completions (embeddings have their own answer). */

@@ -5,7 +5,10 @@
  * OK, a client gone before its first token, unknown model names. Each adds a row to the table
  * printed at the end.
  */
+import { readdirSync } from 'node:fs'
+import path from 'node:path'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
+import { z } from 'zod'
 import { UNLISTED_DISPATCH_GRACE_MS } from '../../control-plane/node/task-streams.ts'
 import { createNode, getPool } from '../support/linked-agent.ts'
 import { startStack } from '../support/local-stack.ts'
@@ -26,6 +29,16 @@ const LONG_TOKENS = 20
 /** Tokens per request otherwise; the paced engines stream them over about half a second. */
 const TOKENS = 5
 const PACED = ['--tokens-per-second', '10']
+
+/** Requests with made-up model names, sent this many at a time. */
+const MADE_UP_REQUESTS = 10_000
+const MADE_UP_CONCURRENCY = 200
+
+/** The PoolObjects workerd keeps on disk: one SQLite file each, under the stack's persisted state. */
+function poolObjectFiles(s: Stack): string[] {
+  const root = path.join(s.dir, 'workerd')
+  return readdirSync(root, { recursive: true, encoding: 'utf8' }).filter((file) => file.includes('PoolObject') && file.endsWith('.sqlite')).sort()
+}
 
 const rows: FaultRow[] = []
 afterAll(() => {
@@ -146,5 +159,36 @@ describe('self-healing', () => {
     expect(outcomes[0]?.status, 'the first stream was answered while it waited').toBe(200)
     expect(freedInMs, 'engine requests stopped and slots free within 2 s of the clients leaving').toBeLessThan(2_000)
     await record(s, key, 'clients gone before first token', outcomes.map((o) => ({ ...o, text: '' })), TOKENS)
+  })
+
+  it('10,000 requests with made-up model names: every one 404, and no Durable Object created for any', async () => {
+    const s = await start()
+    await servePool(cleanup, s, MODEL, { name: 'node-a', slots: 2, fakeArgs: PACED })
+    const { key } = await createKey(s)
+    expect((await streamChat(s, key, MODEL, TOKENS)).ok).toBe(true)
+    const objectsBefore = poolObjectFiles(s)
+    expect(objectsBefore.length, 'the served pool has its object on disk').toBeGreaterThan(0)
+    const statuses = new Map<string, number>()
+    const startedAt = performance.now()
+    let next = 0
+    await Promise.all(
+      Array.from({ length: MADE_UP_CONCURRENCY }, async () => {
+        while (next < MADE_UP_REQUESTS) {
+          next += 1
+          const response = await fetch(new URL('/v1/chat/completions', s.url), {
+            method: 'POST',
+            headers: { Authorization: `Bearer ${key}`, 'Content-Type': 'application/json' },
+            body: JSON.stringify({ model: `made-up-${crypto.randomUUID()}`, messages: [{ role: 'user', content: 'hi' }] }),
+          })
+          const code = String(z.looseObject({ error: z.looseObject({ code: z.unknown() }) }).parse(await response.json()).error.code)
+          const seen = `${response.status} ${code}`
+          statuses.set(seen, (statuses.get(seen) ?? 0) + 1)
+        }
+      }),
+    )
+    const ms = Math.round(performance.now() - startedAt)
+    expect(Object.fromEntries(statuses)).toEqual({ '404 model_not_found': MADE_UP_REQUESTS })
+    expect(poolObjectFiles(s), 'no object stored for a made-up name').toEqual(objectsBefore)
+    rows.push({ fault: `${MADE_UP_REQUESTS} made-up model names`, clients: MADE_UP_REQUESTS, served: 0, errors: { model_not_found: MADE_UP_REQUESTS }, lost: 0, badTokens: 0, slowestAnswerMs: ms, busyAfter: 0, nextRequest: `${objectsBefore.length} pool object before and after` })
   })
 })

@@ -13,7 +13,9 @@ import { NodeMetricsRecorder } from './node/node-metrics.ts'
 import { asPoolSeesIt, changedReplicas } from './node/replica-changes.ts'
 import { NodeStorage } from './node/node-storage.ts'
 import { TaskStreams } from './node/task-streams.ts'
-import { markNodeOffline, markNodeOnline, touchNode } from './registry/nodes.ts'
+import { NodeToken } from './node/node-token.ts'
+import type { TokenCheck } from './node/node-token.ts'
+import { findNode, markNodeOffline, markNodeOnline, touchNode } from './registry/nodes.ts'
 import { ensurePool } from './registry/pools.ts'
 import { upsertReplica } from './registry/replicas.ts'
 import type { Grant } from './pool/grant.ts'
@@ -45,18 +47,39 @@ function isAttachment(value: unknown): value is Attachment {
  * slots are the business of the Worker that holds the grant.
  */
 export class NodeObject extends DurableObject<Bindings> {
-  readonly #store: NodeStorage
+  #storage: NodeStorage | null = null
   readonly #tasks: TaskStreams
-  readonly #metrics: NodeMetricsRecorder
+  #metricsRecorder: NodeMetricsRecorder | null = null
+  readonly #token: NodeToken
   readonly #pendingAcks = new Map<string, (result: CommandResult) => void>()
   /** Cache of the stored current connection id, read on every frame; rebuilt after eviction. */
   #connectionId: string | undefined
 
   constructor(ctx: DurableObjectState, env: Bindings) {
     super(ctx, env)
-    this.#store = new NodeStorage(ctx.storage.sql)
-    this.#metrics = new NodeMetricsRecorder(ctx.storage.sql)
+    this.#token = new NodeToken(ctx.storage.kv)
     this.#tasks = new TaskStreams((taskId) => this.#onReaderGone(taskId))
+  }
+
+  // Made at first use: checking the token of a node that does not exist creates no tables.
+  get #store(): NodeStorage {
+    this.#storage ??= new NodeStorage(this.ctx.storage.sql)
+    return this.#storage
+  }
+
+  get #metrics(): NodeMetricsRecorder {
+    this.#metricsRecorder ??= new NodeMetricsRecorder(this.ctx.storage.sql)
+    return this.#metricsRecorder
+  }
+
+  /** The node was created: it holds its token's hash from now on. */
+  setToken(hash: string): Promise<void> {
+    return this.#guard('setToken', () => this.#token.set(hash))
+  }
+
+  /** Checks an agent's node token without a registry read (but once, for a node created before its object held the hash). */
+  verifyToken(token: string): Promise<TokenCheck> {
+    return this.#guard('verifyToken', () => this.#token.verify(token, () => findNode(registryFor(this.env), this.#nodeId)))
   }
 
   get #nodeId(): string {
@@ -147,6 +170,7 @@ export class NodeObject extends DurableObject<Bindings> {
   revoke(): Promise<void> {
     return this.#guard('revoke', async () => {
       this.#store.set('revoked', 1)
+      this.#token.revoke()
       // Its pools stop counting on it before its tasks fail, so that none is placed back on it
       // and a queue it was the last replica of ends now.
       await Promise.all(this.#store.replicas().map((r) => this.env.POOLS.getByName(r.pool).replicaLost(this.#nodeId, { revoked: true })))
@@ -242,6 +266,10 @@ export class NodeObject extends DurableObject<Bindings> {
     this.#store.set('last_heartbeat_at', now)
     this.#metrics.gpus(hello.gpus)
     await this.#armOfflineAlarm()
+    // Welcomed before any registry write: a reconnect storm (every agent after a deploy) waits on
+    // no libSQL round trip; a replica the registry refuses is told in an error frame after.
+    const { HEARTBEAT_INTERVAL_MS } = readWorkerSettings(this.env)
+    this.#send(ws, { type: 'welcome', protocol: PROTOCOL_VERSION, node_id: nodeId, heartbeat_interval_ms: HEARTBEAT_INTERVAL_MS })
 
     const accepted = await this.#acceptReplicas(ws, hello)
     const dropped = this.#store.replicas().filter((stored) => !accepted.some((r) => r.pool === stored.pool))
@@ -261,8 +289,6 @@ export class NodeObject extends DurableObject<Bindings> {
     }
     this.#cancelUnknown(ws, hello.running_tasks)
 
-    const { HEARTBEAT_INTERVAL_MS } = readWorkerSettings(this.env)
-    this.#send(ws, { type: 'welcome', protocol: PROTOCOL_VERSION, node_id: nodeId, heartbeat_interval_ms: HEARTBEAT_INTERVAL_MS })
     logEvent('node.online', { node: nodeId, hostname: hello.hostname, agentVersion: hello.agent_version, replicas: accepted.length })
     await Promise.all([...accepted.map((report) => this.#syncPool(report)), ...dropped.map((report) => this.env.POOLS.getByName(report.pool).replicaLost(nodeId))])
   }

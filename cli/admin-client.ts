@@ -41,7 +41,8 @@ export function resolveConnection(flags: { url?: string | undefined; adminToken?
   const url = flags.url ?? env.LLORCH_URL ?? local?.url
   const adminToken = flags.adminToken ?? env.LLORCH_ADMIN_TOKEN ?? local?.adminToken
   if (!url) throw new CliError(`no control plane URL: pass --url, set LLORCH_URL, or run npm start (it writes ${shownFile})`, EXIT_USAGE)
-  if (!adminToken) throw new CliError('no admin token: pass --admin-token, set LLORCH_ADMIN_TOKEN (the ADMIN_TOKEN secret, or an API key with the admin scope)', EXIT_USAGE)
+  if (!adminToken)
+    throw new CliError('no admin token: pass --admin-token, set LLORCH_ADMIN_TOKEN (the ADMIN_TOKEN secret, or an API key with the admin scope)', EXIT_USAGE)
   const source = flags.url ? '--url' : env.LLORCH_URL ? 'LLORCH_URL' : shownFile
   return { url: url.replace(/\/$/, ''), adminToken, source }
 }
@@ -82,6 +83,9 @@ export async function request<S extends z.ZodType>(
     throw new CliError(`${method} ${route} answered ${response.status} (${detail})${hint ? `\n${hint}` : ''}`)
   }
   const parsed = schema.safeParse(json)
-  if (!parsed.success) throw new CliError(`${method} ${route}: unexpected answer (${describeIssues(parsed.error.issues)}); is ${connection.url} a llorch control plane of this version?`)
+  if (!parsed.success)
+    throw new CliError(
+      `${method} ${route}: unexpected answer (${describeIssues(parsed.error.issues)}); is ${connection.url} a llorch control plane of this version?`,
+    )
   return { status: response.status, data: parsed.data }
 }

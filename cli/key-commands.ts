@@ -25,7 +25,7 @@ export function keyCommands(program: Command, ctx: CliContext): void {
     .command('create <name>')
     .description('create an API key; prints the key once')
     .option('-s, --scope <scope>', `${ApiKeyScope.options.join(' or ')}, repeatable (default inference)`, scope, [])
-  addLimitFlags(create, { prefix: '', allowDefault: false, subject: 'this key\'s limit (left out: the pool\'s key_limits)' })
+  addLimitFlags(create, { prefix: '', allowDefault: false, subject: "this key's limit (left out: the pool's key_limits)" })
   create.action(async (name: string, options: { scope: ApiKeyScope[] } & Record<string, unknown>) => {
     const limits = limitsFromFlags(options, '')
     const body = { name, ...(options.scope.length > 0 ? { scopes: options.scope } : {}), ...(limits ? { limits } : {}) }
@@ -34,13 +34,12 @@ export function keyCommands(program: Command, ctx: CliContext): void {
     ctx.print(data, () => `key ${data.id} (${data.name}, ${data.scopes.join(', ')}${limitsLine}) created\nkey (shown once): ${data.key}`)
   })
 
-  const set = keys
-    .command('set <id>')
-    .description('change a key\'s limits (PATCH /v2/api-keys/{id}); each flag sets one limit, the others stay')
-  addLimitFlags(set, { prefix: '', allowDefault: true, subject: 'this key\'s limit' })
+  const set = keys.command('set <id>').description("change a key's limits (PATCH /v2/api-keys/{id}); each flag sets one limit, the others stay")
+  addLimitFlags(set, { prefix: '', allowDefault: true, subject: "this key's limit" })
   set.action(async (id: string, options: Record<string, unknown>) => {
     const connection = ctx.connection()
-    if (limitsFromFlags(options, '') === null) throw new CliError('nothing to set: pass at least one limit option (llorch keys set --help lists them)', EXIT_USAGE)
+    if (limitsFromFlags(options, '') === null)
+      throw new CliError('nothing to set: pass at least one limit option (llorch keys set --help lists them)', EXIT_USAGE)
     const { data: list } = await request(connection, { method: 'GET', path: '/v2/api-keys', schema: ApiKeyList })
     const current = list.api_keys.find((k) => k.id === id)
     if (!current) throw new CliError(`no API key with id "${id}" (llorch keys list shows them)`)
@@ -54,7 +53,9 @@ export function keyCommands(program: Command, ctx: CliContext): void {
     .description('every key, without secrets')
     .action(async () => {
       const { data } = await request(ctx.connection(), { method: 'GET', path: '/v2/api-keys', schema: ApiKeyList })
-      ctx.print(data, () => (data.api_keys.length === 0 ? 'no API keys; create one with: llorch keys create <name>' : table(KEY_HEAD, data.api_keys.map(keyRow))))
+      ctx.print(data, () =>
+        data.api_keys.length === 0 ? 'no API keys; create one with: llorch keys create <name>' : table(KEY_HEAD, data.api_keys.map(keyRow)),
+      )
     })
 
   keys

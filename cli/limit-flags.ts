@@ -32,7 +32,8 @@ function count(flag: string, allowDefault: boolean) {
     const word = keyword<number>(value, allowDefault)
     if (word) return word
     const n = Number(value)
-    if (!Number.isInteger(n) || n < 1) throw new CliError(`${flag}: expected a positive integer or none${allowDefault ? ' or default' : ''}, got "${value}"`, EXIT_USAGE)
+    if (!Number.isInteger(n) || n < 1)
+      throw new CliError(`${flag}: expected a positive integer or none${allowDefault ? ' or default' : ''}, got "${value}"`, EXIT_USAGE)
     return { set: n }
   }
 }
@@ -45,7 +46,10 @@ function budget(flag: string, allowDefault: boolean) {
     const n = Number(tokens)
     const parsedPeriod = BudgetPeriod.safeParse(period)
     if (!Number.isInteger(n) || n < 1 || !parsedPeriod.success) {
-      throw new CliError(`${flag}: expected TOKENS/PERIOD (PERIOD one of ${BudgetPeriod.options.join(', ')}, e.g. 1000000/month) or none${allowDefault ? ' or default' : ''}, got "${value}"`, EXIT_USAGE)
+      throw new CliError(
+        `${flag}: expected TOKENS/PERIOD (PERIOD one of ${BudgetPeriod.options.join(', ')}, e.g. 1000000/month) or none${allowDefault ? ' or default' : ''}, got "${value}"`,
+        EXIT_USAGE,
+      )
     }
     return { set: { tokens: n, period: parsedPeriod.data } }
   }
@@ -56,9 +60,14 @@ function budget(flag: string, allowDefault: boolean) {
  * and `--<prefix>token-budget` to `command`; `allowDefault` also takes `default` (fall back to the pool).
  */
 export function addLimitFlags(command: Command, { prefix, allowDefault, subject }: { prefix: string; allowDefault: boolean; subject: string }): void {
-  const words = allowDefault ? 'none (no limit) or default (the pool\'s)' : 'none (no limit)'
-  for (const [flag, , help] of LIMIT_FLAGS) command.option(`--${prefix}${flag} <n>`, `${subject}: ${help}; or ${words}`, count(`--${prefix}${flag}`, allowDefault))
-  command.option(`--${prefix}token-budget <tokens/period>`, `${subject}: tokens per ${BudgetPeriod.options.join('|')}, e.g. 1000000/month; or ${words}`, budget(`--${prefix}token-budget`, allowDefault))
+  const words = allowDefault ? "none (no limit) or default (the pool's)" : 'none (no limit)'
+  for (const [flag, , help] of LIMIT_FLAGS)
+    command.option(`--${prefix}${flag} <n>`, `${subject}: ${help}; or ${words}`, count(`--${prefix}${flag}`, allowDefault))
+  command.option(
+    `--${prefix}token-budget <tokens/period>`,
+    `${subject}: tokens per ${BudgetPeriod.options.join('|')}, e.g. 1000000/month; or ${words}`,
+    budget(`--${prefix}token-budget`, allowDefault),
+  )
 }
 
 /**

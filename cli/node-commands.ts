@@ -18,7 +18,15 @@ function labels(pairs: readonly string[]): Record<string, string> {
 function nodeTable(nodes: readonly NodeView[]): string {
   return table(
     ['ID', 'NAME', 'STATUS', 'HOST', 'GPUS', 'LAST SEEN', 'REPLICAS'],
-    nodes.map((n) => [n.id, n.name, n.status, n.hostname ?? '-', gpusOf(n), ago(n.last_seen_at), n.replicas.map((r) => `${r.pool}:${r.state}`).join(' ') || '-']),
+    nodes.map((n) => [
+      n.id,
+      n.name,
+      n.status,
+      n.hostname ?? '-',
+      gpusOf(n),
+      ago(n.last_seen_at),
+      n.replicas.map((r) => `${r.pool}:${r.state}`).join(' ') || '-',
+    ]),
   )
 }
 
@@ -31,7 +39,12 @@ export function nodeCommands(program: Command, ctx: CliContext): void {
     .description('register a node; prints its token once, for the agent config (node_token_file)')
     .option('-l, --label <key=value...>', 'labels', [])
     .action(async (name: string, options: { label: string[] }) => {
-      const { data } = await request(ctx.connection(), { method: 'POST', path: '/v2/nodes', body: { name, labels: labels(options.label) }, schema: CreateNodeResponse })
+      const { data } = await request(ctx.connection(), {
+        method: 'POST',
+        path: '/v2/nodes',
+        body: { name, labels: labels(options.label) },
+        schema: CreateNodeResponse,
+      })
       ctx.print(data, () => `node ${data.id} (${data.name}) registered\ntoken (shown once; put it in the agent's node_token_file): ${data.token}`)
     })
 
@@ -65,8 +78,19 @@ export function nodeCommands(program: Command, ctx: CliContext): void {
     .option('--deadline-ms <ms>', 'how long running tasks may finish', integer('--deadline-ms'))
     .action(async (id: string, options: { deadlineMs?: number }) => {
       const body = options.deadlineMs === undefined ? {} : { deadline_ms: options.deadlineMs }
-      const { status, data } = await request(ctx.connection(), { method: 'POST', path: `/v2/nodes/${encodeURIComponent(id)}/drain`, body, schema: NodeDrainResult, accept: [202, 502] })
-      ctx.print(data, () => table(['POOL', 'DRAIN', 'ERROR'], data.pools.map((p) => [p.pool, p.ok ? 'sent' : 'failed', p.error?.message ?? ''])))
+      const { status, data } = await request(ctx.connection(), {
+        method: 'POST',
+        path: `/v2/nodes/${encodeURIComponent(id)}/drain`,
+        body,
+        schema: NodeDrainResult,
+        accept: [202, 502],
+      })
+      ctx.print(data, () =>
+        table(
+          ['POOL', 'DRAIN', 'ERROR'],
+          data.pools.map((p) => [p.pool, p.ok ? 'sent' : 'failed', p.error?.message ?? '']),
+        ),
+      )
       if (status !== 202) throw new CliError(`node ${id}: some pools did not take the drain`)
     })
 

@@ -12,7 +12,14 @@ const poolPath = (id: string) => `/v2/pools/${id.split('/').map(encodeURICompone
 function poolTable(pools: readonly PoolView[]): string {
   return table(
     ['POOL', 'ENGINE', 'STATE', 'QUEUE', 'SLOTS', 'REPLICAS'],
-    pools.map((p) => [p.id, p.engine, p.state, p.queue_depth ?? '?', `${p.slots_busy ?? '?'}/${p.slots_total}`, p.replicas.map((r) => `${r.node_id}:${r.state}`).join(' ') || '-']),
+    pools.map((p) => [
+      p.id,
+      p.engine,
+      p.state,
+      p.queue_depth ?? '?',
+      `${p.slots_busy ?? '?'}/${p.slots_total}`,
+      p.replicas.map((r) => `${r.node_id}:${r.state}`).join(' ') || '-',
+    ]),
   )
 }
 
@@ -68,7 +75,9 @@ export function poolCommands(program: Command, ctx: CliContext): void {
     .description('one pool: policy and replicas with their reasons')
     .action(async (id: string) => {
       const { data } = await request(ctx.connection(), { method: 'GET', path: poolPath(id), schema: PoolView })
-      const policy = Object.entries(data.policy).map(([field, value]) => policyText(field, value)).join('  ')
+      const policy = Object.entries(data.policy)
+        .map(([field, value]) => policyText(field, value))
+        .join('  ')
       ctx.print(data, () => `${poolTable([data])}\npolicy: ${policy}\n\n${table(REPLICA_HEAD, replicaRows(data.replicas))}`)
     })
 
@@ -108,8 +117,19 @@ export function poolCommands(program: Command, ctx: CliContext): void {
     if (command !== 'preload') verb.option('--deadline-ms <ms>', 'how long running tasks may finish (a reload: on each node in turn)', integer('--deadline-ms'))
     verb.action(async (id: string, options: { deadlineMs?: number }) => {
       const body = options.deadlineMs === undefined ? {} : { deadline_ms: options.deadlineMs }
-      const { status, data } = await request(ctx.connection(), { method: 'POST', path: `${poolPath(id)}/${command}`, body, schema: PoolCommandResult, accept: [202, 502] })
-      ctx.print(data, () => table(['NODE', command.toUpperCase(), 'ERROR'], data.nodes.map((n) => [n.node_id, n.ok ? 'sent' : 'failed', n.error?.message ?? ''])))
+      const { status, data } = await request(ctx.connection(), {
+        method: 'POST',
+        path: `${poolPath(id)}/${command}`,
+        body,
+        schema: PoolCommandResult,
+        accept: [202, 502],
+      })
+      ctx.print(data, () =>
+        table(
+          ['NODE', command.toUpperCase(), 'ERROR'],
+          data.nodes.map((n) => [n.node_id, n.ok ? 'sent' : 'failed', n.error?.message ?? '']),
+        ),
+      )
       if (status !== 202) throw new CliError(`pool ${id}: some nodes did not take the ${command}`)
     })
   }

@@ -4,10 +4,30 @@ import type { NodeView, ReplicaView } from '../protocol/index.ts'
 
 /** A plain table: a header row, no borders, two spaces between columns; what `kubectl get` prints. */
 export function table(head: readonly string[], rows: ReadonlyArray<ReadonlyArray<string | number>>): string {
-  const blank = { top: '', 'top-mid': '', 'top-left': '', 'top-right': '', bottom: '', 'bottom-mid': '', 'bottom-left': '', 'bottom-right': '', left: '', 'left-mid': '', mid: '', 'mid-mid': '', right: '', 'right-mid': '', middle: '  ' }
+  const blank = {
+    top: '',
+    'top-mid': '',
+    'top-left': '',
+    'top-right': '',
+    bottom: '',
+    'bottom-mid': '',
+    'bottom-left': '',
+    'bottom-right': '',
+    left: '',
+    'left-mid': '',
+    mid: '',
+    'mid-mid': '',
+    right: '',
+    'right-mid': '',
+    middle: '  ',
+  }
   const out = new Table({ head: [...head], chars: blank, style: { head: [], border: [], 'padding-left': 0, 'padding-right': 0 } })
   for (const row of rows) out.push(row.map(String))
-  return out.toString().split('\n').map((line) => line.trimEnd()).join('\n')
+  return out
+    .toString()
+    .split('\n')
+    .map((line) => line.trimEnd())
+    .join('\n')
 }
 
 export function ago(iso: string | null, now = Date.now()): string {
@@ -25,7 +45,14 @@ export function gpusOf(node: NodeView): string {
 
 export function replicaRows(replicas: readonly ReplicaView[]): string[][] {
   // A download in progress says more than the reason of the state it is in.
-  return replicas.map((r) => [r.pool, r.node_id, r.state, `${r.slots_busy ?? '?'}/${r.slots}`, r.engine + (r.engine_version ? ` ${r.engine_version}` : ''), r.download ? describeDownload(r.download) : ((r.reason ?? '').split('\n')[0] ?? '')])
+  return replicas.map((r) => [
+    r.pool,
+    r.node_id,
+    r.state,
+    `${r.slots_busy ?? '?'}/${r.slots}`,
+    r.engine + (r.engine_version ? ` ${r.engine_version}` : ''),
+    r.download ? describeDownload(r.download) : ((r.reason ?? '').split('\n')[0] ?? ''),
+  ])
 }
 
 export const REPLICA_HEAD = ['POOL', 'NODE', 'STATE', 'SLOTS', 'ENGINE', 'REASON'] as const

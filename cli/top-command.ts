@@ -18,7 +18,19 @@ function tokensPerSecond(now: PoolMetrics, before: FleetMetrics | null, at: Flee
   return seconds > 0 ? ((now.completion_tokens - previous.completion_tokens) / seconds).toFixed(1) : '-'
 }
 
-function frame({ url, fleet, before, pools, nodes }: { url: string; fleet: FleetMetrics; before: FleetMetrics | null; pools: PoolList; nodes: NodeList }): string {
+function frame({
+  url,
+  fleet,
+  before,
+  pools,
+  nodes,
+}: {
+  url: string
+  fleet: FleetMetrics
+  before: FleetMetrics | null
+  pools: PoolList
+  nodes: NodeList
+}): string {
   const byId = new Map(nodes.nodes.map((n) => [n.id, n]))
   const states = new Map(pools.pools.map((p) => [p.id, p.state]))
   const poolRows = fleet.pools.map((p) => [
@@ -70,7 +82,10 @@ export function topCommand(program: Command, ctx: CliContext): void {
           request(connection, { method: 'GET', path: '/v2/nodes', schema: NodeList }),
         ])
         if (ctx.json()) process.stdout.write(`${JSON.stringify(fleet.data)}\n`)
-        else process.stdout.write(`${clear ? CLEAR_SCREEN : i > 0 ? '\n' : ''}${frame({ url: connection.url, fleet: fleet.data, before, pools: pools.data, nodes: nodes.data })}\n`)
+        else
+          process.stdout.write(
+            `${clear ? CLEAR_SCREEN : i > 0 ? '\n' : ''}${frame({ url: connection.url, fleet: fleet.data, before, pools: pools.data, nodes: nodes.data })}\n`,
+          )
         before = fleet.data
       }
     })

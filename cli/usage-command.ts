@@ -16,7 +16,13 @@ export function usageCommand(program: Command, ctx: CliContext): void {
     .option('--group-by <what>', UsageGroupBy.options.join(', '))
     .action(async (options: { from?: string; to?: string; key?: string; pool?: string; groupBy?: string }) => {
       const query = new URLSearchParams()
-      for (const [name, value] of [['from', options.from], ['to', options.to], ['key', options.key], ['pool', options.pool], ['group_by', options.groupBy]] as const) {
+      for (const [name, value] of [
+        ['from', options.from],
+        ['to', options.to],
+        ['key', options.key],
+        ['pool', options.pool],
+        ['group_by', options.groupBy],
+      ] as const) {
         if (value !== undefined) query.set(name, value)
       }
       const { data } = await request(ctx.connection(), { method: 'GET', path: `/v2/usage${query.size > 0 ? `?${query}` : ''}`, schema: UsageReport })

@@ -1,6 +1,18 @@
 import { DurableObject } from 'cloudflare:workers'
 import { CLOSE_CODES, PROTOCOL_VERSION, parseAgentFrame } from '../protocol/index.ts'
-import type { ControlFrame, Dispatch, ErrorCode, Heartbeat, Hello, MissedDeadline, NodeMetrics, PoolCommand, ReplicaReport, ReplicaStateChange, TaskEventFrame } from '../protocol/index.ts'
+import type {
+  ControlFrame,
+  Dispatch,
+  ErrorCode,
+  Heartbeat,
+  Hello,
+  MissedDeadline,
+  NodeMetrics,
+  PoolCommand,
+  ReplicaReport,
+  ReplicaStateChange,
+  TaskEventFrame,
+} from '../protocol/index.ts'
 import { countStorageWrite } from './runtime/cost-counts.ts'
 import { guardEntryPoint } from './runtime/entry-point-guard.ts'
 import type { Bindings } from './runtime/env.ts'
@@ -152,7 +164,10 @@ export class NodeObject extends DurableObject<Bindings> {
           ? { type: 'drain', command_id: commandId, pool, deadline_ms: deadlineMs ?? DEFAULT_DRAIN_DEADLINE_MS }
           : { type: command, command_id: commandId, pool }
       const acked = new Promise<CommandResult>((resolve) => {
-        const timer = setTimeout(() => resolve({ ok: false, error: { code: 'node_lost', message: `no ack from node ${nodeId} within ${COMMAND_ACK_TIMEOUT_MS} ms` } }), COMMAND_ACK_TIMEOUT_MS)
+        const timer = setTimeout(
+          () => resolve({ ok: false, error: { code: 'node_lost', message: `no ack from node ${nodeId} within ${COMMAND_ACK_TIMEOUT_MS} ms` } }),
+          COMMAND_ACK_TIMEOUT_MS,
+        )
         this.#pendingAcks.set(commandId, (result) => {
           clearTimeout(timer)
           resolve(result)
@@ -201,7 +216,9 @@ export class NodeObject extends DurableObject<Bindings> {
         online: this.#store.get('online') === '1',
         lastHeartbeatAt: this.#store.getNumber('last_heartbeat_at'),
         streamingTasks: this.#tasks.ids().length,
-        downloads: this.#store.replicas().flatMap((r) => (r.download ? [{ pool: r.pool, bytes_done: r.download.bytes_done, bytes_total: r.download.bytes_total }] : [])),
+        downloads: this.#store
+          .replicas()
+          .flatMap((r) => (r.download ? [{ pool: r.pool, bytes_done: r.download.bytes_done, bytes_total: r.download.bytes_total }] : [])),
         now: Date.now(),
       }),
     )
@@ -285,12 +302,16 @@ export class NodeObject extends DurableObject<Bindings> {
     // that nobody streams have no reader.
     const agentTasks = new Set(hello.running_tasks)
     for (const taskId of this.#tasks.ids()) {
-      if (!agentTasks.has(taskId)) this.#tasks.deliver(taskId, { kind: 'error', code: 'node_lost', message: 'the agent restarted and lost the task', retriable: true })
+      if (!agentTasks.has(taskId))
+        this.#tasks.deliver(taskId, { kind: 'error', code: 'node_lost', message: 'the agent restarted and lost the task', retriable: true })
     }
     this.#cancelUnknown(ws, hello.running_tasks)
 
     logEvent('node.online', { node: nodeId, hostname: hello.hostname, agentVersion: hello.agent_version, replicas: accepted.length })
-    await Promise.all([...accepted.map((report) => this.#syncPool(report)), ...dropped.map((report) => this.env.POOLS.getByName(report.pool).replicaLost(nodeId))])
+    await Promise.all([
+      ...accepted.map((report) => this.#syncPool(report)),
+      ...dropped.map((report) => this.env.POOLS.getByName(report.pool).replicaLost(nodeId)),
+    ])
   }
 
   /**
@@ -303,7 +324,12 @@ export class NodeObject extends DurableObject<Bindings> {
       for (const report of hello.replicas) {
         const pool = await ensurePool(db, { id: report.pool, engine: report.engine })
         if (pool.engine === report.engine) accepted.push(report)
-        else this.#sendError(ws, 'conflict', `pool "${report.pool}" is served by ${pool.engine} engines; this node offers ${report.engine}. Rename the pool in the agent config or use the same engine kind.`)
+        else
+          this.#sendError(
+            ws,
+            'conflict',
+            `pool "${report.pool}" is served by ${pool.engine} engines; this node offers ${report.engine}. Rename the pool in the agent config or use the same engine kind.`,
+          )
       }
     })
     return checked ? accepted : hello.replicas

@@ -273,7 +273,8 @@ export class PoolObject extends DurableObject<Bindings> {
     this.#queue.pump(now)
     this.#queue.strandIfUnservable(now)
     const policy = this.#knownPolicy ?? this.#store.policy()
-    if (policy) this.#lifecycle.tick({ policy, candidates: this.#queue.candidates(), queued: this.#store.queuedCount(), averageTaskMs: this.#queue.averageTaskMs, now })
+    if (policy)
+      this.#lifecycle.tick({ policy, candidates: this.#queue.candidates(), queued: this.#store.queuedCount(), averageTaskMs: this.#queue.averageTaskMs, now })
     await this.#armAlarm()
   }
 
@@ -292,7 +293,14 @@ export class PoolObject extends DurableObject<Bindings> {
     const candidates = this.#queue.placeable(now)
     const queued = this.#store.queuedCount()
     const replica = grantNow && queued === 0 ? placeTask(candidates, request.affinityKey, this.#queue.affinity) : null
-    const pool = { poolId: this.#poolId, policy, candidates, queued, averageTaskMs: this.#queue.averageTaskMs, cannotStart: (c: readonly PlacementCandidate[]) => this.#lifecycle.cannotStart(c, now) }
+    const pool = {
+      poolId: this.#poolId,
+      policy,
+      candidates,
+      queued,
+      averageTaskMs: this.#queue.averageTaskMs,
+      cannotStart: (c: readonly PlacementCandidate[]) => this.#lifecycle.cannotStart(c, now),
+    }
     const refusal = newTaskRefusal(pool, replica !== null)
     if (refusal) {
       if (lease.counted && request.apiKeyId) this.ctx.waitUntil(settleKeyLease(this.env, { apiKeyId: request.apiKeyId, taskId: request.taskId, usage: null }))
@@ -313,7 +321,14 @@ export class PoolObject extends DurableObject<Bindings> {
   #standing(taskId: string, now: number): QueueStanding | null {
     const position = this.#store.positionOf(taskId, this.#queue.serviceState(now))
     if (position === null) return null
-    return standingOf({ position, placeable: this.#queue.placeable(now), grants: this.#store.grantedAt(), averageTaskMs: this.#queue.averageTaskMs, loads: this.#replicaLoads, now })
+    return standingOf({
+      position,
+      placeable: this.#queue.placeable(now),
+      grants: this.#store.grantedAt(),
+      averageTaskMs: this.#queue.averageTaskMs,
+      loads: this.#replicaLoads,
+      now,
+    })
   }
 
   #counted(refusal: AdmissionRefusal): AdmissionRefusal {
@@ -324,7 +339,13 @@ export class PoolObject extends DurableObject<Bindings> {
   /** Arms the alarm for the earliest deadline, flush, lifecycle step, lost replica's grace, or (once after a restart) orphan check. */
   async #armAlarm(): Promise<void> {
     const now = Date.now()
-    await this.#alarm.arm([this.#store.nextDeadline(now), this.#metrics.flushDueAt, this.#lifecycle.dueAt, this.#queue.strandCheckAt(now), this.#orphans.dueAt()])
+    await this.#alarm.arm([
+      this.#store.nextDeadline(now),
+      this.#metrics.flushDueAt,
+      this.#lifecycle.dueAt,
+      this.#queue.strandCheckAt(now),
+      this.#orphans.dueAt(),
+    ])
   }
 
   #guard<T>(method: string, work: () => T | Promise<T>): Promise<T> {

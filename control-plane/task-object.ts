@@ -104,7 +104,8 @@ export class TaskObject extends DurableObject<Bindings> {
     return this.#guard('attach', async () => {
       const task = this.#owned(apiKeyId)
       if (!task) return notFound(this.#taskId)
-      if (task.state === 'expired') return refusal('task_expired', `task ${task.taskId} expired: nobody read its events by ${new Date(task.attachBy).toISOString()}`)
+      if (task.state === 'expired')
+        return refusal('task_expired', `task ${task.taskId} expired: nobody read its events by ${new Date(task.attachBy).toISOString()}`)
       const log = this.#eventLog(task)
       if (isFinal(task.state) && lastEventId >= log.lastId) return { ok: true, stream: null }
       const replay = log.after(lastEventId)
@@ -112,7 +113,11 @@ export class TaskObject extends DurableObject<Bindings> {
       if (!replay.ok) {
         const gone: NativeTaskEvent = {
           event: 'error',
-          data: { code: 'events_gone', message: `events after id ${lastEventId} are no longer kept (the oldest kept is ${replay.oldestKeptId}); GET /v2/tasks/${task.taskId} shows the task`, retriable: false },
+          data: {
+            code: 'events_gone',
+            message: `events after id ${lastEventId} are no longer kept (the oldest kept is ${replay.oldestKeptId}); GET /v2/tasks/${task.taskId} shows the task`,
+            retriable: false,
+          },
         }
         return { ok: true, stream: new ReadableStream({ start: (controller) => (controller.enqueue(encodeSseEvent(gone)), controller.close()) }) }
       }
@@ -195,7 +200,11 @@ export class TaskObject extends DurableObject<Bindings> {
       if (!task) return
       const now = Date.now()
       if (task.state === 'queued' && task.attachedAt === null && now >= task.attachBy) {
-        this.#end({ code: 'task_expired', message: `nobody read the task's events by ${new Date(task.attachBy).toISOString()}`, retriable: false }, now, 'expired')
+        this.#end(
+          { code: 'task_expired', message: `nobody read the task's events by ${new Date(task.attachBy).toISOString()}`, retriable: false },
+          now,
+          'expired',
+        )
         logEvent('task.expired', { task: task.taskId, pool: task.poolId })
         await this.#leaveQueue(task)
       }
@@ -299,7 +308,9 @@ export class TaskObject extends DurableObject<Bindings> {
     const times = { createdAt: task.createdAt, startedAt: task.startedAt, firstTokenAt: task.firstTokenAt }
     for (const event of this.#mapper.map(progress, times, now)) this.#emit(event)
     if (progress.kind === 'end') {
-      task.usage = progress.usage ? { prompt_tokens: progress.usage.prompt_tokens, completion_tokens: progress.usage.completion_tokens, total_tokens: progress.usage.total_tokens } : null
+      task.usage = progress.usage
+        ? { prompt_tokens: progress.usage.prompt_tokens, completion_tokens: progress.usage.completion_tokens, total_tokens: progress.usage.total_tokens }
+        : null
       this.#finish(task, finalStateOf(progress), now)
     }
     if (progress.kind === 'error') {
@@ -352,7 +363,9 @@ export class TaskObject extends DurableObject<Bindings> {
   /** A new reader takes over: the one before is told so and closed. */
   #replaceReader(): void {
     if (!this.#reader) return
-    this.#send(encodeSseEvent({ event: 'error', data: { code: 'reader_replaced', message: 'another reader of this task took over its events', retriable: false } }))
+    this.#send(
+      encodeSseEvent({ event: 'error', data: { code: 'reader_replaced', message: 'another reader of this task took over its events', retriable: false } }),
+    )
     this.#dropReader()
   }
 

@@ -34,7 +34,6 @@ export interface AgentOptions {
   relay?: { flushIntervalMs?: number; flushBytes?: number }
 }
 
-
 type Phase = 'created' | 'starting' | 'running' | 'stopping' | 'stopped'
 
 /**
@@ -61,7 +60,8 @@ export class Agent implements LinkedAgent {
     this.#options = options
     this.#log = options.log ?? silentLog
     const fetches = options.config.pools.some(hasSources)
-    const provisioner = options.provisioner ?? (fetches ? provisionerFor(options.config, { log: this.#log, configFile: options.configPath ?? undefined }) : null)
+    const provisioner =
+      options.provisioner ?? (fetches ? provisionerFor(options.config, { log: this.#log, configFile: options.configPath ?? undefined }) : null)
     for (const pool of options.config.pools) {
       const supervisor = new Supervisor({ pool, stateDir: options.config.state_dir, log: this.#log, random: options.random, provisioner })
       supervisor.on('change', (report, previous) => this.#onChange(report, previous))
@@ -90,7 +90,12 @@ export class Agent implements LinkedAgent {
     this.#lock = acquireAgentLock(stateDir)
     const reaped = await reapOrphanEngines({ stateDir, graceMs: ORPHAN_KILL_GRACE_MS, log: this.#log })
     this.#writeStatus()
-    this.#log.info('agent.started', { version: this.#options.version ?? null, pools: this.#supervisors.size, orphans_stopped: reaped.length, state_dir: stateDir })
+    this.#log.info('agent.started', {
+      version: this.#options.version ?? null,
+      pools: this.#supervisors.size,
+      orphans_stopped: reaped.length,
+      state_dir: stateDir,
+    })
   }
 
   /** Drains every pool (in-flight tasks get `deadlineMs`), stops every engine, releases the state dir. */
@@ -214,7 +219,10 @@ export class Agent implements LinkedAgent {
 
   #assertRunning(): void {
     if (this.#phase !== 'running') {
-      throw new LlorchError('engine_unavailable', this.#phase === 'stopping' || this.#phase === 'stopped' ? 'the agent is shutting down' : 'the agent has not started yet')
+      throw new LlorchError(
+        'engine_unavailable',
+        this.#phase === 'stopping' || this.#phase === 'stopped' ? 'the agent is shutting down' : 'the agent has not started yet',
+      )
     }
   }
 

@@ -96,7 +96,9 @@ async function run({ config: file }: { config: string }): Promise<void> {
   const metricsServer =
     metrics && metricsPort !== undefined
       ? await startMetricsServer({ metrics, port: metricsPort, log }).catch((error: unknown) =>
-          fail(`llorch-agent: cannot serve metrics on 127.0.0.1:${metricsPort} (metrics_port in ${file}): ${error instanceof Error ? error.message : String(error)}`),
+          fail(
+            `llorch-agent: cannot serve metrics on 127.0.0.1:${metricsPort} (metrics_port in ${file}): ${error instanceof Error ? error.message : String(error)}`,
+          ),
         )
       : null
   // Keeps the process up when no engine or connection does (every pool on-demand).
@@ -160,7 +162,8 @@ function provisionerOrExit(config: AgentConfig, file: string, log?: ReturnType<t
 async function pull(pools: string[], { config: file }: { config: string }): Promise<void> {
   const config = loadOrExit(file)
   const unknown = pools.filter((id) => !config.pools.some((p) => p.id === id))
-  if (unknown.length > 0) fail(`llorch-agent: ${file} has no pool ${unknown.map((id) => JSON.stringify(id)).join(', ')} (it has ${config.pools.map((p) => p.id).join(', ')})`)
+  if (unknown.length > 0)
+    fail(`llorch-agent: ${file} has no pool ${unknown.map((id) => JSON.stringify(id)).join(', ')} (it has ${config.pools.map((p) => p.id).join(', ')})`)
   const chosen = config.pools.filter((p) => (pools.length === 0 ? hasSources(p) : pools.includes(p.id)))
   const provisioner = provisionerOrExit(config, file)
   const tty = process.stdout.isTTY === true
@@ -176,7 +179,10 @@ async function pull(pools: string[], { config: file }: { config: string }): Prom
         refresh: true,
         onProgress: (progress) => {
           if (tty) process.stdout.write(`\r\x1b[2K${progressBar(progress)}`)
-          else if (progress.file !== file) process.stdout.write(`pool ${pool.id}: fetching ${progress.file}${progress.bytes_total === null ? '' : ` (${formatBytes(progress.bytes_total)} in all)`}\n`)
+          else if (progress.file !== file)
+            process.stdout.write(
+              `pool ${pool.id}: fetching ${progress.file}${progress.bytes_total === null ? '' : ` (${formatBytes(progress.bytes_total)} in all)`}\n`,
+            )
           file = progress.file
         },
       })
@@ -205,9 +211,20 @@ function models({ config: file, json }: { config: string; json?: boolean }): voi
     return
   }
   const rows = [['FILE', 'SIZE', 'SHA256', 'COMMIT', 'POOLS', 'LAST USED', 'SOURCE']]
-  for (const b of blobs) rows.push([b.files.join(','), formatBytes(b.size), b.sha256.slice(0, 12), b.commit?.slice(0, 12) ?? '-', b.pools.join(',') || '-', ago(b.last_used_at), b.source])
+  for (const b of blobs)
+    rows.push([
+      b.files.join(','),
+      formatBytes(b.size),
+      b.sha256.slice(0, 12),
+      b.commit?.slice(0, 12) ?? '-',
+      b.pools.join(',') || '-',
+      ago(b.last_used_at),
+      b.source,
+    ])
   const total = blobs.reduce((sum, b) => sum + b.size, 0)
-  process.stdout.write(`${provisioner.layout.root}: ${blobs.length} file${blobs.length === 1 ? '' : 's'}, ${formatBytes(total)}\n${blobs.length > 0 ? `${table(rows)}\n` : ''}`)
+  process.stdout.write(
+    `${provisioner.layout.root}: ${blobs.length} file${blobs.length === 1 ? '' : 's'}, ${formatBytes(total)}\n${blobs.length > 0 ? `${table(rows)}\n` : ''}`,
+  )
 }
 
 function prune({ config: file }: { config: string }): void {
@@ -238,7 +255,9 @@ async function doctor({ config: file }: { config: string }): Promise<void> {
 async function init(options: { config: string; controlPlaneUrl?: string; tokenFile: string; stateDir: string; force?: boolean }): Promise<void> {
   const result = await initConfig(options.config, options)
   if (!result.ok) fail(`llorch-agent: ${result.message}`)
-  process.stdout.write(`${result.summary}\nNext: put the node token in ${options.tokenFile}, edit the lines marked CHANGE, then run llorch-agent doctor --config ${options.config}\n`)
+  process.stdout.write(
+    `${result.summary}\nNext: put the node token in ${options.tokenFile}, edit the lines marked CHANGE, then run llorch-agent doctor --config ${options.config}\n`,
+  )
 }
 
 function since(iso: string): string {
@@ -250,14 +269,28 @@ function since(iso: string): string {
 
 function table(rows: string[][]): string {
   const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? []
-  return rows.map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i] ?? 0))).join('  ').trimEnd()).join('\n')
+  return rows
+    .map((r) =>
+      r
+        .map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i] ?? 0)))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n')
 }
 
 function renderStatus(status: AgentStatus, stateDir: string): string {
   const head = `llorch-agent ${status.agent_version} (pid ${status.agent_pid}), up ${since(status.started_at)}, ${status.running_tasks} task${status.running_tasks === 1 ? '' : 's'} running, state dir ${stateDir}`
   const rows = [['POOL', 'ENGINE', 'STATE', 'SLOTS', 'VERSION', 'REASON']]
   for (const r of status.replicas) {
-    rows.push([r.pool, r.engine, r.state, `${r.slots_busy}/${r.slots}`, r.engine_version ?? '-', r.download ? describeDownload(r.download) : ((r.reason ?? '').split('\n')[0] ?? '')])
+    rows.push([
+      r.pool,
+      r.engine,
+      r.state,
+      `${r.slots_busy}/${r.slots}`,
+      r.engine_version ?? '-',
+      r.download ? describeDownload(r.download) : ((r.reason ?? '').split('\n')[0] ?? ''),
+    ])
   }
   return `${head}\n${table(rows)}\n`
 }
@@ -303,7 +336,9 @@ program
 
 program
   .command('doctor')
-  .description('everything validate checks, then GPUs (nvidia-smi), the control plane, the node token and one trial link; one line per check with the fix, exit 1 when any fails')
+  .description(
+    'everything validate checks, then GPUs (nvidia-smi), the control plane, the node token and one trial link; one line per check with the fix, exit 1 when any fails',
+  )
   .option('-c, --config <file>', 'agent config', DEFAULT_CONFIG)
   .action(doctor)
 
@@ -317,7 +352,9 @@ program
 
 program
   .command('pull')
-  .description('fetch and verify the models and engines of the pools (all that name sources when none is given) into the cache, starting nothing; exit 1 with the reason when one fails')
+  .description(
+    'fetch and verify the models and engines of the pools (all that name sources when none is given) into the cache, starting nothing; exit 1 with the reason when one fails',
+  )
   .argument('[pools...]', 'pool ids')
   .option('-c, --config <file>', 'agent config', DEFAULT_CONFIG)
   .action(pull)

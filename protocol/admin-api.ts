@@ -149,9 +149,7 @@ export type CommandError = z.infer<typeof CommandError>
 export const PoolCommandResult = z.object({
   pool: z.string(),
   command: PoolCommand,
-  nodes: z.array(
-    z.object({ node_id: z.string(), ok: z.boolean(), error: CommandError.nullable() }),
-  ),
+  nodes: z.array(z.object({ node_id: z.string(), ok: z.boolean(), error: CommandError.nullable() })),
   /** Reload only: the nodes reloaded one at a time, in this order (empty when at most one was ready). */
   rolling_order: z.array(z.string()).optional(),
 })

@@ -16,7 +16,10 @@ const Entries = z.array(z.unknown()).max(MAX_LOGPROB_ENTRIES).nullish()
 
 /** A piece of a streamed tool call: the first names it, later ones carry argument fragments. */
 export const ToolCallDelta = z.looseObject({
-  index: z.int().nonnegative().max(MAX_TOOL_CALLS - 1),
+  index: z
+    .int()
+    .nonnegative()
+    .max(MAX_TOOL_CALLS - 1),
   id: Label,
   type: Label,
   function: z.looseObject({ name: Label, arguments: Fragment }).nullish(),
@@ -54,7 +57,10 @@ export type ChunkLogprobs = z.infer<typeof ChunkLogprobs>
 
 /** One choice of a chunk: `delta` on chat routes, `text` on completions. */
 export const EngineChoice = z.looseObject({
-  index: z.int().nonnegative().max(MAX_CHOICES - 1),
+  index: z
+    .int()
+    .nonnegative()
+    .max(MAX_CHOICES - 1),
   delta: ChoiceDelta.nullish(),
   text: Fragment,
   logprobs: ChunkLogprobs.nullish(),

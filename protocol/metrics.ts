@@ -14,7 +14,16 @@ export const HistogramSnapshot = z.object({
 export type HistogramSnapshot = z.infer<typeof HistogramSnapshot>
 
 /** Why admission refused a task, or why a queued task gave up waiting. */
-export const RejectReason = z.enum(['queue_full', 'no_replica', 'model_not_found', 'registry_unavailable', 'queue_timeout', 'cancelled', 'task_expired', ...KeyLimitCode.options])
+export const RejectReason = z.enum([
+  'queue_full',
+  'no_replica',
+  'model_not_found',
+  'registry_unavailable',
+  'queue_timeout',
+  'cancelled',
+  'task_expired',
+  ...KeyLimitCode.options,
+])
 export type RejectReason = z.infer<typeof RejectReason>
 
 /** How a granted attempt ended, as its pool counts it. */

@@ -21,4 +21,3 @@ export const REPLICA_TRANSITIONS = {
   draining: ['stopped', 'failed'],
   failed: ['downloading', 'starting', 'stopped'],
 } as const satisfies Record<AgentReplicaState, readonly AgentReplicaState[]>
-

@@ -27,7 +27,12 @@ export function canTransition<State extends string>(table: TransitionTable<State
  * Every state machine in llorch moves through here: the pool's task rows, native tasks, the
  * agent's replicas.
  */
-export function transition<State extends string>(table: TransitionTable<State>, from: State, to: State, { machine, subject }: { machine: string; subject: string }): State {
+export function transition<State extends string>(
+  table: TransitionTable<State>,
+  from: State,
+  to: State,
+  { machine, subject }: { machine: string; subject: string },
+): State {
   if (!canTransition(table, from, to)) throw new IllegalTransitionError({ machine, subject, from, to })
   return to
 }

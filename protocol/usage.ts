@@ -33,9 +33,7 @@ export const UsageQuery = z
 export type UsageQuery = z.infer<typeof UsageQuery>
 
 /** `GET /v2/usage/self`: the calling API key's own usage. */
-export const UsageSelfQuery = z
-  .strictObject({ ...UsageFilters, group_by: UsageGroupBy.exclude(['key']).optional() })
-  .superRefine(fromBeforeTo)
+export const UsageSelfQuery = z.strictObject({ ...UsageFilters, group_by: UsageGroupBy.exclude(['key']).optional() }).superRefine(fromBeforeTo)
 export type UsageSelfQuery = z.infer<typeof UsageSelfQuery>
 
 export const UsageTotals = z.object({

@@ -15,7 +15,9 @@ import { PoolConfig } from '../node-agent/config/schema.ts'
 import { Provisioner } from '../node-agent/provision/provisioner.ts'
 import { modelBytes, sha256Of, startHubServer } from '../test/fixtures/hub-server.ts'
 
-const { values } = parseArgs({ options: { mb: { type: 'string', default: '256' }, rounds: { type: 'string', default: '3' }, serve: { type: 'boolean', default: false } } })
+const { values } = parseArgs({
+  options: { mb: { type: 'string', default: '256' }, rounds: { type: 'string', default: '3' }, serve: { type: 'boolean', default: false } },
+})
 const bytes = Number(values.mb) * 1_000_000
 
 if (values.serve) {
@@ -52,7 +54,9 @@ if (values.serve) {
         await new Provisioner({ cacheDir, hfEndpoint: 'https://huggingface.co', hfToken: null, maxCacheBytes: null, pools: [] }).provision(pool)
         rmSync(cacheDir, { recursive: true, force: true })
       })
-      process.stdout.write(`${values.mb} MB, best of ${rounds}: curl ${curl.toFixed(0)} MB/s, agent ${agent.toFixed(0)} MB/s (sha256 included), agent/curl ${(agent / curl).toFixed(2)}\n`)
+      process.stdout.write(
+        `${values.mb} MB, best of ${rounds}: curl ${curl.toFixed(0)} MB/s, agent ${agent.toFixed(0)} MB/s (sha256 included), agent/curl ${(agent / curl).toFixed(2)}\n`,
+      )
     } finally {
       rmSync(dir, { recursive: true, force: true })
     }

@@ -15,12 +15,29 @@ import { EngineChunk } from '../protocol/index.ts'
 const { values } = parseArgs({ options: { chunks: { type: 'string', default: '200000' } } })
 const total = Number(values.chunks)
 
-const head = { id: 'chatcmpl-0123456789', object: 'chat.completion.chunk', created: 1765000000, model: 'qwen2.5-7b-instruct', system_fingerprint: 'b6123-abcdef' }
-const entry = (token: string) => ({ token, logprob: -0.25, bytes: [...Buffer.from(token)], top_logprobs: [{ token, logprob: -0.25, bytes: [...Buffer.from(token)] }] })
+const head = {
+  id: 'chatcmpl-0123456789',
+  object: 'chat.completion.chunk',
+  created: 1765000000,
+  model: 'qwen2.5-7b-instruct',
+  system_fingerprint: 'b6123-abcdef',
+}
+const entry = (token: string) => ({
+  token,
+  logprob: -0.25,
+  bytes: [...Buffer.from(token)],
+  top_logprobs: [{ token, logprob: -0.25, bytes: [...Buffer.from(token)] }],
+})
 const corpora: Record<string, string[]> = {
-  text: Array.from({ length: 1000 }, (_, i) => JSON.stringify({ ...head, choices: [{ index: 0, delta: { content: ` tok${i}` }, logprobs: null, finish_reason: null }] })),
-  'tool-call fragments': Array.from({ length: 1000 }, (_, i) => JSON.stringify({ ...head, choices: [{ index: 0, delta: { tool_calls: [{ index: 0, function: { arguments: `"k${i}":` } }] }, finish_reason: null }] })),
-  'text + logprobs': Array.from({ length: 1000 }, (_, i) => JSON.stringify({ ...head, choices: [{ index: 0, delta: { content: ` tok${i}` }, logprobs: { content: [entry(` tok${i}`)] }, finish_reason: null }] })),
+  text: Array.from({ length: 1000 }, (_, i) =>
+    JSON.stringify({ ...head, choices: [{ index: 0, delta: { content: ` tok${i}` }, logprobs: null, finish_reason: null }] }),
+  ),
+  'tool-call fragments': Array.from({ length: 1000 }, (_, i) =>
+    JSON.stringify({ ...head, choices: [{ index: 0, delta: { tool_calls: [{ index: 0, function: { arguments: `"k${i}":` } }] }, finish_reason: null }] }),
+  ),
+  'text + logprobs': Array.from({ length: 1000 }, (_, i) =>
+    JSON.stringify({ ...head, choices: [{ index: 0, delta: { content: ` tok${i}` }, logprobs: { content: [entry(` tok${i}`)] }, finish_reason: null }] }),
+  ),
 }
 
 const ROUNDS = 5
@@ -52,7 +69,7 @@ async function relayPath(lines: string[], batch: number): Promise<void> {
   batcher.push(readChunkOrThrow(lines[0] ?? ''), lineBytes)
   await items.next()
   let seq = 1
-  for (let i = 0; i < total; ) {
+  for (let i = 0; i < total;) {
     for (let n = 0; n < batch && i < total; n++, i++) batcher.push(readChunkOrThrow(lines[i % lines.length] ?? ''), lineBytes)
     const next = await items.next()
     if (next.done || next.value.kind !== 'chunks') throw new Error('expected a batch')

@@ -32,7 +32,11 @@ for (const file of readdirSync(path.join(PROJECT_ROOT, 'node-agent/examples')).f
 }
 
 // The bundle must run from the release alone: no node_modules beside it, its own Node.
-const smoke = await execa(path.join(stage, 'bin/node'), [path.join(stage, 'lib/llorch-agent.mjs'), '--version'], { cwd: stage, env: { PATH: '/usr/bin:/bin' }, extendEnv: false })
+const smoke = await execa(path.join(stage, 'bin/node'), [path.join(stage, 'lib/llorch-agent.mjs'), '--version'], {
+  cwd: stage,
+  env: { PATH: '/usr/bin:/bin' },
+  extendEnv: false,
+})
 if (smoke.stdout.trim() !== version) fail(`the bundle printed ${smoke.stdout} for --version, expected ${version}`)
 
 const { tarball, sha256, mib } = await packTarball(outDir, name)

@@ -62,18 +62,32 @@ if (secretsFile !== undefined) {
 }
 const config = unstable_readConfig({ config: values.config })
 for (const [name, value] of Object.entries(config.vars)) {
-  if ((SECRET_NAMES as readonly string[]).includes(name)) problems.push(`${values.config}: vars.${name} is a plain var; it is a secret: remove it and run wrangler secret put ${name}`)
+  if ((SECRET_NAMES as readonly string[]).includes(name))
+    problems.push(`${values.config}: vars.${name} is a plain var; it is a secret: remove it and run wrangler secret put ${name}`)
   if (typeof value === 'string' && LOCAL_ADDRESS.test(value)) problems.push(`${values.config}: vars.${name} = ${JSON.stringify(value)} points at this machine`)
 }
 
 const outdir = values.outdir ? path.resolve(values.outdir) : mkdtempSync(path.join(tmpdir(), 'llorch-deploy-check-'))
 const wrangler = path.join(PROJECT_ROOT, 'node_modules/wrangler/bin/wrangler.js')
-const dryRun = await execa(process.execPath, [wrangler, 'deploy', '--dry-run', '--config', values.config, '--outdir', outdir, ...(secretsFile !== undefined && existsSync(secretsFile) ? ['--secrets-file', secretsFile] : [])], {
-  cwd: PROJECT_ROOT,
-  env: { WRANGLER_SEND_METRICS: 'false', CI: '1' },
-  reject: false,
-  all: true,
-})
+const dryRun = await execa(
+  process.execPath,
+  [
+    wrangler,
+    'deploy',
+    '--dry-run',
+    '--config',
+    values.config,
+    '--outdir',
+    outdir,
+    ...(secretsFile !== undefined && existsSync(secretsFile) ? ['--secrets-file', secretsFile] : []),
+  ],
+  {
+    cwd: PROJECT_ROOT,
+    env: { WRANGLER_SEND_METRICS: 'false', CI: '1' },
+    reject: false,
+    all: true,
+  },
+)
 if (dryRun.exitCode !== 0) {
   process.stderr.write(`${dryRun.all}\ncheck:deploy: wrangler deploy --dry-run failed\n`)
   process.exit(1)
@@ -90,15 +104,22 @@ if (local) problems.push(`${bundleFile}: holds a local address: ${around(code, l
 const credential = CREDENTIAL.exec(bundle)
 if (credential) problems.push(`${bundleFile}: holds a node token or API key: ${credential[0].slice(0, 12)}…`)
 for (const secret of knownSecrets()) {
-  for (const [what, text] of [[bundleFile, bundle], ['the output of wrangler deploy --dry-run', dryRun.all]] as const) {
+  for (const [what, text] of [
+    [bundleFile, bundle],
+    ['the output of wrangler deploy --dry-run', dryRun.all],
+  ] as const) {
     if (text.includes(secret.value)) problems.push(`${what}: holds the value of ${secret.name} from ${secret.source}`)
   }
 }
 if (!values.outdir) rmSync(outdir, { recursive: true, force: true })
 
 if (problems.length > 0) {
-  process.stderr.write(`${problems.map((p) => `check:deploy: ${p}`).join('\n')}\ncheck:deploy: ${problems.length} problem${problems.length === 1 ? '' : 's'}; fix them before npm run deploy\n`)
+  process.stderr.write(
+    `${problems.map((p) => `check:deploy: ${p}`).join('\n')}\ncheck:deploy: ${problems.length} problem${problems.length === 1 ? '' : 's'}; fix them before npm run deploy\n`,
+  )
   process.exit(1)
 }
 const kib = (Buffer.byteLength(bundle) / 1024).toFixed(0)
-process.stdout.write(`check:deploy: ok: ${config.name} bundled (${kib} KiB), no local address or secret in it; vars: ${Object.keys(config.vars).join(', ') || 'none'}; secrets it needs: ${SECRET_NAMES.join(', ')}\n`)
+process.stdout.write(
+  `check:deploy: ok: ${config.name} bundled (${kib} KiB), no local address or secret in it; vars: ${Object.keys(config.vars).join(', ') || 'none'}; secrets it needs: ${SECRET_NAMES.join(', ')}\n`,
+)

@@ -57,7 +57,9 @@ const parsed = MigrateEnv.safeParse({
 })
 if (!parsed.success) {
   console.error(`db:migrate: ${describeIssues(parsed.error.issues)}`)
-  console.error('Set LIBSQL_URL (and LIBSQL_AUTH_TOKEN for Turso or a server with auth), e.g. LIBSQL_URL=http://127.0.0.1:8880 npm run db:migrate, or pass --url/--auth-token or --secrets-file FILE')
+  console.error(
+    'Set LIBSQL_URL (and LIBSQL_AUTH_TOKEN for Turso or a server with auth), e.g. LIBSQL_URL=http://127.0.0.1:8880 npm run db:migrate, or pass --url/--auth-token or --secrets-file FILE',
+  )
   process.exit(2)
 }
 const { LIBSQL_URL, LIBSQL_AUTH_TOKEN } = parsed.data
@@ -69,4 +71,8 @@ try {
   console.error(`db:migrate: could not apply migrations to ${LIBSQL_URL}: ${describeFailure(error)}${hint}`)
   process.exit(1)
 }
-console.log(applied.length === 0 ? `db:migrate: ${LIBSQL_URL} is up to date; no migration to apply` : `db:migrate: applied ${applied.join(', ')} to ${LIBSQL_URL}; it is up to date`)
+console.log(
+  applied.length === 0
+    ? `db:migrate: ${LIBSQL_URL} is up to date; no migration to apply`
+    : `db:migrate: applied ${applied.join(', ')} to ${LIBSQL_URL}; it is up to date`,
+)

@@ -11,7 +11,11 @@ const TLS_SCHEMES = new Set(['libsql:', 'https:', 'wss:'])
  * and `ADMIN_TOKEN` must be at least as long as the one `npm start` generates.
  * `allowLocalRegistry` accepts a plain-http registry on this machine (an offline stand-in).
  */
-export function secretsFileProblems(file: string, secrets: Readonly<Record<string, string | undefined>>, { allowLocalRegistry = false }: { allowLocalRegistry?: boolean } = {}): string[] {
+export function secretsFileProblems(
+  file: string,
+  secrets: Readonly<Record<string, string | undefined>>,
+  { allowLocalRegistry = false }: { allowLocalRegistry?: boolean } = {},
+): string[] {
   const problems: string[] = []
   const url = secrets.LIBSQL_URL
   let local = false
@@ -22,12 +26,16 @@ export function secretsFileProblems(file: string, secrets: Readonly<Record<strin
     local = LOCAL_HOSTS.has(parsed.hostname)
     if (local && !allowLocalRegistry) problems.push(`${file}: LIBSQL_URL = ${JSON.stringify(url)} points at this machine; a deployed Worker cannot reach it`)
     if (!TLS_SCHEMES.has(parsed.protocol) && !(local && allowLocalRegistry)) {
-      problems.push(`${file}: LIBSQL_URL = ${JSON.stringify(url)} is plain ${parsed.protocol.slice(0, -1)}; use libsql:// or https:// so the token is not sent in the clear`)
+      problems.push(
+        `${file}: LIBSQL_URL = ${JSON.stringify(url)} is plain ${parsed.protocol.slice(0, -1)}; use libsql:// or https:// so the token is not sent in the clear`,
+      )
     }
   }
-  if (url && !local && !secrets.LIBSQL_AUTH_TOKEN) problems.push(`${file}: LIBSQL_AUTH_TOKEN is missing; a remote registry needs its token (turso db tokens create)`)
+  if (url && !local && !secrets.LIBSQL_AUTH_TOKEN)
+    problems.push(`${file}: LIBSQL_AUTH_TOKEN is missing; a remote registry needs its token (turso db tokens create)`)
   const admin = secrets.ADMIN_TOKEN
   if (!admin) problems.push(`${file}: ADMIN_TOKEN is missing; without it every admin call is refused (openssl rand -hex 32 makes one)`)
-  else if (admin.length < MIN_ADMIN_TOKEN_LENGTH) problems.push(`${file}: ADMIN_TOKEN is ${admin.length} characters; use at least ${MIN_ADMIN_TOKEN_LENGTH} (openssl rand -hex 32 makes one)`)
+  else if (admin.length < MIN_ADMIN_TOKEN_LENGTH)
+    problems.push(`${file}: ADMIN_TOKEN is ${admin.length} characters; use at least ${MIN_ADMIN_TOKEN_LENGTH} (openssl rand -hex 32 makes one)`)
   return problems
 }

@@ -70,11 +70,14 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 }
 
 say('llorch: starting the local libSQL server')
-const libsql = await listenOrExplain(() => startLibsqlServer({ file: path.join(STATE_DIR, 'registry.db'), port: LLORCH_LIBSQL_PORT, host: REGISTRY_HOST, authToken: libsqlAuthToken }), {
-  host: REGISTRY_HOST,
-  port: LLORCH_LIBSQL_PORT,
-  variable: 'LLORCH_LIBSQL_PORT',
-})
+const libsql = await listenOrExplain(
+  () => startLibsqlServer({ file: path.join(STATE_DIR, 'registry.db'), port: LLORCH_LIBSQL_PORT, host: REGISTRY_HOST, authToken: libsqlAuthToken }),
+  {
+    host: REGISTRY_HOST,
+    port: LLORCH_LIBSQL_PORT,
+    variable: 'LLORCH_LIBSQL_PORT',
+  },
+)
 await applyMigrations({ url: libsql.url, authToken: libsqlAuthToken })
 say(`llorch: registry at ${libsql.url} (${shown('registry.db')}), migrated`)
 
@@ -109,7 +112,9 @@ async function admin(method: string, route: string, body?: unknown): Promise<Res
 const knownNode = secrets.nodeId ? await admin('GET', `/v2/nodes/${secrets.nodeId}`) : null
 let nodeToken = secrets.nodeToken
 if (!knownNode || knownNode.status !== 200 || NodeView.parse(await knownNode.json()).status === 'revoked' || !nodeToken) {
-  const created = CreateNodeResponse.parse(await (await admin('POST', '/v2/nodes', { name: `local-${crypto.randomUUID().slice(0, 8)}`, labels: { local: 'true' } })).json())
+  const created = CreateNodeResponse.parse(
+    await (await admin('POST', '/v2/nodes', { name: `local-${crypto.randomUUID().slice(0, 8)}`, labels: { local: 'true' } })).json(),
+  )
   secrets.nodeId = created.id
   nodeToken = secrets.nodeToken = created.token
 }
@@ -129,11 +134,19 @@ const agentConfig = prepared.config
 // before anything is spawned: a missing binary is one line here, not a crash loop in agent.log.
 const problems = failed(await checkLocalFiles(agentConfig))
 if (problems.length > 0) {
-  console.error([...problems.map((p) => `npm start: ${renderProblem(agentConfigPath, p)}`), `npm start: ${problems.length} problem${problems.length === 1 ? '' : 's'} in ${shown('agent.json')}; the agent was not started`].join('\n'))
+  console.error(
+    [
+      ...problems.map((p) => `npm start: ${renderProblem(agentConfigPath, p)}`),
+      `npm start: ${problems.length} problem${problems.length === 1 ? '' : 's'} in ${shown('agent.json')}; the agent was not started`,
+    ].join('\n'),
+  )
   process.exit(1)
 }
 if (prepared.created) say(`llorch: wrote ${shown('agent.json')} with the demo pool "${DEMO_POOL}"; edit it freely, npm start keeps it`)
-else say(`llorch: using your ${shown('agent.json')} (${agentConfig.pools.map((p) => p.id).join(', ')})${prepared.changed.length > 0 ? `; updated ${prepared.changed.join(', ')} for this stack` : ''}`)
+else
+  say(
+    `llorch: using your ${shown('agent.json')} (${agentConfig.pools.map((p) => p.id).join(', ')})${prepared.changed.length > 0 ? `; updated ${prepared.changed.join(', ')} for this stack` : ''}`,
+  )
 // The agent gets the log file's descriptor itself (no pipe through this process) and its own
 // process group (a terminal's Ctrl-C reaches only this process, which sends one SIGTERM), so it
 // drains and logs to the end even after this process has exited.
@@ -188,5 +201,3 @@ say(`
   and run npm start again: it keeps the file and updates only control_plane_url and node_token_file.
   Ctrl-C stops everything.
 `)
-
-

@@ -21,7 +21,12 @@ function checkPermissions(paths: StatePaths): Finding[] {
   const rootMode = mode(paths.root)
   findings.push(
     rootMode & 0o077
-      ? { verdict: 'fail', check, message: `${paths.root} is mode ${rootMode.toString(8)}: others can read the registry and tokens`, fix: `chmod 700 ${paths.root}` }
+      ? {
+          verdict: 'fail',
+          check,
+          message: `${paths.root} is mode ${rootMode.toString(8)}: others can read the registry and tokens`,
+          fix: `chmod 700 ${paths.root}`,
+        }
       : { verdict: 'ok', check, message: `${paths.root} (mode 700)` },
   )
   for (const file of [paths.adminToken, paths.libsqlToken]) {
@@ -30,7 +35,11 @@ function checkPermissions(paths: StatePaths): Finding[] {
       continue
     }
     const fileMode = mode(file)
-    findings.push(fileMode & 0o077 ? { verdict: 'fail', check: 'secret', message: `${file} is mode ${fileMode.toString(8)}`, fix: `chmod 600 ${file}` } : { verdict: 'ok', check: 'secret', message: `${file} (mode 600)` })
+    findings.push(
+      fileMode & 0o077
+        ? { verdict: 'fail', check: 'secret', message: `${file} is mode ${fileMode.toString(8)}`, fix: `chmod 600 ${file}` }
+        : { verdict: 'ok', check: 'secret', message: `${file} (mode 600)` },
+    )
   }
   return findings
 }
@@ -41,15 +50,30 @@ function checkDisk(paths: StatePaths): Finding {
   const free = bavail * bsize
   const gib = (free / 1024 ** 3).toFixed(1)
   return free < MIN_FREE_DISK_BYTES
-    ? { verdict: 'fail', check: 'disk', message: `${gib} GiB free under ${paths.root}`, fix: 'free space: the registry and the Durable Objects stop taking writes when the disk is full' }
+    ? {
+        verdict: 'fail',
+        check: 'disk',
+        message: `${gib} GiB free under ${paths.root}`,
+        fix: 'free space: the registry and the Durable Objects stop taking writes when the disk is full',
+      }
     : { verdict: 'ok', check: 'disk', message: `${gib} GiB free under ${paths.root}` }
 }
 
 async function checkPort(paths: StatePaths, host: string, port: number): Promise<Finding> {
   const running = servedNow(paths)
   if (running) {
-    const health = await fetch(`${running.localUrl}/health`).then((r) => r.ok, () => false)
-    return health ? { verdict: 'ok', check: 'port', message: `served now by pid ${running.pid} at ${running.url}` } : { verdict: 'fail', check: 'port', message: `pid ${running.pid} serves ${running.url}, which does not answer /health`, fix: 'see its log (journalctl -u llorch)' }
+    const health = await fetch(`${running.localUrl}/health`).then(
+      (r) => r.ok,
+      () => false,
+    )
+    return health
+      ? { verdict: 'ok', check: 'port', message: `served now by pid ${running.pid} at ${running.url}` }
+      : {
+          verdict: 'fail',
+          check: 'port',
+          message: `pid ${running.pid} serves ${running.url}, which does not answer /health`,
+          fix: 'see its log (journalctl -u llorch)',
+        }
   }
   return (await portFree(host, port))
     ? { verdict: 'ok', check: 'port', message: `${host}:${port} is free` }
@@ -60,15 +84,35 @@ async function checkVersions(paths: StatePaths): Promise<Finding[]> {
   const layout = serveLayout()
   const findings: Finding[] = []
   const workerd = await execa(layout.workerd, ['--version'], { reject: false })
-  findings.push(workerd.exitCode === 0 ? { verdict: 'ok', check: 'workerd', message: workerd.stdout.trim() } : { verdict: 'fail', check: 'workerd', message: `${layout.workerd} does not run: ${workerd.stderr || workerd.stdout}`, fix: 'reinstall the release built for this machine' })
+  findings.push(
+    workerd.exitCode === 0
+      ? { verdict: 'ok', check: 'workerd', message: workerd.stdout.trim() }
+      : {
+          verdict: 'fail',
+          check: 'workerd',
+          message: `${layout.workerd} does not run: ${workerd.stderr || workerd.stdout}`,
+          fix: 'reinstall the release built for this machine',
+        },
+  )
   const known = releaseMigrations(layout.migrationsFolder)
   if (!existsSync(paths.registry)) {
     findings.push({ verdict: 'ok', check: 'migrations', message: `no registry yet; llorch ${LLORCH_VERSION} creates it with ${known.length} migrations` })
     return findings
   }
   const applied = await appliedMigrationCount(paths.registry)
-  if (applied > known.length) findings.push({ verdict: 'fail', check: 'migrations', message: `the registry has ${applied} migrations, llorch ${LLORCH_VERSION} knows ${known.length}: a newer release wrote it`, fix: 'install that release again (or restore a backup made by this one)' })
-  else if (applied < known.length) findings.push({ verdict: 'ok', check: 'migrations', message: `the registry has ${applied} of ${known.length} migrations; the next start applies ${known.slice(applied).join(', ')}` })
+  if (applied > known.length)
+    findings.push({
+      verdict: 'fail',
+      check: 'migrations',
+      message: `the registry has ${applied} migrations, llorch ${LLORCH_VERSION} knows ${known.length}: a newer release wrote it`,
+      fix: 'install that release again (or restore a backup made by this one)',
+    })
+  else if (applied < known.length)
+    findings.push({
+      verdict: 'ok',
+      check: 'migrations',
+      message: `the registry has ${applied} of ${known.length} migrations; the next start applies ${known.slice(applied).join(', ')}`,
+    })
   else findings.push({ verdict: 'ok', check: 'migrations', message: `the registry has all ${known.length} migrations of llorch ${LLORCH_VERSION}` })
   return findings
 }

@@ -30,7 +30,15 @@ export async function exportRegistrySql(file: string, write: (chunk: string) => 
     // One read transaction: every table as of the same moment, while the server keeps writing.
     const tx = await client.transaction('read')
     try {
-      const schema = z.array(SchemaRow).parse((await tx.execute("SELECT type, name, sql FROM sqlite_master WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite_%' ORDER BY CASE type WHEN 'table' THEN 0 ELSE 1 END, rowid")).rows.map((r) => ({ ...r })))
+      const schema = z
+        .array(SchemaRow)
+        .parse(
+          (
+            await tx.execute(
+              "SELECT type, name, sql FROM sqlite_master WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite_%' ORDER BY CASE type WHEN 'table' THEN 0 ELSE 1 END, rowid",
+            )
+          ).rows.map((r) => ({ ...r })),
+        )
       write('PRAGMA foreign_keys=OFF;\nBEGIN TRANSACTION;\n')
       let rows = 0
       const tables = schema.filter((s) => s.type === 'table')
@@ -46,7 +54,8 @@ export async function exportRegistrySql(file: string, write: (chunk: string) => 
       const sequence = await tx.execute("SELECT name FROM sqlite_master WHERE name = 'sqlite_sequence'")
       if (sequence.rows.length > 0) {
         write('DELETE FROM sqlite_sequence;\n')
-        for (const row of (await tx.execute('SELECT name, seq FROM sqlite_sequence')).rows) write(`INSERT INTO sqlite_sequence (name, seq) VALUES(${sqlLiteral(row[0])}, ${sqlLiteral(row[1])});\n`)
+        for (const row of (await tx.execute('SELECT name, seq FROM sqlite_sequence')).rows)
+          write(`INSERT INTO sqlite_sequence (name, seq) VALUES(${sqlLiteral(row[0])}, ${sqlLiteral(row[1])});\n`)
       }
       for (const other of schema.filter((s) => s.type !== 'table')) write(`${other.sql};\n`)
       write('COMMIT;\n')

@@ -14,7 +14,9 @@ export async function init(stateDir: string): Promise<string[]> {
   const admin = ensureSecretFile(paths.adminToken, 'lla.')
   lines.push(admin.created ? `wrote the admin token to ${paths.adminToken} (mode 0600); it is not printed` : `admin token: ${paths.adminToken} exists, kept`)
   const registryToken = ensureSecretFile(paths.libsqlToken, 'lls.')
-  lines.push(registryToken.created ? `wrote the registry credential to ${paths.libsqlToken} (mode 0600)` : `registry credential: ${paths.libsqlToken} exists, kept`)
+  lines.push(
+    registryToken.created ? `wrote the registry credential to ${paths.libsqlToken} (mode 0600)` : `registry credential: ${paths.libsqlToken} exists, kept`,
+  )
   await migrateRegistryFile(paths.registry, serveLayout().migrationsFolder)
   lines.push(`registry ${paths.registry} migrated`)
   return lines

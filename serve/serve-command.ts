@@ -13,7 +13,11 @@ import { restore } from './restore.ts'
 import { ServeOptions, serve } from './serve.ts'
 import { DEFAULT_STATE_DIR, statePaths } from './state-dir.ts'
 
-const stateDirOption = ['--state-dir <dir>', `state folder (env LLORCH_STATE_DIR, default ${DEFAULT_STATE_DIR})`, process.env.LLORCH_STATE_DIR || DEFAULT_STATE_DIR] as const
+const stateDirOption = [
+  '--state-dir <dir>',
+  `state folder (env LLORCH_STATE_DIR, default ${DEFAULT_STATE_DIR})`,
+  process.env.LLORCH_STATE_DIR || DEFAULT_STATE_DIR,
+] as const
 
 /** Runs `action`; its failure is one `llorch: serve: …` line and exit 1, not a stack trace. */
 function reported<A extends unknown[]>(action: (...args: A) => Promise<void>): (...args: A) => Promise<void> {
@@ -32,7 +36,7 @@ export function serveCommand(program: Command): void {
   const group = program.command('serve').description('run the production control plane on this machine (workerd + libSQL), no Cloudflare account')
   group
     .command('run', { isDefault: true })
-    .description('serve until SIGTERM: registry, control plane in workerd, optionally this box\'s agent')
+    .description("serve until SIGTERM: registry, control plane in workerd, optionally this box's agent")
     .option(...stateDirOption)
     .option('--host <host>', 'address the API binds (the registry always binds loopback)', '127.0.0.1')
     .option('--port <port>', 'API port, 0 picks a free one', '8787')
@@ -44,7 +48,10 @@ export function serveCommand(program: Command): void {
         const parsed = ServeOptions.safeParse(options)
         if (!parsed.success) {
           // Named as the operator typed them: `--tls-key`, not `tlsKey`.
-          const issues = parsed.error.issues.map((issue) => ({ ...issue, path: issue.path.map((key) => `--${String(key).replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`) }))
+          const issues = parsed.error.issues.map((issue) => ({
+            ...issue,
+            path: issue.path.map((key) => `--${String(key).replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`),
+          }))
           throw new CliError(`serve: ${describeIssues(issues)}`, EXIT_USAGE)
         }
         await serve(parsed.data)

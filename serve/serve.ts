@@ -56,7 +56,8 @@ export async function serve(options: ServeOptions): Promise<void> {
   if (earlier && earlier.pid !== process.pid) throw new Error(`${paths.root} is served already by pid ${earlier.pid} (${earlier.url})`)
 
   // workerd would only log the bind failure and be restarted forever; say it once instead.
-  if (options.port !== 0 && !(await portFree(options.host, options.port))) throw new Error(`${options.host}:${options.port} is already in use (another llorch serve or npm start?); give --port another one (0 picks a free one)`)
+  if (options.port !== 0 && !(await portFree(options.host, options.port)))
+    throw new Error(`${options.host}:${options.port} is already in use (another llorch serve or npm start?); give --port another one (0 picks a free one)`)
   const adminToken = ensureSecretFile(paths.adminToken, 'lla.')
   if (adminToken.created) say(`wrote the admin token to ${paths.adminToken} (mode 0600); it is not printed`)
   const libsqlToken = ensureSecretFile(paths.libsqlToken, 'lls.').value
@@ -104,10 +105,23 @@ export async function serve(options: ServeOptions): Promise<void> {
 
     const { bundleFile, manifest } = await layout.worker(`${paths.run}/worker`)
     const port = await resolvePort({ port: options.port === 0 ? 'auto' : options.port, host: options.host })
-    const tls = options.tlsCert && options.tlsKey ? { certFile: options.tlsCert, keyFile: options.tlsKey, loopbackPort: await resolvePort({ port: 'auto', host: '127.0.0.1' }) } : undefined
-    writeFileSync(paths.workerdConfig, workerdConfig({ manifest, configFile: paths.workerdConfig, bundleFile, objectsDir: paths.objects, host: options.host, port, tls, libsqlUrl }), { mode: 0o600 })
+    const tls =
+      options.tlsCert && options.tlsKey
+        ? { certFile: options.tlsCert, keyFile: options.tlsKey, loopbackPort: await resolvePort({ port: 'auto', host: '127.0.0.1' }) }
+        : undefined
+    writeFileSync(
+      paths.workerdConfig,
+      workerdConfig({ manifest, configFile: paths.workerdConfig, bundleFile, objectsDir: paths.objects, host: options.host, port, tls, libsqlUrl }),
+      { mode: 0o600 },
+    )
     const workerd = new SupervisedProcess(
-      { name: 'workerd', file: layout.workerd, args: ['serve', paths.workerdConfig, 'config'], env: { [SECRET_ENV.adminToken]: adminToken.value, [SECRET_ENV.libsqlAuthToken]: libsqlToken }, onStart: record },
+      {
+        name: 'workerd',
+        file: layout.workerd,
+        args: ['serve', paths.workerdConfig, 'config'],
+        env: { [SECRET_ENV.adminToken]: adminToken.value, [SECRET_ENV.libsqlAuthToken]: libsqlToken },
+        onStart: record,
+      },
       jsonLineLog,
     )
     children.push(workerd)
@@ -122,7 +136,11 @@ export async function serve(options: ServeOptions): Promise<void> {
 
     if (options.agentConfig) {
       const admin = (method: string, route: string, body?: unknown) =>
-        fetch(`${localUrl}${route}`, { method, headers: { Authorization: `Bearer ${adminToken.value}`, ...(body ? { 'Content-Type': 'application/json' } : {}) }, ...(body ? { body: JSON.stringify(body) } : {}) })
+        fetch(`${localUrl}${route}`, {
+          method,
+          headers: { Authorization: `Bearer ${adminToken.value}`, ...(body ? { 'Content-Type': 'application/json' } : {}) },
+          ...(body ? { body: JSON.stringify(body) } : {}),
+        })
       const nodeId = await ensureLocalNode(paths, admin)
       const config = writeLocalAgentConfig(paths, options.agentConfig, localUrl)
       const agent = new SupervisedProcess({ name: 'agent', file: layout.node, args: [layout.agent, 'run', '--config', config], env: {} }, jsonLineLog)

@@ -32,7 +32,17 @@ const WranglerConfig = z.object({
   compatibility_date: z.string({ error: 'expected compatibility_date' }),
   compatibility_flags: z.array(z.string()).default([]),
   vars: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()]).transform(String)).default({}),
-  durable_objects: z.object({ bindings: z.array(z.object({ name: z.string(), class_name: z.string(), script_name: z.undefined({ error: 'a Durable Object of another Worker cannot run in llorch serve' }).optional() })) }).default({ bindings: [] }),
+  durable_objects: z
+    .object({
+      bindings: z.array(
+        z.object({
+          name: z.string(),
+          class_name: z.string(),
+          script_name: z.undefined({ error: 'a Durable Object of another Worker cannot run in llorch serve' }).optional(),
+        }),
+      ),
+    })
+    .default({ bindings: [] }),
   migrations: z
     .array(
       z.object({
@@ -54,7 +64,8 @@ export function manifestFromWranglerConfig(config: unknown, file: string): Worke
   const sqlClasses = new Set(migrations.flatMap((m) => m.new_sqlite_classes))
   const declared = new Set([...sqlClasses, ...migrations.flatMap((m) => m.new_classes)])
   const undeclared = durable_objects.bindings.filter((b) => !declared.has(b.class_name))
-  if (undeclared.length > 0) throw new Error(`${file}: durable_objects.bindings: ${undeclared.map((b) => b.class_name).join(', ')} has no [[migrations]] entry creating it`)
+  if (undeclared.length > 0)
+    throw new Error(`${file}: durable_objects.bindings: ${undeclared.map((b) => b.class_name).join(', ')} has no [[migrations]] entry creating it`)
   return WorkerManifest.parse({
     name,
     compatibilityDate: compatibility_date,

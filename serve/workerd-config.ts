@@ -52,12 +52,16 @@ export function workerdConfig(input: WorkerdConfigInput): string {
     `(name = "LIBSQL_AUTH_TOKEN", fromEnvironment = ${text(SECRET_ENV.libsqlAuthToken)})`,
     ...manifest.durableObjects.map((d) => `(name = ${text(d.binding)}, durableObjectNamespace = ${text(d.className)})`),
   ]
-  const namespaces = manifest.durableObjects.map((d) => `(className = ${text(d.className)}, uniqueKey = ${text(`${manifest.name}-${d.className}`)}, enableSql = ${d.sql})`)
+  const namespaces = manifest.durableObjects.map(
+    (d) => `(className = ${text(d.className)}, uniqueKey = ${text(`${manifest.name}-${d.className}`)}, enableSql = ${d.sql})`,
+  )
   const listen = address(input.host, input.port)
   const socket = input.tls
     ? `(name = "http", address = ${text(listen)}, https = (options = (), tlsOptions = (keypair = (privateKey = ${embed(configFile, input.tls.keyFile)}, certificateChain = ${embed(configFile, input.tls.certFile)}))), service = "control-plane")`
     : `(name = "http", address = ${text(listen)}, http = (), service = "control-plane")`
-  const sockets = input.tls ? [socket, `(name = "loopback", address = ${text(address('127.0.0.1', input.tls.loopbackPort))}, http = (), service = "control-plane")`] : [socket]
+  const sockets = input.tls
+    ? [socket, `(name = "loopback", address = ${text(address('127.0.0.1', input.tls.loopbackPort))}, http = (), service = "control-plane")`]
+    : [socket]
   const list = (items: string[]) => items.map((item) => `\n    ${item},`).join('')
   return `# Written by llorch serve at each start from the release's Worker manifest; edits are overwritten.
 using Workerd = import "/workerd/workerd.capnp";

@@ -24,11 +24,19 @@ const SSE_HEADERS = { 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache
  * chunks when it asked for one (its place in the queue shown while it waits), else one JSON reply.
  * A task that fails before any output is answered with its HTTP status.
  */
-export async function answerGeneration(c: Context<InferenceEnv>, { generation, priority }: { generation: TextGeneration; priority: Priority | undefined }): Promise<Response> {
+export async function answerGeneration(
+  c: Context<InferenceEnv>,
+  { generation, priority }: { generation: TextGeneration; priority: Priority | undefined },
+): Promise<Response> {
   const { body } = generation
   const task = await startInferenceTask(c, { generation, priority, queueUpdates: body.stream === true })
   const iterator = task.events[Symbol.asyncIterator]()
-  const identity = { id: `${ID_PREFIX[generation.endpoint]}${task.taskId}`, created: Math.floor(Date.now() / 1000), model: body.model, endpoint: generation.endpoint }
+  const identity = {
+    id: `${ID_PREFIX[generation.endpoint]}${task.taskId}`,
+    created: Math.floor(Date.now() / 1000),
+    model: body.model,
+    endpoint: generation.endpoint,
+  }
   if (!body.stream) return answerWhole(c, task, (onOutput) => collectCompletion(identity, iterator, onOutput))
   const streamed = withFirstTokenWaits(iterator)
   const first = await whileClientWaits(c, task, () => readUntilFirstOutput(streamed))
@@ -38,7 +46,10 @@ export async function answerGeneration(c: Context<InferenceEnv>, { generation, p
 }
 
 /** Runs an embeddings request as a task and answers the engine's vectors as one JSON reply. */
-export async function answerEmbeddings(c: Context<InferenceEnv>, { body, priority }: { body: EmbeddingsBody; priority: Priority | undefined }): Promise<Response> {
+export async function answerEmbeddings(
+  c: Context<InferenceEnv>,
+  { body, priority }: { body: EmbeddingsBody; priority: Priority | undefined },
+): Promise<Response> {
   const task = await startInferenceTask(c, { generation: { endpoint: 'embeddings', body }, priority, queueUpdates: false })
   const iterator = task.events[Symbol.asyncIterator]()
   return answerWhole(c, task, (onOutput) => collectEmbeddings(body.model, iterator, onOutput))

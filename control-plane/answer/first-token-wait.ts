@@ -22,7 +22,9 @@ export async function* withFirstTokenWaits(iterator: AsyncIterator<TaskProgress>
       pending ??= iterator.next()
       let timer: ReturnType<typeof setTimeout> | undefined
       const next =
-        grantedAt === null ? await pending : await Promise.race([pending, new Promise<typeof TICK>((resolve) => (timer = setTimeout(() => resolve(TICK), FIRST_TOKEN_WAIT_TICK_MS)))])
+        grantedAt === null
+          ? await pending
+          : await Promise.race([pending, new Promise<typeof TICK>((resolve) => (timer = setTimeout(() => resolve(TICK), FIRST_TOKEN_WAIT_TICK_MS)))])
       clearTimeout(timer)
       if (next === TICK) {
         yield { kind: 'waiting', waitedMs: grantedAt === null ? 0 : Date.now() - grantedAt }

@@ -1,4 +1,15 @@
-import type { ChatCompletion, ChatLogprobs, EngineChoice, EngineChunk, EngineUsage, TextCompletion, TextLogprobs, ToolCall, ToolCallDelta, Usage } from '../../protocol/index.ts'
+import type {
+  ChatCompletion,
+  ChatLogprobs,
+  EngineChoice,
+  EngineChunk,
+  EngineUsage,
+  TextCompletion,
+  TextLogprobs,
+  ToolCall,
+  ToolCallDelta,
+  Usage,
+} from '../../protocol/index.ts'
 import { ZERO_USAGE } from './openai-chunks.ts'
 import type { ResponseIdentity } from './openai-chunks.ts'
 

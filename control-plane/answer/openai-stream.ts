@@ -104,7 +104,11 @@ export function sseStream({ identity, task, iterator, first, includeUsage }: Str
 }
 
 /** Reads the whole task into one JSON object, as `stream: false` asks; `onOutput` runs at each batch of output. */
-export async function collectCompletion(identity: ResponseIdentity, iterator: AsyncIterator<TaskProgress>, onOutput: () => void = () => {}): Promise<ChatCompletion | TextCompletion> {
+export async function collectCompletion(
+  identity: ResponseIdentity,
+  iterator: AsyncIterator<TaskProgress>,
+  onOutput: () => void = () => {},
+): Promise<ChatCompletion | TextCompletion> {
   const assembler = new CompletionAssembler()
   for (;;) {
     const next = await iterator.next()

@@ -5,9 +5,7 @@ import { logError } from '../runtime/log.ts'
 import type { AdmissionRequest } from '../pool/grant.ts'
 
 /** A task counted against its key's limits, or not counted because none applies. */
-export type KeyLease =
-  | { ok: true; counted: boolean; headers: Record<string, string> | undefined }
-  | { ok: false; refusal: Refusal<KeyLimitCode> }
+export type KeyLease = { ok: true; counted: boolean; headers: Record<string, string> | undefined } | { ok: false; refusal: Refusal<KeyLimitCode> }
 
 const NOT_COUNTED: KeyLease = { ok: true, counted: false, headers: undefined }
 
@@ -16,7 +14,11 @@ const NOT_COUNTED: KeyLease = { ok: true, counted: false, headers: undefined }
  * ApiKeyObject, the one place every isolate's requests of that key meet, for at most `holdMs`
  * (its wait and run deadlines). A task without a key, or whose key has no limit here, costs no call.
  */
-export async function takeKeyLease(env: Bindings, request: AdmissionRequest, { poolDefaults, holdMs }: { poolDefaults: KeyLimits | undefined; holdMs: number }): Promise<KeyLease> {
+export async function takeKeyLease(
+  env: Bindings,
+  request: AdmissionRequest,
+  { poolDefaults, holdMs }: { poolDefaults: KeyLimits | undefined; holdMs: number },
+): Promise<KeyLease> {
   if (request.apiKeyId === null) return NOT_COUNTED
   const limits = effectiveLimits(request.keyLimits ?? {}, poolDefaults)
   if (!limitsAny(limits)) return NOT_COUNTED
@@ -38,7 +40,10 @@ export function settleKeyLease(env: Bindings, { apiKeyId, taskId, usage }: { api
  * where admission said no limit counted it. Before admission answered, a failure settles anyway
  * (a task that waited out its deadline was counted).
  */
-export function taskLease(env: Bindings, { apiKeyId, taskId, waitUntil }: { apiKeyId: string | null; taskId: string; waitUntil(promise: Promise<unknown>): void }) {
+export function taskLease(
+  env: Bindings,
+  { apiKeyId, taskId, waitUntil }: { apiKeyId: string | null; taskId: string; waitUntil(promise: Promise<unknown>): void },
+) {
   let counted: boolean | undefined
   let settled = false
   let headers: Record<string, string> = {}

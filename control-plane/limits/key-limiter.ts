@@ -20,9 +20,7 @@ export const EMPTY_LIMITER_STATE: LimiterState = { requests: null, tokens: null,
 /** A concurrency place is held at most this long past what its task could take. */
 const LEASE_SLACK_MS = 60_000
 
-export type LimitDecision =
-  | { ok: true; headers: Record<string, string> }
-  | Refusal<KeyLimitCode>
+export type LimitDecision = { ok: true; headers: Record<string, string> } | Refusal<KeyLimitCode>
 
 /** The state at `now`: buckets refilled, the budget of the current period, expired leases gone. */
 function current(state: LimiterState, limits: KeyLimits, now: number): LimiterState {
@@ -52,7 +50,11 @@ function firstCrossed(state: LimiterState, limits: KeyLimits, now: number): Cros
   const { token_budget: budget, max_concurrent: concurrent, requests_per_minute: rpm, tokens_per_minute: tpm } = limits
   if (budget && state.budget && state.budget.used >= budget.tokens) {
     const { end } = periodBounds(budget.period, now)
-    return crossedLimit('token_budget_exhausted', `this API key used its budget of ${budget.tokens} tokens for the ${budget.period}; it renews at ${new Date(end).toISOString()}`, end - now)
+    return crossedLimit(
+      'token_budget_exhausted',
+      `this API key used its budget of ${budget.tokens} tokens for the ${budget.period}; it renews at ${new Date(end).toISOString()}`,
+      end - now,
+    )
   }
   if (concurrent && Object.keys(state.leases).length >= concurrent) {
     return crossedLimit('rate_limit_concurrency', `this API key already runs ${concurrent} tasks at once, its limit (max_concurrent)`, 1_000)
@@ -70,7 +72,11 @@ function firstCrossed(state: LimiterState, limits: KeyLimits, now: number): Cros
  * Counts a new task against the key's limits, or refuses it naming the limit it would cross. A
  * task already counted (a repeated call) is let through again without counting twice.
  */
-export function acquire(state: LimiterState, limits: KeyLimits, { taskId, now, holdMs }: { taskId: string; now: number; holdMs: number }): { state: LimiterState; decision: LimitDecision } {
+export function acquire(
+  state: LimiterState,
+  limits: KeyLimits,
+  { taskId, now, holdMs }: { taskId: string; now: number; holdMs: number },
+): { state: LimiterState; decision: LimitDecision } {
   const at = current(state, limits, now)
   if (at.leases[taskId] !== undefined) return { state: at, decision: { ok: true, headers: rateLimitHeaders(at, limits, now) } }
   const crossed = firstCrossed(at, limits, now)

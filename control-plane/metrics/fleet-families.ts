@@ -14,7 +14,11 @@ interface Definition<T> {
 const value = (n: number, labels: Record<string, string> = {}): Sample => ({ labels, value: n })
 const histogram = (h: HistogramSnapshot): Sample => ({ labels: {}, histogram: h })
 
-const END_METRIC = { completed: 'llorch_pool_tasks_completed_total', failed: 'llorch_pool_tasks_failed_total', cancelled: 'llorch_pool_tasks_cancelled_total' } as const satisfies Record<AttemptEnd, string>
+const END_METRIC = {
+  completed: 'llorch_pool_tasks_completed_total',
+  failed: 'llorch_pool_tasks_failed_total',
+  cancelled: 'llorch_pool_tasks_cancelled_total',
+} as const satisfies Record<AttemptEnd, string>
 const END_HELP = {
   completed: 'Attempts that ended with the engine finishing the task.',
   failed: 'Attempts that ended in an error (after the first token, or with no failover left).',
@@ -45,12 +49,42 @@ const POOL_METRICS: Definition<PoolMetrics>[] = [
     help: END_HELP[end],
     samples: (p: PoolMetrics) => [value(p.tasks_ended[end] ?? 0)],
   })),
-  { name: 'llorch_pool_task_failovers_total', type: 'counter', help: 'Attempts that failed before their first token and were placed again.', samples: (p) => [value(p.task_failovers)] },
-  { name: 'llorch_pool_slots_reclaimed_total', type: 'counter', help: 'Grants taken back because their node no longer ran them or they outlived the run deadline.', samples: (p) => [value(p.slots_reclaimed)] },
-  { name: 'llorch_pool_prompt_tokens_total', type: 'counter', help: 'Prompt tokens of finished attempts, as the engine counted them.', samples: (p) => [value(p.prompt_tokens)] },
-  { name: 'llorch_pool_completion_tokens_total', type: 'counter', help: 'Completion tokens of finished attempts, as the engine counted them.', samples: (p) => [value(p.completion_tokens)] },
-  { name: 'llorch_pool_ttft_seconds', type: 'histogram', help: 'Time from admission to the first token the client got.', samples: (p) => [histogram(p.ttft_seconds)] },
-  { name: 'llorch_pool_queue_wait_seconds', type: 'histogram', help: 'Time a new task waited in the queue for its first slot.', samples: (p) => [histogram(p.queue_wait_seconds)] },
+  {
+    name: 'llorch_pool_task_failovers_total',
+    type: 'counter',
+    help: 'Attempts that failed before their first token and were placed again.',
+    samples: (p) => [value(p.task_failovers)],
+  },
+  {
+    name: 'llorch_pool_slots_reclaimed_total',
+    type: 'counter',
+    help: 'Grants taken back because their node no longer ran them or they outlived the run deadline.',
+    samples: (p) => [value(p.slots_reclaimed)],
+  },
+  {
+    name: 'llorch_pool_prompt_tokens_total',
+    type: 'counter',
+    help: 'Prompt tokens of finished attempts, as the engine counted them.',
+    samples: (p) => [value(p.prompt_tokens)],
+  },
+  {
+    name: 'llorch_pool_completion_tokens_total',
+    type: 'counter',
+    help: 'Completion tokens of finished attempts, as the engine counted them.',
+    samples: (p) => [value(p.completion_tokens)],
+  },
+  {
+    name: 'llorch_pool_ttft_seconds',
+    type: 'histogram',
+    help: 'Time from admission to the first token the client got.',
+    samples: (p) => [histogram(p.ttft_seconds)],
+  },
+  {
+    name: 'llorch_pool_queue_wait_seconds',
+    type: 'histogram',
+    help: 'Time a new task waited in the queue for its first slot.',
+    samples: (p) => [histogram(p.queue_wait_seconds)],
+  },
   {
     name: 'llorch_pool_task_tokens_per_second',
     type: 'histogram',
@@ -77,13 +111,28 @@ const NODE_METRICS: Definition<NodeMetrics>[] = [
   },
   { name: 'llorch_node_connections_total', type: 'counter', help: 'Agent WebSocket connections accepted.', samples: (n) => [value(n.connections)] },
   { name: 'llorch_node_heartbeats_total', type: 'counter', help: 'Heartbeats received from the agent.', samples: (n) => [value(n.heartbeats)] },
-  { name: 'llorch_node_streaming_tasks', type: 'gauge', help: 'Tasks whose events the node is streaming to a client.', samples: (n) => [value(n.streaming_tasks)] },
-  { name: 'llorch_node_gpu_memory_used_bytes', type: 'gauge', help: 'GPU memory in use, as nvidia-smi reports it.', samples: (n) => gpuSamples(n, (g) => g.memory_used_mib * MIB_BYTES) },
-  { name: 'llorch_node_gpu_memory_total_bytes', type: 'gauge', help: 'GPU memory installed, as nvidia-smi reports it.', samples: (n) => gpuSamples(n, (g) => g.memory_total_mib * MIB_BYTES) },
+  {
+    name: 'llorch_node_streaming_tasks',
+    type: 'gauge',
+    help: 'Tasks whose events the node is streaming to a client.',
+    samples: (n) => [value(n.streaming_tasks)],
+  },
+  {
+    name: 'llorch_node_gpu_memory_used_bytes',
+    type: 'gauge',
+    help: 'GPU memory in use, as nvidia-smi reports it.',
+    samples: (n) => gpuSamples(n, (g) => g.memory_used_mib * MIB_BYTES),
+  },
+  {
+    name: 'llorch_node_gpu_memory_total_bytes',
+    type: 'gauge',
+    help: 'GPU memory installed, as nvidia-smi reports it.',
+    samples: (n) => gpuSamples(n, (g) => g.memory_total_mib * MIB_BYTES),
+  },
   {
     name: 'llorch_node_download_bytes',
     type: 'gauge',
-    help: 'Bytes the agent has fetched of a replica\'s model and engine files, while it fetches them.',
+    help: "Bytes the agent has fetched of a replica's model and engine files, while it fetches them.",
     samples: (n) => n.downloads.map((d) => value(d.bytes_done, { pool: d.pool })),
   },
   {

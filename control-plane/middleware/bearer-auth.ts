@@ -22,7 +22,10 @@ function unauthorized(message: string): LlorchError {
  * anywhere here) is 401 with a message that says which credential the route takes (the first
  * scope's).
  */
-export function requireScope(scope: ApiKeyScope | readonly [ApiKeyScope, ...ApiKeyScope[]], cache: ApiKeyCache): MiddlewareHandler<AppEnv & { Variables: AuthVariables }> {
+export function requireScope(
+  scope: ApiKeyScope | readonly [ApiKeyScope, ...ApiKeyScope[]],
+  cache: ApiKeyCache,
+): MiddlewareHandler<AppEnv & { Variables: AuthVariables }> {
   const scopes: readonly ApiKeyScope[] = typeof scope === 'string' ? [scope] : scope
   const wanted: ApiKeyScope = typeof scope === 'string' ? scope : scope[0]
   return async function bearerAuth(c, next) {

@@ -24,7 +24,14 @@ export function renderError(err: unknown, c: Context): Response {
   if (err instanceof LlorchError) return errorResponse(c, err)
   if (isRegistryUnavailable(err)) {
     logError('request.registry_unavailable', { request_id: c.get('requestId'), path: c.req.path, error: String(err) })
-    return errorResponse(c, new LlorchError('registry_unavailable', 'the registry is unavailable; inference with known keys and pools goes on, admin routes need it. Try again shortly.', { retryAfterSeconds: 5 }))
+    return errorResponse(
+      c,
+      new LlorchError(
+        'registry_unavailable',
+        'the registry is unavailable; inference with known keys and pools goes on, admin routes need it. Try again shortly.',
+        { retryAfterSeconds: 5 },
+      ),
+    )
   }
   const requestId = c.get('requestId')
   logError('request.unhandled_error', { request_id: requestId, path: c.req.path, error: String(err), stack: err instanceof Error ? err.stack : undefined })

@@ -38,7 +38,10 @@ export class NativeEventMapper {
         this.#lastQueued = queued
         const loadingKey = loading ? `${loading.reason}:${loading.nodeId}` : ''
         if (loading && loadingKey !== this.#lastLoading) {
-          out.push({ event: 'loading', data: { reason: loading.reason, node_id: loading.nodeId, message: loading.message, ...(loading.download ? { download: loading.download } : {}) } })
+          out.push({
+            event: 'loading',
+            data: { reason: loading.reason, node_id: loading.nodeId, message: loading.message, ...(loading.download ? { download: loading.download } : {}) },
+          })
         }
         this.#lastLoading = loadingKey
         return out
@@ -49,7 +52,12 @@ export class NativeEventMapper {
         this.#lastLoading = ''
         return []
       case 'started':
-        return [{ event: 'started', data: { node_id: this.#placed?.nodeId ?? '', attempt: this.#placed?.attempt ?? 1, queue_wait_ms: since(times.createdAt, times.startedAt ?? now) } }]
+        return [
+          {
+            event: 'started',
+            data: { node_id: this.#placed?.nodeId ?? '', attempt: this.#placed?.attempt ?? 1, queue_wait_ms: since(times.createdAt, times.startedAt ?? now) },
+          },
+        ]
       case 'deltas': {
         const choices = progress.chunks.flatMap((chunk) => chunk.choices)
         return choices.length > 0 ? [{ event: 'token', data: { choices } }] : []
@@ -59,7 +67,8 @@ export class NativeEventMapper {
       case 'end': {
         const completionTokens = progress.usage?.completion_tokens ?? null
         const generatingMs = times.firstTokenAt === null ? null : now - times.firstTokenAt
-        const tokensPerSecond = completionTokens !== null && generatingMs !== null && generatingMs > 0 ? Math.round((completionTokens / generatingMs) * 10_000) / 10 : null
+        const tokensPerSecond =
+          completionTokens !== null && generatingMs !== null && generatingMs > 0 ? Math.round((completionTokens / generatingMs) * 10_000) / 10 : null
         return [
           {
             event: 'metrics',

@@ -11,7 +11,11 @@ import { listReplicasOfNode } from '../registry/replicas.ts'
  * starts its replica, then the node drains each pool (in-flight tasks get `deadlineMs`). The
  * cordon is in the registry and in each pool's Durable Object, so it outlives restarts.
  */
-export async function cordonNode(env: Bindings, db: Registry, { id, deadlineMs, now }: { id: string; deadlineMs?: number; now: Date }): Promise<NodeDrainResult> {
+export async function cordonNode(
+  env: Bindings,
+  db: Registry,
+  { id, deadlineMs, now }: { id: string; deadlineMs?: number; now: Date },
+): Promise<NodeDrainResult> {
   if (!(await findNode(db, id))) throw new LlorchError('not_found', `no node with id "${id}"`)
   const replicas = (await listReplicasOfNode(db, id)).filter((r) => r.state !== 'lost')
   if (replicas.length === 0) throw new LlorchError('no_replica', `node "${id}" serves no pool on a connected agent`)

@@ -32,7 +32,10 @@ export class NodeMetricsRecorder {
     this.#sql.exec('INSERT INTO metric_gpus (id, json) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET json = excluded.json', JSON.stringify(gpus))
   }
 
-  snapshot(node: string, live: { online: boolean; lastHeartbeatAt: number | undefined; streamingTasks: number; downloads: NodeMetrics['downloads']; now: number }): NodeMetrics {
+  snapshot(
+    node: string,
+    live: { online: boolean; lastHeartbeatAt: number | undefined; streamingTasks: number; downloads: NodeMetrics['downloads']; now: number },
+  ): NodeMetrics {
     const stored = sqlRow(this.#sql, GpusRow, 'SELECT json FROM metric_gpus WHERE id = 1')
     return {
       node,

@@ -42,12 +42,21 @@ export class NodeToken {
       } catch {
         return { ok: false, code: 'registry_unavailable', message: 'the registry cannot be reached to check this node token; try again shortly' }
       }
-      if (!row) return { ok: false, code: 'unauthorized', message: 'unknown node token: no node holds it (deleted, or from another deployment); create a node with POST /v2/nodes' }
+      if (!row)
+        return {
+          ok: false,
+          code: 'unauthorized',
+          message: 'unknown node token: no node holds it (deleted, or from another deployment); create a node with POST /v2/nodes',
+        }
       known = { hash: row.tokenHash, revoked: row.revokedAt !== null }
       this.#store(known)
     }
     if (!(await verifyCredential(token, known.hash))) {
-      return { ok: false, code: 'unauthorized', message: 'unknown node token: no node holds it (deleted, or from another deployment); create a node with POST /v2/nodes' }
+      return {
+        ok: false,
+        code: 'unauthorized',
+        message: 'unknown node token: no node holds it (deleted, or from another deployment); create a node with POST /v2/nodes',
+      }
     }
     if (known.revoked) return { ok: false, code: 'unauthorized', message: 'this node token was revoked; create a new node with POST /v2/nodes', revoked: true }
     return { ok: true }

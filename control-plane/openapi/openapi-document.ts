@@ -89,7 +89,7 @@ export function openApiDocument(): Record<string, unknown> {
     info: {
       title: 'llorch',
       version: LLORCH_VERSION,
-      description: 'One OpenAI-compatible API in front of GPU machines behind NAT. `/v1` speaks OpenAI (and its error shape); `/v2` is llorch\'s own.',
+      description: "One OpenAI-compatible API in front of GPU machines behind NAT. `/v1` speaks OpenAI (and its error shape); `/v2` is llorch's own.",
     },
     tags: [...new Set(API_OPERATIONS.map((op) => op.tag))].map((name) => ({ name })),
     paths,

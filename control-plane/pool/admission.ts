@@ -79,7 +79,19 @@ export function retryDecision(
 }
 
 /** The grant one attempt of a task gets, with the pool's deadlines for it. */
-export function grantOf({ taskId, poolId, nodeId, attempt, policy }: { taskId: string; poolId: string; nodeId: string; attempt: number; policy: PoolPolicy }): Grant {
+export function grantOf({
+  taskId,
+  poolId,
+  nodeId,
+  attempt,
+  policy,
+}: {
+  taskId: string
+  poolId: string
+  nodeId: string
+  attempt: number
+  policy: PoolPolicy
+}): Grant {
   return {
     taskId,
     poolId,

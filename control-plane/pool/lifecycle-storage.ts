@@ -46,7 +46,10 @@ export class LifecycleStorage {
   }
 
   setMaintenance(since: number | null): void {
-    this.#sql.exec('INSERT INTO lifecycle_state (id, maintenance_since) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET maintenance_since = excluded.maintenance_since', since)
+    this.#sql.exec(
+      'INSERT INTO lifecycle_state (id, maintenance_since) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET maintenance_since = excluded.maintenance_since',
+      since,
+    )
   }
 
   rollingReload(): RollingReload | null {

@@ -97,7 +97,8 @@ function hashedReplica(candidates: readonly PlacementCandidate[], key: string): 
 export function placeTask(candidates: readonly PlacementCandidate[], affinityKey: string | undefined, table: AffinityTable): PlacementCandidate | null {
   if (affinityKey !== undefined) {
     const last = table.lastNode(affinityKey)
-    const preferred = (last !== undefined ? candidates.find((c) => c.nodeId === last && c.state === 'ready') : undefined) ?? hashedReplica(candidates, affinityKey)
+    const preferred =
+      (last !== undefined ? candidates.find((c) => c.nodeId === last && c.state === 'ready') : undefined) ?? hashedReplica(candidates, affinityKey)
     if (preferred && preferred.busy < preferred.slots) return preferred
   }
   return pickReplica(candidates)

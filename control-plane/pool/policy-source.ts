@@ -6,7 +6,10 @@ import type { AdmissionRefusal } from './grant.ts'
 import { poolRefusals } from './refusals.ts'
 
 /** A pool's policy as the registry has it; a pool the registry lacks does not exist. */
-export async function policyFromRegistry(registry: Registry, poolId: string): Promise<{ ok: true; policy: PoolPolicy } | { ok: false; refusal: AdmissionRefusal }> {
+export async function policyFromRegistry(
+  registry: Registry,
+  poolId: string,
+): Promise<{ ok: true; policy: PoolPolicy } | { ok: false; refusal: AdmissionRefusal }> {
   let row: Awaited<ReturnType<typeof findPool>>
   try {
     row = await findPool(registry, poolId)

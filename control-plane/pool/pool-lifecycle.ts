@@ -80,7 +80,8 @@ export class PoolLifecycle {
   /** Why no replica can be started for a task that found none serving; null when one can. */
   cannotStart(candidates: readonly PlacementCandidate[], now: number): string | null {
     if (this.#maintenance) return this.maintenanceRefusal()
-    if (!candidates.some((c) => startable(this.#replica(c, now), now))) return `every stopped replica of pool "${this.#poolId}" is on a cordoned node; see GET /v2/nodes`
+    if (!candidates.some((c) => startable(this.#replica(c, now), now)))
+      return `every stopped replica of pool "${this.#poolId}" is on a cordoned node; see GET /v2/nodes`
     return null
   }
 
@@ -95,12 +96,29 @@ export class PoolLifecycle {
   }
 
   /** Looks at the replica table and queue and starts or stops replicas as the policy says. */
-  tick({ policy, candidates, queued, averageTaskMs, now }: { policy: PoolPolicy; candidates: readonly PlacementCandidate[]; queued: number; averageTaskMs: number; now: number }): void {
+  tick({
+    policy,
+    candidates,
+    queued,
+    averageTaskMs,
+    now,
+  }: {
+    policy: PoolPolicy
+    candidates: readonly PlacementCandidate[]
+    queued: number
+    averageTaskMs: number
+    now: number
+  }): void {
     const replicas = candidates.map((c) => this.#observe(c, now))
     if (this.#rollout) this.#apply(advanceReload(this.#rollout, replicas, now))
     const plan = planLifecycle({ policy, replicas, queued, averageTaskMs, maintenance: this.#maintenance, rolling: this.#rollout !== null, now })
     for (const nodeId of plan.start) {
-      logEvent('pool.replica_start', { pool: this.#poolId, node: nodeId, queued, reason: replicas.some((r) => r.state === 'ready') ? 'scale_out' : 'on_demand' })
+      logEvent('pool.replica_start', {
+        pool: this.#poolId,
+        node: nodeId,
+        queued,
+        reason: replicas.some((r) => r.state === 'ready') ? 'scale_out' : 'on_demand',
+      })
       this.#command(nodeId, 'preload', now)
     }
     for (const nodeId of plan.stop) {
@@ -130,7 +148,10 @@ export class PoolLifecycle {
 
   /** Starts a reload of the pool: rolling when two or more replicas are ready. Answers the commands sent now. */
   async reload(candidates: readonly PlacementCandidate[], { now, deadlineMs }: { now: number; deadlineMs?: number }): Promise<ReloadAnswer> {
-    const step = beginReload(candidates.map((c) => this.#replica(c, now)), { now, ...(deadlineMs !== undefined ? { deadlineMs } : {}) })
+    const step = beginReload(
+      candidates.map((c) => this.#replica(c, now)),
+      { now, ...(deadlineMs !== undefined ? { deadlineMs } : {}) },
+    )
     const results = this.#apply(step)
     const nodes = await Promise.all(results.map(async ({ nodeId, result }) => ({ node_id: nodeId, ...(await result) })))
     const queued = (step.rollout?.order ?? []).filter((nodeId) => !nodes.some((n) => n.node_id === nodeId))

@@ -90,7 +90,12 @@ export class PoolStorage {
 
   /** The oldest buffered rows, at most `limit`. */
   bufferedUsage(limit: number): BufferedUsage[] {
-    return sqlRows(this.#sql, BufferedUsage, 'SELECT task_id, api_key_id, prompt_tokens, completion_tokens, ended_at FROM usage_buffer ORDER BY ended_at LIMIT ?', limit)
+    return sqlRows(
+      this.#sql,
+      BufferedUsage,
+      'SELECT task_id, api_key_id, prompt_tokens, completion_tokens, ended_at FROM usage_buffer ORDER BY ended_at LIMIT ?',
+      limit,
+    )
   }
 
   /** The rows reached the registry; the next flush is due once more rows are buffered. */
@@ -211,7 +216,15 @@ export class PoolStorage {
   }
 
   /** A new task that waits for nothing: queued and granted in one write, as its first attempt. */
-  insertGranted(task: { taskId: string; priority: Priority; apiKeyId: string | null; nodeId: string; now: number; waitDeadlineAt: number; runDeadlineMs: number }): void {
+  insertGranted(task: {
+    taskId: string
+    priority: Priority
+    apiKeyId: string | null
+    nodeId: string
+    now: number
+    waitDeadlineAt: number
+    runDeadlineMs: number
+  }): void {
     this.#sql.exec(
       `INSERT INTO tasks (task_id, seq, priority_rank, requeued, state, node_id, attempt, api_key_id, enqueued_at, wait_deadline_at,
          run_deadline_ms, granted_at, run_deadline_at)

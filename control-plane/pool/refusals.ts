@@ -18,9 +18,7 @@ export const poolRefusals = {
   cannotStart: (message: string): AdmissionRefusal => refusal('no_replica', message),
   queueFull: (poolId: string, capacity: number, retryAfterSeconds: number): AdmissionRefusal =>
     refusal('queue_full', `pool "${poolId}" queue is full (${capacity} waiting)`, { retryAfterSeconds }),
-  queueTimeout: (poolId: string): AdmissionRefusal =>
-    refusal('queue_timeout', `no slot became free in pool "${poolId}" before the task's wait deadline`),
+  queueTimeout: (poolId: string): AdmissionRefusal => refusal('queue_timeout', `no slot became free in pool "${poolId}" before the task's wait deadline`),
   cancelledWhileQueued: (taskId: string): AdmissionRefusal => refusal('cancelled', `task ${taskId} was cancelled while queued`),
-  noLongerQueued: (poolId: string, taskId: string): AdmissionRefusal =>
-    refusal('task_expired', `task ${taskId} is no longer queued in pool "${poolId}"`),
+  noLongerQueued: (poolId: string, taskId: string): AdmissionRefusal => refusal('task_expired', `task ${taskId} is no longer queued in pool "${poolId}"`),
 }

@@ -52,12 +52,20 @@ export class ReplicaLoads {
     const starting = candidates.find((c) => c.state === 'starting' || this.#onDemand.has(c.nodeId))
     if (starting) {
       const download = this.#downloads.get(starting.nodeId)
-      if (download) return { reason: 'downloading', nodeId: starting.nodeId, message: `node ${starting.nodeId} is fetching the model: ${describeDownload(download)}`, download }
+      if (download)
+        return {
+          reason: 'downloading',
+          nodeId: starting.nodeId,
+          message: `node ${starting.nodeId} is fetching the model: ${describeDownload(download)}`,
+          download,
+        }
       const onDemand = this.#onDemand.has(starting.nodeId)
       return {
         reason: onDemand ? 'on_demand_start' : 'replica_starting',
         nodeId: starting.nodeId,
-        message: onDemand ? `starting an engine on node ${starting.nodeId}: the pool had no replica running` : `the engine on node ${starting.nodeId} is starting`,
+        message: onDemand
+          ? `starting an engine on node ${starting.nodeId}: the pool had no replica running`
+          : `the engine on node ${starting.nodeId} is starting`,
       }
     }
     const restarting = candidates.find((c) => c.state === 'failed' && !c.breakerOpen)

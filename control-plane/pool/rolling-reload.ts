@@ -62,7 +62,8 @@ export function advanceReload(rollout: RollingReload, replicas: readonly Rollout
     if (current.state !== 'stopped') return { rollout, commands: [], stopped: null }
     return { rollout: { ...rollout, phase: 'starting', stepStartedAt: now }, commands: [{ nodeId: current.nodeId, command: 'preload' }], stopped: null }
   }
-  if (current.state === 'failed') return { rollout: null, commands: [], stopped: `the new engine on node ${current.nodeId} failed; the other replicas keep their engines` }
+  if (current.state === 'failed')
+    return { rollout: null, commands: [], stopped: `the new engine on node ${current.nodeId} failed; the other replicas keep their engines` }
   if (current.state !== 'ready') return { rollout, commands: [], stopped: null }
   return nextNode(rollout, replicas, now)
 }

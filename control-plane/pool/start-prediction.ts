@@ -4,7 +4,15 @@
  * is expected to be up for a starting one), and every task ahead takes the next slot to free
  * for one measured task length.
  */
-export function predictStartMs({ position, slotFreeInMs, averageTaskMs }: { position: number; slotFreeInMs: readonly number[]; averageTaskMs: number }): number {
+export function predictStartMs({
+  position,
+  slotFreeInMs,
+  averageTaskMs,
+}: {
+  position: number
+  slotFreeInMs: readonly number[]
+  averageTaskMs: number
+}): number {
   if (slotFreeInMs.length === 0) return 0
   const freeIn = [...slotFreeInMs].sort((a, b) => a - b)
   // With equal task lengths the slots serve the queue round by round, in the order they free up.

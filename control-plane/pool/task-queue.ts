@@ -124,7 +124,13 @@ export class TaskQueue {
   /** When no replica can ever serve the queue (`strandedRefusal`), its tasks end now rather than at their wait deadline. */
   strandIfUnservable(now: number): void {
     if (this.#store.queuedCount() === 0) return
-    const refusal = strandedRefusal({ poolId: this.#host.poolId, placeable: this.placeable(now), lostAt: this.#store.lostAt(), cannotStart: (c) => this.#host.cannotStart(c, now), now })
+    const refusal = strandedRefusal({
+      poolId: this.#host.poolId,
+      placeable: this.placeable(now),
+      lostAt: this.#store.lostAt(),
+      cannotStart: (c) => this.#host.cannotStart(c, now),
+      now,
+    })
     if (refusal) this.strand(refusal)
   }
 

@@ -12,7 +12,10 @@ const USAGE_FLUSH_BATCH_ROWS = 500
  * stays buffered and is tried again after `USAGE_FLUSH_INTERVAL_MS`. The pool's average task
  * length is saved with it.
  */
-export async function flushDueUsage(store: PoolStorage, { registry, poolId, averageTaskMs, now }: { registry: () => Registry; poolId: string; averageTaskMs: number; now: number }): Promise<void> {
+export async function flushDueUsage(
+  store: PoolStorage,
+  { registry, poolId, averageTaskMs, now }: { registry: () => Registry; poolId: string; averageTaskMs: number; now: number },
+): Promise<void> {
   const due = store.usageFlushAt()
   if (due === null || due > now) return
   const rows = store.bufferedUsage(USAGE_FLUSH_BATCH_ROWS)

@@ -4,7 +4,10 @@ import { apiKeys } from '../../db/schema.ts'
 import type { ApiKeyRow } from '../../db/schema.ts'
 import type { ApiKeyScope, KeyLimits } from '../../protocol/index.ts'
 
-export async function insertApiKey(db: Registry, row: { id: string; name: string; keyHash: string; prefix: string; scopes: ApiKeyScope[]; limits: KeyLimits }): Promise<ApiKeyRow> {
+export async function insertApiKey(
+  db: Registry,
+  row: { id: string; name: string; keyHash: string; prefix: string; scopes: ApiKeyScope[]; limits: KeyLimits },
+): Promise<ApiKeyRow> {
   const [inserted] = await db.insert(apiKeys).values(row).returning()
   if (!inserted) throw new Error('insert into api_keys returned no row')
   return inserted

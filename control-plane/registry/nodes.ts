@@ -33,13 +33,19 @@ export async function markNodeOnline(
 }
 
 export async function touchNode(db: Registry, { id, gpus, now }: { id: string; gpus: GpuInfo[]; now: Date }): Promise<void> {
-  await db.update(nodes).set({ lastSeenAt: now, gpus }).where(and(eq(nodes.id, id), isNull(nodes.revokedAt)))
+  await db
+    .update(nodes)
+    .set({ lastSeenAt: now, gpus })
+    .where(and(eq(nodes.id, id), isNull(nodes.revokedAt)))
 }
 
 /** The node's agent is gone: the node goes offline and whatever it served is lost until it returns. */
 export async function markNodeOffline(db: Registry, { id, now }: { id: string; now: Date }): Promise<void> {
   await db.batch([
-    db.update(nodes).set({ status: 'offline' }).where(and(eq(nodes.id, id), isNull(nodes.revokedAt))),
+    db
+      .update(nodes)
+      .set({ status: 'offline' })
+      .where(and(eq(nodes.id, id), isNull(nodes.revokedAt))),
     db.update(replicas).set({ state: 'lost', updatedAt: now }).where(eq(replicas.nodeId, id)),
   ])
 }
@@ -47,7 +53,11 @@ export async function markNodeOffline(db: Registry, { id, now }: { id: string; n
 /** Revokes the node's token; false when there was no live node with that id. */
 export async function revokeNode(db: Registry, { id, now }: { id: string; now: Date }): Promise<boolean> {
   const [revoked] = await db.batch([
-    db.update(nodes).set({ status: 'revoked', revokedAt: now }).where(and(eq(nodes.id, id), isNull(nodes.revokedAt))).returning({ id: nodes.id }),
+    db
+      .update(nodes)
+      .set({ status: 'revoked', revokedAt: now })
+      .where(and(eq(nodes.id, id), isNull(nodes.revokedAt)))
+      .returning({ id: nodes.id }),
     db.update(replicas).set({ state: 'lost', updatedAt: now }).where(eq(replicas.nodeId, id)),
   ])
   return revoked.length > 0

@@ -41,7 +41,12 @@ export async function usageReport(db: Registry, filter: UsageFilter): Promise<Us
   if (filter.groupBy) {
     const column = GROUP_COLUMN[filter.groupBy]
     const order = filter.groupBy === 'day' ? column : sql`count(*) DESC, ${column}`
-    const rows = await db.select({ group: column, ...totalsColumns }).from(usage).where(where).groupBy(column).orderBy(order)
+    const rows = await db
+      .select({ group: column, ...totalsColumns })
+      .from(usage)
+      .where(where)
+      .groupBy(column)
+      .orderBy(order)
     groups = rows.map(({ group, ...row }) => ({ group, ...withTotal(row) }))
   }
   return {

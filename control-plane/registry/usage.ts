@@ -3,7 +3,13 @@ import { usage } from '../../db/schema.ts'
 import { z } from 'zod'
 
 /** One finished task's usage, as its pool buffers it until the next batch. */
-export const BufferedUsage = z.object({ task_id: z.string(), api_key_id: z.string().nullable(), prompt_tokens: z.number(), completion_tokens: z.number(), ended_at: z.number() })
+export const BufferedUsage = z.object({
+  task_id: z.string(),
+  api_key_id: z.string().nullable(),
+  prompt_tokens: z.number(),
+  completion_tokens: z.number(),
+  ended_at: z.number(),
+})
 export type BufferedUsage = z.infer<typeof BufferedUsage>
 
 /** Usage of finished tasks, buffered by their pool and written in one batch; a repeated row is skipped. */

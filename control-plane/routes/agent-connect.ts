@@ -13,7 +13,9 @@ export const CONNECT_RETRY_AFTER_SECONDS = 2
 function unavailable(node: string, error: unknown): LlorchError {
   if (error instanceof LlorchError) return error
   logError('node.connect_unavailable', { node, error: String(error) })
-  return new LlorchError('registry_unavailable', 'the control plane could not take this connection now; try again shortly', { retryAfterSeconds: CONNECT_RETRY_AFTER_SECONDS })
+  return new LlorchError('registry_unavailable', 'the control plane could not take this connection now; try again shortly', {
+    retryAfterSeconds: CONNECT_RETRY_AFTER_SECONDS,
+  })
 }
 
 /**
@@ -41,7 +43,9 @@ export const agentConnectRoutes = new Hono<AppEnv>().get('/v2/agent/connect', as
     throw new LlorchError(checked.code, checked.message)
   }
   if (c.req.header('Upgrade')?.toLowerCase() !== 'websocket') {
-    throw new LlorchError('upgrade_required', 'node token accepted; this endpoint takes a WebSocket upgrade from llorch-agent', { details: { node_id: nodeId } })
+    throw new LlorchError('upgrade_required', 'node token accepted; this endpoint takes a WebSocket upgrade from llorch-agent', {
+      details: { node_id: nodeId },
+    })
   }
   const headers = new Headers(c.req.raw.headers)
   headers.set(NODE_ID_HEADER, nodeId)

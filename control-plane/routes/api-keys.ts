@@ -15,7 +15,14 @@ export function apiKeyRoutes(cache: ApiKeyCache) {
     .post('/', async (c) => {
       const body = await readJson(c, CreateApiKeyRequest)
       const credential = await issueCredential('api_key')
-      const row = await insertApiKey(c.var.registry, { id: credential.id, name: body.name, keyHash: credential.hash, prefix: credential.prefix, scopes: body.scopes, limits: body.limits })
+      const row = await insertApiKey(c.var.registry, {
+        id: credential.id,
+        name: body.name,
+        keyHash: credential.hash,
+        prefix: credential.prefix,
+        scopes: body.scopes,
+        limits: body.limits,
+      })
       await c.env.API_KEYS.getByName(row.id).put({ id: row.id, hash: row.keyHash, scopes: row.scopes, limits: row.limits })
       logEvent('api_key.created', { key: row.id, scopes: row.scopes })
       return c.json({ ...apiKeyView(row), key: credential.secret }, 201)

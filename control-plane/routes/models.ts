@@ -11,7 +11,9 @@ export const modelRoutes = new Hono<AppEnv>().get('/v1/models', async (c) => {
   const served = new Set(replicas.map((r) => r.poolId))
   const list: ModelList = {
     object: 'list',
-    data: pools.filter((p) => served.has(p.id)).map((p) => ({ id: p.id, object: 'model', created: Math.floor(p.createdAt.getTime() / 1000), owned_by: 'llorch' })),
+    data: pools
+      .filter((p) => served.has(p.id))
+      .map((p) => ({ id: p.id, object: 'model', created: Math.floor(p.createdAt.getTime() / 1000), owned_by: 'llorch' })),
   }
   return c.json(list)
 })

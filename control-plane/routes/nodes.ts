@@ -35,7 +35,17 @@ export const nodeRoutes = new Hono<AppEnv>()
     const db = c.var.registry
     const [rows, replicas] = await Promise.all([listNodes(db), listAllReplicas(db)])
     const presence = await livePresence(c.env, rows, new Date())
-    const list: NodeList = { nodes: rows.map((row) => withPresence(nodeView(row, replicas.filter((r) => r.nodeId === row.id)), presence.get(row.id))) }
+    const list: NodeList = {
+      nodes: rows.map((row) =>
+        withPresence(
+          nodeView(
+            row,
+            replicas.filter((r) => r.nodeId === row.id),
+          ),
+          presence.get(row.id),
+        ),
+      ),
+    }
     return c.json(list)
   })
   .get('/:id', async (c) => {

@@ -26,7 +26,15 @@ export const poolRoutes = new Hono<AppEnv>()
     const db = c.var.registry
     const [rows, replicas] = await Promise.all([listPools(db), listAllReplicas(db)])
     const statuses = await Promise.all(rows.map((row) => liveStatus(c.env, row.id)))
-    const list: PoolList = { pools: rows.map((row, i) => poolView(row, replicas.filter((r) => r.poolId === row.id), statuses[i] ?? null)) }
+    const list: PoolList = {
+      pools: rows.map((row, i) =>
+        poolView(
+          row,
+          replicas.filter((r) => r.poolId === row.id),
+          statuses[i] ?? null,
+        ),
+      ),
+    }
     return c.json(list)
   })
   .post('/:id{.+}/:command{preload|drain|reload}', async (c) => {
@@ -43,7 +51,8 @@ export const poolRoutes = new Hono<AppEnv>()
     if (command === 'reload') {
       // The pool rolls it one replica at a time; later nodes follow as earlier ones are ready again.
       const answer = await pool.reload({ ...(deadlineMs !== undefined ? { deadlineMs } : {}) })
-      if (answer.nodes.length === 0) throw new LlorchError('conflict', `no replica of pool "${id}" runs: nothing to reload; POST /v2/pools/${id}/preload starts them`)
+      if (answer.nodes.length === 0)
+        throw new LlorchError('conflict', `no replica of pool "${id}" runs: nothing to reload; POST /v2/pools/${id}/preload starts them`)
       result = { pool: id, command, nodes: answer.nodes, rolling_order: answer.rolling }
     } else {
       // A drain stays until a preload: the pool starts nothing meanwhile. A cordoned node starts nothing either.

@@ -10,7 +10,10 @@ import type { InferenceEnv } from '../answer/answer-task.ts'
 
 const TaskIdParam = z.uuid()
 /** `Last-Event-ID` as EventSource sends it on reconnect (or as curl is told to): the last id the reader got. */
-const LastEventId = z.string().regex(/^\d{1,15}$/, 'must be the id of an event of this task').transform(Number)
+const LastEventId = z
+  .string()
+  .regex(/^\d{1,15}$/, 'must be the id of an event of this task')
+  .transform(Number)
 
 type TaskBody = Pick<TaskSpec, 'priority' | 'generation'> & { attachWithinMs: number | undefined }
 
@@ -30,7 +33,11 @@ async function readTaskSpec(c: Context<InferenceEnv>, taskId: string, key: { key
   const json = await readJson(c, z.unknown())
   const endpoint = taskEndpointOf(json)
   if (!endpoint) {
-    throw new LlorchError('invalid_request', 'invalid request body: `endpoint` must be "chat" or "completions", or the body must have `messages` (chat) or `prompt` (completions)', { param: 'endpoint' })
+    throw new LlorchError(
+      'invalid_request',
+      'invalid request body: `endpoint` must be "chat" or "completions", or the body must have `messages` (chat) or `prompt` (completions)',
+      { param: 'endpoint' },
+    )
   }
   const { priority, attachWithinMs, generation } = endpoint === 'chat' ? chatTask(json) : completionTask(json)
   return {

@@ -6,7 +6,10 @@ import { API_OPERATIONS } from '../openapi/api-operations.ts'
 /** A route's OpenAPI path as a regular expression; pool ids may contain slashes, as the pool routes take them. */
 function pathPattern(path: string): RegExp {
   const param = path.startsWith('/v2/pools/') ? '.+' : '[^/]+'
-  const source = path.split(/\{[^}]+\}/).map((part) => part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join(param)
+  const source = path
+    .split(/\{[^}]+\}/)
+    .map((part) => part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))
+    .join(param)
   return new RegExp(`^${source}$`)
 }
 
@@ -25,7 +28,11 @@ export function allowedMethods(path: string): string[] {
  */
 export function unmatchedRoute(c: Context): Response {
   const allowed = allowedMethods(c.req.path)
-  if (allowed.length === 0 || allowed.includes(c.req.method)) return errorResponse(c, new LlorchError('not_found', `no route for ${c.req.method} ${c.req.path}`))
-  const error = new LlorchError('method_not_allowed', `${c.req.method} is not allowed on ${c.req.path}; use ${allowed.filter((m) => m !== 'HEAD').join(' or ')}`)
+  if (allowed.length === 0 || allowed.includes(c.req.method))
+    return errorResponse(c, new LlorchError('not_found', `no route for ${c.req.method} ${c.req.path}`))
+  const error = new LlorchError(
+    'method_not_allowed',
+    `${c.req.method} is not allowed on ${c.req.path}; use ${allowed.filter((m) => m !== 'HEAD').join(' or ')}`,
+  )
   return errorResponse(c, error, { Allow: allowed.join(', ') })
 }

@@ -58,5 +58,13 @@ export function poolView(row: PoolRow, replicas: ReplicaRow[], status: PoolStatu
 }
 
 export function apiKeyView(row: ApiKeyRow): ApiKeyView {
-  return { id: row.id, name: row.name, prefix: row.prefix, scopes: row.scopes, limits: row.limits, created_at: iso(row.createdAt), revoked_at: iso(row.revokedAt) }
+  return {
+    id: row.id,
+    name: row.name,
+    prefix: row.prefix,
+    scopes: row.scopes,
+    limits: row.limits,
+    created_at: iso(row.createdAt),
+    revoked_at: iso(row.revokedAt),
+  }
 }

@@ -9,7 +9,6 @@ import type { Generation } from './generation.ts'
 import type { AdmissionRequest, AdmissionResult, Grant, RetryOf, TaskOutcome } from '../pool/grant.ts'
 import type { TaskProgress } from './task-progress.ts'
 
-
 /** Times a task is placed again after its node or engine failed before its first token. */
 export const MAX_FAILOVERS = 3
 /** How often a task waiting for a slot asks where it stands, when its reader shows that. */
@@ -122,7 +121,14 @@ export function startTask(request: TaskRequest): RunningTask {
       throw refusalError(result)
     }
     lease.admitted(result.rateLimitHeaders)
-    logEvent('task.granted', { request_id: request.requestId, task: taskId, pool: request.poolId, node: result.grant.nodeId, key: request.apiKeyId, attempt: result.grant.attempt })
+    logEvent('task.granted', {
+      request_id: request.requestId,
+      task: taskId,
+      pool: request.poolId,
+      node: result.grant.nodeId,
+      key: request.apiKeyId,
+      attempt: result.grant.attempt,
+    })
     grant = result.grant
     holding = true
     return result.grant
@@ -155,14 +161,29 @@ export function startTask(request: TaskRequest): RunningTask {
   }
   const node = (placed: Grant) => env.NODES.getByName(placed.nodeId)
   const stopMissed = (placed: Grant, missed: MissedDeadline): Promise<void> =>
-    node(placed).cancel(taskId, missed).catch((error: unknown) => logError('task.cancel_failed', { task: taskId, node: placed.nodeId, error: String(error) }))
+    node(placed)
+      .cancel(taskId, missed)
+      .catch((error: unknown) => logError('task.cancel_failed', { task: taskId, node: placed.nodeId, error: String(error) }))
   const release = (outcome: TaskOutcome, usage: Usage | null = null): Promise<void> => {
     if (!holding || !grant) return Promise.resolve()
     holding = false
     const { attempt } = grant
     const report = { usage, ttftMs: firstTokenAt === null ? null : firstTokenAt - askedAt }
-    logEvent('task.released', { request_id: request.requestId, task: taskId, pool: grant.poolId, node: grant.nodeId, key: request.apiKeyId, attempt, outcome, ttft_ms: report.ttftMs, prompt_tokens: usage?.prompt_tokens, completion_tokens: usage?.completion_tokens })
-    const released = pool.release(taskId, attempt, outcome, report).catch((error: unknown) => logError('task.release_failed', { task: taskId, attempt, error: String(error) }))
+    logEvent('task.released', {
+      request_id: request.requestId,
+      task: taskId,
+      pool: grant.poolId,
+      node: grant.nodeId,
+      key: request.apiKeyId,
+      attempt,
+      outcome,
+      ttft_ms: report.ttftMs,
+      prompt_tokens: usage?.prompt_tokens,
+      completion_tokens: usage?.completion_tokens,
+    })
+    const released = pool
+      .release(taskId, attempt, outcome, report)
+      .catch((error: unknown) => logError('task.release_failed', { task: taskId, attempt, error: String(error) }))
     request.waitUntil(released)
     lease.settle(usage)
     return released
@@ -207,7 +228,15 @@ export function startTask(request: TaskRequest): RunningTask {
           return
         }
         failovers += 1
-        logEvent('task.failover', { request_id: request.requestId, task: taskId, pool: placed.poolId, node: placed.nodeId, attempt: placed.attempt, code: failed.code, failovers })
+        logEvent('task.failover', {
+          request_id: request.requestId,
+          task: taskId,
+          pool: placed.poolId,
+          node: placed.nodeId,
+          attempt: placed.attempt,
+          code: failed.code,
+          failovers,
+        })
         // A silent engine is still up: the task goes elsewhere, or the client gets the deadline.
         const elsewhereOnly = failed.code === 'deadline_exceeded'
         const retried = yield* admitAgain({ attempt: placed.attempt, nodeId: placed.nodeId, elsewhereOnly })

@@ -27,7 +27,9 @@ const program = new Command('libsql-server')
   .option('--port <port>', 'port to listen on, 0 picks a free one', String(DEFAULT_PORT))
   .option('--file <path>', 'database file, created with its folder if missing', DEFAULT_FILE)
   .option('--host <host>', 'address to bind', '127.0.0.1')
-  .addOption(new Option('--auth-token <token>', 'require "Authorization: Bearer <token>" (needed to bind anything but loopback)').env('LIBSQL_SERVER_AUTH_TOKEN'))
+  .addOption(
+    new Option('--auth-token <token>', 'require "Authorization: Bearer <token>" (needed to bind anything but loopback)').env('LIBSQL_SERVER_AUTH_TOKEN'),
+  )
   .addOption(new Option('--auth-token-file <path>', 'read the token from this file (kept out of ps)').conflicts('authToken'))
   .showHelpAfterError()
 

@@ -18,14 +18,7 @@ export type ServerErrorCode =
 
 /** Codes of whole-request failures, answered with an HTTP error status and a Hrana error body. */
 export type HttpErrorCode =
-  | 'BODY_INVALID'
-  | 'BODY_TOO_LARGE'
-  | 'BATON_INVALID'
-  | 'STREAM_EXPIRED'
-  | 'TOO_MANY_STREAMS'
-  | 'UNAUTHORIZED'
-  | 'NOT_FOUND'
-  | 'INTERNAL_ERROR'
+  'BODY_INVALID' | 'BODY_TOO_LARGE' | 'BATON_INVALID' | 'STREAM_EXPIRED' | 'TOO_MANY_STREAMS' | 'UNAUTHORIZED' | 'NOT_FOUND' | 'INTERNAL_ERROR'
 
 export const HTTP_STATUS = {
   BODY_INVALID: 400,

@@ -11,7 +11,8 @@ export type Outcome<T> = { ok: true; value: T } | { ok: false; error: HranaError
 export function resolveSql(stream: Stream, source: { sql?: string | null | undefined; sql_id?: number | null | undefined }): Outcome<string> {
   if (typeof source.sql === 'string') return { ok: true, value: source.sql }
   const stored = source.sql_id === null || source.sql_id === undefined ? undefined : stream.sqls.get(source.sql_id)
-  if (stored === undefined) return { ok: false, error: hranaError('SQL_NOT_FOUND', `No SQL text is stored under sql_id ${String(source.sql_id)} on this stream`) }
+  if (stored === undefined)
+    return { ok: false, error: hranaError('SQL_NOT_FOUND', `No SQL text is stored under sql_id ${String(source.sql_id)} on this stream`) }
   return { ok: true, value: stored }
 }
 

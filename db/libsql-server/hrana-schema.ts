@@ -25,7 +25,11 @@ export const HranaValue = z.discriminatedUnion('type', [
 ])
 export type HranaValue = z.infer<typeof HranaValue>
 
-const SqlId = z.number().int().min(-(2 ** 31)).max(2 ** 31 - 1)
+const SqlId = z
+  .number()
+  .int()
+  .min(-(2 ** 31))
+  .max(2 ** 31 - 1)
 
 /** Exactly one of `sql` and `sql_id`. */
 const sqlSource = <T extends { sql?: string | null | undefined; sql_id?: number | null | undefined }>(v: T) =>

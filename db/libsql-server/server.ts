@@ -49,7 +49,10 @@ export const LibsqlServerOptions = z.object({
   file: z
     .string()
     .min(1, 'expected the path of a database file')
-    .refine((f) => f !== ':memory:' && !f.startsWith('file:'), 'expected a file path (each stream opens its own connection, so :memory: and URIs are not supported)'),
+    .refine(
+      (f) => f !== ':memory:' && !f.startsWith('file:'),
+      'expected a file path (each stream opens its own connection, so :memory: and URIs are not supported)',
+    ),
   port: z.number().int().min(0).max(65_535).default(0),
   host: z.string().min(1).default('127.0.0.1'),
   authToken: z.string().min(1, 'expected a non-empty token').optional(),
@@ -88,7 +91,8 @@ export async function startLibsqlServer(options: LibsqlServerOptions): Promise<L
   if (!parsed.success) throw new Error(`libsql-server options: ${describeIssues(parsed.error.issues)}`)
   const { port, host, authToken, streamIdleTimeoutMs, busyRetryLimitMs } = parsed.data
   // Whoever reaches the port can read and write every row, API key hashes included.
-  if (authToken === undefined && !isLoopback(host)) throw new Error(`libsql-server: binding ${host} needs an auth token; without one it binds only loopback (127.0.0.1, ::1)`)
+  if (authToken === undefined && !isLoopback(host))
+    throw new Error(`libsql-server: binding ${host} needs an auth token; without one it binds only loopback (127.0.0.1, ::1)`)
   const log = options.log ?? silentLog
   const file = path.resolve(parsed.data.file)
 

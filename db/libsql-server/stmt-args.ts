@@ -16,7 +16,10 @@ export function bindArgs(params: readonly (string | null)[], stmt: Pick<HranaStm
   if (stmt.args.length > params.length) {
     return {
       ok: false,
-      error: hranaError('ARGS_INVALID', `Arguments do not match SQL parameters: the statement has ${params.length} parameters, got ${stmt.args.length} arguments`),
+      error: hranaError(
+        'ARGS_INVALID',
+        `Arguments do not match SQL parameters: the statement has ${params.length} parameters, got ${stmt.args.length} arguments`,
+      ),
     }
   }
   if (stmt.named_args.length === 0) {

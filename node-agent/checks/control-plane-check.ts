@@ -95,9 +95,18 @@ export async function checkTokenAccepted(base: string, token: string, { tokenSou
   }
   const message = refusalMessage(await response.text().catch(() => ''), response.status)
   if (response.status === 401 || response.status === 403) {
-    return { verdict: 'fail', check, message: `refused (${response.status}): ${message}`, fix: `put the token that POST /v2/nodes printed for this node in ${tokenSource} (a token is shown once; create a new node if it is lost)` }
+    return {
+      verdict: 'fail',
+      check,
+      message: `refused (${response.status}): ${message}`,
+      fix: `put the token that POST /v2/nodes printed for this node in ${tokenSource} (a token is shown once; create a new node if it is lost)`,
+    }
   }
-  return { verdict: 'skip', check, message: `the control plane answered ${response.status} (${message}) without checking the token; the link check below tells` }
+  return {
+    verdict: 'skip',
+    check,
+    message: `the control plane answered ${response.status} (${message}) without checking the token; the link check below tells`,
+  }
 }
 
 type HandshakeResult = { ok: true; nodeId: string; heartbeatMs: number } | { ok: false; message: string }
@@ -118,7 +127,9 @@ function handshake(url: string, token: string, hello: Hello): Promise<HandshakeR
     ws.on('unexpected-response', (_request, response) => {
       let body = ''
       response.on('data', (chunk: Buffer) => (body += chunk.toString('utf8')))
-      response.on('end', () => finish({ ok: false, message: `the upgrade was refused with ${response.statusCode ?? 'no status'}: ${refusalMessage(body, response.statusCode)}` }))
+      response.on('end', () =>
+        finish({ ok: false, message: `the upgrade was refused with ${response.statusCode ?? 'no status'}: ${refusalMessage(body, response.statusCode)}` }),
+      )
     })
     ws.on('open', () => ws.send(JSON.stringify(hello)))
     ws.on('message', (data) => {
@@ -129,7 +140,9 @@ function handshake(url: string, token: string, hello: Hello): Promise<HandshakeR
       else if (frame.type === 'error') finish({ ok: false, message: `${frame.code}: ${frame.message}` })
     })
     ws.on('error', (error) => finish({ ok: false, message: error.message }))
-    ws.on('close', (code, reason) => finish({ ok: false, message: `the socket closed before the welcome (${code}${reason.length > 0 ? `: ${reason.toString()}` : ''})` }))
+    ws.on('close', (code, reason) =>
+      finish({ ok: false, message: `the socket closed before the welcome (${code}${reason.length > 0 ? `: ${reason.toString()}` : ''})` }),
+    )
   })
 }
 
@@ -142,7 +155,11 @@ export async function checkLink(controlPlaneUrl: string, token: string, { gpus }
   const url = connectUrl(controlPlaneUrl)
   const result = await handshake(url, token, hello)
   if (result.ok) {
-    return { verdict: 'ok', check: 'agent link', message: `${url}: hello answered with welcome (node ${result.nodeId}, protocol ${PROTOCOL_VERSION}, heartbeat every ${result.heartbeatMs} ms)` }
+    return {
+      verdict: 'ok',
+      check: 'agent link',
+      message: `${url}: hello answered with welcome (node ${result.nodeId}, protocol ${PROTOCOL_VERSION}, heartbeat every ${result.heartbeatMs} ms)`,
+    }
   }
   return {
     verdict: 'fail',

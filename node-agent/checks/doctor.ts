@@ -20,7 +20,10 @@ function configFindings(file: string): { config: AgentConfig | null; findings: F
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error
     const fix = `edit ${file} (llorch-agent validate lists the same problems)`
-    return { config: null, findings: error.problems.map((p) => ({ verdict: 'fail', check: 'config', ...(p.path ? { field: p.path } : {}), message: p.message, fix })) }
+    return {
+      config: null,
+      findings: error.problems.map((p) => ({ verdict: 'fail', check: 'config', ...(p.path ? { field: p.path } : {}), message: p.message, fix })),
+    }
   }
 }
 
@@ -42,7 +45,11 @@ async function controlPlaneFindings(config: AgentConfig, file: string, gpus: Gpu
   if (accepted.verdict === 'fail') return [reachable, accepted]
   const running = lockHolder(config.state_dir)
   const link: Finding = running
-    ? { verdict: 'skip', check: 'agent link', message: `the agent (pid ${running.pid}) runs with this state dir and holds the link; a second connection would replace it` }
+    ? {
+        verdict: 'skip',
+        check: 'agent link',
+        message: `the agent (pid ${running.pid}) runs with this state dir and holds the link; a second connection would replace it`,
+      }
     : await checkLink(url, token, { gpus })
   return [reachable, accepted, link]
 }
@@ -62,6 +69,10 @@ export async function runDoctor(file: string, write: (line: string) => void): Pr
   }
   for (const finding of findings) write(renderFinding(finding))
   const problems = failed(findings).length
-  write(problems === 0 ? `doctor: no problems (${findings.length} checks)` : `doctor: ${problems} problem${problems === 1 ? '' : 's'}; fix ${problems === 1 ? 'it' : 'them'} and run llorch-agent doctor again`)
+  write(
+    problems === 0
+      ? `doctor: no problems (${findings.length} checks)`
+      : `doctor: ${problems} problem${problems === 1 ? '' : 's'}; fix ${problems === 1 ? 'it' : 'them'} and run llorch-agent doctor again`,
+  )
   return problems === 0 ? 0 : 1
 }

@@ -25,7 +25,9 @@ function programOf(pool: PoolConfig, i: number): { program: string; field: strin
       return { program: pool.binary, field: `pools[${i}].binary`, fix: `${INSTALL_HINT[pool.engine]}, or set pools[${i}].binary to its full path` }
     case 'ollama':
       if (typeof pool.binary !== 'string') return null
-      return pool.spawn ? { program: pool.binary, field: `pools[${i}].binary`, fix: `${INSTALL_HINT.ollama}, or set pools[${i}].binary to its full path` } : null
+      return pool.spawn
+        ? { program: pool.binary, field: `pools[${i}].binary`, fix: `${INSTALL_HINT.ollama}, or set pools[${i}].binary to its full path` }
+        : null
     case 'command':
       return { program: pool.command[0] ?? '', field: `pools[${i}].command[0]`, fix: `give the full path of the program in pools[${i}].command[0]` }
     case 'openai':
@@ -56,7 +58,8 @@ function checkModel(pool: PoolConfig, i: number): Finding | null {
       return checkGguf(pool.model, field, `download the GGUF file to that path, or set ${field} to the one you have`)
     case 'vllm': {
       if (typeof pool.model !== 'string') return null
-      if (!looksLikePath(pool.model)) return { verdict: 'ok', check: 'model', field, message: `${pool.model}: a Hugging Face id, downloaded by vLLM when it first starts` }
+      if (!looksLikePath(pool.model))
+        return { verdict: 'ok', check: 'model', field, message: `${pool.model}: a Hugging Face id, downloaded by vLLM when it first starts` }
       const dir = path.resolve(pool.model)
       let isDir = false
       try {
@@ -83,7 +86,13 @@ export function checkEngineFiles(config: AgentConfig, { PATH = process.env.PATH 
     const spec = programOf(pool, i)
     if (spec === null) {
       // A fetched engine is reported by the source checks.
-      if (sourcesOf(pool).binary === null) findings.push({ verdict: 'skip', check: 'engine', field: `pools[${i}]`, message: `pool ${pool.id} uses the ${pool.engine} server at ${pool.host}:${String(pool.port)}, which the agent does not start` })
+      if (sourcesOf(pool).binary === null)
+        findings.push({
+          verdict: 'skip',
+          check: 'engine',
+          field: `pools[${i}]`,
+          message: `pool ${pool.id} uses the ${pool.engine} server at ${pool.host}:${String(pool.port)}, which the agent does not start`,
+        })
     } else {
       const found = findExecutable(spec.program, { PATH })
       findings.push(

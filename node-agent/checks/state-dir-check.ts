@@ -23,7 +23,12 @@ export function checkStateDir(config: AgentConfig): Finding {
   try {
     accessSync(existing, constants.W_OK)
   } catch {
-    return { ...base, verdict: 'fail', message: existing === dir ? `${dir} is not writable by this user` : `${dir} does not exist and ${existing} is not writable by this user`, fix }
+    return {
+      ...base,
+      verdict: 'fail',
+      message: existing === dir ? `${dir} is not writable by this user` : `${dir} does not exist and ${existing} is not writable by this user`,
+      fix,
+    }
   }
   return { ...base, verdict: 'ok', message: existing === dir ? `${dir} (writable)` : `${dir} (created at start)` }
 }

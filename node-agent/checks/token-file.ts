@@ -43,7 +43,15 @@ export function checkNodeToken(config: AgentConfig, { serviceUid }: { serviceUid
     const code = errorCode(error)
     if (code === 'ENOENT') return [{ verdict: 'fail', check, field, message: `${file} does not exist`, fix: writeTokenFix(file) }]
     if (code === 'EACCES') {
-      return [{ verdict: 'fail', check, field, message: `${file} cannot be read by this user (EACCES)`, fix: `run this as the service user (sudo -u ${SERVICE_USER} …) or: sudo chown ${SERVICE_USER} ${file}` }]
+      return [
+        {
+          verdict: 'fail',
+          check,
+          field,
+          message: `${file} cannot be read by this user (EACCES)`,
+          fix: `run this as the service user (sudo -u ${SERVICE_USER} …) or: sudo chown ${SERVICE_USER} ${file}`,
+        },
+      ]
     }
     return [{ verdict: 'fail', check, field, message: `cannot read ${file} (${code})`, fix: writeTokenFix(file) }]
   }

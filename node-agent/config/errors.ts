@@ -87,7 +87,10 @@ function distance(a: string, b: string): number {
 }
 
 function suggest(key: string, known: readonly string[]): string | null {
-  const snake = key.replace(/([a-z0-9])([A-Z])/g, '$1_$2').replace(/-/g, '_').toLowerCase()
+  const snake = key
+    .replace(/([a-z0-9])([A-Z])/g, '$1_$2')
+    .replace(/-/g, '_')
+    .toLowerCase()
   const candidates = [snake, `${snake}_ms`]
   for (const candidate of candidates) if (known.includes(candidate)) return candidate
   let best: string | null = null

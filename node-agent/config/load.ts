@@ -31,8 +31,15 @@ function crossCheck(input: unknown, pools: ReadonlyMap<number, PoolConfig>): Con
   if (Reflect.get(top, 'node_token') !== undefined && Reflect.get(top, 'node_token_file') !== undefined) {
     problems.push({ path: 'node_token_file', message: 'give node_token or node_token_file, not both' })
   }
-  if (Reflect.get(top, 'control_plane_url') !== undefined && Reflect.get(top, 'node_token') === undefined && Reflect.get(top, 'node_token_file') === undefined) {
-    problems.push({ path: 'node_token', message: 'control_plane_url is set, so expected node_token or node_token_file (the token POST /v2/nodes printed), got neither' })
+  if (
+    Reflect.get(top, 'control_plane_url') !== undefined &&
+    Reflect.get(top, 'node_token') === undefined &&
+    Reflect.get(top, 'node_token_file') === undefined
+  ) {
+    problems.push({
+      path: 'node_token',
+      message: 'control_plane_url is set, so expected node_token or node_token_file (the token POST /v2/nodes printed), got neither',
+    })
   }
   const ids = new Map<string, number>()
   const ports = new Map<string, number>()

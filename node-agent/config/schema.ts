@@ -167,15 +167,15 @@ export type PoolOf<E extends PoolConfig['engine']> = Extract<PoolConfig, { engin
 
 type Fetched<T> = Exclude<T, ModelSource | EngineArchive>
 /** A pool as its engine runs it: fetched sources replaced by their local paths in the cache. */
-export type RunnablePool = { [E in PoolConfig['engine']]: { [K in keyof PoolOf<E>]: K extends 'model' | 'binary' ? Fetched<PoolOf<E>[K]> : PoolOf<E>[K] } }[PoolConfig['engine']]
+export type RunnablePool = {
+  [E in PoolConfig['engine']]: { [K in keyof PoolOf<E>]: K extends 'model' | 'binary' ? Fetched<PoolOf<E>[K]> : PoolOf<E>[K] }
+}[PoolConfig['engine']]
 /** The runnable pool of one engine kind, as its adapter sees it. */
 export type RunnableOf<E extends PoolConfig['engine']> = Extract<RunnablePool, { engine: E }>
 
 export const AgentConfig = z.strictObject({
   /** Needed by the control-plane link; optional until the agent has one. */
-  control_plane_url: z
-    .url({ protocol: /^(wss?|https?)$/, error: 'expected a URL starting with wss://, ws://, https:// or http://' })
-    .optional(),
+  control_plane_url: z.url({ protocol: /^(wss?|https?)$/, error: 'expected a URL starting with wss://, ws://, https:// or http://' }).optional(),
   node_token: z.string().min(16).optional(),
   node_token_file: z.string().min(1).optional(),
   /** Ceiling of the reconnect delay to the control plane (full jitter below it). */

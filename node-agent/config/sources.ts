@@ -17,7 +17,10 @@ export const Sha256 = z.string().regex(/^[0-9a-f]{64}$/, 'expected a sha256 as 6
 /** `org/repo` as the Hub names repositories. */
 const RepoId = z
   .string()
-  .regex(/^(?!.*\.\.)[A-Za-z0-9][A-Za-z0-9_.-]*\/[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'expected a Hugging Face repository as "org/repo" (letters, digits, _ . -, no "..")')
+  .regex(
+    /^(?!.*\.\.)[A-Za-z0-9][A-Za-z0-9_.-]*\/[A-Za-z0-9][A-Za-z0-9_.-]*$/,
+    'expected a Hugging Face repository as "org/repo" (letters, digits, _ . -, no "..")',
+  )
 
 /** A path with no `..`, no empty or `.` parts, not absolute, of letters, digits and `_ . + @ = - /`. */
 export const RELATIVE_PATH = /^(?!.*\.\.)(?!.*\/\/)(?!(.*\/)?\.(\/|$))[A-Za-z0-9_.+@=-][A-Za-z0-9_.+@=\/-]*(?<!\/)$/

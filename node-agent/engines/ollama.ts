@@ -6,7 +6,17 @@ import type { EngineAdapter } from './adapter.ts'
 type Pool = RunnableOf<'ollama'>
 
 /** POST /api/generate with an empty prompt: loads (or with keep_alive 0, unloads) the model. */
-async function generateEmpty({ pool, baseUrl, signal, keepAlive }: { pool: Pool; baseUrl: string; signal: AbortSignal; keepAlive: string | number }): Promise<void> {
+async function generateEmpty({
+  pool,
+  baseUrl,
+  signal,
+  keepAlive,
+}: {
+  pool: Pool
+  baseUrl: string
+  signal: AbortSignal
+  keepAlive: string | number
+}): Promise<void> {
   const response = await fetch(`${baseUrl}/api/generate`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },

@@ -16,10 +16,14 @@ export const vllm: EngineAdapter<RunnableOf<'vllm'>> = {
     return {
       file: pool.binary,
       args: [
-        'serve', pool.model,
-        '--host', host,
-        '--port', String(port),
-        '--served-model-name', pool.id,
+        'serve',
+        pool.model,
+        '--host',
+        host,
+        '--port',
+        String(port),
+        '--served-model-name',
+        pool.id,
         ...(gpuCount > 1 && !setsParallelism ? ['--tensor-parallel-size', String(gpuCount)] : []),
         ...pool.args,
       ],

@@ -36,7 +36,8 @@ export async function initConfig(file: string, options: InitOptions): Promise<In
   try {
     writeFileSync(file, text, { flag: options.force ? 'w' : 'wx', mode: 0o644 })
   } catch (error) {
-    if (error instanceof Error && 'code' in error && error.code === 'EEXIST') return { ok: false, message: `${file} exists and was left alone; llorch-agent init --force overwrites it` }
+    if (error instanceof Error && 'code' in error && error.code === 'EEXIST')
+      return { ok: false, message: `${file} exists and was left alone; llorch-agent init --force overwrites it` }
     throw error
   }
   const found = engines.length === 0 ? 'no engine found on PATH' : `found ${engines.map((e) => e.engine).join(', ')}`

@@ -240,7 +240,9 @@ export class Link {
         : command.type === 'reload'
           ? agent.reload(command.pool)
           : agent.preload(command.pool)
-    run.catch((error: unknown) => this.#log.warn('link.command_failed', { command: command.type, pool: command.pool, err: error instanceof Error ? error.message : String(error) }))
+    run.catch((error: unknown) =>
+      this.#log.warn('link.command_failed', { command: command.type, pool: command.pool, err: error instanceof Error ? error.message : String(error) }),
+    )
   }
 
   async #onDispatch(dispatch: Dispatch): Promise<void> {
@@ -262,7 +264,8 @@ export class Link {
   }
 
   #onCancel(cancel: Cancel): void {
-    if (this.#options.agent.cancel(cancel.task_id, cancel.deadline)) this.#log.info('link.task_cancelled', { task: cancel.task_id, reason: cancel.reason ?? null, deadline: cancel.deadline ?? null })
+    if (this.#options.agent.cancel(cancel.task_id, cancel.deadline))
+      this.#log.info('link.task_cancelled', { task: cancel.task_id, reason: cancel.reason ?? null, deadline: cancel.deadline ?? null })
   }
 
   /** Waits while the socket's send buffer is over the high-water mark, so the engine stream slows too. */
@@ -277,7 +280,10 @@ export class Link {
     this.#heartbeat = setInterval(() => {
       if (ws !== this.#ws || ws.readyState !== WebSocket.OPEN) return
       this.#sendNow(ws, { type: 'heartbeat', replicas: this.#options.agent.replicas(), gpus: this.#gpus, running_tasks: this.#options.agent.runningTasks() })
-      void this.#options.readGpus().then((gpus) => (this.#gpus = gpus), () => {})
+      void this.#options.readGpus().then(
+        (gpus) => (this.#gpus = gpus),
+        () => {},
+      )
     }, intervalMs)
   }
 

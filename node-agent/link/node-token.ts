@@ -16,6 +16,9 @@ export function readNodeToken(config: AgentConfig, file: string): string | null 
     const reason = error instanceof Error && 'code' in error ? String(error.code) : String(error)
     throw new ConfigError(file, [{ path: 'node_token_file', message: `cannot read ${config.node_token_file} (${reason})` }])
   }
-  if (token.length < 16) throw new ConfigError(file, [{ path: 'node_token_file', message: `${config.node_token_file} does not hold a node token (expected the lln.… token POST /v2/nodes printed)` }])
+  if (token.length < 16)
+    throw new ConfigError(file, [
+      { path: 'node_token_file', message: `${config.node_token_file} does not hold a node token (expected the lln.… token POST /v2/nodes printed)` },
+    ])
   return token
 }

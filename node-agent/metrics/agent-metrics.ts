@@ -15,7 +15,12 @@ export class AgentMetrics {
   constructor({ agent, linkState }: { agent: LinkedAgent; linkState: () => LinkState }) {
     const registers = [this.registry]
     collectDefaultMetrics({ register: this.registry })
-    const restarts = new Counter({ name: 'llorch_agent_engine_restarts_total', help: 'Engine restarts scheduled after a crash.', labelNames: ['pool'], registers })
+    const restarts = new Counter({
+      name: 'llorch_agent_engine_restarts_total',
+      help: 'Engine restarts scheduled after a crash.',
+      labelNames: ['pool'],
+      registers,
+    })
     for (const pool of agent.config.pools) {
       restarts.inc({ pool: pool.id }, 0)
       agent.supervisor(pool.id).on('restart', () => restarts.inc({ pool: pool.id }))
@@ -55,9 +60,23 @@ export class AgentMetrics {
         this.set(linkState() === 'welcomed' ? 1 : 0)
       },
     })
-    const frames = new Counter({ name: 'llorch_agent_link_frames_sent_total', help: 'Frames sent to the control plane, by type (task_event frames carry relayed tokens).', labelNames: ['type'], registers })
-    const bytes = new Counter({ name: 'llorch_agent_link_bytes_sent_total', help: 'Bytes of the frames sent to the control plane, by type.', labelNames: ['type'], registers })
-    const reconnects = new Counter({ name: 'llorch_agent_link_reconnects_total', help: 'Reconnects to the control plane scheduled after the socket closed.', registers })
+    const frames = new Counter({
+      name: 'llorch_agent_link_frames_sent_total',
+      help: 'Frames sent to the control plane, by type (task_event frames carry relayed tokens).',
+      labelNames: ['type'],
+      registers,
+    })
+    const bytes = new Counter({
+      name: 'llorch_agent_link_bytes_sent_total',
+      help: 'Bytes of the frames sent to the control plane, by type.',
+      labelNames: ['type'],
+      registers,
+    })
+    const reconnects = new Counter({
+      name: 'llorch_agent_link_reconnects_total',
+      help: 'Reconnects to the control plane scheduled after the socket closed.',
+      registers,
+    })
     this.link = {
       frameSent(type, size) {
         frames.inc({ type })

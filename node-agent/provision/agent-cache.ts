@@ -28,7 +28,10 @@ export function readHfToken(config: AgentConfig, configFile = 'config'): string 
 }
 
 /** The agent's cache and what fetches into it, from the config and the environment. */
-export function provisionerFor(config: AgentConfig, { log, env = process.env, configFile }: { log?: Log; env?: NodeJS.ProcessEnv; configFile?: string } = {}): Provisioner {
+export function provisionerFor(
+  config: AgentConfig,
+  { log, env = process.env, configFile }: { log?: Log; env?: NodeJS.ProcessEnv; configFile?: string } = {},
+): Provisioner {
   return new Provisioner({
     cacheDir: cacheDirOf(config),
     hfEndpoint: hfEndpointOf(env),

@@ -45,14 +45,24 @@ export function resolveUrl(endpoint: string, repo: string, revision: string, fil
 export async function headHubFile({ repo, revision, file, ...options }: HubOptions & { repo: string; revision: string; file: string }): Promise<HubFile> {
   const url = resolveUrl(options.endpoint, repo, revision, file)
   const what = `${repo}@${revision}: ${file}`
-  const { response, url: answered } = await fetchSource({ url, method: 'HEAD', token: options.token, signal: options.signal, stopAtRedirectWith: 'x-linked-etag', headers: { 'accept-encoding': 'identity' } })
+  const { response, url: answered } = await fetchSource({
+    url,
+    method: 'HEAD',
+    token: options.token,
+    signal: options.signal,
+    stopAtRedirectWith: 'x-linked-etag',
+    headers: { 'accept-encoding': 'identity' },
+  })
   const redirected = response.status >= 300 && response.status < 400
   if (!response.ok && !redirected) throw statusError(response.status, answered, what)
   const headers = response.headers
   const commit = headers.get('x-repo-commit')
   const rawEtag = headers.get('x-linked-etag') ?? headers.get('etag')
   if (commit === null || rawEtag === null) {
-    throw new ProvisionError('source_unreachable', `${what}: ${answered.split('?')[0]} did not answer as the Hugging Face Hub does (no X-Repo-Commit or ETag header); check HF_ENDPOINT`)
+    throw new ProvisionError(
+      'source_unreachable',
+      `${what}: ${answered.split('?')[0]} did not answer as the Hugging Face Hub does (no X-Repo-Commit or ETag header); check HF_ENDPOINT`,
+    )
   }
   const etag = unquote(rawEtag)
   // Both become names in the cache.
@@ -75,17 +85,27 @@ export async function headHubFile({ repo, revision, file, ...options }: HubOptio
 const RepoInfo = z.object({ sha: z.string().min(1), siblings: z.array(z.object({ rfilename: z.string().min(1) })) })
 
 /** The commit a revision points to and the files of the repository there (`GET /api/models/{repo}/revision/{revision}`). */
-export async function listHubSnapshot({ repo, revision, ...options }: HubOptions & { repo: string; revision: string }): Promise<{ commit: string; files: string[] }> {
+export async function listHubSnapshot({
+  repo,
+  revision,
+  ...options
+}: HubOptions & { repo: string; revision: string }): Promise<{ commit: string; files: string[] }> {
   const url = `${options.endpoint}/api/models/${repo}/revision/${encodeURIComponent(revision)}`
   const { response, url: answered } = await fetchSource({ url, method: 'GET', token: options.token, signal: options.signal })
   if (!response.ok) throw statusError(response.status, answered, `${repo}@${revision}`)
   const parsed = RepoInfo.safeParse(await response.json().catch(() => null))
-  if (!parsed.success) throw new ProvisionError('source_unreachable', `${repo}@${revision}: ${url} did not answer with the repository's files; check HF_ENDPOINT`)
+  if (!parsed.success)
+    throw new ProvisionError('source_unreachable', `${repo}@${revision}: ${url} did not answer with the repository's files; check HF_ENDPOINT`)
   const files = parsed.data.siblings.map((s) => s.rfilename)
   // Names from the network become paths in the cache.
   const odd = files.find((file) => !RELATIVE_PATH.test(file))
-  if (odd !== undefined) throw new ProvisionError('source_unreachable', `${repo}@${revision}: the repository lists a file named ${JSON.stringify(odd.slice(0, 200))}, which the agent does not write to disk`)
-  if (!/^[0-9a-f]{40}$/.test(parsed.data.sha)) throw new ProvisionError('source_unreachable', `${repo}@${revision}: the Hub answered with a commit that is not 40 hex digits`)
+  if (odd !== undefined)
+    throw new ProvisionError(
+      'source_unreachable',
+      `${repo}@${revision}: the repository lists a file named ${JSON.stringify(odd.slice(0, 200))}, which the agent does not write to disk`,
+    )
+  if (!/^[0-9a-f]{40}$/.test(parsed.data.sha))
+    throw new ProvisionError('source_unreachable', `${repo}@${revision}: the Hub answered with a commit that is not 40 hex digits`)
   return { commit: parsed.data.sha, files }
 }
 

@@ -120,17 +120,22 @@ export class Provisioner {
    * What fetching the pool's sources would download now, asking the sources (HEAD) without
    * downloading, and whether it fits: for `doctor`.
    */
-  async survey(pool: PoolConfig, { signal }: { signal?: AbortSignal } = {}): Promise<{ files: Array<{ file: string; size: number | null }>; needed: number; free: number }> {
+  async survey(
+    pool: PoolConfig,
+    { signal }: { signal?: AbortSignal } = {},
+  ): Promise<{ files: Array<{ file: string; size: number | null }>; needed: number; free: number }> {
     const { model, binary } = sourcesOf(pool)
     const plans = await Promise.all([model ? this.#planModel(model, true, signal) : null, binary ? this.#planArchive(binary) : null])
     const files = await Promise.all(
-      plans.flatMap((p) => p?.fetches ?? []).map(async (f) => {
-        if (f.size !== null) return { file: f.label, size: f.size }
-        const { response, url } = await fetchSource({ url: f.url, method: 'HEAD', token: f.token, signal })
-        if (!response.ok) throw statusError(response.status, url, f.label)
-        const length = response.headers.get('content-length')
-        return { file: f.label, size: length === null ? null : Number(length) }
-      }),
+      plans
+        .flatMap((p) => p?.fetches ?? [])
+        .map(async (f) => {
+          if (f.size !== null) return { file: f.label, size: f.size }
+          const { response, url } = await fetchSource({ url: f.url, method: 'HEAD', token: f.token, signal })
+          if (!response.ok) throw statusError(response.status, url, f.label)
+          const length = response.headers.get('content-length')
+          return { file: f.label, size: length === null ? null : Number(length) }
+        }),
     )
     const needed = files.reduce((sum, f) => sum + (f.size ?? 0), 0)
     return { files, needed, free: freeBytes(this.layout.root) }
@@ -221,7 +226,18 @@ export class Provisioner {
     if (existsSync(dest)) return null
     // The token is for the Hub; an LFS redirect to a CDN gets none.
     const token = new URL(head.contentUrl).host === new URL(this.#options.hfEndpoint).host ? this.#options.hfToken : null
-    return { label: head.file, dest, url: head.contentUrl, token, etag: head.etag, sha256: head.sha256, size: head.size, source: head.repo, files: [head.file], commit: head.commit }
+    return {
+      label: head.file,
+      dest,
+      url: head.contentUrl,
+      token,
+      etag: head.etag,
+      sha256: head.sha256,
+      size: head.size,
+      source: head.repo,
+      files: [head.file],
+      commit: head.commit,
+    }
   }
 
   async #planHubFile(source: HfSource, file: string, refresh: boolean, signal: AbortSignal | undefined): Promise<Plan> {
@@ -276,7 +292,20 @@ export class Provisioner {
     const linkPath = this.layout.urlFile(source.sha256, name)
     const fetches: Fetch[] = existsSync(dest)
       ? []
-      : [{ label: name, dest, url: source.url, token: null, etag: source.sha256, sha256: source.sha256, size: null, source: source.url, files: [name], commit: null }]
+      : [
+          {
+            label: name,
+            dest,
+            url: source.url,
+            token: null,
+            etag: source.sha256,
+            sha256: source.sha256,
+            size: null,
+            source: source.url,
+            files: [name],
+            commit: null,
+          },
+        ]
     return {
       fetches,
       finish: async () => {
@@ -291,7 +320,20 @@ export class Provisioner {
     const name = urlName(source.url)
     const fetches: Fetch[] = existsSync(dest)
       ? []
-      : [{ label: name, dest, url: source.url, token: null, etag: source.sha256, sha256: source.sha256, size: null, source: source.url, files: [name], commit: null }]
+      : [
+          {
+            label: name,
+            dest,
+            url: source.url,
+            token: null,
+            etag: source.sha256,
+            sha256: source.sha256,
+            size: null,
+            source: source.url,
+            files: [name],
+            commit: null,
+          },
+        ]
     return {
       fetches,
       finish: async () => {

@@ -37,7 +37,8 @@ const isRedirect = (status: number) => status === 301 || status === 302 || statu
 /** The URL of one hop, checked, with the headers it gets (the token only on its own host). */
 function hop(request: SourceRequest, url: string, tokenHost: string): { target: URL; headers: Record<string, string> } {
   const target = new URL(url)
-  if (!isAllowedSourceUrl(target)) throw new ProvisionError('source_unreachable', `refusing ${target.protocol}//${target.host}: sources must use https (plain http only to loopback)`)
+  if (!isAllowedSourceUrl(target))
+    throw new ProvisionError('source_unreachable', `refusing ${target.protocol}//${target.host}: sources must use https (plain http only to loopback)`)
   const headers: Record<string, string> = { ...request.headers }
   if (request.token && target.host === tokenHost) headers.authorization = `Bearer ${request.token}`
   return { target, headers }
@@ -108,7 +109,10 @@ export async function streamSource(request: Omit<SourceRequest, 'method' | 'stop
 export function statusError(status: number, url: string, what: string): ProvisionError {
   const shown = url.split('?')[0] ?? url
   if (status === 401 || status === 403) {
-    return new ProvisionError('source_unauthorized', `${what}: HTTP ${status} from ${shown} (a gated or private repository needs hf_token_file with a token that may read it)`)
+    return new ProvisionError(
+      'source_unauthorized',
+      `${what}: HTTP ${status} from ${shown} (a gated or private repository needs hf_token_file with a token that may read it)`,
+    )
   }
   if (status === 404) return new ProvisionError('source_not_found', `${what}: HTTP 404 from ${shown} (check the repository, revision and file name)`)
   return new ProvisionError('source_unreachable', `${what}: HTTP ${status} from ${shown}`)

@@ -46,7 +46,10 @@ export async function* relayEmbeddings({ endpoint, body, signal: outer }: Embedd
   const { pool } = endpoint
   try {
     const url = `${endpoint.baseUrl}${ENGINE_PATHS.embeddings}`
-    const response = await postToEngine({ url, payload: JSON.stringify({ ...body, model: endpoint.modelName }), signal, pool, route: 'embeddings' }, 'application/json')
+    const response = await postToEngine(
+      { url, payload: JSON.stringify({ ...body, model: endpoint.modelName }), signal, pool, route: 'embeddings' },
+      'application/json',
+    )
     yield { kind: 'started' }
     let json: unknown
     try {
@@ -55,7 +58,8 @@ export async function* relayEmbeddings({ endpoint, body, signal: outer }: Embedd
       throw error instanceof LlorchError ? error : new LlorchError('engine_error', `engine of pool "${pool}" answered embeddings with a body that is not JSON`)
     }
     const reply = EngineEmbeddingReply.safeParse(json)
-    if (!reply.success) throw new LlorchError('engine_error', `engine of pool "${pool}" answered embeddings in an unexpected shape: ${describeIssues(reply.error.issues)}`)
+    if (!reply.success)
+      throw new LlorchError('engine_error', `engine of pool "${pool}" answered embeddings in an unexpected shape: ${describeIssues(reply.error.issues)}`)
     const { data, ...rest } = reply.data
     let seq = 0
     for (const slice of sliceVectors(data)) {
@@ -63,7 +67,11 @@ export async function* relayEmbeddings({ endpoint, body, signal: outer }: Embedd
       seq += 1
     }
     const counted = rest.usage
-    yield { kind: 'end', finish_reason: null, usage: counted ? { prompt_tokens: counted.prompt_tokens, completion_tokens: 0, total_tokens: counted.total_tokens } : null }
+    yield {
+      kind: 'end',
+      finish_reason: null,
+      usage: counted ? { prompt_tokens: counted.prompt_tokens, completion_tokens: 0, total_tokens: counted.total_tokens } : null,
+    }
   } catch (error) {
     // Every failure comes before the first vectors: the task may be placed again.
     yield errorEvent(signal.aborted ? abortError(signal) : toLlorchError(error), { outputSent: false })

@@ -21,7 +21,8 @@ export function usageOf(value: unknown): Usage | null {
  * returns the chunk, or the error that ends the task.
  */
 export function readChunk(data: string, pool: string): RawChunk | LlorchError {
-  if (data.length > MAX_ENGINE_CHUNK_BYTES) return new LlorchError('engine_error', `engine of pool "${pool}" sent a chunk of ${data.length} bytes; at most ${MAX_ENGINE_CHUNK_BYTES} are relayed`)
+  if (data.length > MAX_ENGINE_CHUNK_BYTES)
+    return new LlorchError('engine_error', `engine of pool "${pool}" sent a chunk of ${data.length} bytes; at most ${MAX_ENGINE_CHUNK_BYTES} are relayed`)
   let json: unknown
   try {
     json = JSON.parse(data)
@@ -30,7 +31,8 @@ export function readChunk(data: string, pool: string): RawChunk | LlorchError {
   }
   if (!isRecord(json)) return new LlorchError('engine_error', `engine of pool "${pool}" sent a chunk of unexpected shape`)
   if (json.error !== undefined && json.error !== null) return engineStreamError({ pool, payload: data })
-  if (!isRawChunk(json)) return new LlorchError('engine_error', `engine of pool "${pool}" sent a chunk of unexpected shape: choices must be objects with an integer index`)
+  if (!isRawChunk(json))
+    return new LlorchError('engine_error', `engine of pool "${pool}" sent a chunk of unexpected shape: choices must be objects with an integer index`)
   return json
 }
 

@@ -54,13 +54,16 @@ function postOnce({ url, payload, signal, pool, route }: PostOptions, expected: 
         resolve(response)
         return
       }
-      readSome(response).then(
-        (body) => {
-          if (response.statusCode !== 200) reject(engineHttpError({ pool, status: response.statusCode ?? 0, body, route }))
-          else reject(new LlorchError('engine_error', `engine of pool "${pool}" answered with ${type || 'no content type'} instead of ${expected}: ${body.slice(0, ENGINE_ERROR_MESSAGE_MAX_CHARS)}`))
-        },
-        reject,
-      )
+      readSome(response).then((body) => {
+        if (response.statusCode !== 200) reject(engineHttpError({ pool, status: response.statusCode ?? 0, body, route }))
+        else
+          reject(
+            new LlorchError(
+              'engine_error',
+              `engine of pool "${pool}" answered with ${type || 'no content type'} instead of ${expected}: ${body.slice(0, ENGINE_ERROR_MESSAGE_MAX_CHARS)}`,
+            ),
+          )
+      }, reject)
     })
     req.end(payload)
   })

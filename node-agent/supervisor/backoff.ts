@@ -14,11 +14,6 @@ export function backoffCeilingMs({ attempt, initialMs, maxMs }: BackoffPolicy & 
  * Exponential backoff with full jitter: a uniform delay in [0, ceiling]. Spreads restarts of many
  * replicas (or reconnects of many agents) instead of having them retry in lockstep.
  */
-export function backoffDelayMs({
-  attempt,
-  initialMs,
-  maxMs,
-  random = Math.random,
-}: BackoffPolicy & { attempt: number; random?: () => number }): number {
+export function backoffDelayMs({ attempt, initialMs, maxMs, random = Math.random }: BackoffPolicy & { attempt: number; random?: () => number }): number {
   return Math.round(random() * backoffCeilingMs({ attempt, initialMs, maxMs }))
 }

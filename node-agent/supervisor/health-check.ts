@@ -9,7 +9,15 @@ export type HealthProbe = { ok: true } | { ok: false; detail: string }
  * One GET of an engine's health endpoint: ok on 200. A refused connection is normal while vLLM
  * loads; a 503 is normal while llama.cpp loads.
  */
-export async function probeHealth({ url, timeoutMs = HEALTH_PROBE_TIMEOUT_MS, signal }: { url: string; timeoutMs?: number; signal?: AbortSignal }): Promise<HealthProbe> {
+export async function probeHealth({
+  url,
+  timeoutMs = HEALTH_PROBE_TIMEOUT_MS,
+  signal,
+}: {
+  url: string
+  timeoutMs?: number
+  signal?: AbortSignal
+}): Promise<HealthProbe> {
   const signals = [AbortSignal.timeout(timeoutMs), ...(signal ? [signal] : [])]
   try {
     const response = await fetch(url, { signal: AbortSignal.any(signals), headers: { connection: 'close' } })
@@ -19,7 +27,7 @@ export async function probeHealth({ url, timeoutMs = HEALTH_PROBE_TIMEOUT_MS, si
     const cause: unknown = error instanceof Error ? error.cause : undefined
     const code: unknown = Reflect.get(Object(cause), 'code')
     if (typeof code === 'string') return { ok: false, detail: code }
-    return { ok: false, detail: error instanceof Error ? error.name === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : error.message : String(error) }
+    return { ok: false, detail: error instanceof Error ? (error.name === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : error.message) : String(error) }
   }
 }
 
@@ -29,7 +37,17 @@ export type HealthWait = { outcome: 'healthy' } | { outcome: 'timeout'; lastDeta
  * Polls `url` every `intervalMs` until it answers 200, `timeoutMs` passes, or `signal` aborts
  * (the engine exited, or a drain wants it stopped).
  */
-export async function waitUntilHealthy({ url, timeoutMs, intervalMs, signal }: { url: string; timeoutMs: number; intervalMs: number; signal: AbortSignal }): Promise<HealthWait> {
+export async function waitUntilHealthy({
+  url,
+  timeoutMs,
+  intervalMs,
+  signal,
+}: {
+  url: string
+  timeoutMs: number
+  intervalMs: number
+  signal: AbortSignal
+}): Promise<HealthWait> {
   const deadline = Date.now() + timeoutMs
   let lastDetail = 'no answer yet'
   while (!signal.aborted) {

@@ -391,7 +391,10 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     const healthUrl = `${baseUrl}${engine.healthPath}`
     const command = engine.command(target)
     const grace = pool.stop_grace_ms
-    const proc = command === null ? null : EngineProcess.spawn({ pool: pool.id, command, stateDir: this.#stateDir, tailLines: pool.log_tail_lines, graceMs: grace, log: this.#log })
+    const proc =
+      command === null
+        ? null
+        : EngineProcess.spawn({ pool: pool.id, command, stateDir: this.#stateDir, tailLines: pool.log_tail_lines, graceMs: grace, log: this.#log })
     if (proc) this.#log.info('replica.spawn', { pid: proc.pid, binary: command?.file, port })
     const startedAt = Date.now()
     const deadline = AbortSignal.timeout(pool.start_timeout_ms)
@@ -457,7 +460,11 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
         return
       }
       this.#log.warn('replica.unhealthy', { pid: serving.process?.pid ?? null, failures })
-      this.#stopFailing(serving, 'unhealthy', `engine of pool "${this.pool.id}" failed ${failures} health checks in a row (last: ${probe.ok ? 'ok' : probe.detail})`)
+      this.#stopFailing(
+        serving,
+        'unhealthy',
+        `engine of pool "${this.pool.id}" failed ${failures} health checks in a row (last: ${probe.ok ? 'ok' : probe.detail})`,
+      )
     }
     serving.livenessTimer = setTimeout(tick, interval)
   }

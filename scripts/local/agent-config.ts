@@ -55,13 +55,20 @@ export function prepareAgentConfig(stateDir: string, connection: AgentConnection
     try {
       parsed = ConfigObject.safeParse(JSON.parse(readFileSync(file, 'utf8')))
     } catch (error) {
-      return { ok: false, message: `${file}: not valid JSON (${error instanceof Error ? error.message : String(error)}); fix it, or delete it for a new one with the demo pool` }
+      return {
+        ok: false,
+        message: `${file}: not valid JSON (${error instanceof Error ? error.message : String(error)}); fix it, or delete it for a new one with the demo pool`,
+      }
     }
     if (!parsed.success) return { ok: false, message: `${file}: expected a JSON object; fix it, or delete it for a new one with the demo pool` }
     input = parsed.data
   }
   const wanted = { control_plane_url: connection.controlPlaneUrl, node_token_file: NODE_TOKEN_FILE }
-  const changed = created ? [] : Object.entries(wanted).filter(([key, value]) => input[key] !== value).map(([key]) => key)
+  const changed = created
+    ? []
+    : Object.entries(wanted)
+        .filter(([key, value]) => input[key] !== value)
+        .map(([key]) => key)
   if ('node_token' in input) changed.push('node_token')
   const { node_token: _inline, ...rest } = input
   const next = created ? { ...wanted, ...rest } : { ...rest, ...wanted }

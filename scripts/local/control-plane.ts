@@ -28,9 +28,7 @@ export interface LocalControlPlane {
  */
 export async function startControlPlane(options: ControlPlaneOptions): Promise<LocalControlPlane> {
   // Module rules only matter to wrangler's bundler; the bundle is one ESM file already.
-  const { modulesRules: _bundlerOnly, ...workerOptions } = unstable_getMiniflareWorkerOptions(
-    path.join(PROJECT_ROOT, 'wrangler.toml'),
-  ).workerOptions
+  const { modulesRules: _bundlerOnly, ...workerOptions } = unstable_getMiniflareWorkerOptions(path.join(PROJECT_ROOT, 'wrangler.toml')).workerOptions
   const miniflare = new Miniflare(
     convertV4MiniflareOptions({
       host: options.host ?? '127.0.0.1',

@@ -30,7 +30,10 @@ export async function waitForPools({ ids, admin, deadline, stopped, say, agentLo
       const pool = PoolView.parse(await response.json())
       const failed = pool.replicas.find((r) => r.state === 'failed')
       if (pool.state === 'ready') say(`llorch: pool "${id}" is ready`)
-      else if (failed) say(`llorch: pool "${id}" failed on node ${failed.node_id}: ${(failed.reason ?? 'no reason given').split('\n')[0]}\n  (npx llorch pools show ${id} and ${agentLog} have the rest; the agent retries as its restart policy says)`)
+      else if (failed)
+        say(
+          `llorch: pool "${id}" failed on node ${failed.node_id}: ${(failed.reason ?? 'no reason given').split('\n')[0]}\n  (npx llorch pools show ${id} and ${agentLog} have the rest; the agent retries as its restart policy says)`,
+        )
       else continue
       pending.delete(id)
     }

@@ -50,7 +50,17 @@ export async function packTarball(outDir: string, name: string): Promise<{ tarba
  * `entry` and everything it imports as one ESM file for the release's Node. Native addons named
  * in `external` stay out (the release copies them beside the bundle).
  */
-export async function bundleForNode({ entry, outfile, nodeMajor, external = [] }: { entry: string; outfile: string; nodeMajor: string; external?: string[] }): Promise<void> {
+export async function bundleForNode({
+  entry,
+  outfile,
+  nodeMajor,
+  external = [],
+}: {
+  entry: string
+  outfile: string
+  nodeMajor: string
+  external?: string[]
+}): Promise<void> {
   await build({
     entryPoints: [entry],
     outfile,

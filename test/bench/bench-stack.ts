@@ -55,7 +55,17 @@ const LibsqlStats = z.object({ pipelines: z.number() })
  * very same engine directly; a pool with more replicas gets one more agent (and node) per
  * replica. Everything started is tracked by `reaper`.
  */
-export async function startBenchStack({ pools, reaper, say, serve = false }: { pools: BenchPool[]; reaper: Reaper; say: Say; serve?: boolean }): Promise<BenchStack> {
+export async function startBenchStack({
+  pools,
+  reaper,
+  say,
+  serve = false,
+}: {
+  pools: BenchPool[]
+  reaper: Reaper
+  say: Say
+  serve?: boolean
+}): Promise<BenchStack> {
   const dir = mkdtempSync(path.join(tmpdir(), 'llorch-bench-'))
   reaper.trackDir(dir)
   const stops: (() => Promise<void>)[] = []
@@ -106,11 +116,23 @@ export async function startBenchStack({ pools, reaper, say, serve = false }: { p
       mkdirSync(stateDir)
       reaper.trackAgentStateDir(stateDir)
       const configFile = path.join(dir, `${name}.json`)
-      const config = { control_plane_url: plane.url.toString(), node_token: node.token, state_dir: stateDir, shutdown_drain_ms: AGENT_DRAIN_MS, pools: poolConfigs }
+      const config = {
+        control_plane_url: plane.url.toString(),
+        node_token: node.token,
+        state_dir: stateDir,
+        shutdown_drain_ms: AGENT_DRAIN_MS,
+        pools: poolConfigs,
+      }
       writeFileSync(configFile, JSON.stringify(config, null, 2), { mode: 0o600 })
 
       say(`starting llorch-agent ${name} with ${served.map((p) => p.id).join(', ')}`)
-      const agent = spawnLogged({ name: 'llorch-agent', script: AGENT_CLI, args: ['run', '--config', configFile], logFile: path.join(dir, `${name}.log`), reaper })
+      const agent = spawnLogged({
+        name: 'llorch-agent',
+        script: AGENT_CLI,
+        args: ['run', '--config', configFile],
+        logFile: path.join(dir, `${name}.log`),
+        reaper,
+      })
       stops.push(() => stopLogged(agent, AGENT_DRAIN_MS + ENGINE_STOP_GRACE_MS + 3_000))
       for (const pool of served) {
         await waitUntil(
@@ -125,7 +147,11 @@ export async function startBenchStack({ pools, reaper, say, serve = false }: { p
     }
     await startAgent('bench-node', pools)
     const most = Math.max(1, ...pools.map((p) => p.replicas ?? 1))
-    for (let replica = 2; replica <= most; replica++) await startAgent(`bench-node-${replica}`, pools.filter((p) => (p.replicas ?? 1) >= replica))
+    for (let replica = 2; replica <= most; replica++)
+      await startAgent(
+        `bench-node-${replica}`,
+        pools.filter((p) => (p.replicas ?? 1) >= replica),
+      )
     const engineUrls = new Map([...replicaEngineUrls].flatMap(([pool, urls]): [string, string][] => (urls[0] === undefined ? [] : [[pool, urls[0]]])))
     const costs = async (): Promise<CostSnapshot> => {
       const [counts, stats] = await Promise.all([admin('GET', '/v2/debug/costs'), fetch(new URL('/stats', libsqlUrl)).then((r) => r.json())])
@@ -152,8 +178,18 @@ interface PlaneUnderBench {
 /** As `npm start` runs it: the libSQL server as a process, the Worker in workerd through Miniflare. */
 async function startMiniflarePlane(dir: string, reaper: Reaper, say: Say): Promise<PlaneUnderBench> {
   say('starting the local libSQL server')
-  const libsql = spawnLogged({ name: 'libsql-server', script: LIBSQL_CLI, args: ['--port', '0', '--file', path.join(dir, 'registry.db')], logFile: path.join(dir, 'libsql.log'), reaper })
-  const libsqlUrl = await waitUntil('the libSQL server to listen', () => /"event":"libsql.listening","url":"([^"]+)"/.exec(readFileSync(libsql.logFile, 'utf8'))?.[1] ?? null, { timeoutMs: READY_TIMEOUT_MS, watch: [libsql] })
+  const libsql = spawnLogged({
+    name: 'libsql-server',
+    script: LIBSQL_CLI,
+    args: ['--port', '0', '--file', path.join(dir, 'registry.db')],
+    logFile: path.join(dir, 'libsql.log'),
+    reaper,
+  })
+  const libsqlUrl = await waitUntil(
+    'the libSQL server to listen',
+    () => /"event":"libsql.listening","url":"([^"]+)"/.exec(readFileSync(libsql.logFile, 'utf8'))?.[1] ?? null,
+    { timeoutMs: READY_TIMEOUT_MS, watch: [libsql] },
+  )
   await applyMigrations({ url: libsqlUrl })
 
   say('bundling the Worker (wrangler deploy --dry-run)')
@@ -189,10 +225,25 @@ async function startMiniflarePlane(dir: string, reaper: Reaper, say: Say): Promi
 async function startServePlane(dir: string, reaper: Reaper, say: Say): Promise<PlaneUnderBench> {
   say('starting llorch serve (libSQL server and workerd serve)')
   const stateDir = path.join(dir, 'serve')
-  const serve = spawnLogged({ name: 'llorch serve', script: LLORCH_CLI, args: ['serve', '--state-dir', stateDir, '--port', '0'], logFile: path.join(dir, 'serve.log'), reaper })
-  const url = await waitUntil('llorch serve to listen', () => /control plane at (\S+) \(workerd serve/.exec(readFileSync(serve.logFile, 'utf8'))?.[1] ?? null, { timeoutMs: READY_TIMEOUT_MS, watch: [serve] })
+  const serve = spawnLogged({
+    name: 'llorch serve',
+    script: LLORCH_CLI,
+    args: ['serve', '--state-dir', stateDir, '--port', '0'],
+    logFile: path.join(dir, 'serve.log'),
+    reaper,
+  })
+  const url = await waitUntil('llorch serve to listen', () => /control plane at (\S+) \(workerd serve/.exec(readFileSync(serve.logFile, 'utf8'))?.[1] ?? null, {
+    timeoutMs: READY_TIMEOUT_MS,
+    watch: [serve],
+  })
   const paths = statePaths(stateDir)
   const running = readRunning(paths)
   if (!running) throw new Error(`llorch serve listens at ${url} but wrote no ${paths.running}`)
-  return { url: new URL(url), adminToken: readFileSync(paths.adminToken, 'utf8').trim(), libsqlUrl: running.libsqlUrl, watched: serve, stop: () => stopLogged(serve, 10_000) }
+  return {
+    url: new URL(url),
+    adminToken: readFileSync(paths.adminToken, 'utf8').trim(),
+    libsqlUrl: running.libsqlUrl,
+    watched: serve,
+    stop: () => stopLogged(serve, 10_000),
+  }
 }

@@ -8,7 +8,17 @@ export interface LoadRun {
 }
 
 /** Sends `requests` streaming requests to `target`, at most `concurrency` in flight at once. */
-export async function runLoad({ target, requests, concurrency, tokens }: { target: StreamTarget; requests: number; concurrency: number; tokens: number }): Promise<LoadRun> {
+export async function runLoad({
+  target,
+  requests,
+  concurrency,
+  tokens,
+}: {
+  target: StreamTarget
+  requests: number
+  concurrency: number
+  tokens: number
+}): Promise<LoadRun> {
   const samples: StreamSample[] = []
   let issued = 0
   const lane = async () => {

@@ -19,7 +19,19 @@ export interface LoggedProcess {
  * Starts `node SCRIPT ARGS…` with the pinned Node, in its own process group (so a terminal's
  * Ctrl-C reaches only the bench, which then stops it by pid) and tracked by the reaper.
  */
-export function spawnLogged({ name, script, args, logFile, reaper }: { name: string; script: string; args: string[]; logFile: string; reaper: Reaper }): LoggedProcess {
+export function spawnLogged({
+  name,
+  script,
+  args,
+  logFile,
+  reaper,
+}: {
+  name: string
+  script: string
+  args: string[]
+  logFile: string
+  reaper: Reaper
+}): LoggedProcess {
   const log = openSync(logFile, 'a')
   const child = spawn(process.execPath, [script, ...args], { stdio: ['ignore', log, log], detached: true, env: process.env })
   closeSync(log)
@@ -53,7 +65,11 @@ export function spawnLogged({ name, script, args, logFile, reaper }: { name: str
 }
 
 /** Polls `check` until it returns something other than null; fails naming `what` and the process log tail. */
-export async function waitUntil<T>(what: string, check: () => T | null | Promise<T | null>, { timeoutMs, watch }: { timeoutMs: number; watch: LoggedProcess[] }): Promise<T> {
+export async function waitUntil<T>(
+  what: string,
+  check: () => T | null | Promise<T | null>,
+  { timeoutMs, watch }: { timeoutMs: number; watch: LoggedProcess[] },
+): Promise<T> {
   const deadline = Date.now() + timeoutMs
   for (;;) {
     const value = await check()

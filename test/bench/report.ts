@@ -47,7 +47,8 @@ const COST_HEADER = ['SCENARIO', 'DO CALLS', 'AGENT FRAMES', 'OTHER DO CALLS', '
 /** Columns 0 and 1 are text, the rest numbers (right-aligned). */
 const TEXT_COLUMNS = 2
 
-const num = (n: number | undefined, digits = 1) => (n === undefined ? '-' : n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }))
+const num = (n: number | undefined, digits = 1) =>
+  n === undefined ? '-' : n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits })
 const times = (r: number | null) => (r === null ? '-' : `×${r.toFixed(2)}`)
 
 function pathRow(s: ScenarioResult, path: 'direct' | 'relay'): string[] {
@@ -69,7 +70,20 @@ function pathRow(s: ScenarioResult, path: 'direct' | 'relay'): string[] {
 }
 
 function ratioRow({ ratio }: ScenarioResult): string[] {
-  return ['', 'relay/direct', '', '', '', times(ratio.ttftP50), times(ratio.ttftP95), times(ratio.streamTokensPerSecond), times(ratio.aggregateTokensPerSecond), times(ratio.requestsPerSecond), times(ratio.wall), '']
+  return [
+    '',
+    'relay/direct',
+    '',
+    '',
+    '',
+    times(ratio.ttftP50),
+    times(ratio.ttftP95),
+    times(ratio.streamTokensPerSecond),
+    times(ratio.aggregateTokensPerSecond),
+    times(ratio.requestsPerSecond),
+    times(ratio.wall),
+    '',
+  ]
 }
 
 function aligned(rows: string[][], textColumns: number): string[] {
@@ -78,12 +92,30 @@ function aligned(rows: string[][], textColumns: number): string[] {
 }
 
 function costRow({ name, relayCostPerTask: cost }: ScenarioResult): string[] {
-  return [name, num(cost.durableObjectCalls, 2), num(cost.agentFrames, 2), num(cost.durableObjectCalls - cost.agentFrames, 2), num(cost.storageWrites, 2), num(cost.libsqlRoundTrips, 3)]
+  return [
+    name,
+    num(cost.durableObjectCalls, 2),
+    num(cost.agentFrames, 2),
+    num(cost.durableObjectCalls - cost.agentFrames, 2),
+    num(cost.storageWrites, 2),
+    num(cost.libsqlRoundTrips, 3),
+  ]
 }
 
 function affinityRow(a: AffinityResult): string[] {
   const percent = (r: number) => `${(r * 100).toFixed(1)}%`
-  return [a.pool, String(a.replicas), String(a.sessions), String(a.turns), String(a.concurrency), num(a.relay.ttftMs?.p50, 2), num(a.relay.requestsPerSecond, 0), String(a.relay.errors), percent(a.hitRate), percent(a.chanceRate)]
+  return [
+    a.pool,
+    String(a.replicas),
+    String(a.sessions),
+    String(a.turns),
+    String(a.concurrency),
+    num(a.relay.ttftMs?.p50, 2),
+    num(a.relay.requestsPerSecond, 0),
+    String(a.relay.errors),
+    percent(a.hitRate),
+    percent(a.chanceRate),
+  ]
 }
 
 /** One block per scenario: direct, relay, and relay/direct for each metric; then the cost per relayed task and the affinity run; first errors below. */
@@ -101,8 +133,21 @@ export function renderTable({ scenarios, affinity, node, cpus, loadAverage }: Be
     `Node ${node}, ${cpus} CPUs, load average ${loadAverage.before.toFixed(2)} at start, ${loadAverage.after.toFixed(2)} at the end`,
   ]
   const errors = scenarios.flatMap((s) =>
-    (['direct', 'relay'] as const).flatMap((path) => (s[path].firstError === null ? [] : [`${s.name}/${path}: ${s[path].errors} errors, first: ${s[path].firstError}`])),
+    (['direct', 'relay'] as const).flatMap((path) =>
+      s[path].firstError === null ? [] : [`${s.name}/${path}: ${s[path].errors} errors, first: ${s[path].firstError}`],
+    ),
   )
   if (affinity.relay.firstError !== null) errors.push(`affinity/relay: ${affinity.relay.errors} errors, first: ${affinity.relay.firstError}`)
-  return [...body, '', 'COST PER RELAYED TASK', ...costs, '', 'SESSION AFFINITY (relay only)', ...affinityLines, '', ...notes, ...(errors.length > 0 ? ['', ...errors] : [])].join('\n')
+  return [
+    ...body,
+    '',
+    'COST PER RELAYED TASK',
+    ...costs,
+    '',
+    'SESSION AFFINITY (relay only)',
+    ...affinityLines,
+    '',
+    ...notes,
+    ...(errors.length > 0 ? ['', ...errors] : []),
+  ].join('\n')
 }

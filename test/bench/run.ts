@@ -48,7 +48,9 @@ async function warmUp(stack: BenchStack, pool: BenchPool, { concurrency, tokens 
 async function runScenario(stack: BenchStack, scenario: Scenario): Promise<ScenarioResult> {
   const measure = async (path: BenchPath) => {
     say(`${scenario.name}: ${path}, ${scenario.requests} requests, ${scenario.concurrency} at a time`)
-    return summarize(await runLoad({ target: targetOf(stack, scenario.pool, path), requests: scenario.requests, concurrency: scenario.concurrency, tokens: scenario.tokens }))
+    return summarize(
+      await runLoad({ target: targetOf(stack, scenario.pool, path), requests: scenario.requests, concurrency: scenario.concurrency, tokens: scenario.tokens }),
+    )
   }
   const direct = await measure('direct')
   const before = await stack.costs()

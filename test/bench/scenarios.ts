@@ -13,7 +13,13 @@ export interface BenchPool {
 }
 
 /** About 1 KiB of JSON arguments: 256 fragments of 4 characters, like a model writing a tool call. */
-export const BENCH_TOOL_ARGUMENTS = JSON.stringify({ query: 'weather in '.repeat(40).trim(), days: 3, units: 'metric', include: ['hourly', 'alerts'], note: 'x'.repeat(480) })
+export const BENCH_TOOL_ARGUMENTS = JSON.stringify({
+  query: 'weather in '.repeat(40).trim(),
+  days: 3,
+  units: 'metric',
+  include: ['hourly', 'alerts'],
+  note: 'x'.repeat(480),
+})
 
 export interface Scenario {
   name: string

@@ -121,6 +121,7 @@ export async function streamOnce(target: StreamTarget, maxTokens: number, extraB
     return toolArguments === target.toolArguments ? result : { ...result, error: `tool call arguments differ: ${toolArguments.slice(0, 80)}` }
   }
   if (result.tokens !== maxTokens) return { ...result, error: `expected ${maxTokens} tokens, counted ${result.tokens}` }
-  if (usageTokens !== null && usageTokens !== result.tokens) return { ...result, error: `usage says ${usageTokens} completion tokens, counted ${result.tokens}` }
+  if (usageTokens !== null && usageTokens !== result.tokens)
+    return { ...result, error: `usage says ${usageTokens} completion tokens, counted ${result.tokens}` }
   return result
 }

@@ -19,7 +19,12 @@ describe('llorch, the admin CLI, against the local stack', () => {
 
   /** Runs the CLI with no inherited LLORCH_* settings, only what the test passes; execa strips the last newline. */
   async function llorch(args: string[], env: Record<string, string> = {}) {
-    const result = await execa(process.execPath, [CLI, ...args], { reject: false, env: { PATH: process.env.PATH ?? '', LLORCH_STATE_DIR: cleanup.stateDir(), ...env }, extendEnv: false, timeout: 30_000 })
+    const result = await execa(process.execPath, [CLI, ...args], {
+      reject: false,
+      env: { PATH: process.env.PATH ?? '', LLORCH_STATE_DIR: cleanup.stateDir(), ...env },
+      extendEnv: false,
+      timeout: 30_000,
+    })
     return { code: result.exitCode, stdout: String(result.stdout), stderr: String(result.stderr) }
   }
   const flags = () => ['--url', stackOf().url.toString(), '--admin-token', TEST_ADMIN_TOKEN]
@@ -45,7 +50,9 @@ describe('llorch, the admin CLI, against the local stack', () => {
     const stateDir = cleanup.stateDir()
     writeFileSync(path.join(stateDir, 'local.json'), JSON.stringify({ url: stack.url.toString(), libsqlUrl: stack.libsql.url, adminToken: TEST_ADMIN_TOKEN }))
     const poolsTable = await llorch(['pools', 'list'], { LLORCH_STATE_DIR: stateDir })
-    expect(poolsTable.stdout).toMatch(new RegExp(`^POOL\\s+ENGINE\\s+STATE\\s+QUEUE\\s+SLOTS\\s+REPLICAS\\n${POOL}\\s+command\\s+ready\\s+0\\s+0/1\\s+${agent.nodeId}:ready$`))
+    expect(poolsTable.stdout).toMatch(
+      new RegExp(`^POOL\\s+ENGINE\\s+STATE\\s+QUEUE\\s+SLOTS\\s+REPLICAS\\n${POOL}\\s+command\\s+ready\\s+0\\s+0/1\\s+${agent.nodeId}:ready$`),
+    )
     expect(PoolList.parse(JSON.parse((await llorch(['pools', 'list', '--json'], { LLORCH_STATE_DIR: stateDir })).stdout)).pools[0]?.id).toBe(POOL)
 
     const drained = await llorch([...flags(), 'pools', 'drain', POOL, '--deadline-ms', '1000'])
@@ -58,8 +65,21 @@ describe('llorch, the admin CLI, against the local stack', () => {
     expect(nodeDrained.stdout).toMatch(new RegExp(`^POOL\\s+DRAIN\\s+ERROR\\n${POOL}\\s+sent$`))
     await waitFor(async () => (await replicaState()) === 'stopped', { timeoutMs: CEILING_MS, message: 'replica stopped after llorch nodes drain' })
     expect(NodeList.parse(JSON.parse((await llorch([...flags(), '--json', 'nodes', 'list'])).stdout)).nodes[0]?.cordoned_at).not.toBeNull()
-    expect((await llorch([...flags(), 'nodes', 'uncordon', agent.nodeId])).stdout).toBe(`node ${agent.nodeId} (cli-node) uncordoned; each pool's policy decides what starts on it`)
-    const policySet = await llorch([...flags(), 'pools', 'set', POOL, '--idle-drain-ms', '60000', '--queue-timeout-ms', '300000', '--preload-mode', 'on-demand'])
+    expect((await llorch([...flags(), 'nodes', 'uncordon', agent.nodeId])).stdout).toBe(
+      `node ${agent.nodeId} (cli-node) uncordoned; each pool's policy decides what starts on it`,
+    )
+    const policySet = await llorch([
+      ...flags(),
+      'pools',
+      'set',
+      POOL,
+      '--idle-drain-ms',
+      '60000',
+      '--queue-timeout-ms',
+      '300000',
+      '--preload-mode',
+      'on-demand',
+    ])
     expect(policySet.stdout).toBe(`pool ${POOL}: preload_mode=on-demand idle_drain_ms=60000 queue_timeout_ms=300000`)
 
     const created = await llorch([...flags(), '--json', 'keys', 'create', 'ci-key', '--scope', 'inference'])
@@ -94,27 +114,66 @@ describe('llorch, the admin CLI, against the local stack', () => {
     await waitFor(async () => (await replicaState()) === 'ready', { timeoutMs: CEILING_MS, message: `pool ${POOL} ready` })
     expect((await llorch([...flags(), 'nodes', 'show', nodeId])).stdout).toMatch(new RegExp(`^ID\\s+NAME\\s+STATUS[^\\n]*\\n${nodeId}\\s+cli-node\\s+online`))
 
-    const policy = await llorch([...flags(), 'pools', 'set', POOL, '--idle-drain-ms', 'off', '--batch-aging-ms', '5000', '--first-token-timeout-ms', '20000', '--idle-timeout-ms', '15000', '--run-timeout-ms', '600000', '--scale-out-wait-ms', '8000', '--queue-capacity', '32', '--default-priority', 'batch', '--key-requests-per-minute', '600', '--key-token-budget', '1000000/month'])
+    const policy = await llorch([
+      ...flags(),
+      'pools',
+      'set',
+      POOL,
+      '--idle-drain-ms',
+      'off',
+      '--batch-aging-ms',
+      '5000',
+      '--first-token-timeout-ms',
+      '20000',
+      '--idle-timeout-ms',
+      '15000',
+      '--run-timeout-ms',
+      '600000',
+      '--scale-out-wait-ms',
+      '8000',
+      '--queue-capacity',
+      '32',
+      '--default-priority',
+      'batch',
+      '--key-requests-per-minute',
+      '600',
+      '--key-token-budget',
+      '1000000/month',
+    ])
     expect(policy).toMatchObject({ code: 0, stderr: '' })
-    expect(policy.stdout).toBe(`pool ${POOL}: queue_capacity=32 idle_drain_ms=off default_priority=batch first_token_timeout_ms=20000 idle_timeout_ms=15000 batch_aging_ms=5000 key_limits=requests_per_minute=600,token_budget=1000000/month run_timeout_ms=600000 scale_out_wait_ms=8000`)
+    expect(policy.stdout).toBe(
+      `pool ${POOL}: queue_capacity=32 idle_drain_ms=off default_priority=batch first_token_timeout_ms=20000 idle_timeout_ms=15000 batch_aging_ms=5000 key_limits=requests_per_minute=600,token_budget=1000000/month run_timeout_ms=600000 scale_out_wait_ms=8000`,
+    )
     // A second key-limit flag changes its field and keeps the others.
     await llorch([...flags(), 'pools', 'set', POOL, '--key-max-concurrent', '4', '--key-requests-per-minute', 'none'])
     const shown = await llorch([...flags(), 'pools', 'show', POOL])
     expect(shown.stdout).toContain('key_limits=requests_per_minute=none,max_concurrent=4,token_budget=1000000/month ')
     expect(shown.stdout).not.toContain('[object Object]')
     const view = PoolView.parse(JSON.parse((await llorch([...flags(), '--json', 'pools', 'show', POOL])).stdout))
-    expect(view.policy).toMatchObject({ idle_drain_ms: null, batch_aging_ms: 5000, key_limits: { requests_per_minute: null, max_concurrent: 4, token_budget: { tokens: 1_000_000, period: 'month' } } })
+    expect(view.policy).toMatchObject({
+      idle_drain_ms: null,
+      batch_aging_ms: 5000,
+      key_limits: { requests_per_minute: null, max_concurrent: 4, token_budget: { tokens: 1_000_000, period: 'month' } },
+    })
 
     const created = await llorch([...flags(), 'keys', 'create', 'limited', '--requests-per-minute', '60', '--token-budget', '5000/day'])
     expect(created.stdout).toMatch(/^key (key_\S+) \(limited, inference, limits requests_per_minute=60,token_budget=5000\/day\) created\n/)
     const keyId = /^key (\S+)/.exec(created.stdout)?.[1] ?? ''
     const changed = await llorch([...flags(), 'keys', 'set', keyId, '--max-concurrent', '2', '--token-budget', 'default'])
     expect(changed.stdout).toBe(`key ${keyId} (limited): limits requests_per_minute=60,max_concurrent=2`)
-    expect((await llorch([...flags(), 'keys', 'list'])).stdout).toMatch(new RegExp(`\\n?${keyId}\\s+limited\\s+\\S+\\s+inference\\s+requests_per_minute=60,max_concurrent=2\\s`))
+    expect((await llorch([...flags(), 'keys', 'list'])).stdout).toMatch(
+      new RegExp(`\\n?${keyId}\\s+limited\\s+\\S+\\s+inference\\s+requests_per_minute=60,max_concurrent=2\\s`),
+    )
     const keys = ApiKeyList.parse(JSON.parse((await llorch([...flags(), '--json', 'keys', 'list'])).stdout))
     expect(keys.api_keys.find((k) => k.id === keyId)?.limits).toEqual({ requests_per_minute: 60, max_concurrent: 2 })
-    expect(await llorch([...flags(), 'keys', 'set', keyId, '--max-concurrent', 'lots'])).toMatchObject({ code: 2, stderr: 'llorch: --max-concurrent: expected a positive integer or none or default, got "lots"' })
-    expect(await llorch([...flags(), 'keys', 'set', 'key_nope', '--max-concurrent', '1'])).toMatchObject({ code: 1, stderr: 'llorch: no API key with id "key_nope" (llorch keys list shows them)' })
+    expect(await llorch([...flags(), 'keys', 'set', keyId, '--max-concurrent', 'lots'])).toMatchObject({
+      code: 2,
+      stderr: 'llorch: --max-concurrent: expected a positive integer or none or default, got "lots"',
+    })
+    expect(await llorch([...flags(), 'keys', 'set', 'key_nope', '--max-concurrent', '1'])).toMatchObject({
+      code: 1,
+      stderr: 'llorch: no API key with id "key_nope" (llorch keys list shows them)',
+    })
 
     const reloaded = await llorch([...flags(), 'pools', 'reload', POOL])
     expect(reloaded).toMatchObject({ code: 0, stdout: expect.stringMatching(new RegExp(`^NODE\\s+RELOAD\\s+ERROR\\n${nodeId}\\s+sent$`)) })
@@ -168,14 +227,23 @@ describe('llorch, the admin CLI, against the local stack', () => {
   })
 })
 
-describe('npx llorch on the machine\'s own Node', () => {
+describe("npx llorch on the machine's own Node", () => {
   it('prints the version and no npm engine warning when npm runs on the system Node', async () => {
     // Without node_modules/.bin on PATH, npx runs on the system Node, as in an operator's shell;
     // a fresh npm cache, because npx checks `engines` when it first links the project there.
-    const PATH = (process.env.PATH ?? '').split(path.delimiter).filter((dir) => !dir.includes('node_modules')).join(path.delimiter)
+    const PATH = (process.env.PATH ?? '')
+      .split(path.delimiter)
+      .filter((dir) => !dir.includes('node_modules'))
+      .join(path.delimiter)
     const cache = mkdtempSync(path.join(tmpdir(), 'llorch-npx-cache-'))
     try {
-      const result = await execa('npx', ['llorch', '--version'], { cwd: REPO_ROOT, reject: false, env: { PATH, HOME: process.env.HOME ?? '', npm_config_cache: cache }, extendEnv: false, timeout: 60_000 })
+      const result = await execa('npx', ['llorch', '--version'], {
+        cwd: REPO_ROOT,
+        reject: false,
+        env: { PATH, HOME: process.env.HOME ?? '', npm_config_cache: cache },
+        extendEnv: false,
+        timeout: 60_000,
+      })
       expect({ code: result.exitCode, stderr: String(result.stderr) }).toEqual({ code: 0, stderr: '' })
       expect(String(result.stdout)).toBe(LLORCH_VERSION)
     } finally {

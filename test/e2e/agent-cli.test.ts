@@ -40,13 +40,23 @@ describe('llorch-agent CLI', () => {
     const file = path.join(REPO_ROOT, 'node-agent/examples/fake-engine.json')
     const stateDir = path.join(REPO_ROOT, '.llorch/example-agent')
     // The stumble: `node` on this PATH is the system's (Node 20 here), which cannot run .ts files.
-    const agent = execa(process.execPath, [AGENT_CLI, 'run', '--config', file], { reject: false, detached: true, stdin: 'ignore', cwd: '/', env: { PATH: '/usr/local/bin:/usr/bin:/bin' }, all: true })
+    const agent = execa(process.execPath, [AGENT_CLI, 'run', '--config', file], {
+      reject: false,
+      detached: true,
+      stdin: 'ignore',
+      cwd: '/',
+      env: { PATH: '/usr/local/bin:/usr/bin:/bin' },
+      all: true,
+    })
     cleanup.track(agent.pid)
     cleanup.defer(() => {
       for (const pid of enginePidsIn(stateDir)) cleanup.track(pid)
       rmSync(stateDir, { recursive: true, force: true })
     })
-    const ready = await waitFor(() => readStatusFile(stateDir)?.replicas.find((r) => r.pool === 'fake-model' && (r.state === 'ready' || r.state === 'failed')), { message: 'fake-model ready' })
+    const ready = await waitFor(
+      () => readStatusFile(stateDir)?.replicas.find((r) => r.pool === 'fake-model' && (r.state === 'ready' || r.state === 'failed')),
+      { message: 'fake-model ready' },
+    )
     expect(ready.state).toBe('ready')
     process.kill(agent.pid ?? 0, 'SIGTERM')
     expect((await agent).exitCode).toBe(0)
@@ -55,7 +65,15 @@ describe('llorch-agent CLI', () => {
   it('prints every problem of a bad config with the file and field, and exits 1', async () => {
     const stateDir = cleanup.stateDir()
     const file = path.join(stateDir, 'agent.json')
-    writeFileSync(file, JSON.stringify({ pools: [{ id: 'a', engine: 'llamacpp', model: '/m.gguf', port: '80a' }, { id: 'b', engine: 'vllm', slots: 0, model: 'm' }] }))
+    writeFileSync(
+      file,
+      JSON.stringify({
+        pools: [
+          { id: 'a', engine: 'llamacpp', model: '/m.gguf', port: '80a' },
+          { id: 'b', engine: 'vllm', slots: 0, model: 'm' },
+        ],
+      }),
+    )
     const result = await cli(['validate', '--config', file])
     expect(result.exitCode).toBe(1)
     expect(result.stderr.split('\n')).toEqual([
@@ -95,7 +113,10 @@ describe('llorch-agent CLI', () => {
     expect(lines[2]).toMatch(/^fake-model\s+command\s+ready\s+0\/2\s+-$/)
     expect(lines[3]).toMatch(/^later\s+command\s+stopped\s+0\/1\s+-$/)
     const json = await cli(['status', '--state-dir', stateDir, '--json'])
-    expect(AgentStatus.parse(JSON.parse(json.stdout)).replicas.map((r) => [r.state, r.breaker_open])).toEqual([['ready', false], ['stopped', false]])
+    expect(AgentStatus.parse(JSON.parse(json.stdout)).replicas.map((r) => [r.state, r.breaker_open])).toEqual([
+      ['ready', false],
+      ['stopped', false],
+    ])
     process.kill(agent.pid, 'SIGTERM')
     expect((await agent.process).exitCode).toBe(0)
     expect((await cli(['status', '--state-dir', stateDir])).exitCode).toBe(3)

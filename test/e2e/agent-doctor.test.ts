@@ -20,7 +20,12 @@ afterAll(async () => {
 })
 
 function doctor(config: string, env: Record<string, string> = {}) {
-  return execa(process.execPath, [AGENT_CLI, 'doctor', '--config', config], { reject: false, cwd: REPO_ROOT, stdin: 'ignore', env: { PATH: fixturePath(), ...env } })
+  return execa(process.execPath, [AGENT_CLI, 'doctor', '--config', config], {
+    reject: false,
+    cwd: REPO_ROOT,
+    stdin: 'ignore',
+    env: { PATH: fixturePath(), ...env },
+  })
 }
 
 async function createNode(): Promise<{ id: string; token: string }> {
@@ -37,7 +42,10 @@ function ggufBytes(): Buffer {
 }
 
 /** A node's files in a fresh dir: a token file (0600), a GGUF model, and a config using them. */
-function writeNodeFiles(dir: string, { token, config }: { token: string; config: (files: { tokenFile: string; model: string }) => Record<string, unknown> }): string {
+function writeNodeFiles(
+  dir: string,
+  { token, config }: { token: string; config: (files: { tokenFile: string; model: string }) => Record<string, unknown> },
+): string {
   const tokenFile = path.join(dir, 'node-token')
   writeFileSync(tokenFile, `${token}\n`, { mode: 0o600 })
   const model = path.join(dir, 'model.gguf')
@@ -76,7 +84,11 @@ describe('llorch-agent doctor', () => {
       'ok    gpus           2 GPUs: 0 NVIDIA GeForce RTX 4090 (24564 MiB), 1 NVIDIA A100-SXM4-80GB (81920 MiB)',
       expect.stringMatching(/^ok {4}control plane {2}control_plane_url: http:\/\/127\.0\.0\.1:\d+ answers: llorch \S+ \(this agent: \S+\)$/),
       `ok    node token     accepted as node ${node.id}`,
-      expect.stringMatching(new RegExp(`^ok {4}agent link {5}ws://127\\.0\\.0\\.1:\\d+/v2/agent/connect: hello answered with welcome \\(node ${node.id}, protocol \\d+, heartbeat every \\d+ ms\\)$`)),
+      expect.stringMatching(
+        new RegExp(
+          `^ok {4}agent link {5}ws://127\\.0\\.0\\.1:\\d+/v2/agent/connect: hello answered with welcome \\(node ${node.id}, protocol \\d+, heartbeat every \\d+ ms\\)$`,
+        ),
+      ),
       'doctor: no problems (9 checks)',
     ])
     expect(result.exitCode).toBe(0)
@@ -84,7 +96,12 @@ describe('llorch-agent doctor', () => {
     // With the agent running, doctor checks the token without a socket, so the agent keeps its link.
     const running = writeNodeFiles(cleanup.stateDir(), {
       token: node.token,
-      config: ({ tokenFile }) => ({ control_plane_url: stack.url.toString(), node_token_file: tokenFile, state_dir: dir, pools: [fakePoolInput('doctor-fake')] }),
+      config: ({ tokenFile }) => ({
+        control_plane_url: stack.url.toString(),
+        node_token_file: tokenFile,
+        state_dir: dir,
+        pools: [fakePoolInput('doctor-fake')],
+      }),
     })
     spawnAgentCli(cleanup, running)
     const online = async () => NodeView.parse(await (await stack.admin('GET', `/v2/nodes/${node.id}`)).json())
@@ -126,7 +143,10 @@ describe('llorch-agent doctor', () => {
     const found = failures(result.stdout)
     const expected: [RegExp, RegExp][] = [
       [/token file +node_token_file: .*node-token is readable by group or others \(mode 0644\)/, /fix: sudo chmod 600 .*node-token/],
-      [/engine +pools\[0\]\.binary: \/nonexistent\/llama-server is not an executable file/, /fix: install llama\.cpp \(its llama-server\), or set pools\[0\]\.binary to its full path/],
+      [
+        /engine +pools\[0\]\.binary: \/nonexistent\/llama-server is not an executable file/,
+        /fix: install llama\.cpp \(its llama-server\), or set pools\[0\]\.binary to its full path/,
+      ],
       [/model +pools\[0\]\.model: .*missing\.gguf does not exist/, /fix: download the GGUF file to that path, or set pools\[0\]\.model/],
       [/model +pools\[1\]\.model: .*model\.bin is not a GGUF model \(it does not start with "GGUF"\)/, /fix: download the GGUF file/],
       [/engine +pools\[2\]\.command\[0\]: no-such-engine is not on PATH/, /fix: give the full path of the program in pools\[2\]\.command\[0\]/],
@@ -151,20 +171,39 @@ describe('llorch-agent doctor', () => {
     const closedPort = await resolvePort({ port: 'auto', host: '127.0.0.1' })
     writeFileSync(
       unreachable,
-      JSON.stringify({ control_plane_url: `http://127.0.0.1:${closedPort}`, node_token_file: path.join(dir, 'missing-token'), state_dir: path.join(dir, 'state'), pools: [fakePoolInput('m')] }),
+      JSON.stringify({
+        control_plane_url: `http://127.0.0.1:${closedPort}`,
+        node_token_file: path.join(dir, 'missing-token'),
+        state_dir: path.join(dir, 'state'),
+        pools: [fakePoolInput('m')],
+      }),
     )
     const result = await doctor(unreachable, { FAKE_NVIDIA_SMI_EXIT: '9' })
     expect(result.exitCode).toBe(1)
     expect(failures(result.stdout).map((f) => [f.line.replace(/ +/g, ' '), f.fix.trim()])).toEqual([
-      [`FAIL token file node_token_file: ${dir}/missing-token does not exist`, expect.stringMatching(/^fix: write the token that POST \/v2\/nodes printed into it: echo 'lln\.…' \| sudo tee /)],
-      ['FAIL gpus nvidia-smi failed (exit 9): NVIDIA-SMI has failed because it couldn\'t communicate with the NVIDIA driver.', expect.stringMatching(/^fix: run nvidia-smi by itself; reinstall or reload the NVIDIA driver/)],
-      [expect.stringMatching(/^FAIL control plane control_plane_url: cannot reach http:\/\/127\.0\.0\.1:\d+: fetch failed: connect ECONNREFUSED/), `fix: check control_plane_url in ${unreachable}, DNS, and that this machine may open outbound HTTPS connections (proxy, firewall)`],
+      [
+        `FAIL token file node_token_file: ${dir}/missing-token does not exist`,
+        expect.stringMatching(/^fix: write the token that POST \/v2\/nodes printed into it: echo 'lln\.…' \| sudo tee /),
+      ],
+      [
+        "FAIL gpus nvidia-smi failed (exit 9): NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver.",
+        expect.stringMatching(/^fix: run nvidia-smi by itself; reinstall or reload the NVIDIA driver/),
+      ],
+      [
+        expect.stringMatching(/^FAIL control plane control_plane_url: cannot reach http:\/\/127\.0\.0\.1:\d+: fetch failed: connect ECONNREFUSED/),
+        `fix: check control_plane_url in ${unreachable}, DNS, and that this machine may open outbound HTTPS connections (proxy, firewall)`,
+      ],
     ])
 
     const badField = path.join(dir, 'bad.yaml')
     writeFileSync(badField, 'pools:\n  - id: a\n    engine: llamacpp\n    model: /m.gguf\n    slots: many\n')
     const bad = await doctor(badField)
     expect(bad.exitCode).toBe(1)
-    expect(failures(bad.stdout)).toEqual([{ line: 'FAIL  config         pools[0].slots: expected an integer, got "many" (string)', fix: `      fix: edit ${badField} (llorch-agent validate lists the same problems)` }])
+    expect(failures(bad.stdout)).toEqual([
+      {
+        line: 'FAIL  config         pools[0].slots: expected an integer, got "many" (string)',
+        fix: `      fix: edit ${badField} (llorch-agent validate lists the same problems)`,
+      },
+    ])
   })
 })

@@ -61,7 +61,12 @@ describe('drain', () => {
       if (event.kind === 'deltas') drained ??= agent.drain({ pool: 'fake-model', deadlineMs: 30 })
     })
     await drained
-    expect(events.at(-1)).toEqual({ kind: 'error', code: 'engine_unavailable', message: 'pool "fake-model" was drained before the task finished (deadline 30 ms)', retriable: false })
+    expect(events.at(-1)).toEqual({
+      kind: 'error',
+      code: 'engine_unavailable',
+      message: 'pool "fake-model" was drained before the task finished (deadline 30 ms)',
+      retriable: false,
+    })
     expect(isAlive(pid)).toBe(false)
     expect(agent.runningTasks()).toEqual([])
   })
@@ -96,7 +101,9 @@ describe('reload', () => {
     let n = 0
     while (reloading) {
       if (agent.runningTasks().length < 3) {
-        short.push(collectEvents(agent.runTask({ taskId: `s${n++}`, pool: 'fake-model', endpoint: 'completions', body: { model: 'x', prompt: 'p', max_tokens: 2 } })))
+        short.push(
+          collectEvents(agent.runTask({ taskId: `s${n++}`, pool: 'fake-model', endpoint: 'completions', body: { model: 'x', prompt: 'p', max_tokens: 2 } })),
+        )
       }
       await new Promise((resolve) => setTimeout(resolve, 10))
     }
@@ -127,7 +134,12 @@ describe('reload', () => {
   it('keeps the old engine serving when the new one fails to start', async () => {
     const broken = path.join(cleanup.stateDir(), 'broken')
     // Once the marker exists, new engines exit at start.
-    const command = ['sh', '-c', `if test -f ${broken}; then exec "$0" "$@" --fail-start --exit-code 5; else exec "$0" "$@"; fi`, ...fakeEngineCommand(['--tokens', '3'])]
+    const command = [
+      'sh',
+      '-c',
+      `if test -f ${broken}; then exec "$0" "$@" --fail-start --exit-code 5; else exec "$0" "$@"; fi`,
+      ...fakeEngineCommand(['--tokens', '3']),
+    ]
     const agent = testAgent(cleanup, [fakePool({ command })])
     await agent.start()
     const supervisor = agent.supervisor('fake-model')

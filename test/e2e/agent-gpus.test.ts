@@ -40,6 +40,11 @@ describe('GPU inventory', () => {
     let logged = ''
     lines.on('data', (chunk: Buffer) => (logged += chunk.toString()))
     expect(await readGpus({ log: createLog({ destination: lines }) })).toEqual([])
-    expect(JSON.parse(logged)).toMatchObject({ level: 'warn', event: 'gpus.nvidia_smi_failed', exit_code: 9, err: expect.stringContaining("couldn't communicate with the NVIDIA driver") })
+    expect(JSON.parse(logged)).toMatchObject({
+      level: 'warn',
+      event: 'gpus.nvidia_smi_failed',
+      exit_code: 9,
+      err: expect.stringContaining("couldn't communicate with the NVIDIA driver"),
+    })
   })
 })

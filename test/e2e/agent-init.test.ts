@@ -19,11 +19,23 @@ describe('llorch-agent init', () => {
     const dir = cleanup.stateDir()
     const file = path.join(dir, 'etc/agent.yaml')
     const PATH = pathWith({ engines: true })
-    const args = ['init', '--config', file, '--control-plane-url', 'https://llorch.test.workers.dev', '--token-file', path.join(dir, 'node-token'), '--state-dir', path.join(dir, 'state')]
+    const args = [
+      'init',
+      '--config',
+      file,
+      '--control-plane-url',
+      'https://llorch.test.workers.dev',
+      '--token-file',
+      path.join(dir, 'node-token'),
+      '--state-dir',
+      path.join(dir, 'state'),
+    ]
     const result = await cli(args, PATH)
     expect(result.stderr).toBe('')
     expect(result.exitCode).toBe(0)
-    expect(result.stdout).toContain(`${file}: written (found llamacpp, vllm, ollama), 3 pools: qwen2.5-7b-instruct (llamacpp), llama-3.1-8b-instruct (vllm, on-demand), llama3.2:3b (ollama, on-demand)`)
+    expect(result.stdout).toContain(
+      `${file}: written (found llamacpp, vllm, ollama), 3 pools: qwen2.5-7b-instruct (llamacpp), llama-3.1-8b-instruct (vllm, on-demand), llama3.2:3b (ollama, on-demand)`,
+    )
 
     const text = readFileSync(file, 'utf8')
     const config = parseDocument(text).toJS()
@@ -58,7 +70,9 @@ describe('llorch-agent init', () => {
     const text = readFileSync(file, 'utf8')
     expect(text).toContain('# Engines found on PATH: none of llama-server, vllm, ollama.')
     expect(text).toContain('control_plane_url: "https://llorch.example.workers.dev"   # CHANGE: your control plane')
-    expect(parseDocument(text).toJS().pools).toEqual([{ id: 'qwen2.5-7b-instruct', engine: 'llamacpp', binary: 'llama-server', model: '/srv/models/qwen2.5-7b-instruct-q4_k_m.gguf', slots: 4 }])
+    expect(parseDocument(text).toJS().pools).toEqual([
+      { id: 'qwen2.5-7b-instruct', engine: 'llamacpp', binary: 'llama-server', model: '/srv/models/qwen2.5-7b-instruct-q4_k_m.gguf', slots: 4 },
+    ])
   })
 })
 
@@ -86,7 +100,9 @@ describe('llorch-agent validate', () => {
     expect(result.exitCode).toBe(1)
     expect(result.stdout).toBe('')
     expect(result.stderr.trim().split('\n')).toEqual([
-      expect.stringMatching(new RegExp(`^${file}: node_token_file: ${dir}/node-token does not exist; fix: write the token that POST /v2/nodes printed into it: `)),
+      expect.stringMatching(
+        new RegExp(`^${file}: node_token_file: ${dir}/node-token does not exist; fix: write the token that POST /v2/nodes printed into it: `),
+      ),
       `${file}: pools[0].binary: llama-server is not on PATH; fix: install llama.cpp (its llama-server), or set pools[0].binary to its full path`,
       `${file}: pools[0].model: /nonexistent/qwen.gguf does not exist; fix: download the GGUF file to that path, or set pools[0].model to the one you have`,
       `${file}: 3 problems`,
@@ -94,6 +110,9 @@ describe('llorch-agent validate', () => {
 
     writeFileSync(path.join(dir, 'node-token'), `lln.node_AAAAAAAAAAAA.${'A'.repeat(43)}\n`, { mode: 0o600 })
     const withToken = await cli(['validate', '--config', file], pathWith({ engines: true }))
-    expect(withToken.stderr.trim().split('\n')).toEqual([`${file}: pools[0].model: /nonexistent/qwen.gguf does not exist; fix: download the GGUF file to that path, or set pools[0].model to the one you have`, `${file}: 1 problem`])
+    expect(withToken.stderr.trim().split('\n')).toEqual([
+      `${file}: pools[0].model: /nonexistent/qwen.gguf does not exist; fix: download the GGUF file to that path, or set pools[0].model to the one you have`,
+      `${file}: 1 problem`,
+    ])
   })
 })

@@ -45,10 +45,11 @@ async function standInControlPlane({ refuseUpgrade = false, welcomeFrom = Infini
     sockets,
     connections: () => sockets.length,
     latest: () => sockets.at(-1),
-    close: () => new Promise<void>((resolve) => {
-      for (const ws of sockets) ws.terminate()
-      server.close(() => resolve())
-    }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const ws of sockets) ws.terminate()
+        server.close(() => resolve())
+      }),
   }
 }
 
@@ -62,7 +63,18 @@ describe('agent link robustness', () => {
   function startAgent(url: string, fields: Record<string, unknown> = {}) {
     const stateDir = cleanup.stateDir()
     const configFile = path.join(stateDir, 'agent.json')
-    writeFileSync(configFile, JSON.stringify({ control_plane_url: url, node_token: TOKEN, state_dir: stateDir, log_level: 'debug', reconnect_max_ms: 200, pools: [fakePoolInput('link-model')], ...fields }))
+    writeFileSync(
+      configFile,
+      JSON.stringify({
+        control_plane_url: url,
+        node_token: TOKEN,
+        state_dir: stateDir,
+        log_level: 'debug',
+        reconnect_max_ms: 200,
+        pools: [fakePoolInput('link-model')],
+        ...fields,
+      }),
+    )
     return spawnAgentCli(cleanup, configFile)
   }
 
@@ -76,10 +88,13 @@ describe('agent link robustness', () => {
     cp.latest()?.send('{not json')
     cp.latest()?.send(JSON.stringify({ type: 'dispatch', task_id: 't1' }))
     cp.latest()?.send(JSON.stringify({ type: 'format_disk' }))
-    const errors = await waitFor(() => {
-      const seen = cp.frames.filter((f) => f.type === 'error')
-      return seen.length === 3 ? seen : null
-    }, { message: 'three error frames' })
+    const errors = await waitFor(
+      () => {
+        const seen = cp.frames.filter((f) => f.type === 'error')
+        return seen.length === 3 ? seen : null
+      },
+      { message: 'three error frames' },
+    )
     expect(errors.map((e) => e.type === 'error' && e.message)).toEqual([
       'frame is not valid JSON',
       expect.stringContaining('invalid "dispatch" frame'),

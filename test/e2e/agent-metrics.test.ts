@@ -41,10 +41,13 @@ describe("the agent's own /metrics", () => {
     }
     await waitFor(async () => (await getPool(stack, 'good-model'))?.state === 'ready', { timeoutMs: CEILING_MS, message: 'good-model ready' })
 
-    const crashed = await waitFor(async () => {
-      const families = await scrape()
-      return sampleValue(families, 'llorch_agent_breaker_open', { pool: 'crashy-model' }) === 1 ? families : null
-    }, { timeoutMs: CEILING_MS, message: 'the breaker of crashy-model open in the agent metrics' })
+    const crashed = await waitFor(
+      async () => {
+        const families = await scrape()
+        return sampleValue(families, 'llorch_agent_breaker_open', { pool: 'crashy-model' }) === 1 ? families : null
+      },
+      { timeoutMs: CEILING_MS, message: 'the breaker of crashy-model open in the agent metrics' },
+    )
     expect(sampleValue(crashed, 'llorch_agent_engine_restarts_total', { pool: 'crashy-model' })).toBe(1)
     expect(sampleValue(crashed, 'llorch_agent_engine_restarts_total', { pool: 'good-model' })).toBe(0)
     expect(sampleValue(crashed, 'llorch_agent_breaker_open', { pool: 'good-model' })).toBe(0)
@@ -62,10 +65,16 @@ describe("the agent's own /metrics", () => {
     expect(sampleValue(relayed, 'llorch_agent_link_reconnects_total')).toBe(0)
 
     await stack.restartControlPlane()
-    const reconnected = await waitFor(async () => {
-      const families = await scrape()
-      return sampleValue(families, 'llorch_agent_link_frames_sent_total', { type: 'hello' }) === 2 && sampleValue(families, 'llorch_agent_link_connected') === 1 ? families : null
-    }, { timeoutMs: CEILING_MS, message: 'a second hello after the control plane restarted' })
+    const reconnected = await waitFor(
+      async () => {
+        const families = await scrape()
+        return sampleValue(families, 'llorch_agent_link_frames_sent_total', { type: 'hello' }) === 2 &&
+          sampleValue(families, 'llorch_agent_link_connected') === 1
+          ? families
+          : null
+      },
+      { timeoutMs: CEILING_MS, message: 'a second hello after the control plane restarted' },
+    )
     expect(sampleValue(reconnected, 'llorch_agent_link_reconnects_total')).toBeGreaterThanOrEqual(1)
     expect((await fetch(url.replace('/metrics', '/other'))).status).toBe(404)
   })

@@ -39,7 +39,13 @@ describe('a drain while downloading', () => {
     const server = await startHubServer({ repos: { 'org/tiny': { commit: COMMIT, refs: { main: COMMIT }, files: { 'tiny.gguf': model } } } })
     servers.push(server)
     server.knobs.bytesPerSecond = 200_000
-    const pool = PoolConfig.parse({ id: 'd', engine: 'command', command: fakeEngineCommand(['--model-file', '{model}']), model: { hf: 'org/tiny', file: 'tiny.gguf' }, ...standIn })
+    const pool = PoolConfig.parse({
+      id: 'd',
+      engine: 'command',
+      command: fakeEngineCommand(['--model-file', '{model}']),
+      model: { hf: 'org/tiny', file: 'tiny.gguf' },
+      ...standIn,
+    })
     const { supervisor, states, stateDir } = supervise(pool, server)
     const started = supervisor.start().catch((error: unknown) => error)
     await waitFor(() => (supervisor.report().download?.bytes_done ?? 0) > 100_000, { timeoutMs: 15_000, message: 'some bytes fetched' })
@@ -63,7 +69,13 @@ describe('a drain while downloading', () => {
 describe('engines started on fetched files', () => {
   it('serves a vLLM pool from a fetched snapshot, offline, from the cache', async () => {
     const server = await startHubServer({
-      repos: { 'org/tiny': { commit: COMMIT, refs: { main: COMMIT }, files: { 'config.json': Buffer.from('{"model_type":"tiny"}'), 'model.safetensors': modelBytes(50_000, 41) } } },
+      repos: {
+        'org/tiny': {
+          commit: COMMIT,
+          refs: { main: COMMIT },
+          files: { 'config.json': Buffer.from('{"model_type":"tiny"}'), 'model.safetensors': modelBytes(50_000, 41) },
+        },
+      },
     })
     servers.push(server)
     const pool = PoolConfig.parse({ id: 'v', engine: 'vllm', model: { hf: 'org/tiny' }, ...standIn })
@@ -93,6 +105,8 @@ describe('engines started on fetched files', () => {
     await supervisor.start()
     expect(states).toEqual(['downloading', 'starting', 'ready'])
     expect(supervisor.report().engine_version).toBe('b0000-fake')
-    expect(readFileSync(engineLogPath(stateDir, 'l'), 'utf8')).toContain(`${path.join(stateDir, 'models', 'engines', 'unpacked', sha256Of(bytes), 'build', 'bin', 'llama-server')}`)
+    expect(readFileSync(engineLogPath(stateDir, 'l'), 'utf8')).toContain(
+      `${path.join(stateDir, 'models', 'engines', 'unpacked', sha256Of(bytes), 'build', 'bin', 'llama-server')}`,
+    )
   })
 })

@@ -89,10 +89,13 @@ describe('models fetched by the agent', () => {
     const scraped = parsePrometheus(await (await fetch(new URL('/metrics', s.url), { headers: { Authorization: `Bearer ${TEST_ADMIN_TOKEN}` } })).text())
     expect(sampleValue(scraped, 'llorch_node_download_total_bytes', { node: agent.nodeId, pool: 'tiny' })).toBe(MODEL.length)
     expect(sampleValue(scraped, 'llorch_node_download_bytes', { node: agent.nodeId, pool: 'tiny' })).toBeGreaterThan(0)
-    const status = await waitFor(async () => {
-      const shown = await execa(process.execPath, [AGENT_CLI, 'status', '--state-dir', agent.stateDir], { reject: false })
-      return /tiny +command +downloading +0\/1 +- +tiny\.gguf \d+% /.test(shown.stdout) ? shown.stdout : null
-    }, { timeoutMs: CEILING_MS, message: 'llorch-agent status showing the download' })
+    const status = await waitFor(
+      async () => {
+        const shown = await execa(process.execPath, [AGENT_CLI, 'status', '--state-dir', agent.stateDir], { reject: false })
+        return /tiny +command +downloading +0\/1 +- +tiny\.gguf \d+% /.test(shown.stdout) ? shown.stdout : null
+      },
+      { timeoutMs: CEILING_MS, message: 'llorch-agent status showing the download' },
+    )
     expect(status).toMatch(/tiny\.gguf \d+% [\d.]+ [kM]?B \/ 1\.5 MB at [\d.]+ [kM]?B\/s/)
     const { nodes } = NodeList.parse(await (await s.admin('GET', '/v2/nodes')).json())
     const listed = nodes.find((n) => n.id === agent.nodeId)?.replicas[0]
@@ -116,14 +119,20 @@ describe('models fetched by the agent', () => {
     const cacheDir = sharedCacheDir()
     const { input, engineUrl } = await hubPool('tiny')
     const first = await linked(s, server, 'node-killed', [input], { model_cache_dir: cacheDir })
-    await waitFor(async () => ((await replicaOn(s, 'tiny', first.nodeId))?.download?.bytes_done ?? 0) > 300_000, { timeoutMs: CEILING_MS, message: 'a third of the model fetched' })
+    await waitFor(async () => ((await replicaOn(s, 'tiny', first.nodeId))?.download?.bytes_done ?? 0) > 300_000, {
+      timeoutMs: CEILING_MS,
+      message: 'a third of the model fetched',
+    })
     process.kill(-first.pid, 'SIGKILL')
     await first.process
     const cutAt = server.bytesSent()
     server.knobs.bytesPerSecond = 0
 
     const second = await linked(s, server, 'node-resumed', [input], { model_cache_dir: cacheDir })
-    await waitFor(async () => (await replicaOn(s, 'tiny', second.nodeId))?.state === 'ready', { timeoutMs: CEILING_MS, message: 'tiny ready after the restart' })
+    await waitFor(async () => (await replicaOn(s, 'tiny', second.nodeId))?.state === 'ready', {
+      timeoutMs: CEILING_MS,
+      message: 'tiny ready after the restart',
+    })
     const ranges = contentGets(server).map((r) => r.range)
     expect(ranges[0]).toBeNull()
     const resumedFrom = Number(/^bytes=(\d+)-$/.exec(ranges[1] ?? '')?.[1])
@@ -138,10 +147,13 @@ describe('models fetched by the agent', () => {
     server.knobs.wrongBytes = true
     const { input } = await hubPool('tiny', { restart: { max_crashes: 1 } })
     const agent = await linked(s, server, 'node-wrong', [input])
-    const failed = await waitFor(async () => {
-      const replica = await replicaOn(s, 'tiny', agent.nodeId)
-      return replica?.state === 'failed' ? replica : null
-    }, { timeoutMs: CEILING_MS, message: 'tiny failed' })
+    const failed = await waitFor(
+      async () => {
+        const replica = await replicaOn(s, 'tiny', agent.nodeId)
+        return replica?.state === 'failed' ? replica : null
+      },
+      { timeoutMs: CEILING_MS, message: 'tiny failed' },
+    )
     const wrong = sha256Of(Buffer.concat([Buffer.from([(MODEL[0] ?? 0) ^ 0xff]), MODEL.subarray(1)]))
     expect(failed.reason).toContain(`tiny.gguf: sha256 mismatch, expected ${sha256Of(MODEL)}, got ${wrong}; the file was deleted`)
     expect(movesOf(agent, 'tiny')).toEqual(['stopped>downloading', 'downloading>failed'])
@@ -154,10 +166,13 @@ describe('models fetched by the agent', () => {
     server.knobs.claimedSize = 5_000_000_000_000_000
     const { input } = await hubPool('tiny', { restart: { max_crashes: 1 } })
     const agent = await linked(s, server, 'node-full', [input])
-    const failed = await waitFor(async () => {
-      const replica = await replicaOn(s, 'tiny', agent.nodeId)
-      return replica?.state === 'failed' ? replica : null
-    }, { timeoutMs: CEILING_MS, message: 'tiny failed' })
+    const failed = await waitFor(
+      async () => {
+        const replica = await replicaOn(s, 'tiny', agent.nodeId)
+        return replica?.state === 'failed' ? replica : null
+      },
+      { timeoutMs: CEILING_MS, message: 'tiny failed' },
+    )
     expect(failed.reason).toMatch(new RegExp(`^needs 5000\\.0 TB in ${agent.stateDir}/models, [\\d.]+ [kMGT]?B free;`))
     expect(contentGets(server)).toEqual([])
   })
@@ -168,10 +183,13 @@ describe('models fetched by the agent', () => {
     server.knobs.token = 'hf_gated_secret_0123456789'
     const { input } = await hubPool('gated', { restart: { max_crashes: 1 } })
     const without = await linked(s, server, 'node-no-token', [input])
-    const refused = await waitFor(async () => {
-      const replica = await replicaOn(s, 'gated', without.nodeId)
-      return replica?.state === 'failed' ? replica : null
-    }, { timeoutMs: CEILING_MS, message: 'gated failed without a token' })
+    const refused = await waitFor(
+      async () => {
+        const replica = await replicaOn(s, 'gated', without.nodeId)
+        return replica?.state === 'failed' ? replica : null
+      },
+      { timeoutMs: CEILING_MS, message: 'gated failed without a token' },
+    )
     expect(refused.reason).toContain('HTTP 401 from http://127.0.0.1:')
     expect(refused.reason).toContain('needs hf_token_file with a token that may read it')
 
@@ -216,7 +234,12 @@ describe('tasks waiting for a download', () => {
     const loading = events.find((e) => e.event.event === 'loading' && e.event.data.reason === 'downloading')?.event
     expect(loading).toMatchObject({
       event: 'loading',
-      data: { reason: 'downloading', node_id: agent.nodeId, message: expect.stringMatching(/^node \S+ is fetching the model: tiny\.gguf \d+% /), download: { file: 'tiny.gguf', bytes_total: MODEL.length } },
+      data: {
+        reason: 'downloading',
+        node_id: agent.nodeId,
+        message: expect.stringMatching(/^node \S+ is fetching the model: tiny\.gguf \d+% /),
+        download: { file: 'tiny.gguf', bytes_total: MODEL.length },
+      },
     })
     expect(kinds.indexOf('loading')).toBeLessThan(kinds.indexOf('started'))
     expect(tokenText(events)).toBe(expectedText(3))
@@ -231,7 +254,12 @@ describe('reload of a fetched model', () => {
     const agent = await linked(s, server, 'node-reload', [input])
     await waitFor(async () => (await replicaOn(s, 'tiny', agent.nodeId))?.state === 'ready', { timeoutMs: CEILING_MS, message: 'tiny ready' })
     const engineStats = async () => {
-      const line = agent.output().split('\n').filter((l) => l.includes('"event":"replica.spawn"')).at(-1) ?? '{}'
+      const line =
+        agent
+          .output()
+          .split('\n')
+          .filter((l) => l.includes('"event":"replica.spawn"'))
+          .at(-1) ?? '{}'
       const { port } = JSON.parse(line) as { port: number }
       return fakeEngineStats(`http://127.0.0.1:${port}`)
     }
@@ -241,22 +269,33 @@ describe('reload of a fetched model', () => {
     server.repos.set('org/tiny', { commit: NEXT_COMMIT, refs: { main: NEXT_COMMIT }, files: { 'tiny.gguf': next } })
     server.knobs.bytesPerSecond = 600_000
     expect((await s.admin('POST', '/v2/pools/tiny/reload', {})).status).toBe(202)
-    const during = await waitFor(async () => {
-      const replica = await replicaOn(s, 'tiny', agent.nodeId)
-      return replica?.download ? replica : null
-    }, { timeoutMs: CEILING_MS, message: 'the new revision downloading' })
+    const during = await waitFor(
+      async () => {
+        const replica = await replicaOn(s, 'tiny', agent.nodeId)
+        return replica?.download ? replica : null
+      },
+      { timeoutMs: CEILING_MS, message: 'the new revision downloading' },
+    )
     expect(during.state).toBe('ready')
-    await waitFor(async () => (await engineStats().catch(() => null))?.model_sha256 === sha256Of(next), { timeoutMs: CEILING_MS, message: 'the engine on the new revision' })
+    await waitFor(async () => (await engineStats().catch(() => null))?.model_sha256 === sha256Of(next), {
+      timeoutMs: CEILING_MS,
+      message: 'the engine on the new revision',
+    })
 
     server.knobs.bytesPerSecond = 0
     server.repos.set('org/tiny', { commit: COMMIT, refs: { main: COMMIT }, files: {} })
     expect((await s.admin('POST', '/v2/pools/tiny/reload', {})).status).toBe(202)
-    const replica = await waitFor(async () => {
-      const seen = await replicaOn(s, 'tiny', agent.nodeId)
-      return seen?.reason ? seen : null
-    }, { timeoutMs: CEILING_MS, message: 'the failed fetch in the reason' })
+    const replica = await waitFor(
+      async () => {
+        const seen = await replicaOn(s, 'tiny', agent.nodeId)
+        return seen?.reason ? seen : null
+      },
+      { timeoutMs: CEILING_MS, message: 'the failed fetch in the reason' },
+    )
     expect(replica.state).toBe('ready')
-    expect(replica.reason).toMatch(/^reload could not fetch the files, the running engine keeps serving: org\/tiny@main: tiny.gguf: HTTP 404 from http:\/\/127.0.0.1:\d+\/org\/tiny\/resolve\/main\/tiny.gguf/)
+    expect(replica.reason).toMatch(
+      /^reload could not fetch the files, the running engine keeps serving: org\/tiny@main: tiny.gguf: HTTP 404 from http:\/\/127.0.0.1:\d+\/org\/tiny\/resolve\/main\/tiny.gguf/,
+    )
     expect((await engineStats()).model_sha256).toBe(sha256Of(next))
   })
 })

@@ -33,11 +33,15 @@ describe('validate and doctor on sources', () => {
     const stateDir = cleanup.stateDir()
     const config = writeAgentConfig(stateDir, [pool('tiny', 'tiny.gguf')])
     const before = await cli(server, ['doctor', '--config', config])
-    expect(before.stdout).toMatch(/ok {4}source {9}pools\[0\]\.model: org\/tiny@main: tiny\.gguf: reachable, 1 file to fetch, 200\.0 kB \([\d.]+ [kMGT]?B free in .*\/models\)/)
+    expect(before.stdout).toMatch(
+      /ok {4}source {9}pools\[0\]\.model: org\/tiny@main: tiny\.gguf: reachable, 1 file to fetch, 200\.0 kB \([\d.]+ [kMGT]?B free in .*\/models\)/,
+    )
     expect(server.requests.filter((r) => r.method === 'GET')).toEqual([])
     server.knobs.claimedSize = 7_000_000_000_000_000
     const full = await cli(server, ['doctor', '--config', config])
-    expect(full.stdout).toMatch(/FAIL  source {9}pools\[0\]\.model: org\/tiny@main: tiny\.gguf: needs 7000\.0 TB in .*\/models, [\d.]+ [kMGT]?B free\n {6}fix: free space in/)
+    expect(full.stdout).toMatch(
+      /FAIL  source {9}pools\[0\]\.model: org\/tiny@main: tiny\.gguf: needs 7000\.0 TB in .*\/models, [\d.]+ [kMGT]?B free\n {6}fix: free space in/,
+    )
     server.knobs.claimedSize = null
 
     const notYet = await cli(server, ['validate', '--config', config])
@@ -84,7 +88,10 @@ describe('llorch-agent pull, models, prune', () => {
 
     const onlyTiny = writeAgentConfig(stateDir, [pool('tiny', 'tiny.gguf')])
     const pruned = await cli(server, ['prune', '--config', onlyTiny])
-    expect(pruned.stdout.split('\n')).toEqual(['removed other.gguf (90.0 kB, org/tiny)', `${path.join(stateDir, 'models')}: removed 1 file no pool uses, 90.0 kB freed`])
+    expect(pruned.stdout.split('\n')).toEqual([
+      'removed other.gguf (90.0 kB, org/tiny)',
+      `${path.join(stateDir, 'models')}: removed 1 file no pool uses, 90.0 kB freed`,
+    ])
     expect(existsSync(path.join(snapshot, 'other.gguf'))).toBe(false)
     expect(existsSync(path.join(snapshot, 'tiny.gguf'))).toBe(true)
   })

@@ -31,10 +31,13 @@ describe('running tasks through the agent', () => {
       }
     })
     expect(events.at(-1)).toEqual({ kind: 'error', code: 'cancelled', message: 'task "long" was cancelled', retriable: false })
-    const stats = await waitFor(async () => {
-      const s = await fakeEngineStats(baseUrl)
-      return s.aborted === 1 && s.active === 0 ? s : null
-    }, { message: 'the fake engine to record the abort' })
+    const stats = await waitFor(
+      async () => {
+        const s = await fakeEngineStats(baseUrl)
+        return s.aborted === 1 && s.active === 0 ? s : null
+      },
+      { message: 'the fake engine to record the abort' },
+    )
     expect(stats.completed).toBe(0)
     expect(agent.runningTasks()).toEqual([])
     expect(agent.cancel('long')).toBe(false)
@@ -44,9 +47,12 @@ describe('running tasks through the agent', () => {
     const agent = testAgent(cleanup, [fakePool({ fakeArgs: ['--hang'] })])
     await agent.start()
     const controller = new AbortController()
-    const events = await collectEvents(agent.runTask({ taskId: 'hang', pool: 'fake-model', endpoint: 'completions', body: { model: 'x', prompt: 'p' }, signal: controller.signal }), (event) => {
-      if (event.kind === 'started') controller.abort(new LlorchError('cancelled', 'client disconnected'))
-    })
+    const events = await collectEvents(
+      agent.runTask({ taskId: 'hang', pool: 'fake-model', endpoint: 'completions', body: { model: 'x', prompt: 'p' }, signal: controller.signal }),
+      (event) => {
+        if (event.kind === 'started') controller.abort(new LlorchError('cancelled', 'client disconnected'))
+      },
+    )
     expect(events).toEqual([{ kind: 'started' }, { kind: 'error', code: 'cancelled', message: 'client disconnected', retriable: false }])
   })
 
@@ -63,14 +69,21 @@ describe('running tasks through the agent', () => {
       return null
     }
     expect(refusal(() => agent.runTask({ taskId: 'b', pool: 'fake-model', endpoint: 'chat', body: chatBody }))).toEqual({
-      code: 'queue_full', message: 'all 1 slots of pool "fake-model" are busy on this node', retriable: true,
+      code: 'queue_full',
+      message: 'all 1 slots of pool "fake-model" are busy on this node',
+      retriable: true,
     })
     expect(refusal(() => agent.runTask({ taskId: 'a', pool: 'fake-model', endpoint: 'chat', body: chatBody }))).toMatchObject({ code: 'conflict' })
     expect(refusal(() => agent.runTask({ taskId: 'c', pool: 'later', endpoint: 'chat', body: chatBody }))).toEqual({
-      code: 'engine_unavailable', message: 'pool "later" is stopped on this node', retriable: true,
+      code: 'engine_unavailable',
+      message: 'pool "later" is stopped on this node',
+      retriable: true,
     })
     expect(refusal(() => agent.runTask({ taskId: 'd', pool: 'nope', endpoint: 'chat', body: chatBody }))).toMatchObject({ code: 'model_not_found' })
-    expect(agent.replicas().map((r) => [r.pool, r.state, r.slots_busy])).toEqual([['fake-model', 'ready', 1], ['later', 'stopped', 0]])
+    expect(agent.replicas().map((r) => [r.pool, r.state, r.slots_busy])).toEqual([
+      ['fake-model', 'ready', 1],
+      ['later', 'stopped', 0],
+    ])
     agent.cancel('a')
     await collectEvents(first)
     await agent.preload('later')

@@ -47,7 +47,9 @@ describe('restart and circuit breaker', () => {
     expect(reports.filter((r) => r.state === 'failed').map((r) => r.breaker_open)).toEqual([false, false, true])
     expect(supervisor.report().breaker_open).toBe(true)
     expect(pids.size).toBe(3)
-    expect(supervisor.reason).toMatch(/exited with code 3 after [\d.]+ s; circuit breaker open after 3 crashes within 60000 ms; no more restarts until a reload/)
+    expect(supervisor.reason).toMatch(
+      /exited with code 3 after [\d.]+ s; circuit breaker open after 3 crashes within 60000 ms; no more restarts until a reload/,
+    )
     expect(supervisor.reason).toContain('crashing 150 ms after load as asked')
     expect(supervisor.restartPending).toBe(false)
     for (const pid of pids) expect(isAlive(pid)).toBe(false)
@@ -85,7 +87,9 @@ describe('restart and circuit breaker', () => {
   })
 
   it('restarts a ready engine that stops answering health checks', async () => {
-    const { supervisor, states, pids } = supervise(fakePool({ fakeArgs: ['--unhealthy-after-ms', '300'], liveness_interval_ms: 20, liveness_failures: 2, restart: { initial_delay_ms: 60_000 } }))
+    const { supervisor, states, pids } = supervise(
+      fakePool({ fakeArgs: ['--unhealthy-after-ms', '300'], liveness_interval_ms: 20, liveness_failures: 2, restart: { initial_delay_ms: 60_000 } }),
+    )
     await supervisor.start()
     const first = supervisor.pid ?? 0
     await waitFor(() => supervisor.state === 'failed', { message: 'the replica to fail its health checks' })

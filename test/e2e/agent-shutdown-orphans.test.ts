@@ -8,10 +8,13 @@ import { FIXTURE_BIN, enginePidsIn, isAlive, useProcessCleanup, waitFor } from '
 const cleanup = useProcessCleanup()
 
 async function readyPids(stateDir: string, pools: number): Promise<number[]> {
-  await waitFor(() => {
-    const status = readStatusFile(stateDir)
-    return status !== null && status.replicas.filter((r) => r.state === 'ready').length === pools
-  }, { message: `${pools} ready replicas in ${stateDir}/status.json` })
+  await waitFor(
+    () => {
+      const status = readStatusFile(stateDir)
+      return status !== null && status.replicas.filter((r) => r.state === 'ready').length === pools
+    },
+    { message: `${pools} ready replicas in ${stateDir}/status.json` },
+  )
   const pids = enginePidsIn(stateDir)
   expect(pids).toHaveLength(pools)
   return pids
@@ -61,12 +64,15 @@ describe('agent shutdown and orphans', () => {
     for (const pid of orphans) expect(isAlive(pid)).toBe(true)
 
     const second = spawnAgentCli(cleanup, config)
-    const fresh = await waitFor(() => {
-      const status = readStatusFile(stateDir)
-      const pids = enginePidsIn(stateDir)
-      const ready = status?.agent_pid === second.pid && status.replicas.every((r) => r.state === 'ready')
-      return ready && pids.length === 2 && pids.every((pid) => !orphans.includes(pid)) ? pids : null
-    }, { message: 'the second agent to start its own engines' })
+    const fresh = await waitFor(
+      () => {
+        const status = readStatusFile(stateDir)
+        const pids = enginePidsIn(stateDir)
+        const ready = status?.agent_pid === second.pid && status.replicas.every((r) => r.state === 'ready')
+        return ready && pids.length === 2 && pids.every((pid) => !orphans.includes(pid)) ? pids : null
+      },
+      { message: 'the second agent to start its own engines' },
+    )
     for (const pid of orphans) expect(isAlive(pid)).toBe(false)
     expect(second.output()).toContain('"event":"agent.orphan_stopped"')
     process.kill(second.pid, 'SIGTERM')

@@ -42,7 +42,10 @@ describe('supervisor start', () => {
 
   it('fails with the log tail when the engine is not ready before the start timeout', async () => {
     const { supervisor, states } = supervise(fakePool({ fakeArgs: ['--load-ms', '600000'], start_timeout_ms: 1_500, restart: { max_crashes: 1 } }))
-    const failure = await supervisor.start().then(() => null, (error: unknown) => error)
+    const failure = await supervisor.start().then(
+      () => null,
+      (error: unknown) => error,
+    )
     expect(failure).toBeInstanceOf(EngineExitError)
     expect(failure).toMatchObject({ terminationReason: 'start-timeout', exitCode: 0 })
     expect(states).toEqual(['starting', 'failed'])
@@ -81,7 +84,9 @@ describe('supervisor start', () => {
 
 describe('engine kinds', () => {
   it('runs llama-server with the pool slots and GPUs and reads its build', async () => {
-    const { supervisor, stateDir } = supervise(standIn({ engine: 'llamacpp', model: '/models/tiny.gguf', slots: 3, gpus: [1], gpu_layers: 99, args: ['--load-ms', '100'] }))
+    const { supervisor, stateDir } = supervise(
+      standIn({ engine: 'llamacpp', model: '/models/tiny.gguf', slots: 3, gpus: [1], gpu_layers: 99, args: ['--load-ms', '100'] }),
+    )
     await supervisor.start()
     expect(supervisor.report()).toMatchObject({ state: 'ready', engine: 'llamacpp', slots: 3, engine_version: 'b0000-fake' })
     const props = await fetch(`${supervisor.acquire().endpoint.baseUrl}/props`).then((r) => r.json())

@@ -31,7 +31,9 @@ describe('the dashboard in headless Chromium', () => {
     })
     await waitFor(async () => (await getPool(stack, POOL))?.state === 'ready', { timeoutMs: CEILING_MS, message: `pool ${POOL} ready` })
     await waitFor(async () => (await getPool(stack, BROKEN))?.replicas[0]?.state === 'failed', { timeoutMs: CEILING_MS, message: `pool ${BROKEN} failed` })
-    const { key, id: keyId } = CreateApiKeyResponse.parse(await (await stack.admin('POST', '/v2/api-keys', { name: 'dash', scopes: ['inference'], limits: { requests_per_minute: 600 } })).json())
+    const { key, id: keyId } = CreateApiKeyResponse.parse(
+      await (await stack.admin('POST', '/v2/api-keys', { name: 'dash', scopes: ['inference'], limits: { requests_per_minute: 600 } })).json(),
+    )
     const spare = CreateNodeResponse.parse(await (await stack.admin('POST', '/v2/nodes', { name: 'spare-box' })).json())
 
     const browser = await chromium.launch(await chromiumLaunchOptions())
@@ -72,14 +74,19 @@ describe('the dashboard in headless Chromium', () => {
     const openai = new OpenAI({ apiKey: key, baseURL: new URL('/v1', stack.url).toString(), maxRetries: 0 })
     const tokensCaption = page.locator(`[data-charts="${POOL}"] figcaption`).first()
     const tokensLine = page.locator(`[data-charts="${POOL}"] polyline`).first()
-    await waitFor(async () => {
-      await Promise.all([1, 2].map(async () => {
-        for await (const _chunk of await openai.chat.completions.create({ model: POOL, stream: true, messages: [{ role: 'user', content: 'hello' }] }));
-      }))
-      const caption = (await tokensCaption.textContent()) ?? ''
-      const points = (await tokensLine.getAttribute('points'))?.split(' ').length ?? 0
-      return !caption.startsWith('Tokens/s: 0.0') && points >= 4
-    }, { timeoutMs: CEILING_MS, intervalMs: 50, message: 'a tokens/s reading above zero, after a few polls, on the page' })
+    await waitFor(
+      async () => {
+        await Promise.all(
+          [1, 2].map(async () => {
+            for await (const _chunk of await openai.chat.completions.create({ model: POOL, stream: true, messages: [{ role: 'user', content: 'hello' }] }));
+          }),
+        )
+        const caption = (await tokensCaption.textContent()) ?? ''
+        const points = (await tokensLine.getAttribute('points'))?.split(' ').length ?? 0
+        return !caption.startsWith('Tokens/s: 0.0') && points >= 4
+      },
+      { timeoutMs: CEILING_MS, intervalMs: 50, message: 'a tokens/s reading above zero, after a few polls, on the page' },
+    )
 
     // The keys-and-usage view: the key, its limits, and the requests it made.
     const keyRow = page.locator(`[data-key="${keyId}"]`)

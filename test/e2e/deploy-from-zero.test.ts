@@ -14,7 +14,8 @@ import { REPO_ROOT, useProcessCleanup, waitFor } from '../support/processes.ts'
 const cleanup = useProcessCleanup()
 const script = (name: string) => path.join(REPO_ROOT, 'scripts', name)
 /** The secrets file as the Worker's bindings, as `wrangler deploy --secrets-file` sets them. */
-const secretsIn = (file: string) => Object.fromEntries(Object.entries(parseEnv(readFileSync(file, 'utf8'))).filter((e): e is [string, string] => e[1] !== undefined))
+const secretsIn = (file: string) =>
+  Object.fromEntries(Object.entries(parseEnv(readFileSync(file, 'utf8'))).filter((e): e is [string, string] => e[1] !== undefined))
 const run = (name: string, args: string[]) => execa(process.execPath, [script(name), ...args], { cwd: REPO_ROOT, reject: false, all: true })
 
 /** README, "Deploy from zero", with a second local libSQL server (with auth) standing in for Turso. */
@@ -34,7 +35,9 @@ describe('deploy from zero', () => {
     const outdir = path.join(dir, 'dist')
     // The stand-in is a plain-http server on this machine, which check:deploy refuses unless told.
     const checked = await run('check-deploy.ts', ['--secrets-file', secretsFile, '--outdir', outdir, '--allow-local-registry'])
-    expect(checked.all).toMatch(/^check:deploy: ok: llorch bundled \(\d+ KiB\), no local address or secret in it; vars: HEARTBEAT_INTERVAL_MS; secrets it needs: LIBSQL_URL, LIBSQL_AUTH_TOKEN, ADMIN_TOKEN$/)
+    expect(checked.all).toMatch(
+      /^check:deploy: ok: llorch bundled \(\d+ KiB\), no local address or secret in it; vars: HEARTBEAT_INTERVAL_MS; secrets it needs: LIBSQL_URL, LIBSQL_AUTH_TOKEN, ADMIN_TOKEN$/,
+    )
     expect(checked.exitCode).toBe(0)
     const bundle = readFileSync(path.join(outdir, 'index.js'), 'utf8')
     for (const value of [turso.url, authToken, adminToken, '127.0.0.1']) expect(bundle.includes(value), value).toBe(false)
@@ -43,19 +46,29 @@ describe('deploy from zero', () => {
     const controlPlane = await startControlPlane({ bundlePath: path.join(outdir, 'index.js'), bindings: secretsIn(secretsFile) })
     cleanup.defer(() => controlPlane.stop())
     const admin = (route: string, body: unknown) =>
-      fetch(new URL(route, controlPlane.url), { method: 'POST', headers: { Authorization: `Bearer ${adminToken}`, 'Content-Type': 'application/json' }, body: JSON.stringify(body) })
+      fetch(new URL(route, controlPlane.url), {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${adminToken}`, 'Content-Type': 'application/json' },
+        body: JSON.stringify(body),
+      })
     const node = CreateNodeResponse.parse(await (await admin('/v2/nodes', { name: 'gpu-1' })).json())
     const key = CreateApiKeyResponse.parse(await (await admin('/v2/api-keys', { name: 'app', scopes: ['inference'] })).json())
 
     const tokenFile = path.join(dir, 'node-token')
     writeFileSync(tokenFile, `${node.token}\n`, { mode: 0o600 })
     const config = path.join(dir, 'agent.json')
-    writeFileSync(config, JSON.stringify({ control_plane_url: controlPlane.url.toString(), node_token_file: tokenFile, state_dir: dir, pools: [fakePoolInput('first-model')] }))
+    writeFileSync(
+      config,
+      JSON.stringify({ control_plane_url: controlPlane.url.toString(), node_token_file: tokenFile, state_dir: dir, pools: [fakePoolInput('first-model')] }),
+    )
     spawnAgentCli(cleanup, config)
-    await waitFor(async () => {
-      const pool = await fetch(new URL('/v2/pools/first-model', controlPlane.url), { headers: { Authorization: `Bearer ${adminToken}` } })
-      return pool.status === 200 && PoolView.parse(await pool.json()).state === 'ready'
-    }, { message: 'the first agent’s pool ready' })
+    await waitFor(
+      async () => {
+        const pool = await fetch(new URL('/v2/pools/first-model', controlPlane.url), { headers: { Authorization: `Bearer ${adminToken}` } })
+        return pool.status === 200 && PoolView.parse(await pool.json()).state === 'ready'
+      },
+      { message: 'the first agent’s pool ready' },
+    )
     const openai = new OpenAI({ baseURL: new URL('/v1', controlPlane.url).toString(), apiKey: key.key, maxRetries: 0 })
     const reply = await openai.chat.completions.create({ model: 'first-model', max_tokens: 3, messages: [{ role: 'user', content: 'Hello' }] })
     expect(reply.choices[0]?.message.content).toBe('tok0 tok1 tok2')
@@ -103,7 +116,11 @@ describe('deploy from zero', () => {
       `check:deploy: ${remote.file}: LIBSQL_AUTH_TOKEN is missing; a remote registry needs its token (turso db tokens create)`,
       `check:deploy: ${remote.file}: ADMIN_TOKEN is missing; without it every admin call is refused (openssl rand -hex 32 makes one)`,
     ])
-    const good = await check(['LIBSQL_URL=libsql://llorch-example.turso.io', 'LIBSQL_AUTH_TOKEN=turso-token-0123456789', `ADMIN_TOKEN=${randomBytes(32).toString('hex')}`])
+    const good = await check([
+      'LIBSQL_URL=libsql://llorch-example.turso.io',
+      'LIBSQL_AUTH_TOKEN=turso-token-0123456789',
+      `ADMIN_TOKEN=${randomBytes(32).toString('hex')}`,
+    ])
     expect(good).toMatchObject({ code: 0, problems: [], stdout: expect.stringMatching(/^check:deploy: ok: /) })
   })
 })

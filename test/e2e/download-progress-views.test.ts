@@ -33,8 +33,13 @@ describe('the dashboard and llorch pools show while a model downloads', () => {
       env: { HF_ENDPOINT: server.url },
     })
     await waitFor(async () => (await getPool(stack, 'tiny'))?.replicas[0]?.state === 'downloading', { timeoutMs: CEILING_MS, message: 'tiny downloading' })
-    const shown = await execa(process.execPath, [LLORCH_CLI, '--url', stack.url.toString(), '--admin-token', TEST_ADMIN_TOKEN, 'pools', 'show', 'tiny'], { reject: false, env: { LLORCH_STATE_DIR: cleanup.stateDir() } })
-    expect(shown.stdout).toMatch(new RegExp(`tiny +${agent.nodeId} +downloading +0/1 +command +tiny\\.gguf \\d+% [\\d.]+ [kM]?B / 1\\.5 MB at [\\d.]+ [kM]?B/s`))
+    const shown = await execa(process.execPath, [LLORCH_CLI, '--url', stack.url.toString(), '--admin-token', TEST_ADMIN_TOKEN, 'pools', 'show', 'tiny'], {
+      reject: false,
+      env: { LLORCH_STATE_DIR: cleanup.stateDir() },
+    })
+    expect(shown.stdout).toMatch(
+      new RegExp(`tiny +${agent.nodeId} +downloading +0/1 +command +tiny\\.gguf \\d+% [\\d.]+ [kM]?B / 1\\.5 MB at [\\d.]+ [kM]?B/s`),
+    )
 
     const browser = await chromium.launch(await chromiumLaunchOptions())
     cleanup.defer(() => browser.close())
@@ -50,7 +55,9 @@ describe('the dashboard and llorch pools show while a model downloads', () => {
     expect(await bar.getAttribute('max')).toBe(String(MODEL.length))
     expect(Number(await bar.getAttribute('value'))).toBeGreaterThan(0)
     expect(await bar.getAttribute('aria-label')).toBe('download of tiny.gguf')
-    expect(await replica.locator('[data-field="download-text"]').textContent()).toMatch(/^tiny\.gguf \d+% [\d.]+ [kM]?B \/ 1\.5 MB at [\d.]+ [kM]?B\/s(, \d+ s left)?$/)
+    expect(await replica.locator('[data-field="download-text"]').textContent()).toMatch(
+      /^tiny\.gguf \d+% [\d.]+ [kM]?B \/ 1\.5 MB at [\d.]+ [kM]?B\/s(, \d+ s left)?$/,
+    )
     expect(await replica.locator('[data-field="state"]').textContent()).toBe('downloading')
 
     await expect.poll(() => replica.locator('[data-field="state"]').textContent(), { timeout: CEILING_MS }).toBe('ready')

@@ -51,19 +51,25 @@ describe('per-key limits', () => {
 
     // Tokens are counted once a task ends: the key is refused as soon as its first reply is counted.
     const tpm = await limitedKey(stack(), { tokens_per_minute: 5 })
-    const overTpm = await waitFor(async () => {
-      const reply = await call(tpm.key)
-      return reply.status === 429 ? reply : null
-    }, { timeoutMs: CEILING_MS, message: 'a refusal for tokens per minute' })
+    const overTpm = await waitFor(
+      async () => {
+        const reply = await call(tpm.key)
+        return reply.status === 429 ? reply : null
+      },
+      { timeoutMs: CEILING_MS, message: 'a refusal for tokens per minute' },
+    )
     expect(codeOf(overTpm.body)).toBe('rate_limit_tpm')
     expect(Number(overTpm.headers.get('Retry-After'))).toBeGreaterThanOrEqual(1)
     expect((await call(other.key)).status).toBe(200)
 
     const budget = await limitedKey(stack(), { token_budget: { tokens: 5, period: 'month' } })
-    const overBudget = await waitFor(async () => {
-      const reply = await call(budget.key)
-      return reply.status === 429 ? reply : null
-    }, { timeoutMs: CEILING_MS, message: 'a refusal for the token budget' })
+    const overBudget = await waitFor(
+      async () => {
+        const reply = await call(budget.key)
+        return reply.status === 429 ? reply : null
+      },
+      { timeoutMs: CEILING_MS, message: 'a refusal for the token budget' },
+    )
     expect(OpenAIErrorBody.parse(JSON.parse(overBudget.body)).error).toMatchObject({ code: 'token_budget_exhausted', type: 'insufficient_quota' })
     expect(Number(overBudget.headers.get('Retry-After'))).toBeGreaterThanOrEqual(1)
     expect((await call(other.key)).status).toBe(200)
@@ -108,6 +114,9 @@ describe('per-key limits', () => {
     expect((await chat(stack(), other.key, 'slow-model')).status).toBe(200)
 
     expect(await stream.text()).toContain('data: [DONE]')
-    await waitFor(async () => (await chat(stack(), limited.key, 'slow-model')).status === 200, { timeoutMs: CEILING_MS, message: 'the limited key served again' })
+    await waitFor(async () => (await chat(stack(), limited.key, 'slow-model')).status === 200, {
+      timeoutMs: CEILING_MS,
+      message: 'the limited key served again',
+    })
   })
 })

@@ -37,7 +37,9 @@ async function readUntil(reader: EventReader, done: (event: ReceivedEvent) => bo
 
 /** A `/v1` stream holding the pool's only slot until it is read to the end. */
 async function occupySlot(stack: Stack, key: string, model: string, tokens: number): Promise<Response> {
-  const response = await taskCall(stack, key, 'POST', '/v1/chat/completions', { body: { model, stream: true, max_tokens: tokens, messages: [{ role: 'user', content: 'hold' }] } })
+  const response = await taskCall(stack, key, 'POST', '/v1/chat/completions', {
+    body: { model, stream: true, max_tokens: tokens, messages: [{ role: 'user', content: 'hold' }] },
+  })
   expect(response.status).toBe(200)
   return response
 }
@@ -58,14 +60,28 @@ describe('native task API', () => {
     expect(reader.response.status).toBe(200)
     expect(reader.response.headers.get('content-type')).toContain('text/event-stream')
     const events = await reader.rest()
-    expect(events.map((e) => e.event.event)).toEqual(['queued', 'started', ...events.filter((e) => e.event.event === 'token').map(() => 'token'), 'metrics', 'end'])
+    expect(events.map((e) => e.event.event)).toEqual([
+      'queued',
+      'started',
+      ...events.filter((e) => e.event.event === 'token').map(() => 'token'),
+      'metrics',
+      'end',
+    ])
     expect(tokenText(events)).toBe(expectedText(6))
     const ids = events.map((e) => e.id)
     expect(ids).toEqual(ids.map((_, i) => i + 1))
     expect(events.at(-1)?.event).toMatchObject({ event: 'end', data: { finish_reason: 'length', usage: { completion_tokens: 6 } } })
-    expect(events.at(-2)?.event).toMatchObject({ event: 'metrics', data: { completion_tokens: 6, ttft_ms: expect.any(Number), queue_wait_ms: expect.any(Number) } })
+    expect(events.at(-2)?.event).toMatchObject({
+      event: 'metrics',
+      data: { completion_tokens: 6, ttft_ms: expect.any(Number), queue_wait_ms: expect.any(Number) },
+    })
 
-    expect(await view(stack, key, task.task_id)).toMatchObject({ state: 'completed', queue_position: null, usage: { completion_tokens: 6 }, last_event_id: events.length })
+    expect(await view(stack, key, task.task_id)).toMatchObject({
+      state: 'completed',
+      queue_position: null,
+      usage: { completion_tokens: 6 },
+      last_event_id: events.length,
+    })
     // Everything was read: EventSource is told not to reconnect.
     expect((await openEvents(stack, key, task.task_id, events.length)).response.status).toBe(204)
   })
@@ -151,7 +167,9 @@ describe('native task API', () => {
     expect(cancel.status).toBe(200)
     expect(CancelTaskResponse.parse(await cancel.json())).toEqual({ task_id: task.task_id, state: 'cancelled' })
     expect((await getPool(stack, 'cancel-queued-model'))?.queue_depth).toBe(0)
-    expect(await reader.rest()).toEqual([{ id: expect.any(Number), event: { event: 'error', data: { code: 'cancelled', message: expect.any(String), retriable: false } } }])
+    expect(await reader.rest()).toEqual([
+      { id: expect.any(Number), event: { event: 'error', data: { code: 'cancelled', message: expect.any(String), retriable: false } } },
+    ])
     await holder.body?.cancel()
     await waitFor(async () => (await getPool(stack, 'cancel-queued-model'))?.slots_busy === 0, { timeoutMs: CEILING_MS, message: 'the slot free again' })
     expect((await fakeEngineStats(engineUrl)).requests).toBe(1)
@@ -181,13 +199,22 @@ describe('native task API', () => {
   it('says `loading` while an on-demand engine starts for the task, then runs it', async () => {
     const stack = currentStack()
     const port = await freePort()
-    await startLinkedAgent(cleanup, stack, { name: 'node-lazy', pools: [fakePoolInput('lazy-model', ['--load-ms', '1500'], { slots: 1, port, preload: 'on-demand' })] })
-    await waitFor(async () => (await getPool(stack, 'lazy-model'))?.replicas.some((r) => r.state === 'stopped'), { timeoutMs: CEILING_MS, message: 'a stopped replica' })
+    await startLinkedAgent(cleanup, stack, {
+      name: 'node-lazy',
+      pools: [fakePoolInput('lazy-model', ['--load-ms', '1500'], { slots: 1, port, preload: 'on-demand' })],
+    })
+    await waitFor(async () => (await getPool(stack, 'lazy-model'))?.replicas.some((r) => r.state === 'stopped'), {
+      timeoutMs: CEILING_MS,
+      message: 'a stopped replica',
+    })
     const { key } = await createKey(stack)
     const task = await created(await createTask(stack, key, { model: 'lazy-model', max_tokens: 3 }))
     const events = await (await openEvents(stack, key, task.task_id)).rest()
     const kinds = events.map((e) => e.event.event)
-    expect(events.find((e) => e.event.event === 'loading')?.event).toMatchObject({ event: 'loading', data: { reason: 'on_demand_start', message: expect.stringContaining('starting an engine') } })
+    expect(events.find((e) => e.event.event === 'loading')?.event).toMatchObject({
+      event: 'loading',
+      data: { reason: 'on_demand_start', message: expect.stringContaining('starting an engine') },
+    })
     expect(kinds.indexOf('loading')).toBeLessThan(kinds.indexOf('started'))
     expect(tokenText(events)).toBe(expectedText(3))
   })
@@ -206,13 +233,17 @@ describe('native task API', () => {
     expect((await fakeEngineStats(engineUrl)).requests).toBe(0)
   })
 
-  it("keeps a task from every other key: 404 for its state, its events and its cancel", async () => {
+  it('keeps a task from every other key: 404 for its state, its events and its cancel', async () => {
     const stack = currentStack()
     await servePool(cleanup, stack, 'private-model', { slots: 1 })
     const owner = await createKey(stack)
     const other = await createKey(stack)
     const task = await created(await createTask(stack, owner.key, { model: 'private-model' }))
-    for (const [method, path] of [['GET', `/v2/tasks/${task.task_id}`], ['GET', `/v2/tasks/${task.task_id}/events`], ['POST', `/v2/tasks/${task.task_id}/cancel`]] as const) {
+    for (const [method, path] of [
+      ['GET', `/v2/tasks/${task.task_id}`],
+      ['GET', `/v2/tasks/${task.task_id}/events`],
+      ['POST', `/v2/tasks/${task.task_id}/cancel`],
+    ] as const) {
       const response = await taskCall(stack, other.key, method, path)
       expect(response.status, `${method} ${path}`).toBe(404)
       expect(await response.json()).toMatchObject({ error: { code: 'not_found' } })
@@ -248,7 +279,10 @@ describe('native task API', () => {
     )
     // Expired unread: free again.
     await waitFor(async () => (await view(stack, key, third.task_id)).state === 'expired', { timeoutMs: CEILING_MS, message: 'the task expired' })
-    await waitFor(async () => (await createTask(stack, key, { model: 'limited-model' })).status === 202, { timeoutMs: CEILING_MS, message: 'a place for a new task' })
+    await waitFor(async () => (await createTask(stack, key, { model: 'limited-model' })).status === 202, {
+      timeoutMs: CEILING_MS,
+      message: 'a place for a new task',
+    })
   })
 
   it('answers bad bodies and unknown models as /v1 does', async () => {
@@ -274,7 +308,9 @@ describe('native task API', () => {
     const { key } = await createKey(stack)
     const holder = await occupySlot(stack, key, 'v1-queue-model', 120)
     await waitFor(async () => (await getPool(stack, 'v1-queue-model'))?.slots_busy === 1, { timeoutMs: CEILING_MS, message: 'the slot busy' })
-    const queued = await taskCall(stack, key, 'POST', '/v1/chat/completions', { body: { model: 'v1-queue-model', stream: true, max_tokens: 4, messages: [{ role: 'user', content: 'hi' }] } })
+    const queued = await taskCall(stack, key, 'POST', '/v1/chat/completions', {
+      body: { model: 'v1-queue-model', stream: true, max_tokens: 4, messages: [{ role: 'user', content: 'hi' }] },
+    })
     // The headers came while the slot was still busy.
     expect(queued.status).toBe(200)
     expect((await getPool(stack, 'v1-queue-model'))?.queue_depth).toBe(1)

@@ -22,10 +22,13 @@ describe('agents dial out to the control plane', () => {
 
   it('shows the node online with its GPUs and its replica ready in the node and pool listings', async () => {
     const agent = await startLinkedAgent(cleanup, stack, { name: 'gpu-1', pools: [fakePoolInput('demo-model', ['--engine-version', 'fake-9'], { slots: 3 })] })
-    const node = await waitFor(async () => {
-      const view = await getNode(stack, agent.nodeId)
-      return view.status === 'online' && view.replicas[0]?.state === 'ready' ? view : null
-    }, { timeoutMs: CEILING_MS, intervalMs: 50, message: 'the node online with a ready replica' })
+    const node = await waitFor(
+      async () => {
+        const view = await getNode(stack, agent.nodeId)
+        return view.status === 'online' && view.replicas[0]?.state === 'ready' ? view : null
+      },
+      { timeoutMs: CEILING_MS, intervalMs: 50, message: 'the node online with a ready replica' },
+    )
     expect(node.gpus).toEqual([
       { index: 0, name: 'NVIDIA GeForce RTX 4090', memory_total_mib: 24564, memory_used_mib: 1024, utilization_percent: 37 },
       { index: 1, name: 'NVIDIA A100-SXM4-80GB', memory_total_mib: 81920, memory_used_mib: 0, utilization_percent: 0 },
@@ -106,10 +109,13 @@ describe('agents dial out to the control plane', () => {
     const welcomesBefore = agent.output().split('link.welcomed').length - 1
     await stack.restartControlPlane()
     await waitFor(() => agent.output().split('link.welcomed').length - 1 > welcomesBefore, { timeoutMs: CEILING_MS, message: 'a second welcome' })
-    const node = await waitFor(async () => {
-      const view = await getNode(stack, agent.nodeId)
-      return view.status === 'online' && view.replicas[0]?.state === 'ready' ? view : null
-    }, { timeoutMs: CEILING_MS, message: 'node online again' })
+    const node = await waitFor(
+      async () => {
+        const view = await getNode(stack, agent.nodeId)
+        return view.status === 'online' && view.replicas[0]?.state === 'ready' ? view : null
+      },
+      { timeoutMs: CEILING_MS, message: 'node online again' },
+    )
     expect(node.replicas).toHaveLength(1)
     expect(isAlive(agent.pid)).toBe(true)
   })

@@ -27,7 +27,11 @@ function npmStart(cleanup: ReturnType<typeof useProcessCleanup>, stateDir: strin
     process: start,
     output: () => output,
     async banner(): Promise<void> {
-      await waitFor(() => output.includes('Ctrl-C stops everything'), { timeoutMs: START_CEILING_MS, intervalMs: 100, message: `the start banner; output so far:\n${output}` })
+      await waitFor(() => output.includes('Ctrl-C stops everything'), {
+        timeoutMs: START_CEILING_MS,
+        intervalMs: 100,
+        message: `the start banner; output so far:\n${output}`,
+      })
       cleanup.track(Number(/local agent started \(pid (\d+)/.exec(output)?.[1]))
     },
     async stop(): Promise<void> {
@@ -54,17 +58,27 @@ describe('npm start', () => {
     expect(state.apiKey).toBeDefined()
     expect(existsSync(path.join(stateDir, 'registry.db'))).toBe(true)
     expect(new URL(state.libsqlUrl).hostname).toBe('127.0.0.1')
-    const anonymous = await fetch(`${state.libsqlUrl}/v2/pipeline`, { method: 'POST', body: JSON.stringify({ requests: [{ type: 'execute', stmt: { sql: 'SELECT id, name FROM api_keys' } }] }) })
+    const anonymous = await fetch(`${state.libsqlUrl}/v2/pipeline`, {
+      method: 'POST',
+      body: JSON.stringify({ requests: [{ type: 'execute', stmt: { sql: 'SELECT id, name FROM api_keys' } }] }),
+    })
     expect(anonymous.status).toBe(401)
 
     const health = await fetch(`${state.url}/health`)
     expect(await health.json()).toEqual({ status: 'ok', version: expect.any(String) })
-    const node = NodeView.parse(await (await fetch(`${state.url}/v2/nodes/${state.nodeId}`, { headers: { Authorization: `Bearer ${state.adminToken}` } })).json())
+    const node = NodeView.parse(
+      await (await fetch(`${state.url}/v2/nodes/${state.nodeId}`, { headers: { Authorization: `Bearer ${state.adminToken}` } })).json(),
+    )
     expect(node.status).toBe('online')
 
     const openai = new OpenAI({ baseURL: `${state.url}/v1`, apiKey: state.apiKey ?? '', maxRetries: 0 })
     let text = ''
-    for await (const chunk of await openai.chat.completions.create({ model: 'demo-model', stream: true, max_tokens: 4, messages: [{ role: 'user', content: 'Hello' }] })) {
+    for await (const chunk of await openai.chat.completions.create({
+      model: 'demo-model',
+      stream: true,
+      max_tokens: 4,
+      messages: [{ role: 'user', content: 'Hello' }],
+    })) {
       text += chunk.choices[0]?.delta.content ?? ''
     }
     expect(text).toBe('tok0 tok1 tok2 tok3')
@@ -77,9 +91,17 @@ describe('npm start', () => {
     // The banner stays readable: the Worker's events go to a file, one JSON object per line.
     expect(start.output()).toContain('control-plane.log')
     expect(start.output()).not.toContain('"event":"node.online"')
-    const events = readFileSync(path.join(stateDir, 'control-plane.log'), 'utf8').trimEnd().split('\n').map((line) => ControlPlaneEvent.parse(JSON.parse(line)))
+    const events = readFileSync(path.join(stateDir, 'control-plane.log'), 'utf8')
+      .trimEnd()
+      .split('\n')
+      .map((line) => ControlPlaneEvent.parse(JSON.parse(line)))
     expect(events.map((e) => e.event)).toEqual(expect.arrayContaining(['node.connected', 'node.online', 'task.granted', 'task.released']))
-    expect(events.find((e) => e.event === 'task.released')).toMatchObject({ request_id: expect.any(String), pool: 'demo-model', node: state.nodeId, outcome: 'completed' })
+    expect(events.find((e) => e.event === 'task.released')).toMatchObject({
+      request_id: expect.any(String),
+      pool: 'demo-model',
+      node: state.nodeId,
+      outcome: 'completed',
+    })
   })
 })
 
@@ -95,10 +117,16 @@ describe('npm start, the second time', () => {
 
     // What the banner tells a user to do: add a pool to the agent config, then start again.
     const file = path.join(stateDir, 'agent.json')
-    const written = z.looseObject({ control_plane_url: z.string(), node_token_file: z.string(), state_dir: z.string(), pools: z.array(z.record(z.string(), z.unknown())) }).parse(JSON.parse(readFileSync(file, 'utf8')))
+    const written = z
+      .looseObject({ control_plane_url: z.string(), node_token_file: z.string(), state_dir: z.string(), pools: z.array(z.record(z.string(), z.unknown())) })
+      .parse(JSON.parse(readFileSync(file, 'utf8')))
     expect(written.node_token_file).toBe('node-token')
     expect(written.state_dir).toBe(path.join(stateDir, 'agent'))
-    const edited = { ...written, log_level: 'debug', pools: [...written.pools, { id: 'my-model', engine: 'command', command: ['{node}', FAKE_ENGINE, '--port', '{port}'] }] }
+    const edited = {
+      ...written,
+      log_level: 'debug',
+      pools: [...written.pools, { id: 'my-model', engine: 'command', command: ['{node}', FAKE_ENGINE, '--port', '{port}'] }],
+    }
     writeFileSync(file, `${JSON.stringify(edited, null, 2)}\n`)
 
     const second = npmStart(cleanup, stateDir)
@@ -113,7 +141,9 @@ describe('npm start, the second time', () => {
     const libsqlPort = new URL(state.libsqlUrl).port
     const taken = npmStart(cleanup, cleanup.stateDir(), { LLORCH_LIBSQL_PORT: libsqlPort })
     expect((await taken.process).exitCode).toBe(1)
-    expect(taken.output()).toContain(`npm start: 127.0.0.1:${libsqlPort} is already in use (another npm start, or wrangler dev?). Set LLORCH_LIBSQL_PORT to a free port`)
+    expect(taken.output()).toContain(
+      `npm start: 127.0.0.1:${libsqlPort} is already in use (another npm start, or wrangler dev?). Set LLORCH_LIBSQL_PORT to a free port`,
+    )
     expect(taken.output()).not.toMatch(/^\s+at /m)
     const port = new URL(state.url).port
     const takenApi = npmStart(cleanup, cleanup.stateDir(), { LLORCH_PORT: port })
@@ -127,11 +157,14 @@ describe('npm start, the second time', () => {
 describe('npm start with a broken pool in agent.json', () => {
   const cleanup = useProcessCleanup()
 
-  it('refuses a pool whose engine program does not exist before starting the agent, and names a failed replica\'s reason at once', async () => {
+  it("refuses a pool whose engine program does not exist before starting the agent, and names a failed replica's reason at once", async () => {
     const stateDir = cleanup.stateDir()
     const file = path.join(stateDir, 'agent.json')
     // The README's example pool, with paths that do not exist on this machine.
-    writeFileSync(file, JSON.stringify({ pools: [{ id: 'my-model', engine: 'llamacpp', binary: '/nonexistent/llama-server', model: '/nonexistent/model.gguf' }] }))
+    writeFileSync(
+      file,
+      JSON.stringify({ pools: [{ id: 'my-model', engine: 'llamacpp', binary: '/nonexistent/llama-server', model: '/nonexistent/model.gguf' }] }),
+    )
     const refused = npmStart(cleanup, stateDir)
     expect((await refused.process).exitCode).toBe(1)
     expect(refused.output()).toContain(`npm start: ${file}: pools[0].binary: `)
@@ -141,11 +174,18 @@ describe('npm start with a broken pool in agent.json', () => {
     expect(existsSync(path.join(stateDir, 'agent.log'))).toBe(false)
 
     // A program that exists but fails at start: the banner says why, without waiting out the minute.
-    const failing = { id: 'broken-model', engine: 'command', command: ['{node}', FAKE_ENGINE, '--port', '{port}', '--fail-start', '--exit-code', '3'], restart: { initial_delay_ms: 1, max_crashes: 1 } }
+    const failing = {
+      id: 'broken-model',
+      engine: 'command',
+      command: ['{node}', FAKE_ENGINE, '--port', '{port}', '--fail-start', '--exit-code', '3'],
+      restart: { initial_delay_ms: 1, max_crashes: 1 },
+    }
     writeFileSync(file, JSON.stringify({ pools: [failing] }))
     const start = npmStart(cleanup, stateDir)
     await start.banner()
-    expect(start.output()).toMatch(/llorch: pool "broken-model" failed on node \S+: .+\n {2}\(npx llorch pools show broken-model and \S*agent\.log have the rest/)
+    expect(start.output()).toMatch(
+      /llorch: pool "broken-model" failed on node \S+: .+\n {2}\(npx llorch pools show broken-model and \S*agent\.log have the rest/,
+    )
     expect(start.output()).not.toContain('is not ready yet')
     await start.stop()
   })

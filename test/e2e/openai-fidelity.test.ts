@@ -100,22 +100,36 @@ describe('what the engine sends besides text reaches the official openai client 
     await servePool('n-model', { fakeArgs: ['--tokens', '4'] })
     const texts = new Map<number, string>()
     let usage: OpenAI.CompletionUsage | null | undefined
-    for await (const chunk of await openai.chat.completions.create({ model: 'n-model', messages, n: 2, stream: true, stream_options: { include_usage: true } })) {
+    for await (const chunk of await openai.chat.completions.create({
+      model: 'n-model',
+      messages,
+      n: 2,
+      stream: true,
+      stream_options: { include_usage: true },
+    })) {
       for (const choice of chunk.choices) texts.set(choice.index, (texts.get(choice.index) ?? '') + (choice.delta.content ?? ''))
       usage = chunk.usage ?? usage
     }
-    expect([...texts].sort(([a], [b]) => a - b)).toEqual([[0, textOf(4, 0)], [1, textOf(4, 1)]])
+    expect([...texts].sort(([a], [b]) => a - b)).toEqual([
+      [0, textOf(4, 0)],
+      [1, textOf(4, 1)],
+    ])
     expect(usage).toMatchObject({ completion_tokens: 8 })
 
     const whole = await openai.chat.completions.create({ model: 'n-model', messages, n: 2 })
-    expect(whole.choices.map((c) => [c.index, c.message.content, c.finish_reason])).toEqual([[0, textOf(4, 0), 'stop'], [1, textOf(4, 1), 'stop']])
+    expect(whole.choices.map((c) => [c.index, c.message.content, c.finish_reason])).toEqual([
+      [0, textOf(4, 0), 'stop'],
+      [1, textOf(4, 1), 'stop'],
+    ])
     expect(whole.usage?.completion_tokens).toBe(8)
   })
 
   it('returns the engine vectors for embeddings with usage, and a clear 400 from engines that serve none', async () => {
     const { engineUrl } = await servePool('embed-model', { fakeArgs: ['--embedding-dims', '16'] })
     const input = ['hello world', 'a second input']
-    const direct = EmbeddingList.parse(await (await fetch(`${engineUrl}/v1/embeddings`, { method: 'POST', body: JSON.stringify({ input, encoding_format: 'float' }) })).json())
+    const direct = EmbeddingList.parse(
+      await (await fetch(`${engineUrl}/v1/embeddings`, { method: 'POST', body: JSON.stringify({ input, encoding_format: 'float' }) })).json(),
+    )
 
     // The client asks for base64 by default and decodes it; both ways give the engine's vectors.
     const decoded = await openai.embeddings.create({ model: 'embed-model', input })
@@ -129,7 +143,10 @@ describe('what the engine sends besides text reaches the official openai client 
       await servePool(`plain-model-${status}`, { fakeArgs: ['--refuse-embeddings', status] })
       const refused = openai.embeddings.create({ model: `plain-model-${status}`, input: 'hello' })
       await expect(refused).rejects.toBeInstanceOf(OpenAI.BadRequestError)
-      await expect(refused).rejects.toMatchObject({ code: 'invalid_request', message: expect.stringContaining(`does not serve embeddings: engine of pool "plain-model-${status}" answered HTTP ${status}`) })
+      await expect(refused).rejects.toMatchObject({
+        code: 'invalid_request',
+        message: expect.stringContaining(`does not serve embeddings: engine of pool "plain-model-${status}" answered HTTP ${status}`),
+      })
     }
   })
 
@@ -141,7 +158,11 @@ describe('what the engine sends besides text reaches the official openai client 
     controller.abort()
     const abortedAt = Date.now()
     await expect(reply).rejects.toBeInstanceOf(OpenAI.APIUserAbortError)
-    await waitFor(async () => (await fakeEngineStats(engineUrl)).aborted === 1, { timeoutMs: 1_000, intervalMs: 10, message: 'the engine recording the abort within 1 s' })
+    await waitFor(async () => (await fakeEngineStats(engineUrl)).aborted === 1, {
+      timeoutMs: 1_000,
+      intervalMs: 10,
+      message: 'the engine recording the abort within 1 s',
+    })
     expect(Date.now() - abortedAt).toBeLessThan(1_000)
 
     const next = await openai.chat.completions.create({ model: 'abort-whole-model', messages, max_tokens: 3 })

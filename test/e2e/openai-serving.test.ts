@@ -8,7 +8,6 @@ import type { Stack } from '../support/local-stack.ts'
 import { CEILING_MS, createKey, expectedText, openaiClient as client, servePool as serve } from '../support/openai-stack.ts'
 import { fakeEngineStats, useProcessCleanup, waitFor } from '../support/processes.ts'
 
-
 describe('OpenAI-compatible API through the official openai client', () => {
   const cleanup = useProcessCleanup()
   let stack: Stack
@@ -66,11 +65,19 @@ describe('OpenAI-compatible API through the official openai client', () => {
 
     // One usage row per finished task, written after its last token.
     const registry = createClient({ url: stack.libsql.url })
-    const rows = await waitFor(async () => {
-      const result = await registry.execute(`SELECT prompt_tokens, completion_tokens, api_key_id FROM usage WHERE pool_id = 'chat-model' ORDER BY id`)
-      return result.rows.length === 4 ? result.rows : null
-    }, { timeoutMs: CEILING_MS, message: 'four usage rows' })
-    expect(rows.map((r) => [Number(r.prompt_tokens), Number(r.completion_tokens)])).toEqual([[3, 12], [1, 5], [4, 4], [1, 12]])
+    const rows = await waitFor(
+      async () => {
+        const result = await registry.execute(`SELECT prompt_tokens, completion_tokens, api_key_id FROM usage WHERE pool_id = 'chat-model' ORDER BY id`)
+        return result.rows.length === 4 ? result.rows : null
+      },
+      { timeoutMs: CEILING_MS, message: 'four usage rows' },
+    )
+    expect(rows.map((r) => [Number(r.prompt_tokens), Number(r.completion_tokens)])).toEqual([
+      [3, 12],
+      [1, 5],
+      [4, 4],
+      [1, 12],
+    ])
     expect(new Set(rows.map((r) => r.api_key_id)).size).toBe(1)
     registry.close()
   })
@@ -79,7 +86,10 @@ describe('OpenAI-compatible API through the official openai client', () => {
     const hanging = await servePool('failover-model', { slots: 1, name: 'node-hangs', fakeArgs: ['--hang'] })
     const openai = client(stack, (await createKey(stack)).key)
     const reply = openai.chat.completions.create({ model: 'failover-model', messages: [{ role: 'user', content: 'hi' }], max_tokens: 6 })
-    await waitFor(async () => (await fakeEngineStats(hanging.engineUrl)).active === 1, { timeoutMs: CEILING_MS, message: 'the request hanging on the first node' })
+    await waitFor(async () => (await fakeEngineStats(hanging.engineUrl)).active === 1, {
+      timeoutMs: CEILING_MS,
+      message: 'the request hanging on the first node',
+    })
     await servePool('failover-model', { slots: 1, name: 'node-healthy', fakeArgs: ['--tokens', '6'] })
     process.kill(hanging.agent.pid, 'SIGKILL')
     const answer = await reply
@@ -88,8 +98,14 @@ describe('OpenAI-compatible API through the official openai client', () => {
   })
 
   it('starts an on-demand replica when a task arrives and serves the task once it is ready', async () => {
-    const agent = await startLinkedAgent(cleanup, stack, { name: 'node-lazy', pools: [fakePoolInput('lazy-model', ['--load-ms', '300', '--tokens', '3'], { preload: 'on-demand' })] })
-    await waitFor(async () => (await getPool(stack, 'lazy-model'))?.replicas[0]?.state === 'stopped', { timeoutMs: CEILING_MS, message: 'a stopped replica registered' })
+    const agent = await startLinkedAgent(cleanup, stack, {
+      name: 'node-lazy',
+      pools: [fakePoolInput('lazy-model', ['--load-ms', '300', '--tokens', '3'], { preload: 'on-demand' })],
+    })
+    await waitFor(async () => (await getPool(stack, 'lazy-model'))?.replicas[0]?.state === 'stopped', {
+      timeoutMs: CEILING_MS,
+      message: 'a stopped replica registered',
+    })
     const openai = client(stack, (await createKey(stack)).key)
     const reply = await openai.chat.completions.create({ model: 'lazy-model', messages: [{ role: 'user', content: 'wake up' }] })
     expect(reply.choices[0]?.message.content).toBe(expectedText(3))
@@ -128,7 +144,9 @@ describe('OpenAI-compatible API through the official openai client', () => {
     expect(third.status).toBe(429)
     expect(Number(third.headers.get('Retry-After'))).toBeGreaterThanOrEqual(1)
     expect(await third.json()).toMatchObject({ error: { type: 'rate_limit_error', code: 'queue_full' } })
-    await expect(openai.chat.completions.create({ model: 'busy-model', messages: [{ role: 'user', content: 'c' }] })).rejects.toBeInstanceOf(OpenAI.RateLimitError)
+    await expect(openai.chat.completions.create({ model: 'busy-model', messages: [{ role: 'user', content: 'c' }] })).rejects.toBeInstanceOf(
+      OpenAI.RateLimitError,
+    )
 
     running.controller.abort()
     expect((await queued).choices[0]?.message.content).toBe(expectedText(2))
@@ -144,7 +162,11 @@ describe('OpenAI-compatible API through the official openai client', () => {
       if (chunks >= 3) break
     }
     const abortedAt = Date.now()
-    await waitFor(async () => (await fakeEngineStats(engineUrl)).aborted === 1, { timeoutMs: 1_000, intervalMs: 10, message: 'the engine recording the abort within 1 s' })
+    await waitFor(async () => (await fakeEngineStats(engineUrl)).aborted === 1, {
+      timeoutMs: 1_000,
+      intervalMs: 10,
+      message: 'the engine recording the abort within 1 s',
+    })
     expect(Date.now() - abortedAt).toBeLessThan(1_000)
 
     const next = await openai.chat.completions.create({ model: 'abort-model', messages: [{ role: 'user', content: 'next' }], max_tokens: 3 })
@@ -158,7 +180,11 @@ describe('OpenAI-compatible API through the official openai client', () => {
     const { key } = await createKey(stack)
     const deep = `{"model":"nested-model","messages":[{"role":"user","content":"hi"}],"x":${'['.repeat(5_000)}${']'.repeat(5_000)}}`
     for (let i = 0; i < 4; i++) {
-      const response = await fetch(new URL('/v1/chat/completions', stack.url), { method: 'POST', headers: { Authorization: `Bearer ${key}`, 'Content-Type': 'application/json' }, body: deep })
+      const response = await fetch(new URL('/v1/chat/completions', stack.url), {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${key}`, 'Content-Type': 'application/json' },
+        body: deep,
+      })
       expect(response.status).toBe(400)
       expect(await response.json()).toMatchObject({ error: { code: 'invalid_request', message: expect.stringContaining('nests deeper') } })
     }

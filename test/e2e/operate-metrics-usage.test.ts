@@ -35,7 +35,9 @@ describe('operating the fleet: /metrics and /v2/usage', () => {
     const agent = await startLinkedAgent(cleanup, stack, { name: 'metered-node', pools: [fakePoolInput(POOL, ['--tokens', '6'], { slots: 2 })] })
     await waitFor(async () => (await getPool(stack, POOL))?.state === 'ready', { timeoutMs: CEILING_MS, message: `pool ${POOL} ready` })
     const keys = await Promise.all(
-      ['app-a', 'app-b'].map(async (name) => CreateApiKeyResponse.parse(await (await stack.admin('POST', '/v2/api-keys', { name, scopes: ['inference'] })).json())),
+      ['app-a', 'app-b'].map(async (name) =>
+        CreateApiKeyResponse.parse(await (await stack.admin('POST', '/v2/api-keys', { name, scopes: ['inference'] })).json()),
+      ),
     )
 
     const before = await scrape(stack)
@@ -47,7 +49,10 @@ describe('operating the fleet: /metrics and /v2/usage', () => {
     expect(sampleValue(before, 'llorch_node_gpu_utilization_ratio', { node: agent.nodeId, gpu: '0', model: 'NVIDIA GeForce RTX 4090' })).toBe(0.37)
     expect(sampleValue(before, 'llorch_node_heartbeat_age_seconds', { node: agent.nodeId })).toBeLessThan(5)
 
-    const runs = [{ key: keys[0], n: 2 }, { key: keys[1], n: 1 }]
+    const runs = [
+      { key: keys[0], n: 2 },
+      { key: keys[1], n: 1 },
+    ]
     for (const { key, n } of runs) {
       const openai = new OpenAI({ apiKey: key?.key ?? '', baseURL: new URL('/v1', stack.url).toString(), maxRetries: 0 })
       for (let i = 0; i < n; i++) {
@@ -62,10 +67,13 @@ describe('operating the fleet: /metrics and /v2/usage', () => {
     })
     expect(unknownModel.status).toBe(404)
 
-    const after = await waitFor(async () => {
-      const families = await scrape(stack)
-      return sampleValue(families, 'llorch_pool_tasks_completed_total', { pool: POOL }) === 3 ? families : null
-    }, { timeoutMs: CEILING_MS, message: 'three completed tasks in /metrics' })
+    const after = await waitFor(
+      async () => {
+        const families = await scrape(stack)
+        return sampleValue(families, 'llorch_pool_tasks_completed_total', { pool: POOL }) === 3 ? families : null
+      },
+      { timeoutMs: CEILING_MS, message: 'three completed tasks in /metrics' },
+    )
     expect(sampleValue(after, 'llorch_pool_tasks_admitted_total', { pool: POOL })).toBe(3)
     expect(sampleValue(after, 'llorch_pool_completion_tokens_total', { pool: POOL })).toBe(18)
     expect(sampleValue(after, 'llorch_pool_prompt_tokens_total', { pool: POOL })).toBe(9)
@@ -83,18 +91,23 @@ describe('operating the fleet: /metrics and /v2/usage', () => {
     for (const f of after) expect(f.help.length, `${f.name} has help`).toBeGreaterThan(0)
 
     // Pools write usage in batches (about every 2 s): poll until all three tasks are there.
-    const all = await waitFor(async () => {
-      const { body } = await usage(stack, '?group_by=key')
-      const report = UsageReport.parse(body)
-      return report.totals.requests === 3 ? report : null
-    }, { timeoutMs: CEILING_MS, message: 'three tasks in /v2/usage' })
+    const all = await waitFor(
+      async () => {
+        const { body } = await usage(stack, '?group_by=key')
+        const report = UsageReport.parse(body)
+        return report.totals.requests === 3 ? report : null
+      },
+      { timeoutMs: CEILING_MS, message: 'three tasks in /v2/usage' },
+    )
     expect(all.totals).toEqual({ requests: 3, prompt_tokens: 9, completion_tokens: 18, total_tokens: 27 })
     expect(all.groups).toEqual([
       { group: keys[0]?.id, requests: 2, prompt_tokens: 6, completion_tokens: 12, total_tokens: 18 },
       { group: keys[1]?.id, requests: 1, prompt_tokens: 3, completion_tokens: 6, total_tokens: 9 },
     ])
     const today = new Date().toISOString().slice(0, 10)
-    expect(UsageReport.parse((await usage(stack, `?group_by=day&pool=${POOL}`)).body).groups).toEqual([{ group: today, requests: 3, prompt_tokens: 9, completion_tokens: 18, total_tokens: 27 }])
+    expect(UsageReport.parse((await usage(stack, `?group_by=day&pool=${POOL}`)).body).groups).toEqual([
+      { group: today, requests: 3, prompt_tokens: 9, completion_tokens: 18, total_tokens: 27 },
+    ])
     expect(UsageReport.parse((await usage(stack, `?key=${keys[1]?.id}`)).body).totals.requests).toBe(1)
     expect(UsageReport.parse((await usage(stack, '?from=2000-01-01&to=2000-01-02')).body).totals.requests).toBe(0)
     const self = UsageReport.parse((await usage(stack, '?group_by=pool', keys[0]?.key)).body)

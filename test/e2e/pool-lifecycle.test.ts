@@ -68,7 +68,10 @@ describe('on-demand start and idle drain', () => {
     const b = await servePool(cleanup, s, 'warm', { name: 'node-b', fakeArgs: ['--tokens', '2'] })
     await patchPolicy(s, 'warm', { preload_mode: 'eager', idle_drain_ms: 500 })
     const states = async () => (await getPool(s, 'warm'))?.replicas.map((r) => r.state).sort()
-    await waitFor(async () => JSON.stringify(await states()) === JSON.stringify(['ready', 'stopped']), { timeoutMs: CEILING_MS, message: 'one replica drained' })
+    await waitFor(async () => JSON.stringify(await states()) === JSON.stringify(['ready', 'stopped']), {
+      timeoutMs: CEILING_MS,
+      message: 'one replica drained',
+    })
     // The one left is never drained: watch it over several idle periods.
     const watchUntil = Date.now() + 2_000
     while (Date.now() < watchUntil) {
@@ -133,7 +136,11 @@ describe('node cordon', () => {
     await s.restartControlPlane()
     a.agent.process.kill('SIGTERM')
     await a.agent.process
-    const again = await startLinkedAgent(cleanup, s, { name: 'node-a', node: { id: a.agent.nodeId, token: a.agent.token }, pools: [fakePoolInput(pool, ['--tokens', '2'], { slots: 2, port: Number(new URL(a.engineUrl).port) })] })
+    const again = await startLinkedAgent(cleanup, s, {
+      name: 'node-a',
+      node: { id: a.agent.nodeId, token: a.agent.token },
+      pools: [fakePoolInput(pool, ['--tokens', '2'], { slots: 2, port: Number(new URL(a.engineUrl).port) })],
+    })
     await waitForState(s, pool, again.nodeId, 'ready')
     for (let i = 0; i < 4; i += 1) expect((await ask(openai, pool)).choices[0]?.message.content).toBe(expectedText(2))
     expect((await fakeEngineStats(a.engineUrl)).completed).toBe(0)
@@ -165,7 +172,10 @@ describe('rolling reload', () => {
     const outcomes: string[] = []
     const client = async () => {
       while (loading) {
-        const reply = await ask(openai, pool).then((r) => r.choices[0]?.message.content ?? '', (error: unknown) => `error: ${String(error)}`)
+        const reply = await ask(openai, pool).then(
+          (r) => r.choices[0]?.message.content ?? '',
+          (error: unknown) => `error: ${String(error)}`,
+        )
         outcomes.push(reply)
       }
     }
@@ -227,7 +237,10 @@ describe('scale out', () => {
     for (const reply of replies) expect(reply.choices[0]?.message.content).toBe(expectedText(20))
     expect(commandsOf(b.agent).map((c) => c.command)[0]).toBe('preload')
     const onA = (await fakeEngineStats(a.engineUrl)).completed
-    const onB = await fakeEngineStats(b.engineUrl).then((stats) => stats.completed, () => 0)
+    const onB = await fakeEngineStats(b.engineUrl).then(
+      (stats) => stats.completed,
+      () => 0,
+    )
     expect(onA + onB).toBe(6)
     expect(onB).toBeGreaterThan(0)
 

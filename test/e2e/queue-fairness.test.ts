@@ -63,7 +63,10 @@ describe('fair service order across keys and classes', () => {
     const sentAt = performance.now()
     let batchDone: Served | null = null
     const batch = stream(stack(), batchKey.key, { priority: 'batch' }).then((s) => (batchDone = s))
-    await waitFor(() => served.filter((s) => s.startedAt > sentAt).length >= 15, { timeoutMs: CEILING_MS, message: 'interactive tasks served after the batch task arrived' })
+    await waitFor(() => served.filter((s) => s.startedAt > sentAt).length >= 15, {
+      timeoutMs: CEILING_MS,
+      message: 'interactive tasks served after the batch task arrived',
+    })
     // Younger than its aging time, the batch task waits behind every interactive one.
     expect(batchDone).toBeNull()
 

@@ -23,7 +23,12 @@ describe('with the registry down', () => {
     const during = await openai.chat.completions.create({ model: 'outage-model', messages: [{ role: 'user', content: 'still?' }], max_tokens: 4 })
     expect(during.choices[0]?.message.content).toBe(expectedText(4))
     let streamed = ''
-    for await (const chunk of await openai.chat.completions.create({ model: 'outage-model', messages: [{ role: 'user', content: 'stream' }], max_tokens: 2, stream: true })) {
+    for await (const chunk of await openai.chat.completions.create({
+      model: 'outage-model',
+      messages: [{ role: 'user', content: 'stream' }],
+      max_tokens: 2,
+      stream: true,
+    })) {
       streamed += chunk.choices[0]?.delta.content ?? ''
     }
     expect(streamed).toBe(expectedText(2))

@@ -84,23 +84,35 @@ async function serve(root: string, args: string[] = []): Promise<Served> {
 
 function adminFor(url: string, token: string) {
   return (method: string, route: string, body?: unknown) =>
-    fetch(`${url}${route}`, { method, headers: { Authorization: `Bearer ${token}`, ...(body ? { 'Content-Type': 'application/json' } : {}) }, ...(body ? { body: JSON.stringify(body) } : {}) })
+    fetch(`${url}${route}`, {
+      method,
+      headers: { Authorization: `Bearer ${token}`, ...(body ? { 'Content-Type': 'application/json' } : {}) },
+      ...(body ? { body: JSON.stringify(body) } : {}),
+    })
 }
 
 async function streamed(url: string, apiKey: string): Promise<string> {
   const openai = new OpenAI({ baseURL: `${url}/v1`, apiKey, maxRetries: 0 })
   let text = ''
-  for await (const chunk of await openai.chat.completions.create({ model: POOL, stream: true, max_tokens: 4, messages: [{ role: 'user', content: 'Hello' }] })) {
+  for await (const chunk of await openai.chat.completions.create({
+    model: POOL,
+    stream: true,
+    max_tokens: 4,
+    messages: [{ role: 'user', content: 'Hello' }],
+  })) {
     text += chunk.choices[0]?.delta.content ?? ''
   }
   return text
 }
 
 async function poolReady(admin: ReturnType<typeof adminFor>): Promise<void> {
-  await waitFor(async () => {
-    const response = await admin('GET', `/v2/pools/${POOL}`)
-    return response.status === 200 && PoolView.parse(await response.json()).state === 'ready'
-  }, { timeoutMs: START_CEILING_MS, intervalMs: 200, message: `pool ${POOL} ready` })
+  await waitFor(
+    async () => {
+      const response = await admin('GET', `/v2/pools/${POOL}`)
+      return response.status === 200 && PoolView.parse(await response.json()).state === 'ready'
+    },
+    { timeoutMs: START_CEILING_MS, intervalMs: 200, message: `pool ${POOL} ready` },
+  )
 }
 
 async function usageOf(admin: ReturnType<typeof adminFor>, keyId: string): Promise<number> {
@@ -130,7 +142,15 @@ describe('llorch serve from the server release (npm run build:server)', () => {
       agentConfig,
       JSON.stringify({
         log_level: 'warn',
-        pools: [{ id: POOL, engine: 'command', command: ['{node}', FAKE_ENGINE, '--port', '{port}', '--slots', '{slots}', '--model-name', '{pool}'], slots: 2, start_timeout_ms: 30_000 }],
+        pools: [
+          {
+            id: POOL,
+            engine: 'command',
+            command: ['{node}', FAKE_ENGINE, '--port', '{port}', '--slots', '{slots}', '--model-name', '{pool}'],
+            slots: 2,
+            start_timeout_ms: 30_000,
+          },
+        ],
       }),
     )
     cleanup.defer(() => {
@@ -152,7 +172,10 @@ describe('llorch serve from the server release (npm run build:server)', () => {
     // The registry answers only on loopback, and only with the Worker's credential.
     const libsqlUrl = z.object({ libsqlUrl: z.string() }).parse(JSON.parse(readFileSync(path.join(stateDir, 'run/serve.json'), 'utf8'))).libsqlUrl
     expect(new URL(libsqlUrl).hostname).toBe('127.0.0.1')
-    const anonymous = await fetch(`${libsqlUrl}/v2/pipeline`, { method: 'POST', body: JSON.stringify({ requests: [{ type: 'execute', stmt: { sql: 'SELECT id FROM api_keys' } }] }) })
+    const anonymous = await fetch(`${libsqlUrl}/v2/pipeline`, {
+      method: 'POST',
+      body: JSON.stringify({ requests: [{ type: 'execute', stmt: { sql: 'SELECT id FROM api_keys' } }] }),
+    })
     expect(anonymous.status).toBe(401)
 
     const key = CreateApiKeyResponse.parse(await (await admin('POST', '/v2/api-keys', { name: 'home', scopes: ['inference'] })).json())
@@ -169,7 +192,10 @@ describe('llorch serve from the server release (npm run build:server)', () => {
     const engines = enginePidsIn(path.join(stateDir, 'agent'))
     expect(engines).toHaveLength(1)
     process.kill(-first.pid, 'SIGKILL')
-    await waitFor(() => processGroup(first.pid).length === 0 && engines.every((pid) => !isAlive(pid)), { timeoutMs: 15_000, message: 'every process of llorch serve gone' })
+    await waitFor(() => processGroup(first.pid).length === 0 && engines.every((pid) => !isAlive(pid)), {
+      timeoutMs: 15_000,
+      message: 'every process of llorch serve gone',
+    })
 
     const second = await serve(root, ['--agent-config', agentConfig])
     const adminAgain = adminFor(second.url, adminToken)
@@ -184,8 +210,13 @@ describe('llorch serve from the server release (npm run build:server)', () => {
     for (const child of ['workerd', 'libsql'] as const) {
       const before = running()
       process.kill(child === 'workerd' ? before.workerdPid : before.libsqlPid, 'SIGKILL')
-      await waitFor(() => second.output().includes(`"event":"serve.child_exited","child":"${child}","code":null,"signal":"SIGKILL"`), { message: `${child} seen dead` })
-      await waitFor(async () => (await fetch(`${second.url}/v1/models`, { headers: { Authorization: `Bearer ${key.key}` } }).catch(() => null))?.status === 200, { timeoutMs: 30_000, intervalMs: 200, message: `serving again after ${child} restarted` })
+      await waitFor(() => second.output().includes(`"event":"serve.child_exited","child":"${child}","code":null,"signal":"SIGKILL"`), {
+        message: `${child} seen dead`,
+      })
+      await waitFor(
+        async () => (await fetch(`${second.url}/v1/models`, { headers: { Authorization: `Bearer ${key.key}` } }).catch(() => null))?.status === 200,
+        { timeoutMs: 30_000, intervalMs: 200, message: `serving again after ${child} restarted` },
+      )
     }
     await poolReady(adminAgain)
     expect(await streamed(second.url, key.key)).toBe('tok0 tok1 tok2 tok3')
@@ -222,7 +253,11 @@ describe('llorch serve from the server release (npm run build:server)', () => {
 
     // The backup onto a new root answers the same key, admin token and node.
     const restoredRoot = await install('restored')
-    const restored = await execa(path.join(restoredRoot, 'usr/local/bin/llorch'), ['serve', 'restore', backupDir, '--state-dir', path.join(restoredRoot, 'var/lib/llorch')], { env: { PATH: SYSTEM_PATH }, extendEnv: false })
+    const restored = await execa(
+      path.join(restoredRoot, 'usr/local/bin/llorch'),
+      ['serve', 'restore', backupDir, '--state-dir', path.join(restoredRoot, 'var/lib/llorch')],
+      { env: { PATH: SYSTEM_PATH }, extendEnv: false },
+    )
     expect(restored.stdout).toContain(`into ${path.join(restoredRoot, 'var/lib/llorch')}`)
     const third = await serve(restoredRoot)
     expect((await fetch(`${third.url}/v1/models`, { headers: { Authorization: `Bearer ${key.key}` } })).status).toBe(200)

@@ -21,19 +21,23 @@ describe('session affinity', () => {
   const stack = useStack()
 
   it('places every request of a session on the replica that served it last', async () => {
-    const engines = await Promise.all(['node-a', 'node-b'].map(async (name) => (await servePool(cleanup, stack(), MODEL, { slots: 2, name, fakeArgs: ['--tokens', '2'] })).engineUrl))
+    const engines = await Promise.all(
+      ['node-a', 'node-b'].map(async (name) => (await servePool(cleanup, stack(), MODEL, { slots: 2, name, fakeArgs: ['--tokens', '2'] })).engineUrl),
+    )
     const { key } = await createKey(stack())
     /** Which engine saw each `user`, as the engines themselves count them. */
     const engineOf = async () => {
       const seen = new Map<string, number[]>()
-      for (const [i, url] of engines.entries()) for (const user of Object.keys((await fakeEngineStats(url)).users)) seen.set(user, [...(seen.get(user) ?? []), i])
+      for (const [i, url] of engines.entries())
+        for (const user of Object.keys((await fakeEngineStats(url)).users)) seen.set(user, [...(seen.get(user) ?? []), i])
       return seen
     }
 
     // Sessions by `user`: each engine counts the session's requests under its name.
     for (let turn = 0; turn < 4; turn++) for (let s = 0; s < 4; s++) expect((await chat(stack(), key, { user: `user-${s}` })).status).toBe(200)
     // Sessions by header: each request has a user of its own, so only the header can keep a session together.
-    for (let turn = 0; turn < 4; turn++) for (let s = 0; s < 4; s++) expect((await chat(stack(), key, { user: `session-${s}/turn-${turn}`, session: `session-${s}` })).status).toBe(200)
+    for (let turn = 0; turn < 4; turn++)
+      for (let s = 0; s < 4; s++) expect((await chat(stack(), key, { user: `session-${s}/turn-${turn}`, session: `session-${s}` })).status).toBe(200)
 
     const seen = await engineOf()
     for (let s = 0; s < 4; s++) {

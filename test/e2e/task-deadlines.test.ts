@@ -28,7 +28,9 @@ describe('task deadlines', () => {
     const startedAt = Date.now()
     const response = await chat(stack, key, { model: 'hung-model' })
     expect(response.status).toBe(504)
-    expect(await response.json()).toMatchObject({ error: { code: 'deadline_exceeded', message: expect.stringContaining(`no first token within ${DEADLINE_MS} ms`) } })
+    expect(await response.json()).toMatchObject({
+      error: { code: 'deadline_exceeded', message: expect.stringContaining(`no first token within ${DEADLINE_MS} ms`) },
+    })
     expect(Date.now() - startedAt).toBeLessThan(CEILING_MS)
     await waitFor(async () => (await fakeEngineStats(engineUrl)).aborted === 1, { timeoutMs: CEILING_MS, message: 'the engine request aborted' })
     await waitFor(async () => (await getPool(stack, 'hung-model'))?.slots_busy === 0, { timeoutMs: CEILING_MS, message: 'the slot free' })
@@ -41,7 +43,10 @@ describe('task deadlines', () => {
     const { key } = await createKey(stack)
     const response = await chat(stack, key, { model: 'stalling-model', stream: true })
     expect(response.status).toBe(200)
-    const events = (await response.text()).split('\n\n').filter((e) => e.startsWith('data: ')).map((e) => e.slice('data: '.length))
+    const events = (await response.text())
+      .split('\n\n')
+      .filter((e) => e.startsWith('data: '))
+      .map((e) => e.slice('data: '.length))
     const chunks = events.map((data) => JSON.parse(data))
     const text = chunks.map((c) => c.choices?.[0]?.delta?.content ?? '').join('')
     expect(text).toBe(expectedText(3))

@@ -66,7 +66,10 @@ describe('reconnect storm', () => {
       workerd_rss_mib: { before: memoryBefore, after: workerdRssMiB() },
     }
     console.log(`\nReconnect storm: ${JSON.stringify(report)}\n`)
-    expect(refused.filter((r) => r.startsWith('5')), 'no connect answered with a 5xx').toEqual([])
+    expect(
+      refused.filter((r) => r.startsWith('5')),
+      'no connect answered with a 5xx',
+    ).toEqual([])
     expect(refused).toEqual([])
     expect(welcomed.length).toBe(AGENTS)
     expect(report.welcome_ms.p99).toBeLessThanOrEqual(WELCOME_P99_LIMIT_MS)

@@ -24,7 +24,14 @@ const Received = z.looseObject({
 const codeOf = (body: unknown): string => String(Received.parse(body).error?.code ?? 'unknown')
 
 /** Streams one chat completion with plain fetch, so every byte the client gets is seen as it is; `onAnswered` runs once the status came. */
-export async function streamChat(stack: Stack, key: string, model: string, maxTokens: number, signal?: AbortSignal, onAnswered?: (status: number) => void): Promise<ClientOutcome> {
+export async function streamChat(
+  stack: Stack,
+  key: string,
+  model: string,
+  maxTokens: number,
+  signal?: AbortSignal,
+  onAnswered?: (status: number) => void,
+): Promise<ClientOutcome> {
   const startedAt = performance.now()
   const done = (outcome: Omit<ClientOutcome, 'ms'>): ClientOutcome => ({ ...outcome, ms: Math.round(performance.now() - startedAt) })
   let text = ''

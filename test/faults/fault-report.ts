@@ -38,7 +38,9 @@ export function renderFaultTable(rows: readonly FaultRow[]): string {
     r.fault,
     String(r.clients),
     String(r.served),
-    Object.entries(r.errors).map(([code, n]) => `${code}×${n}`).join(' ') || '-',
+    Object.entries(r.errors)
+      .map(([code, n]) => `${code}×${n}`)
+      .join(' ') || '-',
     String(r.lost),
     String(r.badTokens),
     String(r.slowestAnswerMs),
@@ -47,5 +49,12 @@ export function renderFaultTable(rows: readonly FaultRow[]): string {
   ])
   const all = [HEADER, ...cells]
   const widths = HEADER.map((_, i) => Math.max(...all.map((row) => (row[i] ?? '').length)))
-  return all.map((row) => row.map((cell, i) => cell.padEnd(widths[i] ?? 0)).join('  ').trimEnd()).join('\n')
+  return all
+    .map((row) =>
+      row
+        .map((cell, i) => cell.padEnd(widths[i] ?? 0))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n')
 }

@@ -50,7 +50,13 @@ describe('faults', () => {
   }
 
   /** Busy slots two heartbeats after the clients finished, then a fresh request; completes the row and checks it. */
-  async function finish(s: Stack, key: string, fault: string, outcomes: ClientOutcome[], { anotherReplicaCouldServe }: { anotherReplicaCouldServe: boolean }): Promise<FaultRow> {
+  async function finish(
+    s: Stack,
+    key: string,
+    fault: string,
+    outcomes: ClientOutcome[],
+    { anotherReplicaCouldServe }: { anotherReplicaCouldServe: boolean },
+  ): Promise<FaultRow> {
     await new Promise((resolve) => setTimeout(resolve, 2 * HEARTBEAT_MS))
     const pool = await getPool(s, MODEL)
     const busyAfter = pool?.slots_busy ?? -1
@@ -192,7 +198,12 @@ describe('faults', () => {
     expect(admin.status).toBe(503)
     // The pool view needs the registry; with it down, the row checks only what the clients saw and a new request.
     const next = await streamChat(s, key, MODEL, TOKENS)
-    rows.push({ fault: 'libSQL down', ...summarizeClients(outcomes, expectedText(TOKENS), { anotherReplicaCouldServe: true }), busyAfter: 0, nextRequest: next.ok ? `served in ${next.ms} ms` : `failed: ${next.errorCode}` })
+    rows.push({
+      fault: 'libSQL down',
+      ...summarizeClients(outcomes, expectedText(TOKENS), { anotherReplicaCouldServe: true }),
+      busyAfter: 0,
+      nextRequest: next.ok ? `served in ${next.ms} ms` : `failed: ${next.errorCode}`,
+    })
     expect(outcomes.every((o) => o.ok)).toBe(true)
     expect(next.ok).toBe(true)
   })
@@ -206,7 +217,17 @@ describe('faults', () => {
     await waitFor(async () => (await fakeEngineStats(a.engineUrl)).tokens >= 12 || null, { intervalMs: 5, message: 'tokens flowing to all' })
     for (const c of controllers) c.abort()
     const outcomes = await running
-    await waitFor(async () => (await fakeEngineStats(a.engineUrl)).aborted === 6 || null, { timeoutMs: 1_000, intervalMs: 10, message: 'six engine aborts within a second' })
-    await finish(s, key, 'clients disconnecting', outcomes.map((o) => ({ ...o, text: '' })), { anotherReplicaCouldServe: true })
+    await waitFor(async () => (await fakeEngineStats(a.engineUrl)).aborted === 6 || null, {
+      timeoutMs: 1_000,
+      intervalMs: 10,
+      message: 'six engine aborts within a second',
+    })
+    await finish(
+      s,
+      key,
+      'clients disconnecting',
+      outcomes.map((o) => ({ ...o, text: '' })),
+      { anotherReplicaCouldServe: true },
+    )
   })
 })

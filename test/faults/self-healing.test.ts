@@ -37,7 +37,9 @@ const MADE_UP_CONCURRENCY = 200
 /** The PoolObjects workerd keeps on disk: one SQLite file each, under the stack's persisted state. */
 function poolObjectFiles(s: Stack): string[] {
   const root = path.join(s.dir, 'workerd')
-  return readdirSync(root, { recursive: true, encoding: 'utf8' }).filter((file) => file.includes('PoolObject') && file.endsWith('.sqlite')).sort()
+  return readdirSync(root, { recursive: true, encoding: 'utf8' })
+    .filter((file) => file.includes('PoolObject') && file.endsWith('.sqlite'))
+    .sort()
 }
 
 const rows: FaultRow[] = []
@@ -80,7 +82,9 @@ describe('self-healing', () => {
     const a = await servePool(cleanup, s, MODEL, { name: 'node-a', slots: 2, fakeArgs: ['--tokens-per-second', '4'] })
     const { key } = await createKey(s)
     let answered = 0
-    const running = Promise.all(Array.from({ length: 5 }, () => streamChat(s, key, MODEL, LONG_TOKENS, undefined, (status) => (answered += status === 200 ? 1 : 0))))
+    const running = Promise.all(
+      Array.from({ length: 5 }, () => streamChat(s, key, MODEL, LONG_TOKENS, undefined, (status) => (answered += status === 200 ? 1 : 0))),
+    )
     // Two streams run; three wait in the queue past the point where their stream is answered.
     await waitFor(() => answered === 5 || null, { timeoutMs: CEILING_MS, message: 'five streams answered 200' })
     expect((await getPool(s, MODEL))?.queue_depth).toBe(3)
@@ -105,7 +109,9 @@ describe('self-healing', () => {
     if (!connected.ok) throw new Error(`the swallowing agent was refused: ${connected.status} ${connected.error}`)
     const swallower = connected.agent
     cleanup.defer(() => swallower.close())
-    await waitFor(async () => (await getPool(s, MODEL))?.replicas.some((r) => r.node_id === node.id && r.state === 'ready'), { message: 'the swallowing replica ready' })
+    await waitFor(async () => (await getPool(s, MODEL))?.replicas.some((r) => r.node_id === node.id && r.state === 'ready'), {
+      message: 'the swallowing replica ready',
+    })
     const { key } = await createKey(s)
     const outcomes = await Promise.all(Array.from({ length: 4 }, () => streamChat(s, key, MODEL, TOKENS)))
     const row = await record(s, key, 'dispatch swallowed by its agent', outcomes, TOKENS)
@@ -152,13 +158,23 @@ describe('self-healing', () => {
     early.abort()
     const outcomes = await running
     const goneAt = performance.now()
-    await waitFor(async () => (await fakeEngineStats(a.engineUrl)).aborted === 2 || null, { timeoutMs: CEILING_MS, intervalMs: 10, message: 'both engine requests aborted' })
+    await waitFor(async () => (await fakeEngineStats(a.engineUrl)).aborted === 2 || null, {
+      timeoutMs: CEILING_MS,
+      intervalMs: 10,
+      message: 'both engine requests aborted',
+    })
     await waitFor(async () => (await getPool(s, MODEL))?.slots_busy === 0 || null, { timeoutMs: CEILING_MS, intervalMs: 10, message: 'both slots free' })
     const freedInMs = Math.round(performance.now() - goneAt)
     expect(outcomes.map((o) => o.errorCode)).toEqual(['aborted', 'aborted'])
     expect(outcomes[0]?.status, 'the first stream was answered while it waited').toBe(200)
     expect(freedInMs, 'engine requests stopped and slots free within 2 s of the clients leaving').toBeLessThan(2_000)
-    await record(s, key, 'clients gone before first token', outcomes.map((o) => ({ ...o, text: '' })), TOKENS)
+    await record(
+      s,
+      key,
+      'clients gone before first token',
+      outcomes.map((o) => ({ ...o, text: '' })),
+      TOKENS,
+    )
   })
 
   it('10,000 requests with made-up model names: every one 404, and no Durable Object created for any', async () => {
@@ -189,6 +205,16 @@ describe('self-healing', () => {
     const ms = Math.round(performance.now() - startedAt)
     expect(Object.fromEntries(statuses)).toEqual({ '404 model_not_found': MADE_UP_REQUESTS })
     expect(poolObjectFiles(s), 'no object stored for a made-up name').toEqual(objectsBefore)
-    rows.push({ fault: `${MADE_UP_REQUESTS} made-up model names`, clients: MADE_UP_REQUESTS, served: 0, errors: { model_not_found: MADE_UP_REQUESTS }, lost: 0, badTokens: 0, slowestAnswerMs: ms, busyAfter: 0, nextRequest: `${objectsBefore.length} pool object before and after` })
+    rows.push({
+      fault: `${MADE_UP_REQUESTS} made-up model names`,
+      clients: MADE_UP_REQUESTS,
+      served: 0,
+      errors: { model_not_found: MADE_UP_REQUESTS },
+      lost: 0,
+      badTokens: 0,
+      slowestAnswerMs: ms,
+      busyAfter: 0,
+      nextRequest: `${objectsBefore.length} pool object before and after`,
+    })
   })
 })

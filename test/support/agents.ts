@@ -68,7 +68,11 @@ export interface CliAgent {
 }
 
 /** Runs `llorch-agent run --config FILE` as its own process (process group leader), tracked for cleanup. */
-export function spawnAgentCli(cleanup: ReturnType<typeof useProcessCleanup>, configFile: string, { searchPath, env }: { searchPath?: string; env?: Record<string, string> } = {}): CliAgent {
+export function spawnAgentCli(
+  cleanup: ReturnType<typeof useProcessCleanup>,
+  configFile: string,
+  { searchPath, env }: { searchPath?: string; env?: Record<string, string> } = {},
+): CliAgent {
   const child = execAgent(configFile, searchPath, env)
   if (child.pid === undefined) throw new Error('could not start llorch-agent')
   cleanup.track(child.pid)

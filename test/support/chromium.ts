@@ -43,7 +43,11 @@ async function unpackedPackageChromium(): Promise<string> {
   const staging = await mkdtemp(path.join(tmpdir(), 'llorch-chromium-unpacking-'))
   try {
     const bin = path.join(packageDir, 'bin')
-    await pipeline(createReadStream(path.join(bin, 'chromium.br')), createBrotliDecompress(), createWriteStream(path.join(staging, 'chromium'), { mode: 0o755 }))
+    await pipeline(
+      createReadStream(path.join(bin, 'chromium.br')),
+      createBrotliDecompress(),
+      createWriteStream(path.join(staging, 'chromium'), { mode: 0o755 }),
+    )
     // Amazon Linux's NSS libraries, as `lib/*.so`: the only shared libraries the browser links beyond glibc.
     const libsTar = path.join(staging, 'al2023.tar')
     await pipeline(createReadStream(path.join(bin, 'al2023.tar.br')), createBrotliDecompress(), createWriteStream(libsTar))

@@ -16,7 +16,9 @@ export function toJsonText(value: unknown): string {
   if (value instanceof RawJson) return value.text
   if (Array.isArray(value)) return `[${value.map(toJsonText).join(',')}]`
   if (value !== null && typeof value === 'object') {
-    return `{${Object.entries(value).map(([key, inner]) => `${JSON.stringify(key)}:${toJsonText(inner)}`).join(',')}}`
+    return `{${Object.entries(value)
+      .map(([key, inner]) => `${JSON.stringify(key)}:${toJsonText(inner)}`)
+      .join(',')}}`
   }
   return JSON.stringify(value) ?? 'null'
 }
@@ -29,11 +31,28 @@ export const deepNesting: fc.Arbitrary<RawJson> = fc
     return new RawJson(open.repeat(depth) + inner + (closed ? close.repeat(depth) : ''))
   })
 
-const oddLiterals = fc.constantFrom('1e400', '-0', '1.0e-400', '123456789012345678901234567890', '0x10', 'NaN', 'Infinity', 'undefined', "'x'", '01', '.5', 'tru', '"\\ud800"', '"\\u00"')
+const oddLiterals = fc.constantFrom(
+  '1e400',
+  '-0',
+  '1.0e-400',
+  '123456789012345678901234567890',
+  '0x10',
+  'NaN',
+  'Infinity',
+  'undefined',
+  "'x'",
+  '01',
+  '.5',
+  'tru',
+  '"\\ud800"',
+  '"\\u00"',
+)
 
 /** A string of `min`–`max` UTF-16 units, built by repetition so megabytes cost nothing to make. */
 export function longString(min: number, max: number): fc.Arbitrary<string> {
-  return fc.tuple(fc.string({ unit: 'grapheme', minLength: 1, maxLength: 4 }), fc.integer({ min, max })).map(([unit, length]) => unit.repeat(Math.ceil(length / unit.length)).slice(0, length))
+  return fc
+    .tuple(fc.string({ unit: 'grapheme', minLength: 1, maxLength: 4 }), fc.integer({ min, max }))
+    .map(([unit, length]) => unit.repeat(Math.ceil(length / unit.length)).slice(0, length))
 }
 
 /** An array of equal items, often one past a `max` the schemas set on lists (16 stops, 64 GPUs, 256 replicas, 65,536 running tasks). */

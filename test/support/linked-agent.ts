@@ -42,7 +42,20 @@ export async function startLinkedAgent(
   const configFile = path.join(stateDir, 'agent.json')
   writeFileSync(
     configFile,
-    JSON.stringify({ control_plane_url: stack.url.toString(), node_token: token, state_dir: stateDir, log_level: 'debug', shutdown_drain_ms: 2_000, reconnect_max_ms: 500, pools, ...config }, null, 2),
+    JSON.stringify(
+      {
+        control_plane_url: stack.url.toString(),
+        node_token: token,
+        state_dir: stateDir,
+        log_level: 'debug',
+        shutdown_drain_ms: 2_000,
+        reconnect_max_ms: 500,
+        pools,
+        ...config,
+      },
+      null,
+      2,
+    ),
   )
   const agent = spawnAgentCli(cleanup, configFile, { env })
   return { ...agent, nodeId: id, token, stateDir, configFile }

@@ -30,7 +30,10 @@ export interface Stack {
  * The whole control plane as it runs in production, on one machine: the local libSQL server,
  * migrated, and the bundled Worker in workerd with persisted Durable Objects.
  */
-export async function startStack({ heartbeatIntervalMs = 200, stallableRegistry = false }: { heartbeatIntervalMs?: number; stallableRegistry?: boolean } = {}): Promise<Stack> {
+export async function startStack({
+  heartbeatIntervalMs = 200,
+  stallableRegistry = false,
+}: { heartbeatIntervalMs?: number; stallableRegistry?: boolean } = {}): Promise<Stack> {
   const dir = mkdtempSync(path.join(tmpdir(), 'llorch-e2e-'))
   const libsql = await startLibsqlServer({ file: path.join(dir, 'registry.db') })
   await applyMigrations({ url: libsql.url })

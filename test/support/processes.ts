@@ -28,7 +28,10 @@ export function fixturePath(): string {
  * Polls `check` until it returns something truthy and returns that; fails loudly after
  * `timeoutMs` with `message` and the last value seen.
  */
-export async function waitFor<T>(check: () => T | Promise<T>, { timeoutMs = 15_000, intervalMs = 20, message = 'condition' }: { timeoutMs?: number; intervalMs?: number; message?: string } = {}): Promise<NonNullable<T>> {
+export async function waitFor<T>(
+  check: () => T | Promise<T>,
+  { timeoutMs = 15_000, intervalMs = 20, message = 'condition' }: { timeoutMs?: number; intervalMs?: number; message?: string } = {},
+): Promise<NonNullable<T>> {
   const deadline = Date.now() + timeoutMs
   let last: T | undefined
   for (;;) {

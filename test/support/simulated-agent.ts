@@ -63,7 +63,9 @@ export function connectSimulatedAgent(url: URL, token: string, pools: readonly S
     })
     ws.on('error', (error) => fail(0, error.message))
     ws.on('close', () => heartbeat && clearInterval(heartbeat))
-    ws.on('open', () => send({ type: 'hello', protocol: PROTOCOL_VERSION, agent_version: 'simulated', hostname: 'simulated', gpus: [], replicas, running_tasks: [] }))
+    ws.on('open', () =>
+      send({ type: 'hello', protocol: PROTOCOL_VERSION, agent_version: 'simulated', hostname: 'simulated', gpus: [], replicas, running_tasks: [] }),
+    )
     ws.on('message', (data) => {
       const parsed = parseControlFrame(data.toString())
       if (!parsed.ok) return

@@ -9,7 +9,13 @@ export interface ReceivedEvent {
   event: NativeTaskEvent
 }
 
-export function taskCall(stack: Stack, key: string, method: string, path: string, { body, headers = {}, signal }: { body?: unknown; headers?: Record<string, string>; signal?: AbortSignal } = {}): Promise<Response> {
+export function taskCall(
+  stack: Stack,
+  key: string,
+  method: string,
+  path: string,
+  { body, headers = {}, signal }: { body?: unknown; headers?: Record<string, string>; signal?: AbortSignal } = {},
+): Promise<Response> {
   return fetch(new URL(path, stack.url), {
     method,
     headers: { Authorization: `Bearer ${key}`, ...(body !== undefined ? { 'Content-Type': 'application/json' } : {}), ...headers },

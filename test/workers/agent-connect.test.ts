@@ -21,7 +21,9 @@ describe('GET /v2/agent/connect', () => {
     const node = await createNode()
     const pool = uniqueName('model')
     const agent = await open(node.token)
-    agent.send(hello({ replicas: [{ pool, engine: 'llamacpp', state: 'ready', slots: 2, slots_busy: 0, engine_version: 'b5000', reason: null, breaker_open: false }] }))
+    agent.send(
+      hello({ replicas: [{ pool, engine: 'llamacpp', state: 'ready', slots: 2, slots_busy: 0, engine_version: 'b5000', reason: null, breaker_open: false }] }),
+    )
     expect(await agent.next()).toEqual({ type: 'welcome', protocol: PROTOCOL_VERSION, node_id: node.id, heartbeat_interval_ms: expect.any(Number) })
 
     // The welcome does not wait for the registry; what it records follows.
@@ -92,7 +94,9 @@ describe('GET /v2/agent/connect', () => {
     expect(await newer.next()).toMatchObject({ type: 'welcome' })
     expect(NodeView.parse(await (await call('GET', `/v2/nodes/${node.id}`)).json()).status).toBe('online')
     newer.ws.close(1000, 'agent stopping')
-    await expect.poll(async () => NodeView.parse(await (await call('GET', `/v2/nodes/${node.id}`)).json()).status, { timeout: EVENT_CEILING_MS }).toBe('offline')
+    await expect
+      .poll(async () => NodeView.parse(await (await call('GET', `/v2/nodes/${node.id}`)).json()).status, { timeout: EVENT_CEILING_MS })
+      .toBe('offline')
   })
 
   it('disconnects an agent whose node is revoked', async () => {

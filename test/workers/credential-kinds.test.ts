@@ -26,7 +26,9 @@ describe('a credential of the wrong kind', () => {
       'a node token is not an inference credential (node tokens are valid only on /v2/agent/connect); create an API key with POST /v2/api-keys',
     )
     expect(await refusal(await chat('not-a-credential-at-all'), 401)).toContain('inference (/v1, /v2/tasks) takes an API key (llk.…)')
-    expect(await refusal(await chat(await apiKey(['admin'])), 403)).toBe('this API key lacks the "inference" scope; create one with scopes ["inference"] (POST /v2/api-keys)')
+    expect(await refusal(await chat(await apiKey(['admin'])), 403)).toBe(
+      'this API key lacks the "inference" scope; create one with scopes ["inference"] (POST /v2/api-keys)',
+    )
   })
 
   it('on the admin API: a node token, a stranger and an inference key are told what the admin API takes', async () => {
@@ -34,12 +36,18 @@ describe('a credential of the wrong kind', () => {
     expect(await refusal(await call('GET', '/v2/pools', { token: 'not-the-admin-token-0123' }), 401)).toBe(
       'invalid credential: the admin API takes the admin token or an API key (llk.…) with the "admin" scope',
     )
-    expect(await refusal(await call('GET', '/v2/api-keys', { token: await apiKey(['inference']) }), 403)).toContain('send the admin token or a key created with scopes ["admin"]')
+    expect(await refusal(await call('GET', '/v2/api-keys', { token: await apiKey(['inference']) }), 403)).toContain(
+      'send the admin token or a key created with scopes ["admin"]',
+    )
   })
 
   it('on /v2/agent/connect: the admin token and an API key are told agents need a node token', async () => {
-    expect(await refusal(await connect(ADMIN_TOKEN), 401)).toBe('the admin token is not a node token; agents connect with the node token that POST /v2/nodes prints')
-    expect(await refusal(await connect(await apiKey(['inference'])), 401)).toBe('an API key is not a node token; agents connect with the node token that POST /v2/nodes prints')
+    expect(await refusal(await connect(ADMIN_TOKEN), 401)).toBe(
+      'the admin token is not a node token; agents connect with the node token that POST /v2/nodes prints',
+    )
+    expect(await refusal(await connect(await apiKey(['inference'])), 401)).toBe(
+      'an API key is not a node token; agents connect with the node token that POST /v2/nodes prints',
+    )
     expect(await refusal(await connect('lln.node_AAAAAAAAAAAA.' + 'A'.repeat(43)), 401)).toContain('unknown node token')
     const missing = await exports.default.fetch('https://llorch.test/v2/agent/connect', { headers: { Upgrade: 'websocket' } })
     expect(await refusal(missing, 401)).toContain('agents send "Authorization: Bearer <node token>"')

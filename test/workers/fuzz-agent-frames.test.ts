@@ -33,7 +33,11 @@ const VALID_FRAMES: readonly object[] = [
   { type: 'heartbeat', replicas: [replica], gpus: [gpu], running_tasks: ['task-1'] },
   { type: 'replica_state', replica: { ...replica, state: 'starting' }, previous: 'stopped' },
   { type: 'task_event', task_id: 'task-1', event: { kind: 'started' } },
-  { type: 'task_event', task_id: 'task-1', event: { kind: 'deltas', seq: 0, chunks: [{ choices: [{ index: 0, delta: { content: 'Hi' }, finish_reason: null }] }] } },
+  {
+    type: 'task_event',
+    task_id: 'task-1',
+    event: { kind: 'deltas', seq: 0, chunks: [{ choices: [{ index: 0, delta: { content: 'Hi' }, finish_reason: null }] }] },
+  },
   { type: 'task_event', task_id: 'task-1', event: { kind: 'end', finish_reason: 'stop', usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 } } },
   { type: 'task_event', task_id: 'task-1', event: { kind: 'error', code: 'engine_error', message: 'engine exited', retriable: true } },
   { type: 'ack', command_id: 'command-1', ok: false, error: { code: 'engine_error', message: 'no such pool' } },
@@ -69,7 +73,9 @@ class AgentEnd {
   }
 
   static async open(token: string): Promise<AgentEnd> {
-    const response = await exports.default.fetch('https://llorch.test/v2/agent/connect', { headers: { Upgrade: 'websocket', Authorization: `Bearer ${token}` } })
+    const response = await exports.default.fetch('https://llorch.test/v2/agent/connect', {
+      headers: { Upgrade: 'websocket', Authorization: `Bearer ${token}` },
+    })
     if (!response.webSocket) throw new Error(`expected an upgrade, got ${response.status}`)
     response.webSocket.accept()
     return new AgentEnd(response.webSocket)
@@ -174,7 +180,10 @@ async function checkBatch(batch: readonly Payload[]): Promise<void> {
 
   const answers = controlFrames(agent.received.slice(from))
   const errors = answers.flatMap((f) => (f.type === 'error' ? [f] : []))
-  expect(errors.filter((e) => e.code === 'internal_error'), 'frames the object failed on').toEqual([])
+  expect(
+    errors.filter((e) => e.code === 'internal_error'),
+    'frames the object failed on',
+  ).toEqual([])
   expect(errors.filter((e) => e.code === 'invalid_request').map((e) => e.message)).toEqual(expected.refusals)
   if (expected.closes) {
     expect(agent.closed?.code).toBe(CLOSE_CODES.protocolMismatch)
@@ -204,11 +213,20 @@ describe('agent frames under fuzzing', () => {
     const run = await runProperty('agent frame batches', fc.asyncProperty(batches, checkBatch), { numRuns: 200, seed })
     // Each run is a batch; the inputs are its frames.
     runs.push({ ...run, runs: framesSent - before })
-    expect(Object.values(seen).every((count) => count > 0), JSON.stringify(seen)).toBe(true)
+    expect(
+      Object.values(seen).every((count) => count > 0),
+      JSON.stringify(seen),
+    ).toBe(true)
   })
 
   it('refuses frames past the size limit and keeps the socket', async () => {
     const oversized = longString(MAX_FRAME_BYTES + 1, MAX_FRAME_BYTES + 4096).map((pad) => toJsonText({ ...VALID_FRAMES[1], pad }))
-    runs.push(await runProperty('oversized agent frames', fc.asyncProperty(oversized, (payload) => checkBatch([payload])), { numRuns: 3, seed }))
+    runs.push(
+      await runProperty(
+        'oversized agent frames',
+        fc.asyncProperty(oversized, (payload) => checkBatch([payload])),
+        { numRuns: 3, seed },
+      ),
+    )
   })
 })

@@ -39,7 +39,12 @@ const ROUTES: readonly SampleRoute[] = [
   { method: 'GET', path: '/health', wants: 'nothing' },
   { method: 'GET', path: '/v2/no-such-route', wants: 'nothing' },
   { method: 'GET', path: '/v1/models', wants: 'inference' },
-  { method: 'POST', path: '/v1/chat/completions', wants: 'inference', body: JSON.stringify({ model: uniqueName('absent'), messages: [{ role: 'user', content: 'Hi' }] }) },
+  {
+    method: 'POST',
+    path: '/v1/chat/completions',
+    wants: 'inference',
+    body: JSON.stringify({ model: uniqueName('absent'), messages: [{ role: 'user', content: 'Hi' }] }),
+  },
   { method: 'GET', path: '/v2/pools', wants: 'admin' },
   { method: 'GET', path: `/v2/nodes/${uniqueName('node_absent')}`, wants: 'admin' },
   // An invalid body: a request that passes auth is refused by validation and creates nothing.
@@ -60,7 +65,10 @@ function takenBy(wants: Wants): string[] {
  * Any ASCII character a header value can hold, control characters included (no NUL, CR or LF).
  * Bytes past 0x7F are left out: the in-process fetch re-encodes them as UTF-8 and warns per request.
  */
-const headerChar = fc.integer({ min: 1, max: 127 }).filter((c) => c !== 10 && c !== 13).map((c) => String.fromCharCode(c))
+const headerChar = fc
+  .integer({ min: 1, max: 127 })
+  .filter((c) => c !== 10 && c !== 13)
+  .map((c) => String.fromCharCode(c))
 const headerText = (maxLength: number) => fc.string({ unit: headerChar, maxLength })
 
 function authorizationValues(): fc.Arbitrary<string | null> {
@@ -72,7 +80,12 @@ function authorizationValues(): fc.Arbitrary<string | null> {
     headerText(120).map((rest) => `Bearer ${rest}`),
     // Almost valid: the right prefixes and lengths, or one off, with ids nobody issued.
     fc
-      .tuple(fc.constantFrom('llk', 'lln', 'llx', 'LLK'), fc.constantFrom('key_', 'node_', 'key-'), fc.stringMatching(/^[A-Za-z0-9_-]{11,13}$/), fc.stringMatching(/^[A-Za-z0-9_-]{42,44}$/))
+      .tuple(
+        fc.constantFrom('llk', 'lln', 'llx', 'LLK'),
+        fc.constantFrom('key_', 'node_', 'key-'),
+        fc.stringMatching(/^[A-Za-z0-9_-]{11,13}$/),
+        fc.stringMatching(/^[A-Za-z0-9_-]{42,44}$/),
+      )
       .map(([prefix, kind, id, secret]) => `Bearer ${prefix}.${kind}${id}.${secret}`),
     // A live credential with one character changed, added or dropped.
     fc.tuple(credential, fc.nat(), fc.constantFrom('', 'A', '.', '_', '-', '~'), fc.boolean()).map(([secret, at, put, drop]) => {
@@ -81,7 +94,11 @@ function authorizationValues(): fc.Arbitrary<string | null> {
     }),
     // A live credential under other schemes or with whitespace around or inside.
     fc
-      .tuple(fc.constantFrom('Bearer ', 'bearer ', 'BEARER\t', 'Bearer  ', 'Bearer\t\t', '', 'Token ', 'Basic ', 'Bearer', ' Bearer '), credential, fc.constantFrom('', ' ', '\t', '  ', ' x', ',', '\u000b', '\u000c'))
+      .tuple(
+        fc.constantFrom('Bearer ', 'bearer ', 'BEARER\t', 'Bearer  ', 'Bearer\t\t', '', 'Token ', 'Basic ', 'Bearer', ' Bearer '),
+        credential,
+        fc.constantFrom('', ' ', '\t', '  ', ' x', ',', '\u000b', '\u000c'),
+      )
       .map(([scheme, secret, after]) => `${scheme}${secret}${after}`),
     fc.tuple(fc.integer({ min: 1_000, max: 16_000 }), fc.constantFrom('A', 'llk.', ' ')).map(([length, unit]) => `Bearer ${unit.repeat(length)}`),
   )
@@ -89,7 +106,14 @@ function authorizationValues(): fc.Arbitrary<string | null> {
 
 const contentTypes = fc.oneof(
   fc.constant(null),
-  fc.constantFrom('application/json', 'text/plain', 'application/json; charset=utf-16', 'multipart/form-data; boundary=x', 'application/x-www-form-urlencoded', '*/*'),
+  fc.constantFrom(
+    'application/json',
+    'text/plain',
+    'application/json; charset=utf-16',
+    'multipart/form-data; boundary=x',
+    'application/x-www-form-urlencoded',
+    '*/*',
+  ),
   headerText(200),
 )
 const SAFE_REQUEST_ID = /^[\w\-=]{1,255}$/
@@ -119,7 +143,11 @@ function bearerToken(value: string | null): string | null {
 
 async function checkRequest(route: SampleRoute, authorization: string | null, contentType: string | null, requestId: string | null): Promise<void> {
   const headers = headersOf(route, authorization, contentType, requestId)
-  const response = await exports.default.fetch(`https://llorch.test${route.path}`, { method: route.method, headers, ...(route.body ? { body: route.body } : {}) })
+  const response = await exports.default.fetch(`https://llorch.test${route.path}`, {
+    method: route.method,
+    headers,
+    ...(route.body ? { body: route.body } : {}),
+  })
   response.webSocket?.accept()
   response.webSocket?.close(1000, 'fuzzed request done')
   const answer = await readAnswer(response, route.path)
@@ -172,7 +200,9 @@ describe('request headers under fuzzing', () => {
     const value = fc.oneof(
       headerText(200),
       fc.tuple(fc.constantFrom('Bearer ', 'bearer\t', 'Basic ', ''), fc.string({ maxLength: 80 })).map(([scheme, rest]) => scheme + rest),
-      fc.tuple(fc.nat({ max: credential.secret.length }), fc.constantFrom('', 'A', '.', '_', ' ', '~', 'lln.'), fc.boolean()).map(([at, put, drop]) => credential.secret.slice(0, at) + put + credential.secret.slice(at + (drop ? 1 : 0))),
+      fc
+        .tuple(fc.nat({ max: credential.secret.length }), fc.constantFrom('', 'A', '.', '_', ' ', '~', 'lln.'), fc.boolean())
+        .map(([at, put, drop]) => credential.secret.slice(0, at) + put + credential.secret.slice(at + (drop ? 1 : 0))),
     )
     const property = fc.asyncProperty(value, async (raw) => {
       const token = readBearer(raw)

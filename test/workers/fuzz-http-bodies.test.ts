@@ -96,8 +96,24 @@ const KEY_LIMITS = { requests_per_minute: 1_000_000, tokens_per_minute: 1e10, ma
 const absentPool = uniqueName('absent-pool')
 
 const ROUTES: readonly BodyRoute[] = [
-  { method: 'POST', path: '/v1/chat/completions', token: () => inferenceKey, schema: ChatCompletionRequest, base: chatBody, accepted: { statuses: [404], code: 'model_not_found' }, numRuns: 1_200 },
-  { method: 'POST', path: '/v1/completions', token: () => inferenceKey, schema: CompletionRequest, base: completionBody, accepted: { statuses: [404], code: 'model_not_found' }, numRuns: 700 },
+  {
+    method: 'POST',
+    path: '/v1/chat/completions',
+    token: () => inferenceKey,
+    schema: ChatCompletionRequest,
+    base: chatBody,
+    accepted: { statuses: [404], code: 'model_not_found' },
+    numRuns: 1_200,
+  },
+  {
+    method: 'POST',
+    path: '/v1/completions',
+    token: () => inferenceKey,
+    schema: CompletionRequest,
+    base: completionBody,
+    accepted: { statuses: [404], code: 'model_not_found' },
+    numRuns: 700,
+  },
   {
     method: 'POST',
     path: '/v2/tasks',
@@ -118,8 +134,24 @@ const ROUTES: readonly BodyRoute[] = [
     accepted: { statuses: [201, 409] },
     numRuns: 800,
   },
-  { method: 'POST', path: '/v2/api-keys', token: () => ADMIN_TOKEN, schema: CreateApiKeyRequest, base: fc.constant({ name: 'fuzz-app', scopes: ['inference', 'admin'], limits: KEY_LIMITS }), accepted: { statuses: [201] }, numRuns: 600 },
-  { method: 'PATCH', path: '/v2/api-keys/{key}', token: () => ADMIN_TOKEN, schema: PatchApiKeyRequest, base: fc.constant({ limits: KEY_LIMITS }), accepted: { statuses: [200] }, numRuns: 500 },
+  {
+    method: 'POST',
+    path: '/v2/api-keys',
+    token: () => ADMIN_TOKEN,
+    schema: CreateApiKeyRequest,
+    base: fc.constant({ name: 'fuzz-app', scopes: ['inference', 'admin'], limits: KEY_LIMITS }),
+    accepted: { statuses: [201] },
+    numRuns: 600,
+  },
+  {
+    method: 'PATCH',
+    path: '/v2/api-keys/{key}',
+    token: () => ADMIN_TOKEN,
+    schema: PatchApiKeyRequest,
+    base: fc.constant({ limits: KEY_LIMITS }),
+    accepted: { statuses: [200] },
+    numRuns: 500,
+  },
   {
     method: 'PATCH',
     path: '/v2/pools/{pool}',
@@ -217,7 +249,10 @@ async function checkAnswer(route: BodyRoute, payload: Payload): Promise<void> {
 /** A valid body with one string grown so that the whole body lands just inside or just past the limit. */
 function atTheLimit(base: fc.Arbitrary<object>): fc.Arbitrary<string> {
   const margin = 64 * 1024
-  const target = fc.oneof(fc.integer({ min: MAX_BODY_BYTES - margin, max: MAX_BODY_BYTES }), fc.integer({ min: MAX_BODY_BYTES + 1, max: MAX_BODY_BYTES + margin }))
+  const target = fc.oneof(
+    fc.integer({ min: MAX_BODY_BYTES - margin, max: MAX_BODY_BYTES }),
+    fc.integer({ min: MAX_BODY_BYTES + 1, max: MAX_BODY_BYTES + margin }),
+  )
   return fc.tuple(base, target, fc.nat()).map(([doc, size, pick]) => {
     const grown: Record<string, unknown> = structuredClone({ ...doc, pad: '' })
     // Either a field of the body or an unknown one: `pad`.
@@ -230,8 +265,12 @@ function atTheLimit(base: fc.Arbitrary<object>): fc.Arbitrary<string> {
 }
 
 beforeAll(async () => {
-  inferenceKey = CreateApiKeyResponse.parse(await (await call('POST', '/v2/api-keys', { body: { name: uniqueName('fuzz'), scopes: ['inference'] } })).json()).key
-  patchedKeyId = CreateApiKeyResponse.parse(await (await call('POST', '/v2/api-keys', { body: { name: uniqueName('fuzz-patched'), scopes: ['inference'] } })).json()).id
+  inferenceKey = CreateApiKeyResponse.parse(
+    await (await call('POST', '/v2/api-keys', { body: { name: uniqueName('fuzz'), scopes: ['inference'] } })).json(),
+  ).key
+  patchedKeyId = CreateApiKeyResponse.parse(
+    await (await call('POST', '/v2/api-keys', { body: { name: uniqueName('fuzz-patched'), scopes: ['inference'] } })).json(),
+  ).id
   existingNodeName = uniqueName('fuzz-node')
   expect((await call('POST', '/v2/nodes', { body: { name: existingNodeName } })).status).toBe(201)
   // PATCH needs a pool that exists: an agent offers one and leaves.
@@ -255,14 +294,26 @@ describe('request bodies under fuzzing', () => {
 
   for (const route of ROUTES) {
     it(`answers every body on ${route.method} ${route.path} below 500, as its schema decides`, async () => {
-      runs.push(await runProperty(`bodies ${route.method} ${route.path}`, fc.asyncProperty(hostilePayloads(route.base, route.refusedFields), (payload) => checkAnswer(route, payload)), { numRuns: route.numRuns, seed }))
+      runs.push(
+        await runProperty(
+          `bodies ${route.method} ${route.path}`,
+          fc.asyncProperty(hostilePayloads(route.base, route.refusedFields), (payload) => checkAnswer(route, payload)),
+          { numRuns: route.numRuns, seed },
+        ),
+      )
       expect([...(verdictsSeen.get(route) ?? [])].sort()).toEqual(['accepted', 'schema', 'unreadable'])
     })
   }
 
   it('answers bodies just inside and just past the size limit with the schema verdict or 413', async () => {
     for (const route of ROUTES) {
-      runs.push(await runProperty(`bodies at the limit ${route.method} ${route.path}`, fc.asyncProperty(atTheLimit(route.base), (payload) => checkAnswer(route, payload)), { numRuns: 6, seed }))
+      runs.push(
+        await runProperty(
+          `bodies at the limit ${route.method} ${route.path}`,
+          fc.asyncProperty(atTheLimit(route.base), (payload) => checkAnswer(route, payload)),
+          { numRuns: 6, seed },
+        ),
+      )
     }
   })
 })

@@ -17,7 +17,9 @@ describe('error shapes', () => {
     const response = await exports.default.fetch('https://llorch.test/v1/nope')
     expect(response.status).toBe(401)
     expect(response.headers.get('WWW-Authenticate')).toBe('Bearer')
-    expect(await response.json()).toEqual({ error: { message: 'missing credential: send "Authorization: Bearer <key>"', type: 'authentication_error', code: 'unauthorized', param: null } })
+    expect(await response.json()).toEqual({
+      error: { message: 'missing credential: send "Authorization: Bearer <key>"', type: 'authentication_error', code: 'unauthorized', param: null },
+    })
   })
 
   it('answers an unknown /v1 route with 404 in the OpenAI error shape', async () => {
@@ -56,15 +58,20 @@ describe('error shapes', () => {
     expect(error.message).toMatch(/^request body is not valid JSON: .*position 34 \(line 3 column 14\)/)
   })
 
-  it('answers a GET on a POST route with 405 and Allow, in the route\'s error shape', async () => {
+  it("answers a GET on a POST route with 405 and Allow, in the route's error shape", async () => {
     const created = await call('POST', '/v2/api-keys', { body: { name: 'method-test' } })
     const { key } = CreateApiKeyResponse.parse(await created.json())
     const response = await exports.default.fetch('https://llorch.test/v1/chat/completions', { headers: { Authorization: `Bearer ${key}` } })
     expect(response.status).toBe(405)
     expect(response.headers.get('Allow')).toBe('POST')
-    expect(await response.json()).toEqual({ error: { message: 'GET is not allowed on /v1/chat/completions; use POST', type: 'invalid_request_error', code: 'method_not_allowed', param: null } })
+    expect(await response.json()).toEqual({
+      error: { message: 'GET is not allowed on /v1/chat/completions; use POST', type: 'invalid_request_error', code: 'method_not_allowed', param: null },
+    })
 
-    const admin = await exports.default.fetch('https://llorch.test/v2/nodes/node_x', { method: 'POST', headers: { Authorization: 'Bearer test-admin-token-0123456789abcdef' } })
+    const admin = await exports.default.fetch('https://llorch.test/v2/nodes/node_x', {
+      method: 'POST',
+      headers: { Authorization: 'Bearer test-admin-token-0123456789abcdef' },
+    })
     expect(admin.status).toBe(405)
     expect(admin.headers.get('Allow')).toBe('GET, DELETE, HEAD')
   })

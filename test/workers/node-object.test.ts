@@ -101,10 +101,19 @@ describe('PATCH /v2/pools/{id}', () => {
       const body = await response.text()
       expect(body).toContain(Object.keys(field)[0])
     }
-    const policy = { queue_capacity: 3, preload_mode: 'on-demand', idle_drain_ms: 60_000, queue_timeout_ms: 300_000, run_timeout_ms: 1_200_000, scale_out_wait_ms: 2_000 }
+    const policy = {
+      queue_capacity: 3,
+      preload_mode: 'on-demand',
+      idle_drain_ms: 60_000,
+      queue_timeout_ms: 300_000,
+      run_timeout_ms: 1_200_000,
+      scale_out_wait_ms: 2_000,
+    }
     const accepted = await call('PATCH', `/v2/pools/${pool}`, { body: policy })
     expect(accepted.status).toBe(200)
-    expect(await accepted.json()).toMatchObject({ policy: { ...policy, default_priority: 'interactive', first_token_timeout_ms: 60_000, idle_timeout_ms: 30_000 } })
+    expect(await accepted.json()).toMatchObject({
+      policy: { ...policy, default_priority: 'interactive', first_token_timeout_ms: 60_000, idle_timeout_ms: 30_000 },
+    })
     agent.ws.close(1000, 'done')
   })
 })

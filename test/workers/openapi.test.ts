@@ -11,7 +11,8 @@ describe('GET /openapi.json', () => {
   it('describes every route of the app, with both error shapes', async () => {
     const response = await call('GET', '/openapi.json', { token: null })
     expect(response.status).toBe(200)
-    const document: { openapi: string; paths: Record<string, Record<string, unknown>>; components: { schemas: Record<string, unknown> } } = await response.json()
+    const document: { openapi: string; paths: Record<string, Record<string, unknown>>; components: { schemas: Record<string, unknown> } } =
+      await response.json()
     expect(document.openapi).toBe('3.1.0')
     expect(Object.keys(document.components.schemas)).toEqual(expect.arrayContaining(['OpenAIError', 'NativeError']))
 

@@ -11,7 +11,15 @@ import { eq } from 'drizzle-orm'
 async function freshPool(policy: Partial<PoolPolicy> = {}) {
   const poolId = `pool-${crypto.randomUUID().slice(0, 8)}`
   const stub = env.POOLS.getByName(poolId)
-  await stub.setPolicy({ queue_capacity: 1, preload_mode: 'eager', idle_drain_ms: null, default_priority: 'interactive', first_token_timeout_ms: 60_000, idle_timeout_ms: 30_000, ...policy })
+  await stub.setPolicy({
+    queue_capacity: 1,
+    preload_mode: 'eager',
+    idle_drain_ms: null,
+    default_priority: 'interactive',
+    first_token_timeout_ms: 60_000,
+    idle_timeout_ms: 30_000,
+    ...policy,
+  })
   return { poolId, stub }
 }
 
@@ -40,7 +48,16 @@ describe('PoolObject admission', () => {
     await stub.syncReplica('node-a', replica(poolId), [])
     expect(await stub.admit(request('t1'))).toEqual({
       ok: true,
-      grant: { taskId: 't1', poolId, nodeId: 'node-a', replicaId: `node-a/${poolId}`, attempt: 1, firstTokenTimeoutMs: 60_000, idleTimeoutMs: 30_000, runTimeoutMs: 600_000 },
+      grant: {
+        taskId: 't1',
+        poolId,
+        nodeId: 'node-a',
+        replicaId: `node-a/${poolId}`,
+        attempt: 1,
+        firstTokenTimeoutMs: 60_000,
+        idleTimeoutMs: 30_000,
+        runTimeoutMs: 600_000,
+      },
     })
     expect((await stub.status()).replicas).toEqual([{ nodeId: 'node-a', state: 'ready', slots: 1, busy: 1 }])
   })
@@ -194,7 +211,10 @@ describe('PoolObject admission', () => {
     expect(await waiting).toMatchObject({ ok: false, error: { code: 'no_replica', message: expect.stringContaining('drained for maintenance') } })
     await stub.syncReplica('node-a', replica(poolId, { state: 'stopped' }), [])
     await evictDurableObject(stub)
-    expect(await stub.admit(request('t1'))).toMatchObject({ ok: false, error: { code: 'no_replica', message: expect.stringContaining('drained for maintenance') } })
+    expect(await stub.admit(request('t1'))).toMatchObject({
+      ok: false,
+      error: { code: 'no_replica', message: expect.stringContaining('drained for maintenance') },
+    })
     await stub.setMaintenance(false)
     await stub.syncReplica('node-a', replica(poolId), [])
     expect(await stub.admit(request('t2'))).toMatchObject({ ok: true, grant: { nodeId: 'node-a' } })
@@ -331,10 +351,13 @@ describe('PoolObject admission', () => {
     // The orphan is never granted; once its Worker had time to come back, it is dropped.
     expect((await restarted.status()).queueDepth).toBe(1)
     await expect
-      .poll(async () => {
-        await runDurableObjectAlarm(restarted)
-        return (await restarted.status()).queueDepth
-      }, { timeout: 10_000, interval: 250 })
+      .poll(
+        async () => {
+          await runDurableObjectAlarm(restarted)
+          return (await restarted.status()).queueDepth
+        },
+        { timeout: 10_000, interval: 250 },
+      )
       .toBe(0)
   })
 })

@@ -6,12 +6,35 @@ import type { ReplicaReport } from '../../protocol/index.ts'
 async function freshPool() {
   const poolId = `metrics-${crypto.randomUUID().slice(0, 8)}`
   const stub = env.POOLS.getByName(poolId)
-  await stub.setPolicy({ queue_capacity: 1, preload_mode: 'eager', idle_drain_ms: null, default_priority: 'interactive', first_token_timeout_ms: 60_000, idle_timeout_ms: 30_000 })
+  await stub.setPolicy({
+    queue_capacity: 1,
+    preload_mode: 'eager',
+    idle_drain_ms: null,
+    default_priority: 'interactive',
+    first_token_timeout_ms: 60_000,
+    idle_timeout_ms: 30_000,
+  })
   return { poolId, stub }
 }
 
-const replica = (pool: string, slots = 1): ReplicaReport => ({ pool, engine: 'openai', state: 'ready', slots, slots_busy: 0, engine_version: null, reason: null, breaker_open: false })
-const request = (taskId: string, overrides: Partial<AdmissionRequest> = {}): AdmissionRequest => ({ taskId, priority: undefined, apiKeyId: null, maxWaitMs: 60_000, runDeadlineMs: 600_000, ...overrides })
+const replica = (pool: string, slots = 1): ReplicaReport => ({
+  pool,
+  engine: 'openai',
+  state: 'ready',
+  slots,
+  slots_busy: 0,
+  engine_version: null,
+  reason: null,
+  breaker_open: false,
+})
+const request = (taskId: string, overrides: Partial<AdmissionRequest> = {}): AdmissionRequest => ({
+  taskId,
+  priority: undefined,
+  apiKeyId: null,
+  maxWaitMs: 60_000,
+  runDeadlineMs: 600_000,
+  ...overrides,
+})
 const usage = (prompt: number, completion: number) => ({ prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion })
 
 describe('PoolObject metrics', () => {

@@ -7,8 +7,25 @@ import type { AdmissionRequest, AdmissionResult } from '../../control-plane/pool
 async function servedPool(policy: Partial<PoolPolicy> = {}) {
   const poolId = `pool-${crypto.randomUUID().slice(0, 8)}`
   const stub = env.POOLS.getByName(poolId)
-  await stub.setPolicy({ queue_capacity: 100, preload_mode: 'eager', idle_drain_ms: null, default_priority: 'interactive', first_token_timeout_ms: 60_000, idle_timeout_ms: 30_000, ...policy })
-  const report: ReplicaReport = { pool: poolId, engine: 'openai', state: 'ready', slots: 1, slots_busy: 0, engine_version: null, reason: null, breaker_open: false }
+  await stub.setPolicy({
+    queue_capacity: 100,
+    preload_mode: 'eager',
+    idle_drain_ms: null,
+    default_priority: 'interactive',
+    first_token_timeout_ms: 60_000,
+    idle_timeout_ms: 30_000,
+    ...policy,
+  })
+  const report: ReplicaReport = {
+    pool: poolId,
+    engine: 'openai',
+    state: 'ready',
+    slots: 1,
+    slots_busy: 0,
+    engine_version: null,
+    reason: null,
+    breaker_open: false,
+  }
   await stub.syncReplica('node-a', report, [])
   return stub
 }
@@ -101,7 +118,10 @@ describe('PoolObject key limits', () => {
     const stub = await servedPool({ queue_capacity: 10, key_limits: { requests_per_minute: 1 } })
     const keyId = `key-${crypto.randomUUID().slice(0, 8)}`
     const first = granted(await stub.admit(request('first', keyId)))
-    expect(await stub.admit(request('second', keyId))).toMatchObject({ ok: false, error: { code: 'rate_limit_rpm', headers: { 'x-ratelimit-remaining-requests': '0' } } })
+    expect(await stub.admit(request('second', keyId))).toMatchObject({
+      ok: false,
+      error: { code: 'rate_limit_rpm', headers: { 'x-ratelimit-remaining-requests': '0' } },
+    })
     await stub.release(first.taskId, first.attempt, 'completed')
     expect(await stub.admit(request('unlimited', 'key-free', { keyLimits: { requests_per_minute: null } }))).toMatchObject({ ok: true })
   })

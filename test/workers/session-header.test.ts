@@ -18,7 +18,10 @@ let inferenceKey = ''
 const absentModel = uniqueName('absent-model')
 
 /** Header values as a client can send them: any ASCII but NUL, CR and LF, up to past the bound. */
-const headerChar = fc.integer({ min: 1, max: 127 }).filter((c) => c !== 10 && c !== 13).map((c) => String.fromCharCode(c))
+const headerChar = fc
+  .integer({ min: 1, max: 127 })
+  .filter((c) => c !== 10 && c !== 13)
+  .map((c) => String.fromCharCode(c))
 const sessionIds = fc.oneof(fc.string({ unit: headerChar, minLength: 1, maxLength: 300 }), fc.stringMatching(/^[\x21-\x7e]{250,260}$/))
 
 async function chat(headers: Record<string, string>, body: Record<string, unknown> = {}) {
@@ -31,7 +34,9 @@ async function chat(headers: Record<string, string>, body: Record<string, unknow
 }
 
 beforeAll(async () => {
-  inferenceKey = CreateApiKeyResponse.parse(await (await call('POST', '/v2/api-keys', { body: { name: uniqueName('session'), scopes: ['inference'] } })).json()).key
+  inferenceKey = CreateApiKeyResponse.parse(
+    await (await call('POST', '/v2/api-keys', { body: { name: uniqueName('session'), scopes: ['inference'] } })).json(),
+  ).key
 })
 
 afterAll(() => logTotal('session header', runs))

@@ -41,7 +41,11 @@ async function linkedNodes(pool: string, count: number): Promise<LinkedNode[]> {
     expect(await agent.next()).toMatchObject({ type: 'welcome' })
     linked.push({ id: node.id, agent })
   }
-  await until('replicas seen by the pool', () => env.POOLS.getByName(pool).status(), (s) => s.replicas.filter((r) => r.state === 'ready').length === count)
+  await until(
+    'replicas seen by the pool',
+    () => env.POOLS.getByName(pool).status(),
+    (s) => s.replicas.filter((r) => r.state === 'ready').length === count,
+  )
   return linked
 }
 
@@ -124,8 +128,18 @@ describe('the task runner (startTask)', () => {
     expect(events.some((e) => e.kind === 'error')).toBe(false)
     expect(events.at(-1)).toMatchObject({ kind: 'end', finish_reason: 'stop' })
     // One release per attempt: the failed one was taken back by the retry, the second completed.
-    await until('the slot given back', () => busySlots(pool), (n) => n === 0)
-    expect(await until('one ended attempt', () => endedAttempts(pool), (ended) => Object.keys(ended).length > 0)).toEqual({ completed: 1 })
+    await until(
+      'the slot given back',
+      () => busySlots(pool),
+      (n) => n === 0,
+    )
+    expect(
+      await until(
+        'one ended attempt',
+        () => endedAttempts(pool),
+        (ended) => Object.keys(ended).length > 0,
+      ),
+    ).toEqual({ completed: 1 })
   })
 
   it('ends a task whose only engine sends no first token with deadline_exceeded, cancels it on the node and frees the slot', async () => {
@@ -139,7 +153,11 @@ describe('the task runner (startTask)', () => {
     expect(await nextFrame(node.agent, 'cancel')).toMatchObject({ type: 'cancel', task_id: task.taskId })
     const { events } = await result
     expect(events.at(-1)).toMatchObject({ kind: 'error', code: 'deadline_exceeded' })
-    await until('the slot given back', () => busySlots(pool), (n) => n === 0)
+    await until(
+      'the slot given back',
+      () => busySlots(pool),
+      (n) => n === 0,
+    )
     expect(await endedAttempts(pool)).toEqual({ failed: 1 })
   })
 
@@ -152,7 +170,11 @@ describe('the task runner (startTask)', () => {
     await dispatched(node.agent)
     const queued = run(pool)
     const queuedResult = collect(queued)
-    await until('the second task queued', () => env.POOLS.getByName(pool).status(), (s) => s.queueDepth === 1)
+    await until(
+      'the second task queued',
+      () => env.POOLS.getByName(pool).status(),
+      (s) => s.queueDepth === 1,
+    )
     await queued.cancel()
     expect((await queuedResult).error?.code).toBe('cancelled')
     expect((await env.POOLS.getByName(pool).status()).queueDepth).toBe(0)

@@ -21,7 +21,10 @@ describe('key limits', () => {
   it('refuses the request past the requests per minute with rate_limit_rpm, and lets one through once the bucket refilled', () => {
     const limits = { requests_per_minute: 3 }
     const { state, decision } = admitMany(limits, 3, 0)
-    expect(decision).toMatchObject({ ok: true, headers: { 'x-ratelimit-limit-requests': '3', 'x-ratelimit-remaining-requests': '0', 'x-ratelimit-reset-requests': '60s' } })
+    expect(decision).toMatchObject({
+      ok: true,
+      headers: { 'x-ratelimit-limit-requests': '3', 'x-ratelimit-remaining-requests': '0', 'x-ratelimit-reset-requests': '60s' },
+    })
     const refused = acquire(state, limits, { taskId: 'late', now: 1_000, holdMs: HOLD_MS }).decision
     expect(refused).toMatchObject({ ok: false, error: { code: 'rate_limit_rpm', retryAfterSeconds: 19 } })
     expect(acquire(state, limits, { taskId: 'later', now: 20_000, holdMs: HOLD_MS }).decision.ok).toBe(true)
@@ -31,16 +34,25 @@ describe('key limits', () => {
     const limits = { tokens_per_minute: 100 }
     const { state } = admitMany(limits, 1, 0)
     const spent = settle(state, limits, { taskId: 't0-0', tokens: 150, now: 0 })
-    expect(acquire(spent, limits, { taskId: 'next', now: 1_000, holdMs: HOLD_MS }).decision).toMatchObject({ ok: false, error: { code: 'rate_limit_tpm', retryAfterSeconds: 30 } })
+    expect(acquire(spent, limits, { taskId: 'next', now: 1_000, holdMs: HOLD_MS }).decision).toMatchObject({
+      ok: false,
+      error: { code: 'rate_limit_tpm', retryAfterSeconds: 30 },
+    })
     expect(acquire(spent, limits, { taskId: 'next', now: 31_000, holdMs: HOLD_MS }).decision.ok).toBe(true)
   })
 
   it('holds a concurrent place until the task settles, or until its lease runs out', () => {
     const limits = { max_concurrent: 2 }
     const { state } = admitMany(limits, 2, 0)
-    expect(acquire(state, limits, { taskId: 'third', now: 10, holdMs: HOLD_MS }).decision).toMatchObject({ ok: false, error: { code: 'rate_limit_concurrency' } })
+    expect(acquire(state, limits, { taskId: 'third', now: 10, holdMs: HOLD_MS }).decision).toMatchObject({
+      ok: false,
+      error: { code: 'rate_limit_concurrency' },
+    })
     const freed = settle(state, limits, { taskId: 't0-0', tokens: 0, now: 10 })
-    expect(acquire(freed, limits, { taskId: 'third', now: 10, holdMs: HOLD_MS }).decision).toMatchObject({ ok: true, headers: { 'x-ratelimit-remaining-concurrency': '0' } })
+    expect(acquire(freed, limits, { taskId: 'third', now: 10, holdMs: HOLD_MS }).decision).toMatchObject({
+      ok: true,
+      headers: { 'x-ratelimit-remaining-concurrency': '0' },
+    })
     // A Worker that died never settles: the place comes back after the longest the task could take.
     expect(acquire(state, limits, { taskId: 'third', now: 10 * HOLD_MS, holdMs: HOLD_MS }).decision.ok).toBe(true)
   })
@@ -56,12 +68,19 @@ describe('key limits', () => {
     const noon = Date.UTC(2026, 11, 1, 12)
     const { state } = admitMany(limits, 1, noon)
     const spent = settle(state, limits, { taskId: `t${noon}-0`, tokens: 1_000, now: noon })
-    expect(acquire(spent, limits, { taskId: 'more', now: noon, holdMs: HOLD_MS }).decision).toMatchObject({ ok: false, error: { code: 'token_budget_exhausted', retryAfterSeconds: 12 * 3_600 } })
+    expect(acquire(spent, limits, { taskId: 'more', now: noon, holdMs: HOLD_MS }).decision).toMatchObject({
+      ok: false,
+      error: { code: 'token_budget_exhausted', retryAfterSeconds: 12 * 3_600 },
+    })
     expect(acquire(spent, limits, { taskId: 'more', now: Date.UTC(2026, 11, 2, 0, 1), holdMs: HOLD_MS }).decision.ok).toBe(true)
   })
 
   it('takes a pool default for a limit the key leaves out, and none where the key says null', () => {
-    expect(effectiveLimits({ max_concurrent: 4, requests_per_minute: null }, { requests_per_minute: 10, tokens_per_minute: 500 })).toEqual({ max_concurrent: 4, requests_per_minute: null, tokens_per_minute: 500 })
+    expect(effectiveLimits({ max_concurrent: 4, requests_per_minute: null }, { requests_per_minute: 10, tokens_per_minute: 500 })).toEqual({
+      max_concurrent: 4,
+      requests_per_minute: null,
+      tokens_per_minute: 500,
+    })
   })
 })
 

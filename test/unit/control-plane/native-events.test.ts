@@ -10,7 +10,10 @@ describe('NativeEventMapper', () => {
     expect(mapper.map(standing(2, 900), times, 0)).toEqual([{ event: 'queued', data: { position: 2, predicted_start_ms: 900 } }])
     expect(mapper.map(standing(2, 900), times, 0)).toEqual([])
     expect(mapper.map(standing(1, 400), times, 0)).toEqual([{ event: 'queued', data: { position: 1, predicted_start_ms: 400 } }])
-    const loading = { kind: 'queued' as const, standing: { position: 1, predictedStartMs: 400, loading: { reason: 'on_demand_start' as const, nodeId: 'n1', message: 'starting' } } }
+    const loading = {
+      kind: 'queued' as const,
+      standing: { position: 1, predictedStartMs: 400, loading: { reason: 'on_demand_start' as const, nodeId: 'n1', message: 'starting' } },
+    }
     expect(mapper.map(loading, times, 0)).toEqual([{ event: 'loading', data: { reason: 'on_demand_start', node_id: 'n1', message: 'starting' } }])
     expect(mapper.map(loading, times, 0)).toEqual([])
   })
@@ -20,7 +23,9 @@ describe('NativeEventMapper', () => {
     expect(mapper.map({ kind: 'granted', nodeId: 'node-a', attempt: 1 }, times, 1_500)).toEqual([])
     expect(mapper.map({ kind: 'started' }, times, 1_550)).toEqual([{ event: 'started', data: { node_id: 'node-a', attempt: 1, queue_wait_ms: 500 } }])
     const choices = [{ index: 0, delta: { content: 'hi', tool_calls: [{ index: 0, function: { arguments: '{' } }] } }]
-    expect(mapper.map({ kind: 'deltas', seq: 0, chunks: [{ choices }, { choices: [], usage: null }] }, times, 1_600)).toEqual([{ event: 'token', data: { choices } }])
+    expect(mapper.map({ kind: 'deltas', seq: 0, chunks: [{ choices }, { choices: [], usage: null }] }, times, 1_600)).toEqual([
+      { event: 'token', data: { choices } },
+    ])
     const usage = { prompt_tokens: 3, completion_tokens: 20, total_tokens: 23 }
     expect(mapper.map({ kind: 'end', finish_reason: 'stop', usage }, times, 2_600)).toEqual([
       { event: 'metrics', data: { queue_wait_ms: 500, ttft_ms: 600, tokens_per_second: 20, completion_tokens: 20 } },

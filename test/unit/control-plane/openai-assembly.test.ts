@@ -18,7 +18,11 @@ describe('non-streamed replies assembled from the engine chunks', () => {
   it('answers a tool call with its whole arguments, content null and finish tool_calls', () => {
     const reply = assemble([
       { choices: [{ index: 0, delta: { role: 'assistant', content: '' } }] },
-      { choices: [{ index: 0, delta: { content: null, tool_calls: [{ index: 0, id: 'call_1', type: 'function', function: { name: 'get_weather', arguments: '' } }] } }] },
+      {
+        choices: [
+          { index: 0, delta: { content: null, tool_calls: [{ index: 0, id: 'call_1', type: 'function', function: { name: 'get_weather', arguments: '' } }] } },
+        ],
+      },
       { choices: [{ index: 0, delta: { tool_calls: [{ index: 0, function: { arguments: '{"city":' } }] } }] },
       { choices: [{ index: 0, delta: { tool_calls: [{ index: 1, id: 'call_2', type: 'function', function: { name: 'get_time', arguments: '{}' } }] } }] },
       { choices: [{ index: 0, delta: { tool_calls: [{ index: 0, function: { arguments: '"Paris"}' } }] } }] },
@@ -49,7 +53,12 @@ describe('non-streamed replies assembled from the engine chunks', () => {
       { choices: [{ index: 1, delta: { reasoning_content: 'hm' } }] },
       { choices: [{ index: 0, delta: { content: 'a' }, logprobs: { content: [entry('a')] } }] },
       { choices: [{ index: 1, delta: { content: 'x' }, logprobs: { content: [entry('x')] } }] },
-      { choices: [{ index: 0, delta: { content: 'b' }, logprobs: { content: [entry('b')] } }, { index: 1, delta: {}, finish_reason: 'length' }] },
+      {
+        choices: [
+          { index: 0, delta: { content: 'b' }, logprobs: { content: [entry('b')] } },
+          { index: 1, delta: {}, finish_reason: 'length' },
+        ],
+      },
       { choices: [{ index: 0, delta: {}, finish_reason: 'stop' }] },
     ]).chat(chat, usage)
     expect(reply.choices.map((c) => [c.index, c.message.content, c.message.reasoning_content, c.logprobs?.content, c.finish_reason])).toEqual([
@@ -84,7 +93,12 @@ describe('non-streamed replies assembled from the engine chunks', () => {
     expect(TextCompletion.parse(reply)).toEqual(reply)
     expect(reply).toMatchObject({ object: 'text_completion', id: 'cmpl-t', model: 'pool-a' })
     expect(reply.choices).toEqual([
-      { index: 0, text: 'a b', logprobs: { tokens: ['a', ' b'], token_logprobs: [-1, -2], top_logprobs: [{ a: -1 }, { ' b': -2 }], text_offset: [0, 1] }, finish_reason: 'length' },
+      {
+        index: 0,
+        text: 'a b',
+        logprobs: { tokens: ['a', ' b'], token_logprobs: [-1, -2], top_logprobs: [{ a: -1 }, { ' b': -2 }], text_offset: [0, 1] },
+        finish_reason: 'length',
+      },
     ])
   })
 })

@@ -15,7 +15,10 @@ describe('the OpenAPI document', () => {
   it('documents request bodies, query parameters and error shapes from the route schemas', () => {
     const doc = openApiDocument()
     const text = JSON.stringify(doc)
-    const paths = (doc.paths ?? {}) as Record<string, Record<string, { requestBody?: unknown; parameters?: Array<{ name: string }>; responses: Record<string, unknown> }>>
+    const paths = (doc.paths ?? {}) as Record<
+      string,
+      Record<string, { requestBody?: unknown; parameters?: Array<{ name: string }>; responses: Record<string, unknown> }>
+    >
     expect(paths['/v1/chat/completions']?.post?.requestBody).toBeDefined()
     expect(paths['/v2/usage']?.get?.parameters?.map((p) => p.name)).toEqual(['from', 'to', 'pool', 'key', 'group_by'])
     expect(Object.keys(paths['/v1/chat/completions']?.post?.responses ?? {})).toEqual(expect.arrayContaining(['200', '400', '401', '429']))

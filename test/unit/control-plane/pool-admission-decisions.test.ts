@@ -42,7 +42,10 @@ function grantedRow(overrides: Partial<TaskRow> = {}): TaskRow {
 
 describe('newTaskRefusal', () => {
   it('refuses a pool with no replica, or none that can serve, with no_replica saying which', () => {
-    expect(newTaskRefusal(pool({ candidates: [] }), false)?.error).toMatchObject({ code: 'no_replica', message: expect.stringContaining('no replica is registered') })
+    expect(newTaskRefusal(pool({ candidates: [] }), false)?.error).toMatchObject({
+      code: 'no_replica',
+      message: expect.stringContaining('no replica is registered'),
+    })
     const down = [candidate('a', { state: 'lost' }), candidate('b', { state: 'failed', breakerOpen: true })]
     expect(newTaskRefusal(pool({ candidates: down }), false)?.error).toMatchObject({ code: 'no_replica', message: expect.stringContaining('failed or lost') })
   })
@@ -50,12 +53,19 @@ describe('newTaskRefusal', () => {
   it('asks the lifecycle whether a stopped replica may start, and passes on its reason', () => {
     const stopped = [candidate('a', { state: 'stopped' })]
     expect(newTaskRefusal(pool({ candidates: stopped }), false)).toBeNull()
-    expect(newTaskRefusal(pool({ candidates: stopped, cannotStart: () => 'drained for maintenance' }), false)?.error).toEqual({ code: 'no_replica', message: 'drained for maintenance' })
+    expect(newTaskRefusal(pool({ candidates: stopped, cannotStart: () => 'drained for maintenance' }), false)?.error).toEqual({
+      code: 'no_replica',
+      message: 'drained for maintenance',
+    })
   })
 
   it('refuses a full queue with Retry-After, unless a free slot takes the task at once', () => {
     const full = pool({ policy: { ...DEFAULT_POOL_POLICY, queue_capacity: 2 }, queued: 2 })
-    expect(newTaskRefusal(full, false)?.error).toMatchObject({ code: 'queue_full', message: 'pool "p" queue is full (2 waiting)', retryAfterSeconds: expect.any(Number) })
+    expect(newTaskRefusal(full, false)?.error).toMatchObject({
+      code: 'queue_full',
+      message: 'pool "p" queue is full (2 waiting)',
+      retryAfterSeconds: expect.any(Number),
+    })
     expect(newTaskRefusal(full, true)).toBeNull()
   })
 })
@@ -70,7 +80,11 @@ describe('newTaskRow', () => {
       waitDeadlineAt: NOW + DEFAULT_POOL_POLICY.queue_timeout_ms,
       runDeadlineMs: DEFAULT_POOL_POLICY.run_timeout_ms,
     })
-    expect(newTaskRow({ ...request, priority: 'batch', maxWaitMs: 10, runDeadlineMs: 20 }, DEFAULT_POOL_POLICY, NOW)).toMatchObject({ priority: 'batch', waitDeadlineAt: NOW + 10, runDeadlineMs: 20 })
+    expect(newTaskRow({ ...request, priority: 'batch', maxWaitMs: 10, runDeadlineMs: 20 }, DEFAULT_POOL_POLICY, NOW)).toMatchObject({
+      priority: 'batch',
+      waitDeadlineAt: NOW + 10,
+      runDeadlineMs: 20,
+    })
   })
 })
 
@@ -100,7 +114,11 @@ describe('retryDecision', () => {
   })
 
   it('queues afresh, as interactive, a task whose row was already taken back', () => {
-    expect(retryDecision(undefined, { attempt: 1, nodeId: 'a' }, request, context)).toMatchObject({ kind: 'enqueue', row: { taskId: 't1', priority: 'interactive' }, avoid: { nodeId: 'a' } })
+    expect(retryDecision(undefined, { attempt: 1, nodeId: 'a' }, request, context)).toMatchObject({
+      kind: 'enqueue',
+      row: { taskId: 't1', priority: 'interactive' },
+      avoid: { nodeId: 'a' },
+    })
   })
 })
 

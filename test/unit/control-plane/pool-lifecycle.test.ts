@@ -25,12 +25,19 @@ function plan(overrides: Partial<LifecycleInput>) {
 
 describe('on-demand start', () => {
   it('starts the first stopped replica when a task waits and none is ready or starting', () => {
-    expect(plan({ queued: 1, replicas: [replica('a', { state: 'stopped' }), replica('b', { state: 'stopped' })] })).toEqual({ start: ['a'], stop: [], nextAt: null })
+    expect(plan({ queued: 1, replicas: [replica('a', { state: 'stopped' }), replica('b', { state: 'stopped' })] })).toEqual({
+      start: ['a'],
+      stop: [],
+      nextAt: null,
+    })
   })
 
   it('starts nothing while one is starting, or was told to start a moment ago', () => {
     expect(plan({ queued: 1, replicas: [replica('a', { state: 'starting' }), replica('b', { state: 'stopped' })] }).start).toEqual([])
-    const told = plan({ queued: 1, replicas: [replica('a', { state: 'stopped', sent: { command: 'preload', at: NOW - 1_000 } }), replica('b', { state: 'stopped' })] })
+    const told = plan({
+      queued: 1,
+      replicas: [replica('a', { state: 'stopped', sent: { command: 'preload', at: NOW - 1_000 } }), replica('b', { state: 'stopped' })],
+    })
     expect(told).toEqual({ start: [], stop: [], nextAt: NOW - 1_000 + COMMAND_SETTLE_MS })
   })
 
@@ -54,7 +61,9 @@ describe('scale out', () => {
 
   it('waits when the predicted wait is under the threshold, or a replica is already starting', () => {
     expect(plan({ queued: 10, replicas: [replica('a', { slots: 2, busy: 2 }), replica('b', { state: 'stopped' })] }).start).toEqual([])
-    expect(plan({ queued: 30, replicas: [replica('a', { slots: 2, busy: 2 }), replica('b', { state: 'starting' }), replica('c', { state: 'stopped' })] }).start).toEqual([])
+    expect(
+      plan({ queued: 30, replicas: [replica('a', { slots: 2, busy: 2 }), replica('b', { state: 'starting' }), replica('c', { state: 'stopped' })] }).start,
+    ).toEqual([])
   })
 
   it('predicts the wait from the queue, the ready slots and the average task time', () => {
@@ -115,7 +124,10 @@ describe('rolling reload', () => {
   it('reloads a single ready replica in place, and failed ones at once', () => {
     expect(beginReload([r('a', 'ready'), r('b', 'failed'), r('c', 'stopped')], { now: NOW })).toEqual({
       rollout: null,
-      commands: [{ nodeId: 'b', command: 'reload' }, { nodeId: 'a', command: 'reload' }],
+      commands: [
+        { nodeId: 'b', command: 'reload' },
+        { nodeId: 'a', command: 'reload' },
+      ],
       stopped: null,
     })
   })
@@ -145,7 +157,11 @@ describe('rolling reload', () => {
     const begun = beginReload([r('a', 'ready'), r('b', 'ready')], { now: NOW })
     const starting = begun.rollout && advanceReload(begun.rollout, [r('a', 'stopped'), r('b', 'ready')], NOW).rollout
     if (!starting) throw new Error('expected the reload to go on')
-    expect(advanceReload(starting, [r('a', 'failed'), r('b', 'ready')], NOW)).toMatchObject({ rollout: null, commands: [], stopped: expect.stringContaining('node a failed') })
+    expect(advanceReload(starting, [r('a', 'failed'), r('b', 'ready')], NOW)).toMatchObject({
+      rollout: null,
+      commands: [],
+      stopped: expect.stringContaining('node a failed'),
+    })
   })
 
   it('reloads the last ready replica in place when no other one serves, and skips nodes that left', () => {
@@ -161,6 +177,9 @@ describe('rolling reload', () => {
   it('gives up on a node that does not finish within the step timeout', () => {
     const begun = beginReload([r('a', 'ready'), r('b', 'ready')], { now: NOW })
     if (!begun.rollout) throw new Error('expected a rolling reload')
-    expect(advanceReload(begun.rollout, [r('a', 'draining'), r('b', 'ready')], NOW + ROLLING_STEP_TIMEOUT_MS + 1)).toMatchObject({ rollout: null, stopped: expect.stringContaining('node a') })
+    expect(advanceReload(begun.rollout, [r('a', 'draining'), r('b', 'ready')], NOW + ROLLING_STEP_TIMEOUT_MS + 1)).toMatchObject({
+      rollout: null,
+      stopped: expect.stringContaining('node a'),
+    })
   })
 })

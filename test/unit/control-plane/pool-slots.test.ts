@@ -112,7 +112,7 @@ describe('the alarm schedule', () => {
 })
 
 describe('Waiters', () => {
-  it("answers a waiting admission once, and forgets it and its affinity key", async () => {
+  it('answers a waiting admission once, and forgets it and its affinity key', async () => {
     const waiters = new Waiters()
     const answer = waiters.wait('t1', 'session-1')
     expect(waiters.has('t1')).toBe(true)

@@ -28,7 +28,10 @@ describe('strandedRefusal', () => {
     const lost = [candidate('a', { state: 'lost' })]
     const lostAt = new Map([['a', NOW - OFFLINE_GRACE_MS + 1]])
     expect(strandedRefusal(view({ placeable: lost, lostAt }))).toBeNull()
-    expect(strandedRefusal(view({ placeable: lost, lostAt, now: NOW + 1 }))?.error).toMatchObject({ code: 'no_replica', message: expect.stringContaining('failed or lost') })
+    expect(strandedRefusal(view({ placeable: lost, lostAt, now: NOW + 1 }))?.error).toMatchObject({
+      code: 'no_replica',
+      message: expect.stringContaining('failed or lost'),
+    })
   })
 
   it('ends the queue when the only replica left has its breaker open', () => {
@@ -54,6 +57,14 @@ describe('graceEndsAt', () => {
   it('is the earliest grace still running, or null', () => {
     expect(graceEndsAt(new Map(), NOW)).toBeNull()
     expect(graceEndsAt(new Map([['a', NOW - OFFLINE_GRACE_MS]]), NOW)).toBeNull()
-    expect(graceEndsAt(new Map([['a', NOW - 10], ['b', NOW - 20]]), NOW)).toBe(NOW - 20 + OFFLINE_GRACE_MS)
+    expect(
+      graceEndsAt(
+        new Map([
+          ['a', NOW - 10],
+          ['b', NOW - 20],
+        ]),
+        NOW,
+      ),
+    ).toBe(NOW - 20 + OFFLINE_GRACE_MS)
   })
 })

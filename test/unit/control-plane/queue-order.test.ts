@@ -17,11 +17,24 @@ function order(tasks: Array<{ id: string; priority: Priority; requeued?: boolean
 
 describe('queue order', () => {
   it('serves interactive before batch, first come first served within a class', () => {
-    expect(order([{ id: 'b1', priority: 'batch' }, { id: 'i1', priority: 'interactive' }, { id: 'b2', priority: 'batch' }, { id: 'i2', priority: 'interactive' }])).toEqual(['i1', 'i2', 'b1', 'b2'])
+    expect(
+      order([
+        { id: 'b1', priority: 'batch' },
+        { id: 'i1', priority: 'interactive' },
+        { id: 'b2', priority: 'batch' },
+        { id: 'i2', priority: 'interactive' },
+      ]),
+    ).toEqual(['i1', 'i2', 'b1', 'b2'])
   })
 
   it('puts a task placed again after a failover at the head of its class, not ahead of the other class', () => {
-    expect(order([{ id: 'i1', priority: 'interactive' }, { id: 'b1', priority: 'batch' }, { id: 'b-again', priority: 'batch', requeued: true }])).toEqual(['i1', 'b-again', 'b1'])
+    expect(
+      order([
+        { id: 'i1', priority: 'interactive' },
+        { id: 'b1', priority: 'batch' },
+        { id: 'b-again', priority: 'batch', requeued: true },
+      ]),
+    ).toEqual(['i1', 'b-again', 'b1'])
   })
 })
 
@@ -44,7 +57,11 @@ describe('serviceOrder', () => {
     enqueued_at: 1_000,
     ...overrides,
   })
-  const state = (lastServed: Record<string, number> = {}, now = 1_000): ServiceState => ({ now, batchAgingMs: 30_000, lastServedAt: (key) => lastServed[key] ?? 0 })
+  const state = (lastServed: Record<string, number> = {}, now = 1_000): ServiceState => ({
+    now,
+    batchAgingMs: 30_000,
+    lastServedAt: (key) => lastServed[key] ?? 0,
+  })
   const ids = (tasks: QueuedTask[]) => tasks.map((t) => t.task_id)
 
   it('lets keys take turns inside a class, the key served longest ago first', () => {

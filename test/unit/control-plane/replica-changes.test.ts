@@ -13,7 +13,13 @@ describe('changedReplicas', () => {
 
   it('returns the replicas whose state, slots, engine version or reason changed, and new ones', () => {
     const stored = [report('a'), report('b'), report('c'), report('d')]
-    const reported = [report('a', { state: 'draining' }), report('b', { slots: 4 }), report('c', { engine_version: 'b5001' }), report('d', { reason: 'x' }), report('e')]
+    const reported = [
+      report('a', { state: 'draining' }),
+      report('b', { slots: 4 }),
+      report('c', { engine_version: 'b5001' }),
+      report('d', { reason: 'x' }),
+      report('e'),
+    ]
     expect(changedReplicas(stored, reported).map((r) => r.pool)).toEqual(['a', 'b', 'c', 'd', 'e'])
   })
 })

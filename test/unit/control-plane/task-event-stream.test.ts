@@ -5,7 +5,11 @@ import type { TaskEvent } from '../../../protocol/index.ts'
 const events: TaskEvent[] = [
   { kind: 'started' },
   { kind: 'deltas', seq: 0, chunks: [{ choices: [{ index: 0, delta: { role: 'assistant', content: 'Hello, ' } }] }] },
-  { kind: 'deltas', seq: 1, chunks: [{ choices: [{ index: 0, delta: { content: 'line\nbreak and ünïcode' }, engine_note: { nested: [1] } }], system_fingerprint: 'fp' }] },
+  {
+    kind: 'deltas',
+    seq: 1,
+    chunks: [{ choices: [{ index: 0, delta: { content: 'line\nbreak and ünïcode' }, engine_note: { nested: [1] } }], system_fingerprint: 'fp' }],
+  },
   { kind: 'end', finish_reason: 'stop', usage: { prompt_tokens: 3, completion_tokens: 2, total_tokens: 5 } },
 ]
 

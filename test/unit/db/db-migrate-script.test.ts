@@ -34,7 +34,10 @@ describe('npm run db:migrate', () => {
   it('names the migrations it applied to an empty registry, then says it is up to date', async () => {
     const server = await startServer()
     const vars = { LIBSQL_URL: server.url, LIBSQL_AUTH_TOKEN: AUTH_TOKEN }
-    const tags = z.object({ entries: z.array(z.object({ tag: z.string() })) }).parse(JSON.parse(readFileSync(path.join(MIGRATIONS_FOLDER, 'meta/_journal.json'), 'utf8'))).entries.map((e) => e.tag)
+    const tags = z
+      .object({ entries: z.array(z.object({ tag: z.string() })) })
+      .parse(JSON.parse(readFileSync(path.join(MIGRATIONS_FOLDER, 'meta/_journal.json'), 'utf8')))
+      .entries.map((e) => e.tag)
     expect(tags[0]).toBe('0000_init')
 
     const first = await runMigrate(vars)

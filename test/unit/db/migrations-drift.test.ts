@@ -32,12 +32,16 @@ function listFiles(dir: string): string[] {
  */
 async function generate({ schema, out }: { schema: string; out: string }): Promise<Generated> {
   const before = new Set(listFiles(out))
-  const result = await execa(process.execPath, [DRIZZLE_KIT, 'generate', '--dialect', 'turso', '--schema', path.relative(PROJECT_ROOT, schema), '--out', path.relative(PROJECT_ROOT, out)], {
-    cwd: PROJECT_ROOT,
-    reject: false,
-    all: true,
-    timeout: 20_000,
-  })
+  const result = await execa(
+    process.execPath,
+    [DRIZZLE_KIT, 'generate', '--dialect', 'turso', '--schema', path.relative(PROJECT_ROOT, schema), '--out', path.relative(PROJECT_ROOT, out)],
+    {
+      cwd: PROJECT_ROOT,
+      reject: false,
+      all: true,
+      timeout: 20_000,
+    },
+  )
   const output = `exit ${String(result.exitCode)}\n${result.all}`
   return { newFiles: listFiles(out).filter((file) => !before.has(file)), output }
 }
@@ -80,7 +84,10 @@ describe('generated migrations', () => {
     // it, and its relative imports are pointed back at db/.
     symlinkSync(path.join(PROJECT_ROOT, 'node_modules'), path.join(dir, 'node_modules'), 'dir')
     const schema = path.join(dir, 'schema.ts')
-    const original = readFileSync(SCHEMA, 'utf8').replace(/from '(\.{1,2}\/[^']+)'/g, (_, relative: string) => `from '${path.join(path.dirname(SCHEMA), relative)}'`)
+    const original = readFileSync(SCHEMA, 'utf8').replace(
+      /from '(\.{1,2}\/[^']+)'/g,
+      (_, relative: string) => `from '${path.join(path.dirname(SCHEMA), relative)}'`,
+    )
     const drifted = original.replace("id: text('id').primaryKey(),", "id: text('id').primaryKey(),\n    driftProbe: text('drift_probe'),")
     expect(drifted, "expected db/schema.ts to have a `id: text('id').primaryKey(),` column to add a probe after").not.toBe(original)
     writeFileSync(schema, drifted)

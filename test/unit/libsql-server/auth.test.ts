@@ -41,9 +41,14 @@ describe('libsql server Bearer auth', () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'llorch-libsql-auth-'))
     try {
       const file = path.join(dir, 'registry.db')
-      await expect(startLibsqlServer({ file, host: '0.0.0.0' })).rejects.toThrow('libsql-server: binding 0.0.0.0 needs an auth token; without one it binds only loopback (127.0.0.1, ::1)')
+      await expect(startLibsqlServer({ file, host: '0.0.0.0' })).rejects.toThrow(
+        'libsql-server: binding 0.0.0.0 needs an auth token; without one it binds only loopback (127.0.0.1, ::1)',
+      )
       const open = await startLibsqlServer({ file, host: '0.0.0.0', authToken: TOKEN })
-      const refused = await fetch(`${open.url}/v2/pipeline`, { method: 'POST', body: JSON.stringify({ requests: [{ type: 'execute', stmt: { sql: 'SELECT 1' } }] }) })
+      const refused = await fetch(`${open.url}/v2/pipeline`, {
+        method: 'POST',
+        body: JSON.stringify({ requests: [{ type: 'execute', stmt: { sql: 'SELECT 1' } }] }),
+      })
       expect(refused.status).toBe(401)
       await open.close()
     } finally {

@@ -23,7 +23,12 @@ describe('libsql server batches', () => {
       server = await startTestLibsqlServer()
       const client = server.client(kind)
       const results = await client.batch(
-        [CREATE_ITEMS, { sql: 'INSERT INTO items (name) VALUES (?)', args: ['a'] }, { sql: 'INSERT INTO items (name) VALUES (?)', args: ['b'] }, 'SELECT name FROM items ORDER BY id'],
+        [
+          CREATE_ITEMS,
+          { sql: 'INSERT INTO items (name) VALUES (?)', args: ['a'] },
+          { sql: 'INSERT INTO items (name) VALUES (?)', args: ['b'] },
+          'SELECT name FROM items ORDER BY id',
+        ],
         'write',
       )
       expect(results).toHaveLength(4)
@@ -38,7 +43,10 @@ describe('libsql server batches', () => {
 
       const failure = await client
         .batch(["INSERT INTO items (name) VALUES ('new')", "INSERT INTO items (name) VALUES ('taken')", "INSERT INTO items (name) VALUES ('later')"])
-        .then(() => undefined, (error: unknown) => error)
+        .then(
+          () => undefined,
+          (error: unknown) => error,
+        )
       expect(failure).toBeInstanceOf(LibsqlBatchError)
       expect(failure).toMatchObject({ code: 'SQLITE_CONSTRAINT_UNIQUE', statementIndex: 1 })
 

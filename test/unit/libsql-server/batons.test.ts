@@ -40,7 +40,11 @@ describe('libsql server batons', () => {
     const stored = await server.pipeline({ requests: [{ type: 'store_sql', sql_id: 7, sql: 'SELECT ? + 1' }] })
     const used = await server.pipeline({
       baton: stored.baton,
-      requests: [{ type: 'execute', stmt: { sql_id: 7, args: [{ type: 'integer', value: '41' }] } }, { type: 'close_sql', sql_id: 7 }, { type: 'execute', stmt: { sql_id: 7 } }],
+      requests: [
+        { type: 'execute', stmt: { sql_id: 7, args: [{ type: 'integer', value: '41' }] } },
+        { type: 'close_sql', sql_id: 7 },
+        { type: 'execute', stmt: { sql_id: 7 } },
+      ],
     })
     expect(used.results[0]).toMatchObject({ response: { result: { rows: [[{ type: 'integer', value: '42' }]] } } })
     expect(used.results[2]).toMatchObject({ type: 'error', error: { code: 'SQL_NOT_FOUND' } })

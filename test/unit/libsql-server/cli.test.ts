@@ -60,7 +60,10 @@ describe('libsql server CLI', () => {
     dir = mkdtempSync(path.join(os.tmpdir(), 'llorch-libsql-cli-'))
     const tokenFile = path.join(dir, 'token')
     writeFileSync(tokenFile, 'file-token\n', { mode: 0o600 })
-    child = execa(process.execPath, [CLI, '--port', '0', '--file', path.join(dir, 'registry.db'), '--auth-token-file', tokenFile], { reject: false, buffer: { stdout: false } })
+    child = execa(process.execPath, [CLI, '--port', '0', '--file', path.join(dir, 'registry.db'), '--auth-token-file', tokenFile], {
+      reject: false,
+      buffer: { stdout: false },
+    })
     const { url } = await listeningLine(child)
     const anonymous = createClient({ url })
     await expect(anonymous.execute('SELECT 1')).rejects.toMatchObject({ code: 'UNAUTHORIZED' })

@@ -79,7 +79,10 @@ describe('libsql server concurrency', () => {
     expect(waiter.results[0]).toMatchObject({ type: 'error', error: { code: 'SQLITE_BUSY' } })
     await server.pipeline({ baton: holder.baton, requests: [{ type: 'execute', stmt: { sql: 'COMMIT' } }, { type: 'close' }] })
 
-    const later = await server.pipeline({ baton: waiter.baton, requests: [{ type: 'execute', stmt: { sql: "INSERT INTO t VALUES ('later')" } }, { type: 'close' }] })
+    const later = await server.pipeline({
+      baton: waiter.baton,
+      requests: [{ type: 'execute', stmt: { sql: "INSERT INTO t VALUES ('later')" } }, { type: 'close' }],
+    })
     expect(later.results.map((r) => r.type)).toEqual(['ok', 'ok'])
     expect((await server.client().execute('SELECT x FROM t')).rows.map((r) => r.x)).toEqual(['later'])
   })

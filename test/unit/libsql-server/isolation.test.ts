@@ -35,9 +35,16 @@ describe('libsql server stream isolation', () => {
   it('rolls back a transaction left open when its stream closes before the connection serves another stream', async () => {
     server = await startTestLibsqlServer()
     await server.client().execute('CREATE TABLE t (x)')
-    const open = await server.pipeline({ requests: [{ type: 'execute', stmt: { sql: 'BEGIN' } }, { type: 'execute', stmt: { sql: 'INSERT INTO t VALUES (1)' } }] })
+    const open = await server.pipeline({
+      requests: [
+        { type: 'execute', stmt: { sql: 'BEGIN' } },
+        { type: 'execute', stmt: { sql: 'INSERT INTO t VALUES (1)' } },
+      ],
+    })
     await server.pipeline({ baton: open.baton, requests: [{ type: 'close' }] })
-    const next = await server.pipeline({ requests: [{ type: 'get_autocommit' }, { type: 'execute', stmt: { sql: 'SELECT count(*) FROM t' } }, { type: 'close' }] })
+    const next = await server.pipeline({
+      requests: [{ type: 'get_autocommit' }, { type: 'execute', stmt: { sql: 'SELECT count(*) FROM t' } }, { type: 'close' }],
+    })
     expect(next.results[0]).toEqual({ type: 'ok', response: { type: 'get_autocommit', is_autocommit: true } })
     expect(next.results[1]).toMatchObject({ response: { result: { rows: [[{ type: 'integer', value: '0' }]] } } })
   })

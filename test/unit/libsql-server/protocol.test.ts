@@ -24,8 +24,26 @@ describe('libsql server Hrana requests', () => {
               { condition: { type: 'ok', step: 1 }, stmt: sql("SELECT 'ok 1'") },
               { condition: { type: 'error', step: 1 }, stmt: sql("SELECT 'error 1'") },
               { condition: { type: 'not', cond: { type: 'ok', step: 1 } }, stmt: sql("SELECT 'not ok 1'") },
-              { condition: { type: 'and', conds: [{ type: 'ok', step: 0 }, { type: 'ok', step: 1 }] }, stmt: sql("SELECT 'and'") },
-              { condition: { type: 'or', conds: [{ type: 'ok', step: 0 }, { type: 'ok', step: 1 }] }, stmt: sql("SELECT 'or'") },
+              {
+                condition: {
+                  type: 'and',
+                  conds: [
+                    { type: 'ok', step: 0 },
+                    { type: 'ok', step: 1 },
+                  ],
+                },
+                stmt: sql("SELECT 'and'"),
+              },
+              {
+                condition: {
+                  type: 'or',
+                  conds: [
+                    { type: 'ok', step: 0 },
+                    { type: 'ok', step: 1 },
+                  ],
+                },
+                stmt: sql("SELECT 'or'"),
+              },
               { condition: { type: 'ok', step: 3 }, stmt: sql("SELECT 'after skipped'") },
               { condition: { type: 'error', step: 3 }, stmt: sql("SELECT 'error of skipped'") },
               { condition: { type: 'is_autocommit' }, stmt: sql('BEGIN') },
@@ -102,7 +120,12 @@ describe('libsql server Hrana requests', () => {
     server = await startTestLibsqlServer()
     const stores = Array.from({ length: 51 }, (_, i) => ({ type: 'store_sql', sql_id: i, sql: 'SELECT 1' }))
     const body = await server.pipeline({
-      requests: [{ type: 'store_sql', sql_id: 99, sql: `SELECT '${'x'.repeat(5_000)}'` }, ...stores, { type: 'store_sql', sql_id: 0, sql: 'SELECT 2' }, { type: 'close' }],
+      requests: [
+        { type: 'store_sql', sql_id: 99, sql: `SELECT '${'x'.repeat(5_000)}'` },
+        ...stores,
+        { type: 'store_sql', sql_id: 0, sql: 'SELECT 2' },
+        { type: 'close' },
+      ],
     })
     const codes = body.results.map((r) => (r.type === 'error' ? r.error.code : 'ok'))
     expect(codes[0]).toBe('SQL_STORE_TOO_LARGE')

@@ -6,8 +6,10 @@ const params = (sql: string) => scanStatements(sql)[0]?.params
 
 describe('libsql server SQL scanner', () => {
   it('splits statements on semicolons outside strings, identifiers and comments', () => {
-    expect(texts(`SELECT 'a;b'; SELECT "c;d", [e;f], \`g;h\` -- i;j
-      ; /* k;l */ SELECT 'it''s;'`)).toEqual([`SELECT 'a;b'`, 'SELECT "c;d", [e;f], `g;h` -- i;j', `SELECT 'it''s;'`])
+    expect(
+      texts(`SELECT 'a;b'; SELECT "c;d", [e;f], \`g;h\` -- i;j
+      ; /* k;l */ SELECT 'it''s;'`),
+    ).toEqual([`SELECT 'a;b'`, 'SELECT "c;d", [e;f], `g;h` -- i;j', `SELECT 'it''s;'`])
   })
 
   it('keeps a CREATE TRIGGER body with its semicolons in one statement', () => {
@@ -33,8 +35,10 @@ describe('libsql server SQL scanner', () => {
   })
 
   it('ignores parameter-like text inside literals, identifiers and comments', () => {
-    expect(params(`SELECT ':a', "?", [@b], x'00', a$b, 1 -- :c
-      /* ?2 */ FROM t WHERE y = :real`)).toEqual([':real'])
+    expect(
+      params(`SELECT ':a', "?", [@b], x'00', a$b, 1 -- :c
+      /* ?2 */ FROM t WHERE y = :real`),
+    ).toEqual([':real'])
     expect(params('SELECT 1')).toEqual([])
   })
 

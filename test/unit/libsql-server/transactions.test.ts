@@ -49,7 +49,10 @@ describe('libsql server interactive transactions', () => {
     server = await startTestLibsqlServer()
     const first = await server.pipeline({ requests: [{ type: 'execute', stmt: { sql: 'BEGIN' } }, { type: 'get_autocommit' }] })
     expect(first.results[1]).toEqual({ type: 'ok', response: { type: 'get_autocommit', is_autocommit: false } })
-    const second = await server.pipeline({ baton: first.baton, requests: [{ type: 'execute', stmt: { sql: 'COMMIT' } }, { type: 'get_autocommit' }, { type: 'close' }] })
+    const second = await server.pipeline({
+      baton: first.baton,
+      requests: [{ type: 'execute', stmt: { sql: 'COMMIT' } }, { type: 'get_autocommit' }, { type: 'close' }],
+    })
     expect(second.results[1]).toEqual({ type: 'ok', response: { type: 'get_autocommit', is_autocommit: true } })
   })
 

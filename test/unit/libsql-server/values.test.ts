@@ -17,7 +17,7 @@ describe('libsql server typed values', () => {
       const values = [
         [9_223_372_036_854_775_807n, 1.5, 'héllo wörld ✓ 𝄞', blob, null],
         [-9_223_372_036_854_775_808n, -0.000_001, '', new Uint8Array(0), null],
-        [2n ** 53n + 1n, 1e300, "it's \"quoted\"\n", new Uint8Array([42]), null],
+        [2n ** 53n + 1n, 1e300, 'it\'s "quoted"\n', new Uint8Array([42]), null],
       ] as const
       for (const row of values) await client.execute({ sql: 'INSERT INTO v VALUES (?, ?, ?, ?, ?)', args: [...row] })
 
@@ -39,7 +39,16 @@ describe('libsql server typed values', () => {
     server = await startTestLibsqlServer()
     const body = await server.pipeline({
       requests: [
-        { type: 'execute', stmt: { sql: 'SELECT 2.0, 2, ?, ?', args: [{ type: 'float', value: 3 }, { type: 'integer', value: '3' }] } },
+        {
+          type: 'execute',
+          stmt: {
+            sql: 'SELECT 2.0, 2, ?, ?',
+            args: [
+              { type: 'float', value: 3 },
+              { type: 'integer', value: '3' },
+            ],
+          },
+        },
         { type: 'close' },
       ],
     })

@@ -20,7 +20,17 @@ function depthOf(value: unknown): number {
 
 const frameLike = fc.oneof(
   hostilePayloads(fc.constant({ type: 'heartbeat', replicas: [], gpus: [], running_tasks: ['t'] }), ['type']),
-  hostilePayloads(fc.constant({ type: 'dispatch', task_id: 't', pool: 'p', endpoint: 'chat', body: { model: 'p', messages: [{ role: 'user', content: 'Hi' }] }, deadline_ms: 1 }), ['type']),
+  hostilePayloads(
+    fc.constant({
+      type: 'dispatch',
+      task_id: 't',
+      pool: 'p',
+      endpoint: 'chat',
+      body: { model: 'p', messages: [{ role: 'user', content: 'Hi' }] },
+      deadline_ms: 1,
+    }),
+    ['type'],
+  ),
   // A huge `type` is quoted back in the refusal; many bad items make many issues.
   longString(9_000, 20_000).map((type) => toJsonText({ type })),
   fc.integer({ min: 600, max: 2_000 }).map((n) => toJsonText({ type: 'heartbeat', replicas: [], gpus: [], running_tasks: Array.from({ length: n }, () => 0) })),

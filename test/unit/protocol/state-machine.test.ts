@@ -21,7 +21,9 @@ describe('transition', () => {
   it('keeps a native task that ended where it is', () => {
     for (const end of ['completed', 'failed', 'cancelled', 'expired'] as const satisfies NativeTaskState[]) {
       expect(NATIVE_TASK_TRANSITIONS[end]).toEqual([])
-      expect(() => transition<NativeTaskState>(NATIVE_TASK_TRANSITIONS, end, 'running', { machine: 'native task', subject: 'task t' })).toThrow(IllegalTransitionError)
+      expect(() => transition<NativeTaskState>(NATIVE_TASK_TRANSITIONS, end, 'running', { machine: 'native task', subject: 'task t' })).toThrow(
+        IllegalTransitionError,
+      )
     }
   })
 })

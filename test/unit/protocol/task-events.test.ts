@@ -9,7 +9,14 @@ describe('task events on the wire (protocol 2)', () => {
     const chunk = {
       system_fingerprint: 'fp',
       timings: { ms: 3 },
-      choices: [{ index: 1, delta: { content: 'a', reasoning: 'r', audio: { id: 'x' }, tool_calls: [{ index: 0, function: { arguments: '{' }, extra: 1 }] }, logprobs: { content: [{ token: 'a' }] }, stop_reason: null }],
+      choices: [
+        {
+          index: 1,
+          delta: { content: 'a', reasoning: 'r', audio: { id: 'x' }, tool_calls: [{ index: 0, function: { arguments: '{' }, extra: 1 }] },
+          logprobs: { content: [{ token: 'a' }] },
+          stop_reason: null,
+        },
+      ],
     }
     const parsed = parseAgentFrame(deltas([chunk]))
     expect(parsed).toEqual({ ok: true, frame: { type: 'task_event', task_id: 't1', event: { kind: 'deltas', seq: 0, chunks: [chunk] } } })

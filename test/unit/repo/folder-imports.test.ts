@@ -10,7 +10,9 @@ const SOURCE_ROOTS = ['cli', 'control-plane', 'db', 'node-agent', 'protocol', 's
 
 /** Folder → the folders its files import from, over every tracked source file. */
 function folderGraph(): Map<string, Set<string>> {
-  const files = execFileSync('git', ['ls-files', ...SOURCE_ROOTS.map((root) => `${root}/*.ts`)], { cwd: ROOT, encoding: 'utf8' }).trim().split('\n')
+  const files = execFileSync('git', ['ls-files', ...SOURCE_ROOTS.map((root) => `${root}/*.ts`)], { cwd: ROOT, encoding: 'utf8' })
+    .trim()
+    .split('\n')
   const graph = new Map<string, Set<string>>()
   for (const file of files) {
     const from = path.dirname(file)

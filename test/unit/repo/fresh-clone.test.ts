@@ -12,7 +12,7 @@ const TOP_LEVEL = /^(control-plane|node-agent|protocol|db|migrations|scripts|tes
 
 /** Where npm would find `name` from the package installed at `at`: its own node_modules, then each parent's. */
 function resolves(packages: Record<string, unknown>, at: string, name: string): boolean {
-  for (let base = at; ; ) {
+  for (let base = at; ;) {
     if (`${base ? `${base}/` : ''}node_modules/${name}` in packages) return true
     if (!base) return false
     const parent = base.lastIndexOf('/node_modules/')
@@ -23,7 +23,11 @@ function resolves(packages: Record<string, unknown>, at: string, name: string): 
 describe('a fresh clone', () => {
   it('has a lockfile that records every optional platform package, so npm install leaves it unchanged', () => {
     const { packages } = LockFile.parse(JSON.parse(readFileSync(path.join(ROOT, 'package-lock.json'), 'utf8')))
-    const missing = Object.entries(packages).flatMap(([at, entry]) => Object.keys(entry.optionalDependencies ?? {}).filter((name) => !resolves(packages, at, name)).map((name) => `${at} -> ${name}`))
+    const missing = Object.entries(packages).flatMap(([at, entry]) =>
+      Object.keys(entry.optionalDependencies ?? {})
+        .filter((name) => !resolves(packages, at, name))
+        .map((name) => `${at} -> ${name}`),
+    )
     expect(missing).toEqual([])
   })
 

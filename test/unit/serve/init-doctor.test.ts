@@ -29,7 +29,12 @@ describe('llorch serve init and doctor', () => {
 
       chmodSync(stateDir, 0o755)
       const loose = await doctor({ stateDir, host: '127.0.0.1', port })
-      expect(loose.find((f) => f.verdict === 'fail')).toEqual({ verdict: 'fail', check: 'state dir', message: `${stateDir} is mode 755: others can read the registry and tokens`, fix: `chmod 700 ${stateDir}` })
+      expect(loose.find((f) => f.verdict === 'fail')).toEqual({
+        verdict: 'fail',
+        check: 'state dir',
+        message: `${stateDir} is mode 755: others can read the registry and tokens`,
+        fix: `chmod 700 ${stateDir}`,
+      })
     } finally {
       rmSync(parent, { recursive: true, force: true })
     }

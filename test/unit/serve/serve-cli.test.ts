@@ -34,7 +34,9 @@ describe('llorch serve flags', () => {
     try {
       const result = await execa(process.execPath, [LLORCH, 'serve', '--state-dir', dir, '--port', String(taken)], { reject: false })
       expect(result.exitCode).toBe(1)
-      expect(result.stderr).toBe(`llorch: serve: 127.0.0.1:${taken} is already in use (another llorch serve or npm start?); give --port another one (0 picks a free one)`)
+      expect(result.stderr).toBe(
+        `llorch: serve: 127.0.0.1:${taken} is already in use (another llorch serve or npm start?); give --port another one (0 picks a free one)`,
+      )
     } finally {
       holder.close()
     }

@@ -8,7 +8,9 @@ import { isAlive, waitFor } from '../../support/processes.ts'
 describe('a supervised child of llorch serve', () => {
   it('is started again after each crash, the delay doubling, the exit code logged', async () => {
     const events: { event: string; fields: Record<string, unknown> }[] = []
-    const child = new SupervisedProcess({ name: 'crasher', file: process.execPath, args: ['-e', 'process.exit(3)'], env: {} }, (event, fields = {}) => events.push({ event, fields }))
+    const child = new SupervisedProcess({ name: 'crasher', file: process.execPath, args: ['-e', 'process.exit(3)'], env: {} }, (event, fields = {}) =>
+      events.push({ event, fields }),
+    )
     child.start()
     try {
       await waitFor(() => events.filter((e) => e.event === 'serve.child_exited').length >= 3, { timeoutMs: 20_000, message: 'three crashes' })
@@ -28,18 +30,24 @@ describe('a supervised child of llorch serve', () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'llorch-supervised-'))
     const pidFile = path.join(dir, 'pid')
     const script = path.join(dir, 'wait.mjs')
-    writeFileSync(script, `import { writeFileSync } from 'node:fs'\nwriteFileSync(${JSON.stringify(pidFile)}, String(process.pid))\nsetInterval(() => {}, 1000)\n`)
+    writeFileSync(
+      script,
+      `import { writeFileSync } from 'node:fs'\nwriteFileSync(${JSON.stringify(pidFile)}, String(process.pid))\nsetInterval(() => {}, 1000)\n`,
+    )
     const events: string[] = []
     const child = new SupervisedProcess({ name: 'waiter', file: process.execPath, args: [script], env: {} }, (event) => events.push(event))
     try {
       child.start()
-      const pid = await waitFor(() => {
-        try {
-          return Number(readFileSync(pidFile, 'utf8'))
-        } catch {
-          return 0
-        }
-      }, { message: 'the child pid' })
+      const pid = await waitFor(
+        () => {
+          try {
+            return Number(readFileSync(pidFile, 'utf8'))
+          } catch {
+            return 0
+          }
+        },
+        { message: 'the child pid' },
+      )
       await child.stop()
       expect(isAlive(pid)).toBe(false)
       expect(events).toEqual(['serve.child_started', 'serve.child_stopped'])

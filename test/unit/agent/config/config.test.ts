@@ -63,7 +63,9 @@ describe('agent config', () => {
 
   it('takes model and engine sources and refuses odd names, plain http and unknown fields, naming the field', () => {
     const sha = 'a'.repeat(64)
-    const fetched = parseAgentConfig({ pools: [{ ...llama, model: { hf: 'org/repo', file: 'm.gguf' }, binary: { url: 'https://example.com/llama.zip', sha256: sha, path: 'bin/llama-server' } }] })
+    const fetched = parseAgentConfig({
+      pools: [{ ...llama, model: { hf: 'org/repo', file: 'm.gguf' }, binary: { url: 'https://example.com/llama.zip', sha256: sha, path: 'bin/llama-server' } }],
+    })
     expect(fetched.pools[0]).toMatchObject({ model: { hf: 'org/repo', file: 'm.gguf', revision: 'main' }, binary: { path: 'bin/llama-server' } })
     expect(
       problemsOf({
@@ -117,8 +119,11 @@ describe('agent config', () => {
     ])
   })
 
-  it('fills {node} with the Node running the agent and {config_dir} with the config file\'s folder when loading', () => {
-    const file = writeConfig('agent.json', JSON.stringify({ pools: [{ id: 'c', engine: 'command', command: ['{node}', '{config_dir}/engine.ts', '--port', '{port}'] }] }))
+  it("fills {node} with the Node running the agent and {config_dir} with the config file's folder when loading", () => {
+    const file = writeConfig(
+      'agent.json',
+      JSON.stringify({ pools: [{ id: 'c', engine: 'command', command: ['{node}', '{config_dir}/engine.ts', '--port', '{port}'] }] }),
+    )
     const pool = loadConfig(file).pools[0]
     expect(pool?.engine === 'command' && pool.command).toEqual([process.execPath, `${path.dirname(file)}/engine.ts`, '--port', '{port}'])
   })

@@ -8,10 +8,37 @@ const target = { host: '127.0.0.1', port: 8081 }
 
 describe('engine command lines', () => {
   it('builds llama-server with host, port, slots, context, GPU layers and metrics', () => {
-    const pool = PoolConfig.parse({ id: 'qwen', engine: 'llamacpp', model: '/m/qwen.gguf', slots: 4, context_size: 16384, gpu_layers: 99, gpus: [0, 1], args: ['--flash-attn'], env: { LLAMA_LOG: '1' } })
+    const pool = PoolConfig.parse({
+      id: 'qwen',
+      engine: 'llamacpp',
+      model: '/m/qwen.gguf',
+      slots: 4,
+      context_size: 16384,
+      gpu_layers: 99,
+      gpus: [0, 1],
+      args: ['--flash-attn'],
+      env: { LLAMA_LOG: '1' },
+    })
     expect(engineFor(runnableWith(pool)).command(target)).toEqual({
       file: 'llama-server',
-      args: ['-m', '/m/qwen.gguf', '--host', '127.0.0.1', '--port', '8081', '-np', '4', '--alias', 'qwen', '--metrics', '-c', '16384', '-ngl', '99', '--flash-attn'],
+      args: [
+        '-m',
+        '/m/qwen.gguf',
+        '--host',
+        '127.0.0.1',
+        '--port',
+        '8081',
+        '-np',
+        '4',
+        '--alias',
+        'qwen',
+        '--metrics',
+        '-c',
+        '16384',
+        '-ngl',
+        '99',
+        '--flash-attn',
+      ],
       env: { LLAMA_LOG: '1', CUDA_VISIBLE_DEVICES: '0,1' },
     })
   })
@@ -21,7 +48,18 @@ describe('engine command lines', () => {
     const engine = engineFor(runnableWith(pool))
     expect(engine.command(target)).toEqual({
       file: '/opt/vllm/bin/vllm',
-      args: ['serve', 'meta-llama/Llama-3.1-70B-Instruct', '--host', '127.0.0.1', '--port', '8081', '--served-model-name', 'llama-70b', '--tensor-parallel-size', '2'],
+      args: [
+        'serve',
+        'meta-llama/Llama-3.1-70B-Instruct',
+        '--host',
+        '127.0.0.1',
+        '--port',
+        '8081',
+        '--served-model-name',
+        'llama-70b',
+        '--tensor-parallel-size',
+        '2',
+      ],
       env: { CUDA_VISIBLE_DEVICES: '2,3' },
     })
     expect(engine.modelName).toBe('llama-70b')
@@ -50,7 +88,14 @@ describe('engine command lines', () => {
   })
 
   it('fills the placeholders of a command pool and appends its args', () => {
-    const pool = PoolConfig.parse({ id: 'c', engine: 'command', command: ['my-server', '--listen={host}:{port}', '--model', '{model}', '-n', '{slots}', '--name={pool}'], model: '/m', slots: 2, args: ['--x'] })
+    const pool = PoolConfig.parse({
+      id: 'c',
+      engine: 'command',
+      command: ['my-server', '--listen={host}:{port}', '--model', '{model}', '-n', '{slots}', '--name={pool}'],
+      model: '/m',
+      slots: 2,
+      args: ['--x'],
+    })
     expect(engineFor(runnableWith(pool)).command(target)).toEqual({
       file: 'my-server',
       args: ['--listen=127.0.0.1:8081', '--model', '/m', '-n', '2', '--name=c', '--x'],

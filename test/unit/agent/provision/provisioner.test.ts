@@ -124,7 +124,9 @@ describe('provisioner', () => {
     const server = await hub()
     server.knobs.wrongBytes = true
     const cacheDir = tempDir()
-    const failure = await provisioner(server, cacheDir).provision(pool({ hf: 'org/tiny', file: 'tiny.gguf' })).catch((error: unknown) => error)
+    const failure = await provisioner(server, cacheDir)
+      .provision(pool({ hf: 'org/tiny', file: 'tiny.gguf' }))
+      .catch((error: unknown) => error)
     expect(failure).toBeInstanceOf(ProvisionError)
     expect(failure).toMatchObject({ code: 'checksum_mismatch' })
     const wrong = sha256Of(Buffer.concat([Buffer.from([(MODEL[0] ?? 0) ^ 0xff]), MODEL.subarray(1)]))
@@ -148,7 +150,10 @@ describe('provisioner', () => {
     const server = await hub()
     server.knobs.bytesPerSecond = 2_000_000
     const shared = provisioner(server, tempDir())
-    const [a, b] = await Promise.all([shared.provision(pool({ hf: 'org/tiny', file: 'tiny.gguf' }, 'a')), shared.provision(pool({ hf: 'org/tiny', file: 'tiny.gguf' }, 'b'))])
+    const [a, b] = await Promise.all([
+      shared.provision(pool({ hf: 'org/tiny', file: 'tiny.gguf' }, 'a')),
+      shared.provision(pool({ hf: 'org/tiny', file: 'tiny.gguf' }, 'b')),
+    ])
     expect(a.model).toBe(b.model)
     expect(contentGets(server)).toHaveLength(1)
   })
@@ -170,7 +175,9 @@ describe('provisioner', () => {
   it('sends the token to the Hub but not to a content host elsewhere', async () => {
     const server = await hub()
     server.knobs.token = 'hf_secret'
-    const refused = await provisioner(server, tempDir()).provision(pool({ hf: 'org/tiny', file: 'tiny.gguf' })).catch((error: unknown) => error)
+    const refused = await provisioner(server, tempDir())
+      .provision(pool({ hf: 'org/tiny', file: 'tiny.gguf' }))
+      .catch((error: unknown) => error)
     expect(refused).toMatchObject({ code: 'source_unauthorized' })
     server.knobs.contentOrigin = server.url.replace('127.0.0.1', 'localhost')
     await provisioner(server, tempDir(), { hfToken: 'hf_secret' }).provision(pool({ hf: 'org/tiny', file: 'tiny.gguf' }))
@@ -185,7 +192,9 @@ describe('provisioner', () => {
     const paths = await provisioner(server, tempDir()).provision(pool({ url: `${server.url}/files/raw.bin`, sha256: sha256Of(bytes) }))
     expect(path.basename(paths.model ?? '')).toBe('raw.bin')
     expect(readFileSync(paths.model ?? '').equals(bytes)).toBe(true)
-    await expect(provisioner(server, tempDir()).provision(pool({ url: `${server.url}/files/raw.bin`, sha256: 'f'.repeat(64) }))).rejects.toThrow(`raw.bin: sha256 mismatch, expected ${'f'.repeat(64)}, got ${sha256Of(bytes)}`)
+    await expect(provisioner(server, tempDir()).provision(pool({ url: `${server.url}/files/raw.bin`, sha256: 'f'.repeat(64) }))).rejects.toThrow(
+      `raw.bin: sha256 mismatch, expected ${'f'.repeat(64)}, got ${sha256Of(bytes)}`,
+    )
   })
 
   it('evicts the least recently used blob no pool uses to stay under max_cache_bytes', async () => {
@@ -225,7 +234,12 @@ describe('engine archives', () => {
     it(`unpacks a .${kind} release into the cache and runs the program from there`, async () => {
       const { server, sha } = await archiveServer(kind)
       const cacheDir = tempDir()
-      const llama = PoolConfig.parse({ id: 'l', engine: 'llamacpp', model: '/m.gguf', binary: { url: `${server.url}/files/llama.${kind}`, sha256: sha, path: 'build/bin/llama-server' } })
+      const llama = PoolConfig.parse({
+        id: 'l',
+        engine: 'llamacpp',
+        model: '/m.gguf',
+        binary: { url: `${server.url}/files/llama.${kind}`, sha256: sha, path: 'build/bin/llama-server' },
+      })
       const paths = await provisioner(server, cacheDir).provision(llama)
       expect(paths.binary).toBe(path.join(cacheDir, 'engines', 'unpacked', sha, 'build', 'bin', 'llama-server'))
       expect(readFileSync(paths.binary ?? '', 'utf8')).toContain('stand-in')

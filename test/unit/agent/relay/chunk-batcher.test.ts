@@ -81,7 +81,10 @@ describe('chunk batcher', () => {
 
   it('splits chunks that cannot merge into batches the protocol carries', async () => {
     const batcher = batcherWith()
-    const usage = (n: number): RawChunk => ({ choices: [{ index: 0, delta: { content: 'x' } }], usage: { prompt_tokens: 1, completion_tokens: n, total_tokens: n + 1 } })
+    const usage = (n: number): RawChunk => ({
+      choices: [{ index: 0, delta: { content: 'x' } }],
+      usage: { prompt_tokens: 1, completion_tokens: n, total_tokens: n + 1 },
+    })
     batcher.start()
     const total = MAX_CHUNKS_PER_BATCH + 5
     for (let n = 0; n < total; n++) batcher.push(usage(n), 1)
@@ -99,7 +102,10 @@ describe('chunk batcher', () => {
     batcher.finish({ kind: 'end', finishReason: 'length', usage: null })
     batcher.push(text('ignored'), 7)
     batcher.finish(end)
-    expect(await collect(batcher)).toEqual([{ kind: 'chunks', chunks: [text('abcd')] }, { kind: 'end', finishReason: 'length', usage: null }])
+    expect(await collect(batcher)).toEqual([
+      { kind: 'chunks', chunks: [text('abcd')] },
+      { kind: 'end', finishReason: 'length', usage: null },
+    ])
     expect(pressure).toEqual([true, false])
   })
 })

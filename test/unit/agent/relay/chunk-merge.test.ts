@@ -9,7 +9,8 @@ function chunk(json: unknown): RawChunk {
   return value
 }
 
-const content = (index: number, text: string, extra: Record<string, unknown> = {}) => chunk({ id: 'x', choices: [{ index, delta: { content: text }, finish_reason: null, ...extra }] })
+const content = (index: number, text: string, extra: Record<string, unknown> = {}) =>
+  chunk({ id: 'x', choices: [{ index, delta: { content: text }, finish_reason: null, ...extra }] })
 
 /** Merges each chunk into the last one where it can, as the batcher does; returns what would travel. */
 function coalesce(chunks: RawChunk[]): RawChunk[] {
@@ -88,11 +89,18 @@ describe('merging engine chunks', () => {
       chunk({ choices: [{ index: 0, delta: { content: 'a' }, logprobs: { content: [entry('a')], refusal: null } }] }),
       chunk({ choices: [{ index: 0, delta: { content: 'b' }, logprobs: { content: [entry('b')], refusal: null } }] }),
     ])
-    expect(chat).toEqual([{ choices: [{ index: 0, delta: { reasoning_content: 'thinking', content: 'ab' }, logprobs: { content: [entry('a'), entry('b')], refusal: null } }] }])
+    expect(chat).toEqual([
+      { choices: [{ index: 0, delta: { reasoning_content: 'thinking', content: 'ab' }, logprobs: { content: [entry('a'), entry('b')], refusal: null } }] },
+    ])
 
-    const legacy = (text: string, offset: number) => chunk({ choices: [{ index: 0, text, logprobs: { tokens: [text], token_logprobs: [-1], top_logprobs: [{ [text]: -1 }], text_offset: [offset] } }] })
+    const legacy = (text: string, offset: number) =>
+      chunk({ choices: [{ index: 0, text, logprobs: { tokens: [text], token_logprobs: [-1], top_logprobs: [{ [text]: -1 }], text_offset: [offset] } }] })
     expect(coalesce([legacy('a', 0), legacy(' b', 1)])).toEqual([
-      { choices: [{ index: 0, text: 'a b', logprobs: { tokens: ['a', ' b'], token_logprobs: [-1, -1], top_logprobs: [{ a: -1 }, { ' b': -1 }], text_offset: [0, 1] } }] },
+      {
+        choices: [
+          { index: 0, text: 'a b', logprobs: { tokens: ['a', ' b'], token_logprobs: [-1, -1], top_logprobs: [{ a: -1 }, { ' b': -1 }], text_offset: [0, 1] } },
+        ],
+      },
     ])
   })
 
@@ -101,9 +109,15 @@ describe('merging engine chunks', () => {
       // An unknown delta field may mean anything.
       [chunk({ choices: [{ index: 0, delta: { content: 'a', audio: { id: 'x' } } }] }), content(0, 'b')],
       // A different unknown chunk-level field.
-      [chunk({ choices: [{ index: 0, delta: { content: 'a' } }], timings: { n: 1 } }), chunk({ choices: [{ index: 0, delta: { content: 'b' } }], timings: { n: 2 } })],
+      [
+        chunk({ choices: [{ index: 0, delta: { content: 'a' } }], timings: { n: 1 } }),
+        chunk({ choices: [{ index: 0, delta: { content: 'b' } }], timings: { n: 2 } }),
+      ],
       // A different system fingerprint, or a new unknown choice-level value (vLLM's stop_reason).
-      [chunk({ choices: [{ index: 0, delta: { content: 'a' } }], system_fingerprint: 'one' }), chunk({ choices: [{ index: 0, delta: { content: 'b' } }], system_fingerprint: 'two' })],
+      [
+        chunk({ choices: [{ index: 0, delta: { content: 'a' } }], system_fingerprint: 'one' }),
+        chunk({ choices: [{ index: 0, delta: { content: 'b' } }], system_fingerprint: 'two' }),
+      ],
       [content(0, 'a', { stop_reason: null }), content(0, 'b', { stop_reason: '</s>' })],
       // Usage travels in its own chunk; nothing joins a finished choice.
       [content(0, 'a'), chunk({ choices: [], usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 } })],
@@ -120,10 +134,31 @@ describe('merging engine chunks', () => {
   })
 
   it('passes fields it does not know through where they are equal, and ignores the identity the Worker rewrites', () => {
-    const a = chunk({ id: 'c1', created: 1, model: 'm', system_fingerprint: 'fp', engine_extra: 7, choices: [{ index: 0, delta: { content: 'a' }, stop_reason: null }] })
-    const b = chunk({ id: 'c1', created: 2, model: 'm', system_fingerprint: 'fp', engine_extra: 7, choices: [{ index: 0, delta: { content: 'b' }, stop_reason: null }] })
+    const a = chunk({
+      id: 'c1',
+      created: 1,
+      model: 'm',
+      system_fingerprint: 'fp',
+      engine_extra: 7,
+      choices: [{ index: 0, delta: { content: 'a' }, stop_reason: null }],
+    })
+    const b = chunk({
+      id: 'c1',
+      created: 2,
+      model: 'm',
+      system_fingerprint: 'fp',
+      engine_extra: 7,
+      choices: [{ index: 0, delta: { content: 'b' }, stop_reason: null }],
+    })
     expect(mergeChunk(a, b)).toBe(true)
-    expect(a).toEqual({ id: 'c1', created: 1, model: 'm', system_fingerprint: 'fp', engine_extra: 7, choices: [{ index: 0, delta: { content: 'ab' }, stop_reason: null }] })
+    expect(a).toEqual({
+      id: 'c1',
+      created: 1,
+      model: 'm',
+      system_fingerprint: 'fp',
+      engine_extra: 7,
+      choices: [{ index: 0, delta: { content: 'ab' }, stop_reason: null }],
+    })
   })
 
   it('tells output from a role-only chunk', () => {

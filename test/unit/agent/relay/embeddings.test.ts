@@ -24,7 +24,10 @@ describe('embeddings through the agent', () => {
   })
 
   it('posts to the engine under its own model name and yields its vectors, the rest of its reply and usage', async () => {
-    const events = await collect({ endpoint: { pool: 'p', baseUrl: engine.baseUrl, modelName: 'served-name' }, body: { model: 'p', input: ['one two', 'three'], user: 'u-1' } })
+    const events = await collect({
+      endpoint: { pool: 'p', baseUrl: engine.baseUrl, modelName: 'served-name' },
+      body: { model: 'p', input: ['one two', 'three'], user: 'u-1' },
+    })
     expect(events).toEqual([
       { kind: 'started' },
       {
@@ -45,7 +48,14 @@ describe('embeddings through the agent', () => {
     for (const status of ['501', '404']) {
       const plain = await startFakeEngine(['--refuse-embeddings', status], cleanup.track)
       const events = await collect({ endpoint: { pool: 'p', baseUrl: plain.baseUrl, modelName: 'm' }, body: { model: 'p', input: 'x' } })
-      expect(events).toEqual([{ kind: 'error', code: 'invalid_request', message: expect.stringMatching(new RegExp(`^the model "p" does not serve embeddings: engine of pool "p" answered HTTP ${status}: `)), retriable: false }])
+      expect(events).toEqual([
+        {
+          kind: 'error',
+          code: 'invalid_request',
+          message: expect.stringMatching(new RegExp(`^the model "p" does not serve embeddings: engine of pool "p" answered HTTP ${status}: `)),
+          retriable: false,
+        },
+      ])
     }
   })
 

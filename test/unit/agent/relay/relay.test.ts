@@ -63,15 +63,24 @@ describe('relay against the fake engine', () => {
     const slow = await startFakeEngine(['--tokens', '1000', '--tokens-per-second', '100'], cleanup.track)
     const controller = new AbortController()
     const events: TaskEvent[] = []
-    for await (const event of relay({ endpoint: { pool: 'p', baseUrl: slow.baseUrl, modelName: 'm' }, route: 'chat', body: chat, signal: controller.signal, flushBytes: 1 })) {
+    for await (const event of relay({
+      endpoint: { pool: 'p', baseUrl: slow.baseUrl, modelName: 'm' },
+      route: 'chat',
+      body: chat,
+      signal: controller.signal,
+      flushBytes: 1,
+    })) {
       events.push(event)
       if (event.kind === 'deltas') controller.abort(new LlorchError('cancelled', 'client went away'))
     }
     expect(events.at(-1)).toEqual({ kind: 'error', code: 'cancelled', message: 'client went away', retriable: false })
-    await waitFor(async () => {
-      const s = await slow.stats()
-      return s.aborted === 1 && s.active === 0
-    }, { message: 'the fake engine to record the abort' })
+    await waitFor(
+      async () => {
+        const s = await slow.stats()
+        return s.aborted === 1 && s.active === 0
+      },
+      { message: 'the fake engine to record the abort' },
+    )
     expect((await slow.stats()).completed).toBe(0)
   })
 
@@ -95,7 +104,14 @@ describe('relay against the fake engine', () => {
 
   it('reports an engine that cannot be reached as unavailable', async () => {
     const events = await collect({ endpoint: { pool: 'p', baseUrl: 'http://127.0.0.1:1', modelName: 'm' }, route: 'chat', body: chat })
-    expect(events).toEqual([{ kind: 'error', code: 'engine_unavailable', message: 'cannot reach the engine of pool "p" at http://127.0.0.1:1/v1/chat/completions: ECONNREFUSED', retriable: true }])
+    expect(events).toEqual([
+      {
+        kind: 'error',
+        code: 'engine_unavailable',
+        message: 'cannot reach the engine of pool "p" at http://127.0.0.1:1/v1/chat/completions: ECONNREFUSED',
+        retriable: true,
+      },
+    ])
   })
 })
 
@@ -122,23 +138,34 @@ describe('relay SSE parsing', () => {
   })
   afterAll(() => server.close())
 
-  const stream = (...pieces: string[]) => (_req: IncomingMessage, res: ServerResponse) => {
-    res.writeHead(200, { 'content-type': 'text/event-stream' })
-    let i = 0
-    const next = () => {
-      const piece = pieces[i++]
-      if (piece === undefined) return res.end()
-      res.write(piece)
-      setImmediate(next)
+  const stream =
+    (...pieces: string[]) =>
+    (_req: IncomingMessage, res: ServerResponse) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' })
+      let i = 0
+      const next = () => {
+        const piece = pieces[i++]
+        if (piece === undefined) return res.end()
+        res.write(piece)
+        setImmediate(next)
+      }
+      next()
     }
-    next()
-  }
   const endpoint = () => ({ pool: 'p', baseUrl, modelName: 'm' })
   const delta = (content: string) => `data: {"choices":[{"index":0,"delta":{"content":${JSON.stringify(content)}},"finish_reason":null}]}\n\n`
 
   it('ignores comment lines and joins data lines split across packets', async () => {
     const first = delta('Hel')
-    handler = stream(': ping\n\n', first.slice(0, 17), first.slice(17), ': another ping\n\n', delta('lo'), 'data: {"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}\n\n', 'data: {"choices":[],"usage":{"prompt_tokens":1,"completion_tokens":2,"total_tokens":3}}\n\n', 'data: [DONE]\n\n')
+    handler = stream(
+      ': ping\n\n',
+      first.slice(0, 17),
+      first.slice(17),
+      ': another ping\n\n',
+      delta('lo'),
+      'data: {"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}\n\n',
+      'data: {"choices":[],"usage":{"prompt_tokens":1,"completion_tokens":2,"total_tokens":3}}\n\n',
+      'data: [DONE]\n\n',
+    )
     const events = await collect({ endpoint: endpoint(), route: 'chat', body: chat })
     expect(text(events)).toBe('Hello')
     expect(events.at(-1)).toEqual({ kind: 'end', finish_reason: 'stop', usage: { prompt_tokens: 1, completion_tokens: 2, total_tokens: 3 } })
@@ -176,8 +203,21 @@ describe('relay SSE parsing', () => {
     const entry = { token: 'x', logprob: -1, bytes: [120], top_logprobs: [] }
     handler = stream(
       line({ ...head, choices: [{ index: 0, delta: { role: 'assistant', content: null, reasoning_content: 'hm' }, logprobs: null, finish_reason: null }] }),
-      line({ ...head, choices: [{ index: 0, delta: { tool_calls: [{ index: 0, id: 'call_1', type: 'function', function: { name: 'f', arguments: '' } }] }, logprobs: { content: [entry] }, finish_reason: null }] }),
-      line({ ...head, choices: [{ index: 0, delta: { tool_calls: [{ index: 0, function: { arguments: '{"a":1}' } }] }, finish_reason: null, engine_note: { kept: true } }] }),
+      line({
+        ...head,
+        choices: [
+          {
+            index: 0,
+            delta: { tool_calls: [{ index: 0, id: 'call_1', type: 'function', function: { name: 'f', arguments: '' } }] },
+            logprobs: { content: [entry] },
+            finish_reason: null,
+          },
+        ],
+      }),
+      line({
+        ...head,
+        choices: [{ index: 0, delta: { tool_calls: [{ index: 0, function: { arguments: '{"a":1}' } }] }, finish_reason: null, engine_note: { kept: true } }],
+      }),
       line({ ...head, choices: [{ index: 0, delta: {}, finish_reason: 'tool_calls' }] }),
       line({ ...head, choices: [], usage: { prompt_tokens: 1, completion_tokens: 2, total_tokens: 3 }, timings: { ms: 4 } }),
       'data: [DONE]\n\n',
@@ -190,13 +230,21 @@ describe('relay SSE parsing', () => {
         choices: [
           {
             index: 0,
-            delta: { role: 'assistant', content: null, reasoning_content: 'hm', tool_calls: [{ index: 0, id: 'call_1', type: 'function', function: { name: 'f', arguments: '' } }] },
+            delta: {
+              role: 'assistant',
+              content: null,
+              reasoning_content: 'hm',
+              tool_calls: [{ index: 0, id: 'call_1', type: 'function', function: { name: 'f', arguments: '' } }],
+            },
             logprobs: { content: [entry] },
             finish_reason: null,
           },
         ],
       },
-      { system_fingerprint: 'fp', choices: [{ index: 0, delta: { tool_calls: [{ index: 0, function: { arguments: '{"a":1}' } }] }, finish_reason: null, engine_note: { kept: true } }] },
+      {
+        system_fingerprint: 'fp',
+        choices: [{ index: 0, delta: { tool_calls: [{ index: 0, function: { arguments: '{"a":1}' } }] }, finish_reason: null, engine_note: { kept: true } }],
+      },
       { system_fingerprint: 'fp', choices: [{ index: 0, delta: {}, finish_reason: 'tool_calls' }] },
       { system_fingerprint: 'fp', choices: [], usage: { prompt_tokens: 1, completion_tokens: 2, total_tokens: 3 }, timings: { ms: 4 } },
     ])
@@ -206,9 +254,18 @@ describe('relay SSE parsing', () => {
   it('ends the task with an engine error when a chunk is not one the protocol carries', async () => {
     handler = stream('data: {"choices":[{"index":0,"delta":{"tool_calls":[{"function":{"arguments":"{}"}}]}}]}\n\n', 'data: [DONE]\n\n')
     const events = await collect({ endpoint: endpoint(), route: 'chat', body: chat })
-    expect(events.at(-1)).toMatchObject({ kind: 'error', code: 'engine_error', retriable: false, message: expect.stringContaining('choices[0].delta.tool_calls[0].index') })
+    expect(events.at(-1)).toMatchObject({
+      kind: 'error',
+      code: 'engine_error',
+      retriable: false,
+      message: expect.stringContaining('choices[0].delta.tool_calls[0].index'),
+    })
     handler = stream('data: {"choices":[{"delta":{"content":"no index"}}]}\n\n', 'data: [DONE]\n\n')
-    expect((await collect({ endpoint: endpoint(), route: 'chat', body: chat })).at(-1)).toMatchObject({ kind: 'error', code: 'engine_error', message: expect.stringContaining('integer index') })
+    expect((await collect({ endpoint: endpoint(), route: 'chat', body: chat })).at(-1)).toMatchObject({
+      kind: 'error',
+      code: 'engine_error',
+      message: expect.stringContaining('integer index'),
+    })
   })
 
   it('turns a 400 from the engine into invalid_request with its message', async () => {
@@ -217,7 +274,12 @@ describe('relay SSE parsing', () => {
       res.end('{"error":{"code":400,"message":"the request exceeds the available context size"}}')
     }
     expect(await collect({ endpoint: endpoint(), route: 'chat', body: chat })).toEqual([
-      { kind: 'error', code: 'invalid_request', message: 'engine of pool "p" answered HTTP 400: the request exceeds the available context size', retriable: false },
+      {
+        kind: 'error',
+        code: 'invalid_request',
+        message: 'engine of pool "p" answered HTTP 400: the request exceeds the available context size',
+        retriable: false,
+      },
     ])
   })
 })

@@ -6,6 +6,7 @@ import type {
   ErrorCode,
   Heartbeat,
   Hello,
+  MissedDeadline,
   NodeMetrics,
   PoolCommand,
   ReplicaReport,
@@ -24,7 +25,9 @@ import { NodeMetricsRecorder } from './node/node-metrics.ts'
 import { asPoolSeesIt, changedReplicas } from './node/replica-changes.ts'
 import { NodeStorage } from './node/node-storage.ts'
 import { TaskStreams } from './node/task-streams.ts'
-import { markNodeOffline, markNodeOnline, touchNode } from './registry/nodes.ts'
+import { NodeToken } from './node/node-token.ts'
+import type { TokenCheck } from './node/node-token.ts'
+import { findNode, markNodeOffline, markNodeOnline, touchNode } from './registry/nodes.ts'
 import { ensurePool } from './registry/pools.ts'
 import { upsertReplica } from './registry/replicas.ts'
 import type { Grant } from './pool/grant.ts'
@@ -56,18 +59,39 @@ function isAttachment(value: unknown): value is Attachment {
  * slots are the business of the Worker that holds the grant.
  */
 export class NodeObject extends DurableObject<Bindings> {
-  readonly #store: NodeStorage
+  #storage: NodeStorage | null = null
   readonly #tasks: TaskStreams
-  readonly #metrics: NodeMetricsRecorder
+  #metricsRecorder: NodeMetricsRecorder | null = null
+  readonly #token: NodeToken
   readonly #pendingAcks = new Map<string, (result: CommandResult) => void>()
   /** Cache of the stored current connection id, read on every frame; rebuilt after eviction. */
   #connectionId: string | undefined
 
   constructor(ctx: DurableObjectState, env: Bindings) {
     super(ctx, env)
-    this.#store = new NodeStorage(ctx.storage.sql)
-    this.#metrics = new NodeMetricsRecorder(ctx.storage.sql)
+    this.#token = new NodeToken(ctx.storage.kv)
     this.#tasks = new TaskStreams((taskId) => this.#onReaderGone(taskId))
+  }
+
+  // Made at first use: checking the token of a node that does not exist creates no tables.
+  get #store(): NodeStorage {
+    this.#storage ??= new NodeStorage(this.ctx.storage.sql)
+    return this.#storage
+  }
+
+  get #metrics(): NodeMetricsRecorder {
+    this.#metricsRecorder ??= new NodeMetricsRecorder(this.ctx.storage.sql)
+    return this.#metricsRecorder
+  }
+
+  /** The node was created: it holds its token's hash from now on. */
+  setToken(hash: string): Promise<void> {
+    return this.#guard('setToken', () => this.#token.set(hash))
+  }
+
+  /** Checks an agent's node token without a registry read (but once, for a node created before its object held the hash). */
+  verifyToken(token: string): Promise<TokenCheck> {
+    return this.#guard('verifyToken', () => this.#token.verify(token, () => findNode(registryFor(this.env), this.#nodeId)))
   }
 
   get #nodeId(): string {
@@ -161,6 +185,10 @@ export class NodeObject extends DurableObject<Bindings> {
   revoke(): Promise<void> {
     return this.#guard('revoke', async () => {
       this.#store.set('revoked', 1)
+      this.#token.revoke()
+      // Its pools stop counting on it before its tasks fail, so that none is placed back on it
+      // and a queue it was the last replica of ends now.
+      await Promise.all(this.#store.replicas().map((r) => this.env.POOLS.getByName(r.pool).replicaLost(this.#nodeId, { revoked: true })))
       for (const ws of this.ctx.getWebSockets()) ws.close(CLOSE_CODES.revoked, 'node token revoked')
       await this.#goOffline('revoked')
     })
@@ -196,12 +224,13 @@ export class NodeObject extends DurableObject<Bindings> {
     )
   }
 
-  /** The client went away: stop the task on the agent and end its stream. */
-  cancel(taskId: string): Promise<void> {
+  /** The client went away, or (`missed`) the engine missed a deadline: stop the task on the agent and end its stream. */
+  cancel(taskId: string, missed?: MissedDeadline): Promise<void> {
     return this.#guard('cancel', () => {
       if (!this.#tasks.has(taskId)) return
-      this.#tellAgentToStop(taskId, 'cancelled by the client')
-      this.#tasks.deliver(taskId, { kind: 'error', code: 'cancelled', message: 'cancelled by the client', retriable: false })
+      const reason = missed ? `the engine missed the ${missed === 'first_token' ? 'first-token' : 'idle'} deadline` : 'cancelled by the client'
+      this.#tellAgentToStop(taskId, reason, missed)
+      this.#tasks.deliver(taskId, { kind: 'error', code: 'cancelled', message: reason, retriable: false })
     })
   }
 
@@ -254,6 +283,10 @@ export class NodeObject extends DurableObject<Bindings> {
     this.#store.set('last_heartbeat_at', now)
     this.#metrics.gpus(hello.gpus)
     await this.#armOfflineAlarm()
+    // Welcomed before any registry write: a reconnect storm (every agent after a deploy) waits on
+    // no libSQL round trip; a replica the registry refuses is told in an error frame after.
+    const { HEARTBEAT_INTERVAL_MS } = readWorkerSettings(this.env)
+    this.#send(ws, { type: 'welcome', protocol: PROTOCOL_VERSION, node_id: nodeId, heartbeat_interval_ms: HEARTBEAT_INTERVAL_MS })
 
     const accepted = await this.#acceptReplicas(ws, hello)
     const dropped = this.#store.replicas().filter((stored) => !accepted.some((r) => r.pool === stored.pool))
@@ -274,8 +307,6 @@ export class NodeObject extends DurableObject<Bindings> {
     }
     this.#cancelUnknown(ws, hello.running_tasks)
 
-    const { HEARTBEAT_INTERVAL_MS } = readWorkerSettings(this.env)
-    this.#send(ws, { type: 'welcome', protocol: PROTOCOL_VERSION, node_id: nodeId, heartbeat_interval_ms: HEARTBEAT_INTERVAL_MS })
     logEvent('node.online', { node: nodeId, hostname: hello.hostname, agentVersion: hello.agent_version, replicas: accepted.length })
     await Promise.all([
       ...accepted.map((report) => this.#syncPool(report)),
@@ -308,6 +339,8 @@ export class NodeObject extends DurableObject<Bindings> {
     const nodeId = this.#nodeId
     const now = Date.now()
     this.#store.set('last_heartbeat_at', now)
+    // Before any await: a dispatch sent meanwhile is not one this heartbeat could list.
+    this.#failUnlisted(heartbeat.running_tasks, now)
     this.#metrics.count('heartbeats')
     this.#metrics.gpus(heartbeat.gpus)
     const stored = this.#store.replicas()
@@ -357,13 +390,22 @@ export class NodeObject extends DurableObject<Bindings> {
     }
   }
 
+  /** Dispatches the agent swallowed end as lost, so their Workers place them again; the agent is told to drop them. */
+  #failUnlisted(runningTaskIds: readonly string[], now: number): void {
+    for (const taskId of this.#tasks.unlisted(runningTaskIds, now)) {
+      logEvent('node.dispatch_unlisted', { node: this.#nodeId, task: taskId })
+      this.#tasks.deliver(taskId, { kind: 'error', code: 'node_lost', message: `node ${this.#nodeId} does not run the task it was sent`, retriable: true })
+      this.#tellAgentToStop(taskId, 'not listed as running')
+    }
+  }
+
   #onReaderGone(taskId: string): void {
     this.#tellAgentToStop(taskId, 'client disconnected')
   }
 
-  #tellAgentToStop(taskId: string, reason: string): void {
+  #tellAgentToStop(taskId: string, reason: string, missed?: MissedDeadline): void {
     const ws = this.#helloedSocket()
-    if (ws) this.#send(ws, { type: 'cancel', task_id: taskId, reason })
+    if (ws) this.#send(ws, { type: 'cancel', task_id: taskId, reason, ...(missed ? { deadline: missed } : {}) })
   }
 
   /**

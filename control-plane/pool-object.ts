@@ -10,20 +10,18 @@ import { PoolAlarm } from './pool/pool-alarm.ts'
 import { PoolLifecycle } from './pool/pool-lifecycle.ts'
 import type { ReloadAnswer } from './pool/pool-lifecycle.ts'
 import { PoolMetricsRecorder } from './pool/pool-metrics.ts'
+import { Orphans } from './pool/orphans.ts'
 import type { PoolStatus } from './pool/pool-status.ts'
 import { PoolStorage } from './pool/pool-storage.ts'
 import { PoolPolicySource } from './pool/policy-source.ts'
 import { poolRefusals } from './pool/refusals.ts'
 import { ReplicaLoads } from './pool/replica-loads.ts'
-import { RestartOrphans } from './pool/restart-orphans.ts'
-import { mayBeInFlight } from './pool/slots.ts'
 import { standingOf } from './pool/standing.ts'
 import { TaskQueue } from './pool/task-queue.ts'
 import { flushDueUsage } from './pool/usage-flush.ts'
 import { registryFor } from './registry/registry-for.ts'
 import { guardEntryPoint } from './runtime/entry-point-guard.ts'
 import type { Bindings } from './runtime/env.ts'
-import { logEvent } from './runtime/log.ts'
 
 const NO_REPORT: AttemptReport = { usage: null, ttftMs: null }
 
@@ -42,13 +40,14 @@ export class PoolObject extends DurableObject<Bindings> {
   readonly #alarm: PoolAlarm
   readonly #queue: TaskQueue
   readonly #policy: PoolPolicySource
-  readonly #orphans: RestartOrphans
+  /** When this instance started: grants older than that cannot be in flight. */
+  readonly #startedAt = Date.now()
+  readonly #orphans: Orphans
   readonly #replicaLoads = new ReplicaLoads()
 
   constructor(ctx: DurableObjectState, env: Bindings) {
     super(ctx, env)
     this.#store = new PoolStorage(ctx.storage.sql)
-    this.#orphans = new RestartOrphans(this.#store, Date.now())
     this.#policy = new PoolPolicySource(this.#store, this.#poolId)
     this.#metrics = new PoolMetricsRecorder(ctx.storage.sql)
     this.#alarm = new PoolAlarm(ctx.storage)
@@ -66,7 +65,9 @@ export class PoolObject extends DurableObject<Bindings> {
       placeable: (candidates, now) => this.#lifecycle.placeable(candidates, now),
       touched: (nodeId, now) => this.#lifecycle.touched(nodeId, now),
       settleLease: (apiKeyId, taskId) => this.ctx.waitUntil(settleKeyLease(this.env, { apiKeyId, taskId, usage: null })),
+      cannotStart: (candidates, now) => this.#lifecycle.cannotStart(candidates, now),
     })
+    this.#orphans = new Orphans(this.#store, this.#queue, { poolId: this.#poolId, startedAt: this.#startedAt })
   }
 
   get #poolId(): string {
@@ -168,20 +169,21 @@ export class PoolObject extends DurableObject<Bindings> {
       if (!this.#policy.known()) this.ctx.waitUntil(this.#policy.load(() => registryFor(this.env)))
       this.#replicaLoads.observe(nodeId, report.state, now, report.download ?? null)
       this.#store.upsertReplica(nodeId, report, now)
-      const streamed = new Set(streamedTaskIds)
-      for (const task of this.#store.grantsOnNode(nodeId)) {
-        if (streamed.has(task.task_id) || mayBeInFlight(task.granted_at, { startedAt: this.#orphans.startedAt, now })) continue
-        logEvent('pool.slot_reconciled', { pool: this.#poolId, node: nodeId, task: task.task_id })
-        this.#metrics.count('slots_reclaimed')
-        this.#queue.end(task, 'failed', now)
-      }
+      this.#queue.reconcile(nodeId, streamedTaskIds, { startedAt: this.#startedAt, now })
       await this.#afterChange(now)
     })
   }
 
-  /** The node is gone: its replica takes no task. Its tasks keep their slots until their Workers, told `node_lost`, release them. */
-  replicaLost(nodeId: string): Promise<void> {
-    return this.#guard('replicaLost', () => this.#store.setReplicaState(nodeId, 'lost', Date.now()))
+  /**
+   * The node is gone (for good when revoked): its replica takes no task, and a queue no replica
+   * is left for ends. Its tasks keep their slots until their Workers, told `node_lost`, release them.
+   */
+  replicaLost(nodeId: string, { revoked = false }: { revoked?: boolean } = {}): Promise<void> {
+    return this.#guard('replicaLost', async () => {
+      if (revoked) this.#store.removeReplica(nodeId)
+      else this.#store.markLost(nodeId, Date.now())
+      await this.#afterChange(Date.now())
+    })
   }
 
   /** An operator changed the policy in the registry; admission follows it from now on. */
@@ -198,8 +200,7 @@ export class PoolObject extends DurableObject<Bindings> {
       this.#lifecycle.setMaintenance(on, Date.now())
       if (!on) return
       // Tasks waiting for a slot would only wait out their deadline.
-      const answer = poolRefusals.cannotStart(this.#lifecycle.maintenanceRefusal())
-      for (const task of this.#store.queuedTasks()) this.#queue.leave(task, { reason: 'no_replica', answer, settleLease: true })
+      this.#queue.strand(poolRefusals.cannotStart(this.#lifecycle.maintenanceRefusal()))
     })
   }
 
@@ -250,10 +251,7 @@ export class PoolObject extends DurableObject<Bindings> {
       this.#alarm.fired()
       const now = Date.now()
       this.#queue.expire(now)
-      for (const task of this.#orphans.take(now, (taskId) => this.#queue.waiters.has(taskId))) {
-        logEvent('pool.orphan_dropped', { pool: this.#poolId, task: task.task_id })
-        this.#queue.leave(task, { reason: null, answer: null })
-      }
+      this.#orphans.drop(now)
       this.#metrics.flush()
       await flushDueUsage(this.#store, { registry: () => registryFor(this.env), poolId: this.#poolId, averageTaskMs: this.#queue.averageTaskMs, now })
       await this.#afterChange(now)
@@ -263,6 +261,7 @@ export class PoolObject extends DurableObject<Bindings> {
   /** After anything that changed the queue, the slots or the policy: grant what can be, start or stop replicas, arm the alarm. */
   async #afterChange(now: number): Promise<void> {
     this.#queue.pump(now)
+    this.#queue.strandIfUnservable(now)
     const policy = this.#policy.known()
     if (policy)
       this.#lifecycle.tick({ policy, candidates: this.#queue.candidates(), queued: this.#store.queuedCount(), averageTaskMs: this.#queue.averageTaskMs, now })
@@ -327,9 +326,16 @@ export class PoolObject extends DurableObject<Bindings> {
     return refusal
   }
 
-  /** Arms the alarm for the earliest deadline, flush, lifecycle step, or (once after a restart) orphan check. */
+  /** Arms the alarm for the earliest deadline, flush, lifecycle step, lost replica's grace, or (once after a restart) orphan check. */
   async #armAlarm(): Promise<void> {
-    await this.#alarm.arm([this.#store.nextDeadline(Date.now()), this.#metrics.flushDueAt, this.#lifecycle.dueAt, this.#orphans.dueAt()])
+    const now = Date.now()
+    await this.#alarm.arm([
+      this.#store.nextDeadline(now),
+      this.#metrics.flushDueAt,
+      this.#lifecycle.dueAt,
+      this.#queue.strandCheckAt(now),
+      this.#orphans.dueAt(),
+    ])
   }
 
   #guard<T>(method: string, work: () => T | Promise<T>): Promise<T> {

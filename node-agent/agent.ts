@@ -1,5 +1,5 @@
 import { LlorchError } from '../protocol/index.ts'
-import type { AgentReplicaState, ReplicaReport, TaskEvent } from '../protocol/index.ts'
+import type { AgentReplicaState, MissedDeadline, ReplicaReport, TaskEvent } from '../protocol/index.ts'
 import type { AgentConfig } from './config/schema.ts'
 import { silentLog } from './log/log.ts'
 import type { Log } from './log/log.ts'
@@ -12,6 +12,7 @@ import { relay } from './relay/relay.ts'
 import { acquireAgentLock } from './state-dir/agent-lock.ts'
 import { removeStatusFile, writeStatusFile } from './state-dir/status-file.ts'
 import type { LinkedAgent, ReplicaChangeListener, RunTaskOptions } from './link/linked-agent.ts'
+import type { SlotLease } from './supervisor/serving-engine.ts'
 import { Supervisor } from './supervisor/supervisor.ts'
 
 /** Task starts and ends, and download progress, refresh the status file at most this often (state changes write at once). */
@@ -45,7 +46,7 @@ export class Agent implements LinkedAgent {
   readonly #options: AgentOptions
   readonly #log: Log
   readonly #supervisors = new Map<string, Supervisor>()
-  readonly #tasks = new Map<string, { pool: string; cancel: AbortController; finish: () => void }>()
+  readonly #tasks = new Map<string, { pool: string; lease: SlotLease; cancel: AbortController; finish: () => void }>()
   readonly #listeners = new Set<ReplicaChangeListener>()
   readonly #startedAt = new Date().toISOString()
   #phase: Phase = 'created'
@@ -175,7 +176,7 @@ export class Agent implements LinkedAgent {
       this.#tasks.delete(taskId)
       this.#scheduleStatus()
     }
-    this.#tasks.set(taskId, { pool, cancel, finish })
+    this.#tasks.set(taskId, { pool, lease, cancel, finish })
     this.#scheduleStatus()
     const taskSignal = AbortSignal.any([cancel.signal, lease.signal, ...(signal ? [signal] : [])])
     const events =
@@ -190,6 +191,7 @@ export class Agent implements LinkedAgent {
           last = event
           yield event
         }
+        if (last?.kind === 'end') supervisor.served(lease)
       } finally {
         finish()
         const outcome = last?.kind === 'end' ? { finish_reason: last.finish_reason } : last?.kind === 'error' ? { code: last.code } : { outcome: 'abandoned' }
@@ -198,10 +200,14 @@ export class Agent implements LinkedAgent {
     })()
   }
 
-  /** Cancels a running task: its engine request is aborted and its slot released. */
-  cancel(taskId: string): boolean {
+  /**
+   * Cancels a running task: its engine request is aborted and its slot released. `missed`: the
+   * control plane stopped it because its engine missed that deadline, which the replica counts.
+   */
+  cancel(taskId: string, missed: MissedDeadline | null = null): boolean {
     const task = this.#tasks.get(taskId)
     if (!task) return false
+    if (missed) this.supervisor(task.pool).missedDeadline(task.lease, missed)
     task.cancel.abort(new LlorchError('cancelled', `task "${taskId}" was cancelled`))
     task.finish()
     return true

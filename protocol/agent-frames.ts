@@ -187,7 +187,12 @@ export type Dispatch = z.infer<typeof Dispatch>
 /** What a dispatch asks of the engine: the route and its body, as one discriminated pair. */
 export type EngineCall = { [E in Dispatch['endpoint']]: Pick<Extract<Dispatch, { endpoint: E }>, 'endpoint' | 'body'> }[Dispatch['endpoint']]
 
-export const Cancel = z.object({ type: z.literal('cancel'), task_id: TaskId, reason: z.string().max(256).nullish() })
+/** Which deadline of a task its engine missed: the first token, or the next one once tokens flowed. */
+export const MissedDeadline = z.enum(['first_token', 'idle'])
+export type MissedDeadline = z.infer<typeof MissedDeadline>
+
+/** `deadline`: the task is stopped because its engine missed that deadline (the agent counts such misses to find a hung engine). */
+export const Cancel = z.object({ type: z.literal('cancel'), task_id: TaskId, reason: z.string().max(256).nullish(), deadline: MissedDeadline.nullish() })
 
 export const ControlFrame = z.discriminatedUnion('type', [Welcome, Preload, Drain, Reload, Dispatch, Cancel, ErrorFrame])
 export type ControlFrame = z.infer<typeof ControlFrame>

@@ -3,11 +3,12 @@ import type { GenerationEndpoint, Priority } from '../../protocol/index.ts'
 import type { Generation } from '../task/generation.ts'
 import { setRateLimitHeaders, startInferenceTask } from './inference-task.ts'
 import type { InferenceEnv } from './inference-task.ts'
+import { withFirstTokenWaits } from './first-token-wait.ts'
 import { collectCompletion, collectEmbeddings, readUntilFirstOutput, sseStream } from './openai-stream.ts'
 import { answerWhole, whileClientWaits } from './whole-reply.ts'
 
 export { affinityKeyOf } from './affinity-key.ts'
-export { modelNotFound } from './inference-task.ts'
+export { assertKnownModel, modelNotFound } from './inference-task.ts'
 export type { InferenceEnv } from './inference-task.ts'
 
 /** The generation requests, chat or completions (embeddings have their own answer). */
@@ -37,10 +38,11 @@ export async function answerGeneration(
     endpoint: generation.endpoint,
   }
   if (!body.stream) return answerWhole(c, task, (onOutput) => collectCompletion(identity, iterator, onOutput))
-  const first = await whileClientWaits(c, task, () => readUntilFirstOutput(iterator))
+  const streamed = withFirstTokenWaits(iterator)
+  const first = await whileClientWaits(c, task, () => readUntilFirstOutput(streamed))
   setRateLimitHeaders(c, task)
   const includeUsage = body.stream_options?.include_usage === true
-  return c.body(sseStream({ identity, task, iterator, first, includeUsage }), 200, { ...SSE_HEADERS, Connection: 'keep-alive' })
+  return c.body(sseStream({ identity, task, iterator: streamed, first, includeUsage }), 200, { ...SSE_HEADERS, Connection: 'keep-alive' })
 }
 
 /** Runs an embeddings request as a task and answers the engine's vectors as one JSON reply. */

@@ -2,6 +2,7 @@ import { LlorchError } from '../../protocol/index.ts'
 import type { ChatCompletion, EmbeddingItem, EmbeddingList, EmbeddingReplyFields, TaskEvent, TextCompletion } from '../../protocol/index.ts'
 import type { RunningTask } from '../task/runner.ts'
 import type { TaskProgress } from '../task/task-progress.ts'
+import type { StreamProgress } from './first-token-wait.ts'
 import { CompletionAssembler } from './openai-assembly.ts'
 import { StreamShaper, sseEvents } from './openai-chunks.ts'
 import type { ResponseIdentity } from './openai-chunks.ts'
@@ -13,8 +14,9 @@ function errorOf(event: Extract<TaskEvent, { kind: 'error' }>): LlorchError {
 }
 
 /**
- * A streamed task still queued this long is answered at once (headers, then a comment line each
- * time it moves), so that proxies and clients see it alive; an error after that is an error chunk.
+ * A streamed task still queued, or waiting for its first token, this long is answered at once
+ * (headers, then a comment line each time it moves or each second it waits), so that proxies and
+ * clients see it alive and a client that went away is noticed; an error after that is an error chunk.
  */
 export const STREAM_QUEUED_COMMIT_MS = 1_000
 
@@ -23,16 +25,17 @@ export const STREAM_QUEUED_COMMIT_MS = 1_000
  * producing anything is answered with a proper HTTP status rather than a 200 stream; or until the
  * task has waited in the queue `STREAM_QUEUED_COMMIT_MS`, when the stream starts with where it stands.
  */
-export async function readUntilFirstOutput(iterator: AsyncIterator<TaskProgress>): Promise<TaskProgress[]> {
+export async function readUntilFirstOutput(iterator: AsyncIterator<StreamProgress>): Promise<StreamProgress[]> {
   const readingSince = Date.now()
-  const seen: TaskProgress[] = []
+  const seen: StreamProgress[] = []
   for (;;) {
     const next = await iterator.next()
     if (next.done) return seen
+    const { kind } = next.value
     if (next.value.kind === 'error') throw errorOf(next.value)
     seen.push(next.value)
-    if (next.value.kind === 'queued' && Date.now() - readingSince >= STREAM_QUEUED_COMMIT_MS) return seen
-    if (next.value.kind !== 'started' && next.value.kind !== 'granted' && next.value.kind !== 'queued') return seen
+    if ((kind === 'queued' || kind === 'waiting') && Date.now() - readingSince >= STREAM_QUEUED_COMMIT_MS) return seen
+    if (kind !== 'started' && kind !== 'granted' && kind !== 'queued' && kind !== 'waiting') return seen
   }
 }
 
@@ -45,9 +48,9 @@ function queuedComment({ standing }: Extract<TaskProgress, { kind: 'queued' }>):
 export interface StreamOptions {
   identity: ResponseIdentity
   task: RunningTask
-  iterator: AsyncIterator<TaskProgress>
+  iterator: AsyncIterator<StreamProgress>
   /** Events already read by `readUntilFirstOutput`. */
-  first: TaskProgress[]
+  first: StreamProgress[]
   includeUsage: boolean
 }
 
@@ -63,7 +66,7 @@ export function sseStream({ identity, task, iterator, first, includeUsage }: Str
     async pull(controller) {
       // A pull that enqueues nothing is not called again: events with nothing to send are skipped here.
       for (;;) {
-        let next: TaskProgress | undefined
+        let next: StreamProgress | undefined
         try {
           next = pending.shift() ?? (await iterator.next()).value
         } catch (error) {
@@ -75,6 +78,8 @@ export function sseStream({ identity, task, iterator, first, includeUsage }: Str
         switch (next.kind) {
           case 'queued':
             return controller.enqueue(queuedComment(next))
+          case 'waiting':
+            return controller.enqueue(encoder.encode(`: waiting for the first token waited_ms=${next.waitedMs}\n\n`))
           case 'started':
           case 'granted':
           case 'embeddings':

@@ -3,11 +3,18 @@ import { encodeTaskEvent } from '../task/event-stream.ts'
 
 /** A reader that falls this far behind is cancelled rather than buffered without bound. */
 export const MAX_UNREAD_TASK_EVENTS = 4096
+/**
+ * A dispatch this old that the agent's heartbeat does not list was lost on the way or swallowed:
+ * a heartbeat sent after the dispatch arrived lists it, so this only covers the two frames crossing.
+ */
+export const UNLISTED_DISPATCH_GRACE_MS = 2_000
 
 interface OpenStream {
   pool: string
   writer: WritableStreamDefaultWriter<Uint8Array>
   finished: boolean
+  /** When the task was dispatched. */
+  openedAt: number
 }
 
 export type DeliveryResult = 'delivered' | 'finished' | 'unknown'
@@ -28,7 +35,7 @@ export class TaskStreams {
   open(taskId: string, pool: string): ReadableStream<Uint8Array> {
     const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>()
     const writer = writable.getWriter()
-    const stream: OpenStream = { pool, writer, finished: false }
+    const stream: OpenStream = { pool, writer, finished: false, openedAt: Date.now() }
     this.#streams.set(taskId, stream)
     writer.closed.catch(() => {
       if (stream.finished) return
@@ -48,6 +55,16 @@ export class TaskStreams {
 
   idsOfPool(pool: string): string[] {
     return [...this.#streams].filter(([, stream]) => stream.pool === pool).map(([taskId]) => taskId)
+  }
+
+  /**
+   * Tasks streamed here that the agent does not run although it had time to get them (see
+   * `UNLISTED_DISPATCH_GRACE_MS`): events reach this object in the order the agent sent them,
+   * before a heartbeat sent later, so an open stream the heartbeat leaves out will never end.
+   */
+  unlisted(running: readonly string[], now: number): string[] {
+    const listed = new Set(running)
+    return [...this.#streams].filter(([taskId, stream]) => !listed.has(taskId) && now - stream.openedAt >= UNLISTED_DISPATCH_GRACE_MS).map(([taskId]) => taskId)
   }
 
   /** Forwards one event; `end` and `error` close the stream and report `finished`. */

@@ -29,6 +29,7 @@ const ReplicaRow = z.object({
   recent_failures: z.number(),
 })
 const Count = z.object({ n: z.number() })
+const LostRow = z.object({ node_id: z.string(), updated_at: z.number() })
 const GrantedRow = z.object({ node_id: z.string(), granted_at: z.number() })
 const Deadline = z.object({ at: z.number().nullable() })
 const MetaValue = z.object({ value: z.number() })
@@ -130,8 +131,19 @@ export class PoolStorage {
     )
   }
 
-  setReplicaState(nodeId: string, state: ReplicaState, now: number): void {
-    this.#sql.exec('UPDATE replicas SET state = ?, updated_at = ? WHERE node_id = ?', state, now, nodeId)
+  /** The replica's node went away; the time stays that of the first report, so its grace is not stretched. */
+  markLost(nodeId: string, now: number): void {
+    this.#sql.exec(`UPDATE replicas SET state = 'lost', updated_at = ? WHERE node_id = ? AND state != 'lost'`, now, nodeId)
+  }
+
+  /** The replica's node was revoked: it never serves again. */
+  removeReplica(nodeId: string): void {
+    this.#sql.exec('DELETE FROM replicas WHERE node_id = ?', nodeId)
+  }
+
+  /** When each lost replica's node went away. */
+  lostAt(): Map<string, number> {
+    return new Map(sqlRows(this.#sql, LostRow, `SELECT node_id, updated_at FROM replicas WHERE state = 'lost'`).map((r) => [r.node_id, r.updated_at]))
   }
 
   /** Every replica as placement sees it; when each was last granted a task is the caller's (in-memory) knowledge. */

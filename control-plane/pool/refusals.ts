@@ -9,6 +9,8 @@ export const poolRefusals = {
     refusal('registry_unavailable', `the registry cannot be reached to look up pool "${poolId}"; try again shortly`),
   noReplicaRegistered: (poolId: string): AdmissionRefusal =>
     refusal('no_replica', `no replica is registered for pool "${poolId}": start an agent whose config serves it`),
+  noReplicaLeft: (poolId: string): AdmissionRefusal =>
+    refusal('no_replica', `no replica of pool "${poolId}" is left: every node that served it was revoked; see GET /v2/nodes`),
   everyReplicaDown: (poolId: string): AdmissionRefusal =>
     refusal('no_replica', `every replica of pool "${poolId}" is failed or lost; see GET /v2/pools/${poolId}`),
   noReplicaElsewhere: (poolId: string, nodeId: string): AdmissionRefusal =>

@@ -11,7 +11,8 @@ import { ServiceTurns } from './queue-order.ts'
 import type { ServiceState } from './queue-order.ts'
 import { logEvent } from '../runtime/log.ts'
 import { poolRefusals } from './refusals.ts'
-import { nextAverageTaskMs, nextGrant } from './slots.ts'
+import { mayBeInFlight, nextAverageTaskMs, nextGrant } from './slots.ts'
+import { graceEndsAt, strandedRefusal } from './stranded.ts'
 import { moveTask } from './task-states.ts'
 import { Waiters } from './waiters.ts'
 
@@ -38,6 +39,8 @@ export interface TaskQueueHost {
   touched(nodeId: string, now: number): void
   /** Gives a never-run task's place back to its key (a call to the key's object). */
   settleLease(apiKeyId: string, taskId: string): void
+  /** Why no stopped replica may be started (maintenance, cordons), or null when one may. */
+  cannotStart(candidates: readonly PlacementCandidate[], now: number): string | null
 }
 
 /**
@@ -109,6 +112,42 @@ export class TaskQueue {
     if (outcome !== 'completed') return
     this.#store.recordSuccess(row.node_id)
     if (row.granted_at !== null) this.averageTaskMs = nextAverageTaskMs(this.averageTaskMs, now - row.granted_at)
+  }
+
+  /** Every queued task leaves with `answer`: no replica will serve them. */
+  strand(answer: AdmissionRefusal): void {
+    const queued = this.#store.queuedTasks()
+    if (queued.length > 0) logEvent('pool.queue_stranded', { pool: this.#host.poolId, tasks: queued.length, message: answer.error.message })
+    for (const task of queued) this.leave(task, { reason: 'no_replica', answer, settleLease: true })
+  }
+
+  /** When no replica can ever serve the queue (`strandedRefusal`), its tasks end now rather than at their wait deadline. */
+  strandIfUnservable(now: number): void {
+    if (this.#store.queuedCount() === 0) return
+    const refusal = strandedRefusal({
+      poolId: this.#host.poolId,
+      placeable: this.placeable(now),
+      lostAt: this.#store.lostAt(),
+      cannotStart: (c) => this.#host.cannotStart(c, now),
+      now,
+    })
+    if (refusal) this.strand(refusal)
+  }
+
+  /** When a lost replica's grace ends while tasks wait: the queue is looked at again then. */
+  strandCheckAt(now: number): number | null {
+    return this.#store.queuedCount() === 0 ? null : graceEndsAt(this.#store.lostAt(), now)
+  }
+
+  /** Grants on the node that its NodeObject no longer streams, and whose dispatch cannot still be on its way, give their slots back. */
+  reconcile(nodeId: string, streamedTaskIds: readonly string[], { startedAt, now }: { startedAt: number; now: number }): void {
+    const streamed = new Set(streamedTaskIds)
+    for (const task of this.#store.grantsOnNode(nodeId)) {
+      if (streamed.has(task.task_id) || mayBeInFlight(task.granted_at, { startedAt, now })) continue
+      logEvent('pool.slot_reconciled', { pool: this.#host.poolId, node: nodeId, task: task.task_id })
+      this.#metrics.count('slots_reclaimed')
+      this.end(task, 'failed', now)
+    }
   }
 
   /** The attempt failed before its first token: back to the head of its class (see `retryDecision`), or why not. */

@@ -1,11 +1,11 @@
 import { Hono } from 'hono'
 import type { Context } from 'hono'
 import { z } from 'zod'
-import { CreateChatTask, CreateCompletionTask, LlorchError, PoolId, TASK_ATTACH_TIMEOUT_MS, refusalError, taskEndpointOf } from '../../protocol/index.ts'
+import { CreateChatTask, CreateCompletionTask, LlorchError, TASK_ATTACH_TIMEOUT_MS, refusalError, taskEndpointOf } from '../../protocol/index.ts'
 import type { CancelTaskResponse, CreateTaskResponse, KeyLimits } from '../../protocol/index.ts'
 import { parseInput, readJson } from '../middleware/validate-json.ts'
 import type { TaskSpec } from '../native-task/task-spec.ts'
-import { affinityKeyOf, answerTaskEvents, modelNotFound } from '../answer/answer-task.ts'
+import { affinityKeyOf, answerTaskEvents, assertKnownModel } from '../answer/answer-task.ts'
 import type { InferenceEnv } from '../answer/answer-task.ts'
 
 const TaskIdParam = z.uuid()
@@ -73,7 +73,7 @@ export const taskRoutes = new Hono<InferenceEnv>()
   .post('/', async (c) => {
     const taskId = crypto.randomUUID()
     const spec = await readTaskSpec(c, taskId, keyOf(c))
-    if (!PoolId.safeParse(spec.poolId).success) throw modelNotFound(spec.poolId)
+    await assertKnownModel(c.var.registry, spec.poolId)
     const created = await c.env.TASKS.getByName(taskId).create(spec)
     if (!created.ok) throw refusalError(created)
     const body: CreateTaskResponse = {

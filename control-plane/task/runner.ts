@@ -1,5 +1,5 @@
 import { LlorchError, refusalError } from '../../protocol/index.ts'
-import type { Dispatch, ErrorCode, KeyLimits, Priority, TaskEvent, Usage } from '../../protocol/index.ts'
+import type { Dispatch, ErrorCode, KeyLimits, MissedDeadline, Priority, TaskEvent, Usage } from '../../protocol/index.ts'
 import type { Bindings } from '../runtime/env.ts'
 import { taskLease } from '../limits/key-lease.ts'
 import { logError, logEvent } from '../runtime/log.ts'
@@ -160,6 +160,10 @@ export function startTask(request: TaskRequest): RunningTask {
     }
   }
   const node = (placed: Grant) => env.NODES.getByName(placed.nodeId)
+  const stopMissed = (placed: Grant, missed: MissedDeadline): Promise<void> =>
+    node(placed)
+      .cancel(taskId, missed)
+      .catch((error: unknown) => logError('task.cancel_failed', { task: taskId, node: placed.nodeId, error: String(error) }))
   const release = (outcome: TaskOutcome, usage: Usage | null = null): Promise<void> => {
     if (!holding || !grant) return Promise.resolve()
     holding = false
@@ -201,8 +205,10 @@ export function startTask(request: TaskRequest): RunningTask {
         let failed: Extract<TaskEvent, { kind: 'error' }> | null = null
         const deadlines = { firstTokenMs: placed.firstTokenTimeoutMs, idleMs: placed.idleTimeoutMs }
         for await (const event of withDeadlines(decodeTaskEvents(stream), deadlines)) {
-          // The engine request is stopped either way; what follows depends on whether tokens flowed.
-          if (event.kind === 'error' && event.code === 'deadline_exceeded') void node(placed).cancel(taskId)
+          // The engine request is stopped either way, before this stream is let go so that the agent
+          // hears which deadline its engine missed (it restarts an engine that keeps missing them);
+          // what follows depends on whether tokens flowed.
+          if (event.kind === 'error' && event.code === 'deadline_exceeded') await stopMissed(placed, tokensSeen ? 'idle' : 'first_token')
           if (carriesOutput(event)) {
             tokensSeen = true
             firstTokenAt ??= Date.now()

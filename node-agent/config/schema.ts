@@ -13,6 +13,8 @@ export const HEALTH_POLL_INTERVAL_MS = 500
 export const LIVENESS_INTERVAL_MS = 10_000
 /** Failed probes in a row after which a ready engine counts as crashed. */
 export const LIVENESS_FAILURES = 3
+/** How long the one-token probe generation of an engine restarted as hung may take. */
+export const PROBE_TIMEOUT_MS = 30_000
 export const RESTART_INITIAL_DELAY_MS = 1_000
 export const RESTART_MAX_DELAY_MS = 60_000
 /** This many crashes within `BREAKER_WINDOW_MS` open the circuit breaker. */
@@ -61,6 +63,7 @@ const ReplicaFields = {
   health_interval_ms: Int().positive().default(HEALTH_POLL_INTERVAL_MS),
   liveness_interval_ms: Millis.default(LIVENESS_INTERVAL_MS),
   liveness_failures: Int().positive().default(LIVENESS_FAILURES),
+  probe_timeout_ms: Int().positive().default(PROBE_TIMEOUT_MS),
   reload_drain_ms: Millis.default(RELOAD_DRAIN_MS),
   restart: Restart,
 }

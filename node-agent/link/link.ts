@@ -264,7 +264,8 @@ export class Link {
   }
 
   #onCancel(cancel: Cancel): void {
-    if (this.#options.agent.cancel(cancel.task_id)) this.#log.info('link.task_cancelled', { task: cancel.task_id, reason: cancel.reason ?? null })
+    if (this.#options.agent.cancel(cancel.task_id, cancel.deadline))
+      this.#log.info('link.task_cancelled', { task: cancel.task_id, reason: cancel.reason ?? null, deadline: cancel.deadline ?? null })
   }
 
   /** Waits while the socket's send buffer is over the high-water mark, so the engine stream slows too. */

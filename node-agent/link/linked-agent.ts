@@ -1,5 +1,5 @@
 import type { AgentConfig } from '../config/schema.ts'
-import type { AgentReplicaState, EngineCall, ReplicaReport, TaskEvent } from '../../protocol/index.ts'
+import type { AgentReplicaState, EngineCall, MissedDeadline, ReplicaReport, TaskEvent } from '../../protocol/index.ts'
 import type { Supervisor } from '../supervisor/supervisor.ts'
 
 export type ReplicaChangeListener = (report: ReplicaReport, previous: AgentReplicaState) => void
@@ -23,7 +23,8 @@ export interface LinkedAgent {
   drain(options: { pool: string; deadlineMs: number }): Promise<void>
   reload(pool: string): Promise<void>
   runTask(options: RunTaskOptions): AsyncIterable<TaskEvent>
-  cancel(taskId: string): boolean
+  /** `missed`: the control plane stopped the task because its engine missed that deadline. */
+  cancel(taskId: string, missed?: MissedDeadline | null): boolean
 }
 
 /** What the link reports as it works: one call per frame sent, one per reconnect it schedules. */

@@ -1,5 +1,5 @@
 /** Why the agent stopped an engine; null when it exited on its own. Recorded once. */
-export type TerminationReason = 'drain' | 'reload' | 'start-timeout' | 'warm-up' | 'unhealthy' | 'shutdown'
+export type TerminationReason = 'drain' | 'reload' | 'start-timeout' | 'warm-up' | 'unhealthy' | 'hung' | 'shutdown'
 
 export interface EngineExit {
   exitCode: number | null
@@ -24,6 +24,7 @@ const REASON_TEXT: Record<TerminationReason, string> = {
   'start-timeout': 'stopped because it did not become ready in time',
   'warm-up': 'stopped because loading the model failed',
   unhealthy: 'stopped because it stopped answering health checks',
+  hung: 'stopped because it hung: its tasks got no tokens',
   shutdown: 'stopped because the agent shut down',
 }
 

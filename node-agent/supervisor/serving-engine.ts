@@ -1,5 +1,7 @@
 import { LlorchError } from '../../protocol/index.ts'
+import type { MissedDeadline } from '../../protocol/index.ts'
 import type { EngineProcess } from '../process/engine-process.ts'
+import { HangWatch } from './hang-watch.ts'
 
 /** Where a ready engine takes requests, and the `model` it expects in them. */
 export interface EngineEndpoint {
@@ -15,6 +17,10 @@ export interface SlotLease {
   readonly signal: AbortSignal
   /** Gives the slot back; safe to call more than once. */
   release(): void
+  /** The task ended served: its engine answers. */
+  served(): void
+  /** The task was stopped for missing `deadline`; answers why its engine counts as hung once it does (see `HangWatch`). */
+  missed(deadline: MissedDeadline): string | null
 }
 
 /**
@@ -26,6 +32,7 @@ export class ServingEngine {
   readonly endpoint: EngineEndpoint
   readonly process: EngineProcess | null
   readonly #leases = new Set<SlotLease>()
+  readonly #hangs = new HangWatch()
   readonly #gone = new AbortController()
   #idleWaiters: (() => void)[] = []
   /** Set once it is being retired, so a second drain joins the first. */
@@ -57,6 +64,8 @@ export class ServingEngine {
         this.#leases.delete(lease)
         if (this.#leases.size === 0) for (const wake of this.#idleWaiters.splice(0)) wake()
       },
+      served: () => this.#hangs.served(),
+      missed: (deadline) => this.#hangs.missed(deadline),
     }
     this.#leases.add(lease)
     return lease

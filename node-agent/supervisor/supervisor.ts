@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events'
 import { LlorchError, MAX_REPLICA_REASON_CHARS } from '../../protocol/index.ts'
-import type { AgentReplicaState, DownloadProgress, ReplicaReport } from '../../protocol/index.ts'
+import type { AgentReplicaState, DownloadProgress, MissedDeadline, ReplicaReport } from '../../protocol/index.ts'
 import type { PoolConfig } from '../config/schema.ts'
 import { engineFor } from '../engines/index.ts'
 import type { Engine } from '../engines/index.ts'
@@ -15,6 +15,7 @@ import type { Provisioner } from '../provision/provisioner.ts'
 import { backoffCeilingMs, backoffDelayMs } from './backoff.ts'
 import { CircuitBreaker } from './circuit-breaker.ts'
 import { probeHealth, waitUntilHealthy } from './health-check.ts'
+import { probeGeneration } from './probe-generation.ts'
 import { ServingEngine } from './serving-engine.ts'
 import type { EngineEndpoint, SlotLease } from './serving-engine.ts'
 import { ReplicaStateMachine } from './state-machine.ts'
@@ -103,6 +104,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   #interrupt: Interrupt | null = null
   #ops: Promise<unknown> = Promise.resolve()
   #engineVersion: string | null = null
+  /** Set when the engine was restarted as hung: the next one must answer a generation, not only its health path. */
+  #probeBeforeReady = false
 
   constructor({ pool, stateDir, log = silentLog, random = Math.random, provisioner = null }: SupervisorOptions) {
     super()
@@ -268,6 +271,25 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     return serving.acquire()
   }
 
+  /** A task on `lease` ended served. */
+  served(lease: SlotLease): void {
+    lease.served()
+  }
+
+  /**
+   * The control plane stopped a task on `lease` because its engine missed a deadline. The second
+   * such task in a row with none served between restarts the engine as hung, counted as a crash;
+   * the engine after it is ready only once it answers a one-token probe generation.
+   */
+  missedDeadline(lease: SlotLease, deadline: MissedDeadline): void {
+    const reason = lease.missed(deadline)
+    const serving = this.#current
+    if (reason === null || serving === null || serving.endpoint !== lease.endpoint || this.state !== 'ready') return
+    this.#log.warn('replica.hung', { pid: serving.process?.pid ?? null, reason })
+    this.#probeBeforeReady = true
+    this.#stopFailing(serving, 'hung', reason)
+  }
+
   /** SIGKILL to every engine process now, for an agent that must exit at once. */
   kill(): void {
     this.#cancelRestart()
@@ -396,6 +418,15 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       return deadline.aborted ? fail('start-timeout') : fail('warm-up', error)
     }
     if (signal.aborted || (proc && !proc.running)) return fail('start-timeout')
+    if (this.#probeBeforeReady) {
+      try {
+        await probeGeneration({ endpoint: { baseUrl, modelName: engine.modelName }, timeoutMs: pool.probe_timeout_ms, signal: stopped })
+      } catch (error) {
+        return fail('hung', signal.aborted ? error : new LlorchError('engine_unavailable', `restarted as hung, then ${messageOf(error)}`))
+      }
+      this.#probeBeforeReady = false
+      this.#log.info('replica.probe_answered', { pid: proc?.pid ?? null })
+    }
     this.#engineVersion = await engine.readVersion({ baseUrl, signal: AbortSignal.timeout(ENGINE_VERSION_TIMEOUT_MS) }).catch(() => null)
     this.#log.info('replica.ready', { pid: proc?.pid ?? null, port, ms: Date.now() - startedAt, engine_version: this.#engineVersion })
     return new ServingEngine({ endpoint: { pool: pool.id, baseUrl, modelName: engine.modelName }, process: proc })
@@ -428,18 +459,26 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
         serving.livenessTimer = setTimeout(tick, interval)
         return
       }
-      this.#current = null
-      serving.stopServing(new LlorchError('engine_unavailable', `the engine of pool "${this.pool.id}" stopped answering health checks`))
-      const summary = `engine of pool "${this.pool.id}" failed ${failures} health checks in a row (last: ${probe.ok ? 'ok' : probe.detail})`
       this.#log.warn('replica.unhealthy', { pid: serving.process?.pid ?? null, failures })
-      const stop = serving.process?.terminate({ reason: 'unhealthy', graceMs: this.pool.stop_grace_ms })
-      if (stop) {
-        this.#stopping.add(stop)
-        void stop.finally(() => this.#stopping.delete(stop))
-      }
-      this.#crashed(new Error(summary), serving.process?.tail() ?? '')
+      this.#stopFailing(
+        serving,
+        'unhealthy',
+        `engine of pool "${this.pool.id}" failed ${failures} health checks in a row (last: ${probe.ok ? 'ok' : probe.detail})`,
+      )
     }
     serving.livenessTimer = setTimeout(tick, interval)
+  }
+
+  /** A ready engine stopped doing its job (`summary` says how): it takes no more tasks, is stopped, and counts as a crash. */
+  #stopFailing(serving: ServingEngine, reason: TerminationReason, summary: string): void {
+    this.#current = null
+    serving.stopServing(new LlorchError('engine_unavailable', `the engine of pool "${this.pool.id}" stopped serving: ${summary}`))
+    const stop = serving.process?.terminate({ reason, graceMs: this.pool.stop_grace_ms })
+    if (stop) {
+      this.#stopping.add(stop)
+      void stop.finally(() => this.#stopping.delete(stop))
+    }
+    this.#crashed(new Error(summary), serving.process?.tail() ?? '')
   }
 
   /** A crash (exit, failed start, lost health): → failed, then a restart after a backoff, or the breaker. */

@@ -5,7 +5,7 @@ import type { PoolConfig } from '../../node-agent/config/schema.ts'
 import { Supervisor } from '../../node-agent/supervisor/supervisor.ts'
 import type { RestartScheduled } from '../../node-agent/supervisor/supervisor.ts'
 import type { AgentReplicaState, ReplicaReport } from '../../protocol/index.ts'
-import { fakeEngineCommand, fakePool, isAlive, useProcessCleanup, waitFor } from '../support/processes.ts'
+import { FakeEngineStats, fakeEngineCommand, fakePool, isAlive, useProcessCleanup, waitFor } from '../support/processes.ts'
 
 const cleanup = useProcessCleanup()
 
@@ -98,5 +98,21 @@ describe('restart and circuit breaker', () => {
     expect(supervisor.reason).toContain('health now answers 503')
     await waitFor(() => !isAlive(first), { message: 'the unhealthy engine to be stopped' })
     expect(pids.size).toBe(1)
+  })
+
+  it('restarts an engine whose tasks missed two deadlines in a row as hung, and has it ready again once a one-token probe generation answers', async () => {
+    const { supervisor, states } = supervise(fakePool({ fakeArgs: ['--tokens-per-second', '5'], restart: { initial_delay_ms: 10, max_delay_ms: 10 } }))
+    await supervisor.start()
+    for (const deadline of ['first_token', 'idle'] as const) {
+      const lease = supervisor.acquire()
+      supervisor.missedDeadline(lease, deadline)
+      lease.release()
+    }
+    expect(supervisor.reason).toMatch(/^hung: no first token from 1 task, silent mid-stream in 1 task; restarting in 10 ms/)
+    await waitFor(() => supervisor.state === 'ready' || null, { message: 'ready again' })
+    expect(states).toEqual(['starting', 'ready', 'failed', 'starting', 'ready'])
+    // The probe: one generation the new engine answered before it counted as ready.
+    const stats = FakeEngineStats.parse(await (await fetch(`${supervisor.endpoint?.baseUrl}/fake/stats`)).json())
+    expect(stats.completed).toBe(1)
   })
 })

@@ -23,8 +23,15 @@ const Received = z.looseObject({
 
 const codeOf = (body: unknown): string => String(Received.parse(body).error?.code ?? 'unknown')
 
-/** Streams one chat completion with plain fetch, so every byte the client gets is seen as it is. */
-export async function streamChat(stack: Stack, key: string, model: string, maxTokens: number, signal?: AbortSignal): Promise<ClientOutcome> {
+/** Streams one chat completion with plain fetch, so every byte the client gets is seen as it is; `onAnswered` runs once the status came. */
+export async function streamChat(
+  stack: Stack,
+  key: string,
+  model: string,
+  maxTokens: number,
+  signal?: AbortSignal,
+  onAnswered?: (status: number) => void,
+): Promise<ClientOutcome> {
   const startedAt = performance.now()
   const done = (outcome: Omit<ClientOutcome, 'ms'>): ClientOutcome => ({ ...outcome, ms: Math.round(performance.now() - startedAt) })
   let text = ''
@@ -37,6 +44,7 @@ export async function streamChat(stack: Stack, key: string, model: string, maxTo
       ...(signal ? { signal } : {}),
     })
     status = response.status
+    onAnswered?.(status)
     if (!response.ok) return done({ ok: false, status, text, errorCode: codeOf(await response.json()), sawTokens: false })
     let buffered = ''
     for await (const chunk of response.body ?? []) {

@@ -107,7 +107,7 @@ describe('faults', () => {
     await finish(s, key, 'engine crash after first token', outcomes, { anotherReplicaCouldServe: true })
   })
 
-  it('engine hang with health still OK: its tasks leave at the first-token deadline for the other node', async () => {
+  it('engine hang with health still OK: its tasks leave at the first-token deadline for the other node, and it is restarted as hung', async () => {
     const s = await start()
     const a = await servePool(cleanup, s, MODEL, { name: 'node-a', slots: 2, fakeArgs: ['--hang'] })
     const b = await servePool(cleanup, s, MODEL, { name: 'node-b', slots: 2, fakeArgs: PACED })
@@ -115,9 +115,9 @@ describe('faults', () => {
     const { key } = await createKey(s)
     const outcomes = await clients(s, key, 6)
     expect((await fakeEngineStats(b.engineUrl)).completed).toBeGreaterThanOrEqual(6)
-    // The hung engine still holds nothing: every request it got was cancelled.
-    await waitFor(async () => (await fakeEngineStats(a.engineUrl)).active === 0 || null, { message: 'node-a idle' })
-    // node-a still hangs, and its failures send the next request to node-b.
+    // Two tasks in a row missed their first token there: its agent restarted the engine as hung.
+    await waitFor(() => a.agent.output().includes('hung: no first token from 2 tasks') || null, { message: 'node-a restarted as hung' })
+    // node-a waits for its probe generation (which the engine would hang too): the next request goes to node-b.
     await finish(s, key, 'engine hang (health OK)', outcomes, { anotherReplicaCouldServe: true })
   })
 

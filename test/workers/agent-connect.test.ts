@@ -26,7 +26,10 @@ describe('GET /v2/agent/connect', () => {
     )
     expect(await agent.next()).toEqual({ type: 'welcome', protocol: PROTOCOL_VERSION, node_id: node.id, heartbeat_interval_ms: expect.any(Number) })
 
-    const view = NodeView.parse(await (await call('GET', `/v2/nodes/${node.id}`)).json())
+    // The welcome does not wait for the registry; what it records follows.
+    const nodeView = async () => NodeView.parse(await (await call('GET', `/v2/nodes/${node.id}`)).json())
+    await expect.poll(async () => (await nodeView()).hostname).toBe('gpu-box-1')
+    const view = await nodeView()
     expect(view).toMatchObject({ status: 'online', hostname: 'gpu-box-1', agent_version: '0.1.0', gpus: [{ name: 'NVIDIA H100' }] })
     expect(view.replicas).toMatchObject([{ pool, state: 'ready', slots: 2, engine: 'llamacpp', engine_version: 'b5000' }])
 
@@ -64,13 +67,15 @@ describe('GET /v2/agent/connect', () => {
     const first = await open((await createNode()).token)
     first.send(hello({ replicas: [{ pool, engine: 'vllm', state: 'ready', slots: 1, slots_busy: 0, breaker_open: false }] }))
     expect(await first.next()).toMatchObject({ type: 'welcome' })
+    await expect.poll(async () => (await call('GET', `/v2/pools/${pool}`)).status).toBe(200)
 
     const second = await open((await createNode()).token)
     second.send(hello({ replicas: [{ pool, engine: 'llamacpp', state: 'ready', slots: 1, slots_busy: 0, breaker_open: false }] }))
+    // Welcomed first (no registry round trip before it), then told which replica is refused.
+    expect(await second.next()).toMatchObject({ type: 'welcome' })
     const refusal = await second.next()
     expect(refusal).toMatchObject({ type: 'error', code: 'conflict' })
     expect(refusal.type === 'error' && refusal.message).toContain('served by vllm engines')
-    expect(await second.next()).toMatchObject({ type: 'welcome' })
 
     const poolView = PoolView.parse(await (await call('GET', `/v2/pools/${pool}`)).json())
     expect(poolView.replicas).toHaveLength(1)

@@ -243,6 +243,37 @@ describe('PoolObject admission', () => {
     expect(await stub.admit(request('t2'))).toMatchObject({ ok: false, error: { code: 'no_replica' } })
   })
 
+  it('ends its queue at once with no_replica when the last replica is revoked or cordoned, not at the wait deadline', async () => {
+    const revoked = await freshPool()
+    await revoked.stub.syncReplica('node-a', replica(revoked.poolId), [])
+    await revoked.stub.admit(request('t1'))
+    const waiting = revoked.stub.admit(request('t2'))
+    await expect.poll(async () => (await revoked.stub.status()).queueDepth).toBe(1)
+    await revoked.stub.replicaLost('node-a', { revoked: true })
+    expect(await waiting).toMatchObject({ ok: false, error: { code: 'no_replica', message: expect.stringContaining('revoked') } })
+
+    const cordoned = await freshPool()
+    await cordoned.stub.syncReplica('node-a', replica(cordoned.poolId), [])
+    await cordoned.stub.admit(request('t1'))
+    const queued = cordoned.stub.admit(request('t2'))
+    await expect.poll(async () => (await cordoned.stub.status()).queueDepth).toBe(1)
+    await cordoned.stub.cordon('node-a', true)
+    expect(await queued).toMatchObject({ ok: false, error: { code: 'no_replica', message: expect.stringContaining('cordoned') } })
+  })
+
+  it('keeps its queue through the offline grace of a lost node', async () => {
+    const { poolId, stub } = await freshPool()
+    await stub.syncReplica('node-a', replica(poolId), [])
+    await stub.admit(request('t1'))
+    const waiting = stub.admit(request('t2'))
+    await expect.poll(async () => (await stub.status()).queueDepth).toBe(1)
+    await stub.replicaLost('node-a')
+    expect((await stub.status()).queueDepth).toBe(1)
+    await stub.syncReplica('node-a', replica(poolId), [])
+    await stub.release('t1', 1, 'completed')
+    expect(await waiting).toMatchObject({ ok: true, grant: { taskId: 't2', nodeId: 'node-a' } })
+  })
+
   it('queues a task while its only replica failed and restarts, and refuses it once the breaker is open', async () => {
     const { poolId, stub } = await freshPool()
     await stub.syncReplica('node-a', replica(poolId, { state: 'failed' }), [])

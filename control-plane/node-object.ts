@@ -64,6 +64,12 @@ export class NodeObject extends DurableObject<Bindings> {
   #metricsRecorder: NodeMetricsRecorder | null = null
   readonly #token: NodeToken
   readonly #pendingAcks = new Map<string, (result: CommandResult) => void>()
+  /**
+   * The hello and replica_state frames still being handled, in the order they came. Each waits for
+   * the one before: a hello awaits registry writes after its welcome, and a state the agent
+   * reports meanwhile must not be overwritten by the hello's older one.
+   */
+  #replicaFrames: Promise<void> = Promise.resolve()
   /** Cache of the stored current connection id, read on every frame; rebuilt after eviction. */
   #connectionId: string | undefined
 
@@ -249,11 +255,11 @@ export class NodeObject extends DurableObject<Bindings> {
     }
     switch (frame.type) {
       case 'hello':
-        return this.#onHello(ws, attachment, frame)
+        return this.#inOrder(() => this.#onHello(ws, attachment, frame))
       case 'heartbeat':
         return this.#onHeartbeat(frame)
       case 'replica_state':
-        return this.#onReplicaState(frame)
+        return this.#inOrder(() => this.#onReplicaState(frame))
       case 'task_event':
         return this.#onTaskEvent(ws, frame)
       case 'ack':
@@ -263,6 +269,13 @@ export class NodeObject extends DurableObject<Bindings> {
         logEvent('node.agent_error', { node: this.#nodeId, code: frame.code, message: frame.message })
         return
     }
+  }
+
+  /** Runs `work` once the replica frames before it are handled; a failed one does not stop the next. */
+  #inOrder(work: () => Promise<void>): Promise<void> {
+    const handled = this.#replicaFrames.then(work)
+    this.#replicaFrames = handled.catch(() => {})
+    return handled
   }
 
   async #onHello(ws: WebSocket, attachment: Attachment, hello: Hello): Promise<void> {

@@ -50,9 +50,14 @@ function stopPending(r: LifecycleReplica, now: number): boolean {
   return r.state === 'ready' && sentRecently(r, 'drain', now)
 }
 
+/** A replica the pool may have running: stopped and not cordoned, whether or not it was told to start already. */
+export function mayStart(r: LifecycleReplica): boolean {
+  return r.state === 'stopped' && !r.cordoned
+}
+
 /** A replica the pool may start: stopped, not cordoned, not already told to start. */
 export function startable(r: LifecycleReplica, now: number): boolean {
-  return r.state === 'stopped' && !r.cordoned && !startPending(r, now)
+  return mayStart(r) && !startPending(r, now)
 }
 
 /**

@@ -3,7 +3,7 @@ import { logEvent } from '../runtime/log.ts'
 import type { CommandResult } from './command-result.ts'
 import { LifecycleStorage } from './lifecycle-storage.ts'
 import type { ActivityRow } from './lifecycle-storage.ts'
-import { placementState, planLifecycle, startable, startsOnUncordon } from './lifecycle.ts'
+import { mayStart, placementState, planLifecycle, startsOnUncordon } from './lifecycle.ts'
 import type { LifecycleReplica } from './lifecycle.ts'
 import type { PlacementCandidate } from './placement.ts'
 import { ROLLING_STEP_TIMEOUT_MS, advanceReload, beginReload } from './rolling-reload.ts'
@@ -80,7 +80,8 @@ export class PoolLifecycle {
   /** Why no replica can be started for a task that found none serving; null when one can. */
   cannotStart(candidates: readonly PlacementCandidate[], now: number): string | null {
     if (this.#maintenance) return this.maintenanceRefusal()
-    if (!candidates.some((c) => startable(this.#replica(c, now), now)))
+    // A replica already told to start counts: the task waits for that start.
+    if (!candidates.some((c) => mayStart(this.#replica(c, now))))
       return `every stopped replica of pool "${this.#poolId}" is on a cordoned node; see GET /v2/nodes`
     return null
   }

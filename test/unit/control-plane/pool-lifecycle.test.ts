@@ -1,5 +1,13 @@
 import { describe, expect, it } from 'vitest'
-import { COMMAND_SETTLE_MS, placementState, planLifecycle, predictedWaitMs, startsOnUncordon } from '../../../control-plane/pool/lifecycle.ts'
+import {
+  COMMAND_SETTLE_MS,
+  mayStart,
+  placementState,
+  planLifecycle,
+  predictedWaitMs,
+  startable,
+  startsOnUncordon,
+} from '../../../control-plane/pool/lifecycle.ts'
 import type { LifecycleInput, LifecycleReplica } from '../../../control-plane/pool/lifecycle.ts'
 import { ROLLING_STEP_TIMEOUT_MS, advanceReload, beginReload } from '../../../control-plane/pool/rolling-reload.ts'
 import type { RolloutReplica } from '../../../control-plane/pool/rolling-reload.ts'
@@ -113,6 +121,16 @@ describe('uncordon', () => {
     expect(startsOnUncordon(replica('a'), at())).toBe(false)
     expect(startsOnUncordon(replica('a', { state: 'stopped', sent: { command: 'preload', at: NOW - 1_000 } }), at())).toBe(false)
     expect(startsOnUncordon(replica('a', { state: 'stopped' }), at(true))).toBe(false)
+  })
+})
+
+describe('mayStart and startable', () => {
+  it('counts a stopped replica already told to start as one the pool may have running, but not as one to tell again', () => {
+    const told = replica('a', { state: 'stopped', sent: { command: 'preload', at: NOW - 1_000 } })
+    expect(mayStart(told)).toBe(true)
+    expect(startable(told, NOW)).toBe(false)
+    expect(mayStart(replica('a', { state: 'stopped', cordoned: true }))).toBe(false)
+    expect(mayStart(replica('a'))).toBe(false)
   })
 })
 

@@ -277,10 +277,10 @@ describe('reload of a fetched model', () => {
       { timeoutMs: CEILING_MS, message: 'the new revision downloading' },
     )
     expect(during.state).toBe('ready')
-    await waitFor(async () => (await engineStats().catch(() => null))?.model_sha256 === sha256Of(next), {
-      timeoutMs: CEILING_MS,
-      message: 'the engine on the new revision',
-    })
+    // The new engine answers before the agent has swapped to it; a reload sent before the swap would
+    // interrupt it, so the next step waits for the agent to say the swap is done.
+    await waitFor(async () => agent.output().includes('"event":"replica.reloaded"'), { timeoutMs: CEILING_MS, message: 'the agent swapped engines' })
+    expect((await engineStats()).model_sha256).toBe(sha256Of(next))
 
     server.knobs.bytesPerSecond = 0
     server.repos.set('org/tiny', { commit: COMMIT, refs: { main: COMMIT }, files: {} })

@@ -1,4 +1,4 @@
-import { abortAllDurableObjects, env, evictDurableObject, runDurableObjectAlarm, runInDurableObject } from 'cloudflare:test'
+import { env, evictDurableObject, runDurableObjectAlarm, runInDurableObject } from 'cloudflare:test'
 import { describe, expect, it } from 'vitest'
 import type { PoolPolicy, ReplicaReport } from '../../protocol/index.ts'
 import { UNSTREAMED_GRANT_GRACE_MS } from '../../control-plane/pool/slots.ts'
@@ -6,6 +6,7 @@ import type { AdmissionRequest } from '../../control-plane/pool/grant.ts'
 import { registryFor } from '../../control-plane/registry/registry-for.ts'
 import { usage } from '../../db/schema.ts'
 import { eq } from 'drizzle-orm'
+import { crashDurableObject } from './support.ts'
 
 /** A pool the registry has never seen, told its policy as PATCH /v2/pools would. */
 async function freshPool(policy: Partial<PoolPolicy> = {}) {
@@ -342,7 +343,7 @@ describe('PoolObject admission', () => {
     const orphan = stub.admit(request('orphan')).catch(() => null)
     await expect.poll(async () => (await stub.status()).queueDepth).toBe(2)
     // Eviction would wait for the waiting admit calls; a crash does not.
-    await abortAllDurableObjects()
+    await crashDurableObject(stub)
     await Promise.all([rejoining, orphan])
     const restarted = env.POOLS.getByName(poolId)
     const again = restarted.admit(request('rejoining'))

@@ -1,3 +1,4 @@
+import { runInDurableObject } from 'cloudflare:test'
 import { exports } from 'cloudflare:workers'
 
 export const ADMIN_TOKEN = 'test-admin-token-0123456789abcdef'
@@ -12,4 +13,13 @@ export async function call(method: string, path: string, { token = ADMIN_TOKEN, 
 
 export function uniqueName(prefix: string): string {
   return `${prefix}-${crypto.randomUUID().slice(0, 8)}`
+}
+
+/**
+ * Crashes one Durable Object as a restart of the control plane would: its memory is gone and the
+ * calls waiting in it fail. `abortAllDurableObjects` would do that to every object of every test
+ * file running at the same moment too.
+ */
+export async function crashDurableObject(stub: DurableObjectStub): Promise<void> {
+  await runInDurableObject(stub, (_instance, state) => state.abort('crashed by the test')).catch(() => {})
 }

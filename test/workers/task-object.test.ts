@@ -1,10 +1,10 @@
-import { abortAllDurableObjects, env, runDurableObjectAlarm } from 'cloudflare:test'
+import { env, runDurableObjectAlarm } from 'cloudflare:test'
 import { describe, expect, it } from 'vitest'
 import type { TaskSpec } from '../../control-plane/native-task/task-spec.ts'
 import type { ReplicaReport, TaskEvent } from '../../protocol/index.ts'
 import { EVENT_CEILING_MS, createNode, hello, open } from './agent-socket.ts'
 import type { AgentSocket } from './agent-socket.ts'
-import { uniqueName } from './support.ts'
+import { crashDurableObject, uniqueName } from './support.ts'
 
 const KEY = 'key_task_object_test'
 const POLL_MS = 20
@@ -112,8 +112,8 @@ describe('TaskObject', () => {
     const lastSeen = seen.at(-1)?.id ?? 0
     expect(seen.map((e) => e.event)).toContain('started')
 
-    // The control plane restarts: every object, this one too, loses its memory.
-    await abortAllDurableObjects()
+    // The control plane restarts: the task's object loses its memory.
+    await crashDurableObject(stub)
     const restarted = env.TASKS.getByName(task.taskId)
     expect(await restarted.view({ apiKeyId: KEY })).toMatchObject({ ok: true, value: { state: 'failed', error: { code: 'node_lost' } } })
     const resumed = await restarted.attach({ apiKeyId: KEY, lastEventId: lastSeen })

@@ -265,7 +265,7 @@ export class PoolObject extends DurableObject<Bindings> {
     const policy = this.#policy.known()
     if (policy)
       this.#lifecycle.tick({ policy, candidates: this.#queue.candidates(), queued: this.#store.queuedCount(), averageTaskMs: this.#queue.averageTaskMs, now })
-    await this.#armAlarm()
+    await this.#armAlarm(now)
   }
 
   /** A task the pool has not seen: refused, granted at once (`grantNow`, nothing ahead and a slot free: one write), or queued. */
@@ -299,7 +299,7 @@ export class PoolObject extends DurableObject<Bindings> {
     this.#metrics.count('tasks_admitted')
     if (replica) {
       const grant = this.#queue.grantNew(row, replica.nodeId, request.affinityKey)
-      await this.#armAlarm()
+      await this.#armAlarm(now)
       return { ok: true, grant, rateLimitHeaders: lease.headers }
     }
     const attachBy = request.attachWithinMs === undefined ? undefined : now + request.attachWithinMs
@@ -327,8 +327,7 @@ export class PoolObject extends DurableObject<Bindings> {
   }
 
   /** Arms the alarm for the earliest deadline, flush, lifecycle step, lost replica's grace, or (once after a restart) orphan check. */
-  async #armAlarm(): Promise<void> {
-    const now = Date.now()
+  async #armAlarm(now: number): Promise<void> {
     await this.#alarm.arm([
       this.#store.nextDeadline(now),
       this.#metrics.flushDueAt,

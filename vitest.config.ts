@@ -50,6 +50,9 @@ export default defineConfig({
           name: 'faults',
           include: ['test/faults/**/*.test.ts'],
           environment: 'node',
+          // One fault file at a time: the 1,000-agent storm saturates both cores for its run, and
+          // the other fault files time heartbeats and reconnects.
+          fileParallelism: false,
           globalSetup: ['test/e2e/global-setup.ts'],
           testTimeout: 90_000,
           hookTimeout: 120_000,

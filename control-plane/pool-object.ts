@@ -48,7 +48,7 @@ export class PoolObject extends DurableObject<Bindings> {
   constructor(ctx: DurableObjectState, env: Bindings) {
     super(ctx, env)
     this.#store = new PoolStorage(ctx.storage.sql)
-    this.#policy = new PoolPolicySource(this.#store, this.#poolId)
+    this.#policy = new PoolPolicySource(this.#store, { poolId: this.#poolId, registry: () => registryFor(this.env) })
     this.#metrics = new PoolMetricsRecorder(ctx.storage.sql)
     this.#alarm = new PoolAlarm(ctx.storage)
     this.#lifecycle = new PoolLifecycle(ctx.storage.sql, {
@@ -166,7 +166,7 @@ export class PoolObject extends DurableObject<Bindings> {
     return this.#guard('syncReplica', async () => {
       const now = Date.now()
       // Learn the policy before the first request needs it.
-      if (!this.#policy.known()) this.ctx.waitUntil(this.#policy.load(() => registryFor(this.env)))
+      if (!this.#policy.known()) this.ctx.waitUntil(this.#policy.load())
       this.#replicaLoads.observe(nodeId, report.state, now, report.download ?? null)
       this.#store.upsertReplica(nodeId, report, now)
       this.#queue.reconcile(nodeId, streamedTaskIds, { startedAt: this.#startedAt, now })
@@ -213,7 +213,7 @@ export class PoolObject extends DurableObject<Bindings> {
       const now = Date.now()
       if (on) this.#lifecycle.setCordon(nodeId, true, now)
       else {
-        const known = await this.#policy.load(() => registryFor(this.env))
+        const known = await this.#policy.load()
         // Without a policy (no pool in the registry) there is nothing to start.
         if (known.ok) this.#lifecycle.uncordon(nodeId, { policy: known.policy, candidates: this.#queue.candidates(), now })
         else this.#lifecycle.setCordon(nodeId, false, now)
@@ -274,7 +274,7 @@ export class PoolObject extends DurableObject<Bindings> {
     now: number,
     { grantNow }: { grantNow: boolean },
   ): Promise<{ ok: true; grant: Grant | null; rateLimitHeaders: Record<string, string> | undefined } | { ok: false; refusal: AdmissionRefusal }> {
-    const known = await this.#policy.load(() => registryFor(this.env))
+    const known = await this.#policy.load()
     if (!known.ok) return known
     const { policy } = known
     const row = newTaskRow(request, policy, now)

@@ -27,12 +27,14 @@ export async function policyFromRegistry(
 export class PoolPolicySource {
   readonly #store: PoolStorage
   readonly #poolId: string
+  readonly #registry: () => Registry
   /** The stored policy, read once per instance. */
   #known: PoolPolicy | null = null
 
-  constructor(store: PoolStorage, poolId: string) {
+  constructor(store: PoolStorage, { poolId, registry }: { poolId: string; registry: () => Registry }) {
     this.#store = store
     this.#poolId = poolId
+    this.#registry = registry
   }
 
   /** The policy stored in the object, or null before the registry was read. */
@@ -47,10 +49,10 @@ export class PoolPolicySource {
   }
 
   /** The known policy, else the registry's, stored from then on. */
-  async load(registry: () => Registry): Promise<{ ok: true; policy: PoolPolicy } | { ok: false; refusal: AdmissionRefusal }> {
+  async load(): Promise<{ ok: true; policy: PoolPolicy } | { ok: false; refusal: AdmissionRefusal }> {
     const known = this.known()
     if (known) return { ok: true, policy: known }
-    const read = await policyFromRegistry(registry(), this.#poolId)
+    const read = await policyFromRegistry(this.#registry(), this.#poolId)
     if (read.ok) this.set(read.policy)
     return read
   }

@@ -103,14 +103,15 @@ async function fetchFrom(request: DownloadRequest, start: { offset: number; hash
       cut = error
     }
   }
+  const cutAt = (cause: unknown) => new ProvisionError('transfer_cut', `the transfer of ${request.name} was cut at ${offset} bytes`, { cause })
   const out = createWriteStream(partialPath(request.dest), { flags: offset > 0 ? 'a' : 'w' })
   try {
     await pipeline(received, count, out, { signal: request.signal })
   } catch (error) {
     if (request.signal?.aborted) throw new ProvisionError('interrupted', 'the download was interrupted', { cause: error })
-    throw new ProvisionError('transfer_cut', `the transfer of ${request.name} was cut at ${offset} bytes`, { cause: error })
+    throw cutAt(error)
   }
-  if (cut !== null) throw new ProvisionError('transfer_cut', `the transfer of ${request.name} was cut at ${offset} bytes`, { cause: cut })
+  if (cut !== null) throw cutAt(cut)
   return { offset, hash }
 }
 

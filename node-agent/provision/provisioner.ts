@@ -52,6 +52,26 @@ interface Fetch {
   commit: string | null
 }
 
+/** The fetch of a file named by its URL and sha256, or none when its blob is in the cache. */
+function urlFetches(dest: string, source: { url: string; sha256: string }): Fetch[] {
+  if (existsSync(dest)) return []
+  const name = urlName(source.url)
+  return [
+    {
+      label: name,
+      dest,
+      url: source.url,
+      token: null,
+      etag: source.sha256,
+      sha256: source.sha256,
+      size: null,
+      source: source.url,
+      files: [name],
+      commit: null,
+    },
+  ]
+}
+
 /** What one source needs: files to fetch, then the step that links them into place. */
 interface Plan {
   fetches: Fetch[]
@@ -290,24 +310,8 @@ export class Provisioner {
     const dest = this.layout.urlBlob(source.sha256)
     const name = urlName(source.url)
     const linkPath = this.layout.urlFile(source.sha256, name)
-    const fetches: Fetch[] = existsSync(dest)
-      ? []
-      : [
-          {
-            label: name,
-            dest,
-            url: source.url,
-            token: null,
-            etag: source.sha256,
-            sha256: source.sha256,
-            size: null,
-            source: source.url,
-            files: [name],
-            commit: null,
-          },
-        ]
     return {
-      fetches,
+      fetches: urlFetches(dest, source),
       finish: async () => {
         this.layout.link(linkPath, dest)
         return { model: linkPath }
@@ -318,24 +322,8 @@ export class Provisioner {
   #planArchive(source: EngineArchive): Plan {
     const dest = this.layout.engineBlob(source.sha256)
     const name = urlName(source.url)
-    const fetches: Fetch[] = existsSync(dest)
-      ? []
-      : [
-          {
-            label: name,
-            dest,
-            url: source.url,
-            token: null,
-            etag: source.sha256,
-            sha256: source.sha256,
-            size: null,
-            source: source.url,
-            files: [name],
-            commit: null,
-          },
-        ]
     return {
-      fetches,
+      fetches: urlFetches(dest, source),
       finish: async () => {
         const dir = this.layout.engineDir(source.sha256)
         if (!existsSync(dir)) await unpackArchive({ file: dest, name, dir })

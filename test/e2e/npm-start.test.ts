@@ -14,11 +14,16 @@ const START_CEILING_MS = 90_000
 const STOP_CEILING_MS = 30_000
 const ControlPlaneEvent = z.looseObject({ time: z.iso.datetime(), level: z.enum(['info', 'error']), event: z.string() })
 
-/** `npm start` (scripts/start.ts) on a state dir, its stdout and stderr collected. */
-function npmStart(cleanup: ReturnType<typeof useProcessCleanup>, stateDir: string, env: Record<string, string> = {}) {
-  const start = execa(process.execPath, [path.join(REPO_ROOT, 'scripts/start.ts')], {
+/**
+ * `npm start` (scripts/start.ts) on a state dir, its stdout and stderr collected. `terminal`: as a
+ * terminal runs it, `npm start` in a process group of its own, all of which a Ctrl-C signals.
+ */
+function npmStart(cleanup: ReturnType<typeof useProcessCleanup>, stateDir: string, env: Record<string, string> = {}, { terminal = false } = {}) {
+  const [file, args] = terminal ? ['npm', ['start']] : [process.execPath, [path.join(REPO_ROOT, 'scripts/start.ts')]]
+  const start = execa(file, args, {
     cwd: REPO_ROOT,
     env: { LLORCH_STATE_DIR: stateDir, LLORCH_PORT: '0', LLORCH_LIBSQL_PORT: '0', ...env },
+    detached: terminal,
     reject: false,
     all: true,
   })
@@ -29,14 +34,20 @@ function npmStart(cleanup: ReturnType<typeof useProcessCleanup>, stateDir: strin
   return {
     process: start,
     output: () => output,
-    async banner(): Promise<void> {
+    /** Waits for the start banner; answers the pids it names (the agent, the control plane's process). */
+    async banner(): Promise<{ agentPid: number; controlPlanePid: number }> {
       await waitFor(() => output.includes('Ctrl-C stops everything'), {
         timeoutMs: START_CEILING_MS,
         intervalMs: 100,
         message: `the start banner; output so far:\n${output}`,
       })
-      cleanup.track(Number(/local agent started \(pid (\d+)/.exec(output)?.[1]))
-      cleanup.track(Number(/workerd under pid (\d+)/.exec(output)?.[1]))
+      const pids = {
+        agentPid: Number(/local agent started \(pid (\d+)/.exec(output)?.[1]),
+        controlPlanePid: Number(/workerd under pid (\d+)/.exec(output)?.[1]),
+      }
+      cleanup.track(pids.agentPid)
+      cleanup.track(pids.controlPlanePid)
+      return pids
     },
     async stop(): Promise<void> {
       const agentPid = Number(/local agent started \(pid (\d+)/.exec(output)?.[1])
@@ -251,27 +262,8 @@ describe('npm start, stopped with Ctrl-C mid-stream', () => {
       slots: 2,
     }
     writeFileSync(path.join(stateDir, 'agent.json'), JSON.stringify({ state_dir: path.join(stateDir, 'agent'), shutdown_drain_ms: DRAIN_MS, pools: [pool] }))
-    // As a terminal runs it: npm start in a process group of its own, all of which a Ctrl-C signals.
-    const start = execa('npm', ['start'], {
-      cwd: REPO_ROOT,
-      env: { LLORCH_STATE_DIR: stateDir, LLORCH_PORT: '0', LLORCH_LIBSQL_PORT: '0' },
-      detached: true,
-      reject: false,
-      all: true,
-    })
-    cleanup.track(start.pid)
-    let output = ''
-    start.all.setEncoding('utf8')
-    start.all.on('data', (chunk: string) => (output += chunk))
-    await waitFor(() => output.includes('Ctrl-C stops everything'), {
-      timeoutMs: START_CEILING_MS,
-      intervalMs: 100,
-      message: `the start banner; output so far:\n${output}`,
-    })
-    const agentPid = Number(/local agent started \(pid (\d+)/.exec(output)?.[1])
-    const controlPlanePid = Number(/workerd under pid (\d+)/.exec(output)?.[1])
-    cleanup.track(agentPid)
-    cleanup.track(controlPlanePid)
+    const start = npmStart(cleanup, stateDir, {}, { terminal: true })
+    const { agentPid, controlPlanePid } = await start.banner()
     const engines = enginePidsIn(path.join(stateDir, 'agent'))
     const state = LocalState.parse(JSON.parse(readFileSync(path.join(stateDir, 'local.json'), 'utf8')))
 
@@ -281,7 +273,7 @@ describe('npm start, stopped with Ctrl-C mid-stream', () => {
       timeoutMs: START_CEILING_MS,
       message: 'both streams flowing',
     })
-    process.kill(-(start.pid ?? 0), 'SIGINT')
+    process.kill(-(start.process.pid ?? 0), 'SIGINT')
 
     expect(await short.ended).toBeNull()
     expect(short.content()).toBe(expectedText(20))
@@ -296,14 +288,17 @@ describe('npm start, stopped with Ctrl-C mid-stream', () => {
       }),
     ])
 
-    await start
-    await waitFor(() => output.includes('llorch: stopped'), { timeoutMs: STOP_CEILING_MS, message: `npm start's last line; output so far:\n${output}` })
+    await start.process
+    await waitFor(() => start.output().includes('llorch: stopped'), {
+      timeoutMs: STOP_CEILING_MS,
+      message: `npm start's last line; output so far:\n${start.output()}`,
+    })
     await waitFor(() => ![agentPid, controlPlanePid, ...engines].some(isAlive), {
       timeoutMs: STOP_CEILING_MS,
       message: 'the agent, the control plane and the engines gone',
     })
-    expect(output).toContain(`llorch: SIGINT: stopping: the agent drains first (running streams have up to ${DRAIN_MS} ms to finish`)
-    expect(output).not.toContain('again: stopping now')
+    expect(start.output()).toContain(`llorch: SIGINT: stopping: the agent drains first (running streams have up to ${DRAIN_MS} ms to finish`)
+    expect(start.output()).not.toContain('again: stopping now')
     await expect(fetch(`${state.url}/health`)).rejects.toThrow()
     await expect(fetch(state.libsqlUrl)).rejects.toThrow()
   })

@@ -1,6 +1,5 @@
-import { env } from 'cloudflare:test'
 import { describe, expect, it } from 'vitest'
-import { call } from './support.ts'
+import { call, freshPool } from './support.ts'
 
 async function costs(): Promise<{ entry_points: Record<string, number>; storage_writes: number }> {
   const response = await call('GET', '/v2/debug/costs')
@@ -12,15 +11,7 @@ describe('GET /v2/debug/costs', () => {
   it('counts Durable Object entry points and storage writes, for admins only', async () => {
     expect((await call('GET', '/v2/debug/costs', { token: null })).status).toBe(401)
     const before = await costs()
-    const pool = env.POOLS.getByName(`costs-${crypto.randomUUID().slice(0, 8)}`)
-    await pool.setPolicy({
-      queue_capacity: 1,
-      preload_mode: 'eager',
-      idle_drain_ms: null,
-      default_priority: 'interactive',
-      first_token_timeout_ms: 60_000,
-      idle_timeout_ms: 30_000,
-    })
+    await freshPool({}, 'costs')
     const after = await costs()
     expect((after.entry_points['PoolObject.setPolicy'] ?? 0) - (before.entry_points['PoolObject.setPolicy'] ?? 0)).toBe(1)
     expect(after.storage_writes).toBeGreaterThan(before.storage_writes)

@@ -1,32 +1,11 @@
 import { env, evictDurableObject, runDurableObjectAlarm, runInDurableObject } from 'cloudflare:test'
 import { describe, expect, it } from 'vitest'
-import type { PoolPolicy, ReplicaReport } from '../../protocol/index.ts'
 import { UNSTREAMED_GRANT_GRACE_MS } from '../../control-plane/pool/slots.ts'
 import type { AdmissionRequest } from '../../control-plane/pool/grant.ts'
 import { registryFor } from '../../control-plane/registry/registry-for.ts'
 import { usage } from '../../db/schema.ts'
 import { eq } from 'drizzle-orm'
-import { crashDurableObject } from './support.ts'
-
-/** A pool the registry has never seen, told its policy as PATCH /v2/pools would. */
-async function freshPool(policy: Partial<PoolPolicy> = {}) {
-  const poolId = `pool-${crypto.randomUUID().slice(0, 8)}`
-  const stub = env.POOLS.getByName(poolId)
-  await stub.setPolicy({
-    queue_capacity: 1,
-    preload_mode: 'eager',
-    idle_drain_ms: null,
-    default_priority: 'interactive',
-    first_token_timeout_ms: 60_000,
-    idle_timeout_ms: 30_000,
-    ...policy,
-  })
-  return { poolId, stub }
-}
-
-function replica(pool: string, overrides: Partial<ReplicaReport> = {}): ReplicaReport {
-  return { pool, engine: 'openai', state: 'ready', slots: 1, slots_busy: 0, engine_version: null, reason: null, breaker_open: false, ...overrides }
-}
+import { crashDurableObject, freshPool, readyReplica as replica } from './support.ts'
 
 function request(taskId: string, overrides: Partial<AdmissionRequest> = {}): AdmissionRequest {
   return { taskId, priority: undefined, apiKeyId: null, maxWaitMs: 60_000, runDeadlineMs: 600_000, ...overrides }

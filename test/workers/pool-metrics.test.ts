@@ -1,32 +1,8 @@
 import { env, evictDurableObject, runDurableObjectAlarm } from 'cloudflare:test'
 import { describe, expect, it } from 'vitest'
 import type { AdmissionRequest } from '../../control-plane/pool/grant.ts'
-import type { ReplicaReport } from '../../protocol/index.ts'
+import { freshPool, readyReplica as replica } from './support.ts'
 
-async function freshPool() {
-  const poolId = `metrics-${crypto.randomUUID().slice(0, 8)}`
-  const stub = env.POOLS.getByName(poolId)
-  await stub.setPolicy({
-    queue_capacity: 1,
-    preload_mode: 'eager',
-    idle_drain_ms: null,
-    default_priority: 'interactive',
-    first_token_timeout_ms: 60_000,
-    idle_timeout_ms: 30_000,
-  })
-  return { poolId, stub }
-}
-
-const replica = (pool: string, slots = 1): ReplicaReport => ({
-  pool,
-  engine: 'openai',
-  state: 'ready',
-  slots,
-  slots_busy: 0,
-  engine_version: null,
-  reason: null,
-  breaker_open: false,
-})
 const request = (taskId: string, overrides: Partial<AdmissionRequest> = {}): AdmissionRequest => ({
   taskId,
   priority: undefined,
@@ -39,7 +15,7 @@ const usage = (prompt: number, completion: number) => ({ prompt_tokens: prompt, 
 
 describe('PoolObject metrics', () => {
   it('counts admissions, refusals by reason, attempt ends by outcome, failovers and tokens', async () => {
-    const { poolId, stub } = await freshPool()
+    const { poolId, stub } = await freshPool({}, 'metrics')
     expect(await stub.admit(request('before-replica'))).toMatchObject({ ok: false, error: { code: 'no_replica' } })
     await stub.syncReplica('node-a', replica(poolId), [])
 
@@ -78,7 +54,7 @@ describe('PoolObject metrics', () => {
   })
 
   it('counts a queued task that gave up waiting as rejected with queue_timeout', async () => {
-    const { poolId, stub } = await freshPool()
+    const { poolId, stub } = await freshPool({}, 'metrics')
     await stub.syncReplica('node-a', replica(poolId), [])
     await stub.admit(request('t1'))
     const waiting = stub.admit(request('t2', { maxWaitMs: 1 }))
@@ -90,7 +66,7 @@ describe('PoolObject metrics', () => {
   })
 
   it('keeps its counters when the object is evicted', async () => {
-    const { poolId, stub } = await freshPool()
+    const { poolId, stub } = await freshPool({}, 'metrics')
     await stub.syncReplica('node-a', replica(poolId), [])
     const granted = await stub.admit(request('t1'))
     if (!granted.ok) throw new Error('t1 not granted')

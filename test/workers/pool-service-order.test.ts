@@ -1,32 +1,13 @@
 import { env } from 'cloudflare:test'
 import { describe, expect, it } from 'vitest'
-import type { PoolPolicy, ReplicaReport } from '../../protocol/index.ts'
+import type { PoolPolicy } from '../../protocol/index.ts'
 import type { AdmissionRequest, AdmissionResult } from '../../control-plane/pool/grant.ts'
+import { freshPool, readyReplica } from './support.ts'
 
 /** A pool with one ready single-slot replica on node-a, told its policy as PATCH /v2/pools would. */
 async function servedPool(policy: Partial<PoolPolicy> = {}) {
-  const poolId = `pool-${crypto.randomUUID().slice(0, 8)}`
-  const stub = env.POOLS.getByName(poolId)
-  await stub.setPolicy({
-    queue_capacity: 100,
-    preload_mode: 'eager',
-    idle_drain_ms: null,
-    default_priority: 'interactive',
-    first_token_timeout_ms: 60_000,
-    idle_timeout_ms: 30_000,
-    ...policy,
-  })
-  const report: ReplicaReport = {
-    pool: poolId,
-    engine: 'openai',
-    state: 'ready',
-    slots: 1,
-    slots_busy: 0,
-    engine_version: null,
-    reason: null,
-    breaker_open: false,
-  }
-  await stub.syncReplica('node-a', report, [])
+  const { poolId, stub } = await freshPool({ queue_capacity: 100, ...policy })
+  await stub.syncReplica('node-a', readyReplica(poolId), [])
   return stub
 }
 

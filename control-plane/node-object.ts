@@ -439,6 +439,7 @@ export class NodeObject extends DurableObject<Bindings> {
 
   /** Tells the pool what the replica does, and which of its tasks this object still streams. */
   async #syncPool(report: ReplicaReport): Promise<void> {
+    if (this.#store.get('revoked')) return
     await this.env.POOLS.getByName(report.pool).syncReplica(this.#nodeId, asPoolSeesIt(report), this.#tasks.idsOfPool(report.pool))
   }
 

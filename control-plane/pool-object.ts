@@ -165,6 +165,8 @@ export class PoolObject extends DurableObject<Bindings> {
   syncReplica(nodeId: string, report: ReplicaReport, streamedTaskIds: readonly string[]): Promise<void> {
     return this.#guard('syncReplica', async () => {
       const now = Date.now()
+      // A report sent before the node's revocation, arriving after it.
+      if (this.#store.isRevoked(nodeId)) return
       // Learn the policy before the first request needs it.
       if (!this.#policy.known()) this.ctx.waitUntil(this.#policy.load())
       this.#replicaLoads.observe(nodeId, report.state, now, report.download ?? null)
@@ -180,7 +182,7 @@ export class PoolObject extends DurableObject<Bindings> {
    */
   replicaLost(nodeId: string, { revoked = false }: { revoked?: boolean } = {}): Promise<void> {
     return this.#guard('replicaLost', async () => {
-      if (revoked) this.#store.removeReplica(nodeId)
+      if (revoked) this.#store.removeReplica(nodeId, Date.now())
       else this.#store.markLost(nodeId, Date.now())
       await this.#afterChange(Date.now())
     })

@@ -55,6 +55,8 @@ export class PoolStorage {
     sql.exec(`CREATE TABLE IF NOT EXISTS replicas (
       node_id TEXT PRIMARY KEY, state TEXT NOT NULL, slots INTEGER NOT NULL, engine TEXT NOT NULL,
       breaker_open INTEGER NOT NULL DEFAULT 0, recent_failures INTEGER NOT NULL DEFAULT 0, updated_at INTEGER NOT NULL)`)
+    // Nodes revoked for good: a report from one still in flight must not bring its replica back.
+    sql.exec('CREATE TABLE IF NOT EXISTS revoked_nodes (node_id TEXT PRIMARY KEY, revoked_at INTEGER NOT NULL)')
     sql.exec(CREATE_TASKS_TABLE)
     sql.exec('CREATE INDEX IF NOT EXISTS tasks_by_node ON tasks (node_id, state)')
     sql.exec('CREATE TABLE IF NOT EXISTS policy (id INTEGER PRIMARY KEY CHECK (id = 1), json TEXT NOT NULL)')
@@ -137,8 +139,13 @@ export class PoolStorage {
   }
 
   /** The replica's node was revoked: it never serves again. */
-  removeReplica(nodeId: string): void {
+  removeReplica(nodeId: string, now: number): void {
     this.#sql.exec('DELETE FROM replicas WHERE node_id = ?', nodeId)
+    this.#sql.exec('INSERT OR IGNORE INTO revoked_nodes (node_id, revoked_at) VALUES (?, ?)', nodeId, now)
+  }
+
+  isRevoked(nodeId: string): boolean {
+    return this.#sql.exec('SELECT 1 FROM revoked_nodes WHERE node_id = ?', nodeId).toArray().length > 0
   }
 
   /** When each lost replica's node went away. */

@@ -97,7 +97,10 @@ function parentOf(root: unknown, path: Path): unknown {
 
 type Mutation = { kind: 'replace' | 'remove' | 'add'; path: Path; key: string; value: unknown }
 
-function apply(root: unknown, { kind, path, key, value }: Mutation): void {
+function apply(root: unknown, { kind, path, key, value: shared }: Mutation): void {
+  // Values such as `[]` from constantFrom are one object across runs: a copy keeps a later `add`
+  // from pushing a value into itself (a cycle no serializer ends).
+  const value = shared instanceof RawJson ? shared : structuredClone(shared)
   const last = path.at(-1)
   const parent = parentOf(root, path)
   if (!isContainer(parent) || last === undefined || !(last in parent)) return
@@ -129,7 +132,7 @@ export function mutatedJson(base: fc.Arbitrary<object>, extraKeys: readonly stri
   return fc.tuple(base, fc.array(mutation, { minLength: 1, maxLength: 3 }), fc.option(rootAdd, { freq: 3 })).map(([doc, mutations, extra]) => {
     const broken: unknown = structuredClone(doc)
     for (const m of mutations) apply(broken, m)
-    if (extra && isContainer(broken) && !Array.isArray(broken)) broken[extra.key] = extra.value
+    if (extra && isContainer(broken) && !Array.isArray(broken)) broken[extra.key] = extra.value instanceof RawJson ? extra.value : structuredClone(extra.value)
     return broken
   })
 }

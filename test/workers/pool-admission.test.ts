@@ -241,6 +241,15 @@ describe('PoolObject admission', () => {
     expect(await queued).toMatchObject({ ok: false, error: { code: 'no_replica', message: expect.stringContaining('cordoned') } })
   })
 
+  it('ignores a report from a revoked node that arrives after its revocation', async () => {
+    const { poolId, stub } = await freshPool()
+    await stub.syncReplica('node-a', replica(poolId), [])
+    await stub.replicaLost('node-a', { revoked: true })
+    await stub.syncReplica('node-a', replica(poolId), [])
+    expect((await stub.status()).replicas).toEqual([])
+    expect(await stub.admit(request('t1'))).toMatchObject({ ok: false, error: { code: 'no_replica' } })
+  })
+
   it('keeps its queue through the offline grace of a lost node', async () => {
     const { poolId, stub } = await freshPool()
     await stub.syncReplica('node-a', replica(poolId), [])

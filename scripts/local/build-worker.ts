@@ -1,7 +1,6 @@
 import { execa } from 'execa'
 import path from 'node:path'
-
-export const PROJECT_ROOT = path.resolve(import.meta.dirname, '../..')
+import { PROJECT_ROOT } from './project-root.ts'
 
 export interface BuiltWorker {
   /** The single ESM bundle `wrangler deploy --dry-run` writes. */

@@ -1,5 +1,6 @@
 import { execa } from 'execa'
 import path from 'node:path'
+import { BUNDLE_META_FILE, recordBundleInputs } from './bundle-cache.ts'
 import { PROJECT_ROOT } from './project-root.ts'
 
 export interface BuiltWorker {
@@ -7,16 +8,21 @@ export interface BuiltWorker {
   bundlePath: string
 }
 
+/** Where `buildWorker` writes the bundle by default (`npm start` keeps it there between runs). */
+export const DEFAULT_BUNDLE_PATH = path.join(PROJECT_ROOT, 'dist', 'index.js')
+
 /**
- * Bundles the Worker exactly as `wrangler deploy` would, without uploading. Runs wrangler with
- * the project's pinned Node (`process.execPath`), since the system Node may be too old.
+ * Bundles the Worker exactly as `wrangler deploy` would, without uploading, and records what it
+ * was built from (`bundleUpToDate` reads that back). Runs wrangler with the project's pinned
+ * Node (`process.execPath`), since the system Node may be too old.
  */
-export async function buildWorker({ outDir = path.join(PROJECT_ROOT, 'dist') }: { outDir?: string } = {}): Promise<BuiltWorker> {
+export async function buildWorker({ outDir = path.dirname(DEFAULT_BUNDLE_PATH) }: { outDir?: string } = {}): Promise<BuiltWorker> {
   const wrangler = path.join(PROJECT_ROOT, 'node_modules/wrangler/bin/wrangler.js')
-  await execa(process.execPath, [wrangler, 'deploy', '--dry-run', '--outdir', outDir], {
+  await execa(process.execPath, [wrangler, 'deploy', '--dry-run', '--outdir', outDir, '--metafile', path.join(outDir, BUNDLE_META_FILE)], {
     cwd: PROJECT_ROOT,
     env: { WRANGLER_SEND_METRICS: 'false', CI: '1' },
     stdout: 'ignore',
   })
+  recordBundleInputs(outDir, PROJECT_ROOT)
   return { bundlePath: path.join(outDir, 'index.js') }
 }

@@ -1,0 +1,40 @@
+import { DurableObject } from 'cloudflare:workers'
+import { ListingStore } from './batch/listing-store.ts'
+import type { ListPage, ListedEntry, ListedKind, ListedPage } from './batch/listing-store.ts'
+import { countedSql } from './storage/counted-sql.ts'
+import { guardEntryPoint } from './runtime/entry-point-guard.ts'
+import type { Bindings } from './runtime/env.ts'
+
+/** The listing of one API key's files and batches is named by this; the admin's list of every batch by `ALL_BATCHES_LISTING`. */
+export const keyListing = (apiKeyId: string) => `key:${apiKeyId}`
+export const ALL_BATCHES_LISTING = 'all-batches'
+
+/**
+ * An index of files and batches: which exist and in what order they were made, for the list
+ * routes. The objects themselves hold the records and answer who owns them; a listing only
+ * points at them.
+ */
+export class ListingObject extends DurableObject<Bindings> {
+  readonly #store: ListingStore
+
+  constructor(ctx: DurableObjectState, env: Bindings) {
+    super(ctx, env)
+    this.#store = new ListingStore(countedSql(ctx.storage.sql))
+  }
+
+  add(entry: ListedEntry): Promise<void> {
+    return this.#guard('add', () => this.#store.add(entry))
+  }
+
+  remove(kind: ListedKind, id: string): Promise<void> {
+    return this.#guard('remove', () => this.#store.remove(kind, id))
+  }
+
+  page(request: ListPage): Promise<ListedPage> {
+    return this.#guard('page', () => this.#store.page(request))
+  }
+
+  #guard<T>(method: string, work: () => T | Promise<T>): Promise<T> {
+    return guardEntryPoint({ object: 'ListingObject', name: this.ctx.id.name, method }, work)
+  }
+}

@@ -1,0 +1,108 @@
+import { describe, expect, it } from 'vitest'
+import { chatLines, fileLines, isOver, uploadLines, waitForBatch } from '../support/batch-files.ts'
+import { useStack } from '../support/local-stack.ts'
+import { createKey, openaiClient, servePool } from '../support/openai-stack.ts'
+import { useProcessCleanup } from '../support/processes.ts'
+
+/** Fast enough that a hundred short lines finish in a few seconds on four slots. */
+const FAST = ['--tokens-per-second', '500']
+
+describe('batch API with the official client', () => {
+  const cleanup = useProcessCleanup()
+  const currentStack = useStack()
+
+  it('completes a 100-line batch with one output line per custom id', async () => {
+    const stack = currentStack()
+    await servePool(cleanup, stack, 'batch-model', { slots: 4, fakeArgs: FAST })
+    const client = openaiClient(stack, (await createKey(stack)).key)
+    const file = await uploadLines(client, chatLines('batch-model', 100))
+    expect(file).toMatchObject({ object: 'file', purpose: 'batch', status: 'processed', filename: 'input.jsonl' })
+
+    const created = await client.batches.create({
+      input_file_id: file.id,
+      endpoint: '/v1/chat/completions',
+      completion_window: '24h',
+      metadata: { run: 'e2e' },
+    })
+    expect(created).toMatchObject({ object: 'batch', input_file_id: file.id, metadata: { run: 'e2e' } })
+    const done = await waitForBatch(client, created.id, isOver)
+    expect(done).toMatchObject({ status: 'completed', request_counts: { total: 100, completed: 100, failed: 0 }, error_file_id: null })
+    expect(done.usage?.output_tokens).toBe(200)
+
+    const output = await fileLines(client, done.output_file_id)
+    expect(output.map((line) => line.custom_id).sort()).toEqual(
+      chatLines('batch-model', 100)
+        .map((_, i) => `req-${i}`)
+        .sort(),
+    )
+    expect(output[0]).toMatchObject({ error: null, response: { status_code: 200, body: { object: 'chat.completion', model: 'batch-model' } } })
+
+    const listed = await client.batches.list({ limit: 1 })
+    expect(listed.data.map((batch) => batch.id)).toEqual([created.id])
+    expect((await client.files.retrieve(done.output_file_id ?? '')).purpose).toBe('batch_output')
+  })
+
+  it('fails a batch with a bad line, naming the line and the field, and runs none of it', async () => {
+    const stack = currentStack()
+    await servePool(cleanup, stack, 'batch-model', { slots: 2, fakeArgs: FAST })
+    const client = openaiClient(stack, (await createKey(stack)).key)
+    const [first, second] = chatLines('batch-model', 2)
+    const file = await uploadLines(client, [
+      first ?? {},
+      second ?? {},
+      { custom_id: 'bad', method: 'POST', url: '/v1/chat/completions', body: { model: 'batch-model' } },
+    ])
+    const batch = await client.batches.create({ input_file_id: file.id, endpoint: '/v1/chat/completions', completion_window: '24h' })
+    expect(batch.status).toBe('failed')
+    expect(batch.errors?.data).toEqual([expect.objectContaining({ line: 3, param: 'body.messages', code: 'invalid_request' })])
+    expect(batch.output_file_id).toBeNull()
+  })
+
+  it('cancels a running batch promptly and keeps what finished', async () => {
+    const stack = currentStack()
+    await servePool(cleanup, stack, 'batch-model', { slots: 2, fakeArgs: ['--tokens-per-second', '50'] })
+    const client = openaiClient(stack, (await createKey(stack)).key)
+    const file = await uploadLines(client, chatLines('batch-model', 40, 5))
+    const batch = await client.batches.create({ input_file_id: file.id, endpoint: '/v1/chat/completions', completion_window: '24h' })
+    await waitForBatch(client, batch.id, (b) => (b.request_counts?.completed ?? 0) >= 2)
+
+    const cancelled = await client.batches.cancel(batch.id)
+    expect(cancelled.status).toBe('cancelled')
+    const completed = cancelled.request_counts?.completed ?? 0
+    expect(completed).toBeGreaterThanOrEqual(2)
+    expect(completed).toBeLessThan(40)
+    const output = await fileLines(client, cancelled.output_file_id)
+    const unrun = await fileLines(client, cancelled.error_file_id)
+    expect(output).toHaveLength(completed)
+    expect(unrun.every((line) => line.error?.code === 'batch_cancelled')).toBe(true)
+    expect(new Set([...output, ...unrun].map((line) => line.custom_id)).size).toBe(40)
+  })
+
+  it('answers 404 to another key on every route of files and batches', async () => {
+    const stack = currentStack()
+    await servePool(cleanup, stack, 'batch-model', { slots: 2, fakeArgs: FAST })
+    const owner = openaiClient(stack, (await createKey(stack)).key)
+    const other = openaiClient(stack, (await createKey(stack)).key)
+    const file = await uploadLines(owner, chatLines('batch-model', 2))
+    const batch = await owner.batches.create({ input_file_id: file.id, endpoint: '/v1/chat/completions', completion_window: '24h' })
+    const done = await waitForBatch(owner, batch.id, isOver)
+    const outputId = done.output_file_id ?? ''
+
+    const status = (call: Promise<unknown>) =>
+      call.then(
+        () => 200,
+        (error: { status?: number }) => error.status,
+      )
+    for (const id of [file.id, outputId]) {
+      expect(await status(other.files.retrieve(id))).toBe(404)
+      expect(await status(other.files.content(id))).toBe(404)
+      expect(await status(other.files.delete(id))).toBe(404)
+    }
+    expect(await status(other.batches.retrieve(batch.id))).toBe(404)
+    expect(await status(other.batches.cancel(batch.id))).toBe(404)
+    expect(await status(other.batches.create({ input_file_id: file.id, endpoint: '/v1/chat/completions', completion_window: '24h' }))).toBe(404)
+    expect((await other.batches.list()).data).toEqual([])
+    expect((await other.files.list()).data).toEqual([])
+    expect((await owner.files.list()).data.map((f) => f.id).sort()).toEqual([file.id, outputId].sort())
+  })
+})

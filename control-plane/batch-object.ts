@@ -200,7 +200,11 @@ export class BatchObject extends DurableObject<Bindings> {
       const stored: unknown = this.ctx.storage.kv.get(RECORD_KEY)
       this.#batch = stored === undefined ? null : StoredBatch.parse(stored)
       const recovered = this.#batch && !isBatchOver(this.#batch.status) ? this.#lines.recover() : 0
-      if (recovered > 0) logEvent('batch.recovered', { batch: this.#batch?.id, lines: recovered })
+      if (recovered > 0) {
+        logEvent('batch.recovered', { batch: this.#batch?.id, lines: recovered })
+        // Whatever woke this instance, its alarm runs those lines again now.
+        void this.ctx.storage.setAlarm(Date.now())
+      }
     }
     return this.#batch
   }

@@ -1,11 +1,16 @@
 import { BATCH_LINE_MAX_ATTEMPTS, ERROR_TRAITS } from '../../protocol/index.ts'
 import type { BatchErrorCode, BatchOutputLine, ErrorCode, OpenAIErrorBody } from '../../protocol/index.ts'
 
-/** A line the pool turned away for now (queue full, the key's rate) waits this long when the refusal names no time. */
+/** A line the pool turned away for now (no replica, queue full, the key's rate) waits this long when the refusal names no time. */
 export const BATCH_LINE_BACKOFF_MS = 1_000
 
-/** Refusals that say "not now" rather than "this failed": the line waits and tries again without spending an attempt. */
-const NOT_NOW: ReadonlySet<ErrorCode> = new Set(['queue_full', 'rate_limit_rpm', 'rate_limit_tpm', 'rate_limit_concurrency'])
+/**
+ * Refusals that say "not now" rather than "this line failed": the pool has no replica up (a
+ * node lost, the control plane restarting while agents reconnect), its queue is full or the key
+ * is at its rate. The line waits and tries again without spending an attempt; a batch that can
+ * never run expires at the end of its window with its lines in the error file.
+ */
+const NOT_NOW: ReadonlySet<ErrorCode> = new Set(['no_replica', 'queue_full', 'queue_timeout', 'rate_limit_rpm', 'rate_limit_tpm', 'rate_limit_concurrency'])
 
 /** How one run of a line ended, as its task told it. */
 export type LineRun =

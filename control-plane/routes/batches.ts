@@ -1,9 +1,10 @@
 import { Hono } from 'hono'
 import { BatchId, BatchListQuery, CreateBatchRequest, refusalError } from '../../protocol/index.ts'
-import type { BatchList, OpenAIBatch } from '../../protocol/index.ts'
+import type { BatchList } from '../../protocol/index.ts'
 import type { InferenceEnv } from '../answer/answer-task.ts'
 import { batchCaller, pathId } from '../batch/batch-caller.ts'
 import { newBatchId } from '../batch/file-writer.ts'
+import { itemOf, listBody } from '../batch/list-body.ts'
 import { keyListing } from '../listing-object.ts'
 import { readJson } from '../middleware/validate-json.ts'
 import { readQuery } from '../middleware/validate-query.ts'
@@ -35,9 +36,8 @@ export const batchRoutes = new Hono<InferenceEnv>()
     const owner = batchCaller(c)
     const query = readQuery(c, BatchListQuery)
     const page = await c.env.LISTINGS.getByName(keyListing(owner.keyId)).page({ kind: 'batch', after: query.after, limit: query.limit, order: 'desc' })
-    const views = await Promise.all(page.entries.map((entry) => c.env.BATCHES.getByName(entry.id).view({ apiKeyId: owner.keyId })))
-    const data = views.flatMap((view): OpenAIBatch[] => (view.ok ? [view.value] : []))
-    const body: BatchList = { object: 'list', data, first_id: data[0]?.id ?? null, last_id: data.at(-1)?.id ?? null, has_more: page.hasMore }
+    const views = await Promise.all(page.entries.map(async (entry) => itemOf(await c.env.BATCHES.getByName(entry.id).view({ apiKeyId: owner.keyId }))))
+    const body: BatchList = listBody(page, views)
     return c.json(body)
   })
   .get('/v1/batches/:id', async (c) => {

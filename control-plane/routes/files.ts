@@ -2,10 +2,11 @@ import { Hono } from 'hono'
 import type { Context } from 'hono'
 import { bodyLimit } from 'hono/body-limit'
 import { CreateFileFields, FILE_MAX_BYTES, FileId, FileListQuery, LlorchError, refusalError } from '../../protocol/index.ts'
-import type { FileList, OpenAIFile } from '../../protocol/index.ts'
+import type { FileList } from '../../protocol/index.ts'
 import type { InferenceEnv } from '../answer/answer-task.ts'
 import { batchCaller, pathId } from '../batch/batch-caller.ts'
 import { newFileId, writeFile } from '../batch/file-writer.ts'
+import { itemOf, listBody } from '../batch/list-body.ts'
 import { keyListing } from '../listing-object.ts'
 import { errorResponse } from '../middleware/error-response.ts'
 import { parseInput } from '../middleware/validate-json.ts'
@@ -67,9 +68,8 @@ export const fileRoutes = new Hono<InferenceEnv>()
       order: query.order,
       tag: query.purpose,
     })
-    const views = await Promise.all(page.entries.map((entry) => c.env.FILES.getByName(entry.id).view({ apiKeyId: owner.keyId })))
-    const data = views.flatMap((view): OpenAIFile[] => (view.ok ? [view.value] : []))
-    const body: FileList = { object: 'list', data, first_id: data[0]?.id ?? null, last_id: data.at(-1)?.id ?? null, has_more: page.hasMore }
+    const views = await Promise.all(page.entries.map(async (entry) => itemOf(await c.env.FILES.getByName(entry.id).view({ apiKeyId: owner.keyId }))))
+    const body: FileList = listBody(page, views)
     return c.json(body)
   })
   .get('/v1/files/:id', async (c) => {

@@ -1,20 +1,9 @@
 import { z } from 'zod'
-import { transition } from '../../protocol/index.ts'
 import type { BatchOutputLine } from '../../protocol/index.ts'
 import type { SqlExec } from '../storage/counted-sql.ts'
 import { sqlRow, sqlRows } from '../storage/sql-rows.ts'
 import type { ValidLine } from './line-validation.ts'
-
-/** Where a line is: waiting to run, running (one task in its pool), or done with its output or error stored. */
-export const LineState = z.enum(['pending', 'running', 'done'])
-export type LineState = z.infer<typeof LineState>
-
-/** A line runs again only from `pending`; once `done` it never runs again, which is what makes its output exactly once. */
-export const LINE_TRANSITIONS = {
-  pending: ['running'],
-  running: ['pending', 'done'],
-  done: [],
-} as const satisfies Record<LineState, readonly LineState[]>
+import { LineState, moveLine } from './line-states.ts'
 
 export const StoredLine = z.object({
   line: z.int().positive(),
@@ -138,6 +127,6 @@ export class LineStore {
   }
 
   #move(line: StoredLine, to: LineState): void {
-    transition<LineState>(LINE_TRANSITIONS, line.state, to, { machine: 'batch line', subject: `line ${line.line}` })
+    moveLine(line.line, line.state, to)
   }
 }

@@ -61,6 +61,7 @@ export function createApp() {
   app.use('/v2/usage/self', requireScope(['inference', 'admin'], apiKeys))
   app.use('/v2/metrics', admin)
   app.use('/v2/batches', admin)
+  app.use('/v2/batches/*', admin)
   app.use('/metrics', admin)
   app.route('/v2/nodes', nodeRoutes)
   app.route('/v2/pools', poolRoutes)

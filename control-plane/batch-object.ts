@@ -36,6 +36,15 @@ export interface BatchSpec {
 
 export type BatchResult<T> = { ok: true; value: T } | Refusal
 
+/** Who asks: the key that made the batch sees it; the operator (the admin API) sees every batch. */
+export type BatchCaller = { apiKeyId: string } | { operator: true }
+
+/** A batch as it is shown, and the key that owns it (the admin API shows that too). */
+export interface ViewedBatch {
+  batch: OpenAIBatch
+  apiKeyId: string
+}
+
 const RECORD_KEY = 'batch'
 
 const notFound = (batchId: string) => refusal('not_found', `no batch "${batchId}" for this API key`)
@@ -138,26 +147,18 @@ export class BatchObject extends DurableObject<Bindings> {
     })
   }
 
-  /** `GET /v1/batches/{id}` for the key that made it. */
-  view({ apiKeyId }: { apiKeyId: string }): Promise<BatchResult<OpenAIBatch>> {
+  /** `GET /v1/batches/{id}` for the key that made it, `GET /v2/batches/{id}` for the operator. */
+  view(caller: BatchCaller): Promise<BatchResult<ViewedBatch>> {
     return this.#guard('view', () => {
-      const batch = this.#owned(apiKeyId)
-      return batch ? { ok: true, value: batchView(batch, Date.now()) } : notFound(this.#batchId)
-    })
-  }
-
-  /** The batch of whichever key, for the admin API; null when there is none. */
-  adminView(): Promise<(OpenAIBatch & { api_key_id: string }) | null> {
-    return this.#guard('adminView', () => {
-      const batch = this.#read()
-      return batch ? { ...batchView(batch, Date.now()), api_key_id: batch.apiKeyId } : null
+      const batch = this.#visible(caller)
+      return batch ? { ok: true, value: { batch: batchView(batch, Date.now()), apiKeyId: batch.apiKeyId } } : notFound(this.#batchId)
     })
   }
 
   /** Stops the lines in flight and writes the files of what finished; answers the batch `cancelled`, or as it was if it had ended. */
-  cancel({ apiKeyId }: { apiKeyId: string }): Promise<BatchResult<OpenAIBatch>> {
+  cancel(caller: BatchCaller): Promise<BatchResult<ViewedBatch>> {
     return this.#guard('cancel', async () => {
-      const batch = this.#owned(apiKeyId)
+      const batch = this.#visible(caller)
       if (!batch) return notFound(this.#batchId)
       if (batch.status === 'in_progress') {
         this.#move(batch, 'cancelling', Date.now())
@@ -165,7 +166,7 @@ export class BatchObject extends DurableObject<Bindings> {
         await this.#stopRunning()
         await this.#finishIfDone()
       }
-      return { ok: true, value: batchView(batch, Date.now()) }
+      return { ok: true, value: { batch: batchView(batch, Date.now()), apiKeyId: batch.apiKeyId } }
     })
   }
 
@@ -189,9 +190,11 @@ export class BatchObject extends DurableObject<Bindings> {
     return this.ctx.id.name ?? ''
   }
 
-  #owned(apiKeyId: string): StoredBatch | null {
+  /** The batch, if the caller may see it; another key's is as unknown as a missing one. */
+  #visible(caller: BatchCaller): StoredBatch | null {
     const batch = this.#read()
-    return batch && batch.apiKeyId === apiKeyId ? batch : null
+    if (!batch) return null
+    return 'operator' in caller || batch.apiKeyId === caller.apiKeyId ? batch : null
   }
 
   /** The record; read from storage by a fresh instance, which runs nothing yet: lines left running then run again. */

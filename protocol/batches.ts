@@ -163,6 +163,8 @@ export const BatchOutputLine = z.object({
 })
 export type BatchOutputLine = z.infer<typeof BatchOutputLine>
 
-/** `GET /v2/batches`: every key's batches, newest first, for the admin. */
-export const AdminBatchList = listOf(OpenAIBatch.extend({ api_key_id: z.string() }))
+/** `GET /v2/batches`: every key's batches, newest first, each with its key, for the admin. */
+export const AdminBatch = OpenAIBatch.extend({ api_key_id: z.string() })
+export type AdminBatch = z.infer<typeof AdminBatch>
+export const AdminBatchList = listOf(AdminBatch)
 export type AdminBatchList = z.infer<typeof AdminBatchList>

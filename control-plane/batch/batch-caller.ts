@@ -12,8 +12,8 @@ export function batchCaller(c: Context<InferenceEnv>): { keyId: string; limits: 
 }
 
 /** A path id in the wrong shape names nothing: the same 404 as an id of another key. */
-export function pathId(c: Context<InferenceEnv>, shape: { safeParse(value: unknown): { success: boolean } }, what: 'file' | 'batch'): string {
+export function pathId(c: Context, shape: { safeParse(value: unknown): { success: boolean } }, what: 'file' | 'batch'): string {
   const id = c.req.param('id') ?? ''
-  if (!shape.safeParse(id).success) throw new LlorchError('not_found', `no ${what} "${id}" for this API key`)
+  if (!shape.safeParse(id).success) throw new LlorchError('not_found', `no ${what} "${id}"`)
   return id
 }

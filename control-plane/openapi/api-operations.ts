@@ -1,5 +1,6 @@
 import { z } from 'zod'
 import {
+  AdminBatch,
   AdminBatchList,
   ApiKeyList,
   BatchList,
@@ -293,6 +294,22 @@ export const API_OPERATIONS: readonly ApiOperation[] = [
     access: 'admin',
     query: BatchListQuery,
     responses: { 200: { description: 'A page of batches with their key', content: json(AdminBatchList) } },
+  },
+  {
+    method: 'get',
+    path: '/v2/batches/{id}',
+    tag: 'batches',
+    summary: 'One batch of any key',
+    access: 'admin',
+    responses: { 200: { description: 'The batch with its key', content: json(AdminBatch) } },
+  },
+  {
+    method: 'post',
+    path: '/v2/batches/{id}/cancel',
+    tag: 'batches',
+    summary: 'Cancel a batch of any key; what finished is in its output file',
+    access: 'admin',
+    responses: { 200: { description: 'The batch, `cancelled`', content: json(AdminBatch) } },
   },
   {
     method: 'get',

@@ -1,8 +1,23 @@
+import path from 'node:path'
+import { execa } from 'execa'
 import { describe, expect, it } from 'vitest'
+import { AdminBatch } from '../../protocol/index.ts'
 import { chatLines, fileLines, isOver, uploadLines, waitForBatch } from '../support/batch-files.ts'
-import { useStack } from '../support/local-stack.ts'
+import { TEST_ADMIN_TOKEN, useStack } from '../support/local-stack.ts'
+import type { Stack } from '../support/local-stack.ts'
 import { createKey, openaiClient, servePool } from '../support/openai-stack.ts'
-import { useProcessCleanup } from '../support/processes.ts'
+import { REPO_ROOT, useProcessCleanup } from '../support/processes.ts'
+
+/** `llorch` with the stack's URL and admin token; its stdout, after checking it exited 0. */
+async function llorch(stack: Stack, args: string[]): Promise<string> {
+  const cli = path.join(REPO_ROOT, 'cli/llorch.ts')
+  const result = await execa(process.execPath, [cli, '--url', stack.url.toString(), '--admin-token', TEST_ADMIN_TOKEN, ...args], {
+    reject: false,
+    timeout: 30_000,
+  })
+  expect(result.exitCode, String(result.stderr)).toBe(0)
+  return String(result.stdout)
+}
 
 /** Fast enough that a hundred short lines finish in a few seconds on four slots. */
 const FAST = ['--tokens-per-second', '500']
@@ -76,6 +91,23 @@ describe('batch API with the official client', () => {
     expect(output).toHaveLength(completed)
     expect(unrun.every((line) => line.error?.code === 'batch_cancelled')).toBe(true)
     expect(new Set([...output, ...unrun].map((line) => line.custom_id)).size).toBe(40)
+  })
+
+  it("shows every key's batches to the operator: GET /v2/batches and llorch batches list, show, cancel", async () => {
+    const stack = currentStack()
+    await servePool(cleanup, stack, 'batch-model', { slots: 2, fakeArgs: FAST })
+    const { id: keyId, key } = await createKey(stack)
+    const client = openaiClient(stack, key)
+    const file = await uploadLines(client, chatLines('batch-model', 3))
+    const batch = await client.batches.create({ input_file_id: file.id, endpoint: '/v1/chat/completions', completion_window: '24h' })
+    await waitForBatch(client, batch.id, isOver)
+
+    const listed = await llorch(stack, ['batches', 'list'])
+    expect(listed.split('\n')[0]).toMatch(/^ID\s+KEY\s+STATUS\s+MODEL\s+DONE\s+FAILED\s+CREATED\s+PREDICTED END$/)
+    expect(listed.split('\n')[1]).toMatch(new RegExp(`^${batch.id}\\s+${keyId}\\s+completed\\s+batch-model\\s+3/3\\s+0`))
+    const shown = AdminBatch.parse(JSON.parse(await llorch(stack, ['--json', 'batches', 'show', batch.id])))
+    expect(shown).toMatchObject({ id: batch.id, api_key_id: keyId, status: 'completed' })
+    expect(await llorch(stack, ['batches', 'cancel', batch.id])).toBe(`batch ${batch.id} completed: 3 of 3 lines done`)
   })
 
   it('answers 404 to another key on every route of files and batches', async () => {

@@ -1,6 +1,7 @@
 import { DurableObject } from 'cloudflare:workers'
 import { BATCH_COMPLETION_WINDOW_MS, BATCH_TRANSITIONS, refusal, transition } from '../protocol/index.ts'
-import type { BatchEndpoint, BatchMetadata, BatchStatus, KeyLimits, OpenAIBatch, Refusal } from '../protocol/index.ts'
+import type { BatchStatus, OpenAIBatch } from '../protocol/index.ts'
+import type { BatchCaller, BatchSpec, ObjectResult, ViewedBatch } from './batch/batch-calls.ts'
 import { LineSplitter } from './batch/line-splitter.ts'
 import { LineStore } from './batch/line-store.ts'
 import type { StoredLine } from './batch/line-store.ts'
@@ -11,7 +12,7 @@ import type { LineTask } from './batch/line-task.ts'
 import { BatchValidator } from './batch/line-validation.ts'
 import { ENTERED_AT, StoredBatch, batchView, isBatchOver } from './batch/stored-batch.ts'
 import { jsonlBytes, newFileId, writeFile } from './batch/file-writer.ts'
-import { ALL_BATCHES_LISTING, keyListing } from './listing-object.ts'
+import { ALL_BATCHES_LISTING, keyListing } from './batch/listing-store.ts'
 import { countStorageWrite } from './runtime/cost-counts.ts'
 import { countedSql } from './storage/counted-sql.ts'
 import { guardEntryPoint } from './runtime/entry-point-guard.ts'
@@ -22,28 +23,6 @@ import { logError, logEvent } from './runtime/log.ts'
 export const BATCH_ALARM_INTERVAL_MS = 2_000
 /** How long the pool's count of ready slots (how many lines run at once) is trusted before it is asked again. */
 const SLOTS_REFRESH_MS = 1_000
-
-/** What the Worker hands over to create a batch; the request is validated, the models are the registry's. */
-export interface BatchSpec {
-  batchId: string
-  apiKeyId: string
-  keyLimits: KeyLimits
-  endpoint: BatchEndpoint
-  inputFileId: string
-  metadata: BatchMetadata | null
-  knownModels: string[]
-}
-
-export type BatchResult<T> = { ok: true; value: T } | Refusal
-
-/** Who asks: the key that made the batch sees it; the operator (the admin API) sees every batch. */
-export type BatchCaller = { apiKeyId: string } | { operator: true }
-
-/** A batch as it is shown, and the key that owns it (the admin API shows that too). */
-export interface ViewedBatch {
-  batch: OpenAIBatch
-  apiKeyId: string
-}
 
 const RECORD_KEY = 'batch'
 
@@ -72,7 +51,7 @@ export class BatchObject extends DurableObject<Bindings> {
   }
 
   /** Reads and checks every line of the input file; a batch with a bad line is `failed` with each named, a good one starts running. */
-  create(spec: BatchSpec): Promise<BatchResult<OpenAIBatch>> {
+  create(spec: BatchSpec): Promise<ObjectResult<OpenAIBatch>> {
     return this.#guard('create', async () => {
       if (this.#read()) return refusal('conflict', `batch ${spec.batchId} exists already`)
       const file = this.env.FILES.getByName(spec.inputFileId)
@@ -148,7 +127,7 @@ export class BatchObject extends DurableObject<Bindings> {
   }
 
   /** `GET /v1/batches/{id}` for the key that made it, `GET /v2/batches/{id}` for the operator. */
-  view(caller: BatchCaller): Promise<BatchResult<ViewedBatch>> {
+  view(caller: BatchCaller): Promise<ObjectResult<ViewedBatch>> {
     return this.#guard('view', () => {
       const batch = this.#visible(caller)
       return batch ? { ok: true, value: { batch: batchView(batch, Date.now()), apiKeyId: batch.apiKeyId } } : notFound(this.#batchId)
@@ -156,7 +135,7 @@ export class BatchObject extends DurableObject<Bindings> {
   }
 
   /** Stops the lines in flight and writes the files of what finished; answers the batch `cancelled`, or as it was if it had ended. */
-  cancel(caller: BatchCaller): Promise<BatchResult<ViewedBatch>> {
+  cancel(caller: BatchCaller): Promise<ObjectResult<ViewedBatch>> {
     return this.#guard('cancel', async () => {
       const batch = this.#visible(caller)
       if (!batch) return notFound(this.#batchId)

@@ -1,22 +1,14 @@
 import { DurableObject } from 'cloudflare:workers'
 import { FILE_MAX_BYTES, FILE_MAX_LINES, refusal } from '../protocol/index.ts'
-import type { FileDeleted, OpenAIFile, Refusal } from '../protocol/index.ts'
+import type { FileDeleted, OpenAIFile } from '../protocol/index.ts'
+import type { FileSummary, ObjectResult } from './batch/batch-calls.ts'
 import { FileStore, fileView, linesOf } from './batch/file-store.ts'
 import type { NewFile, StoredFile } from './batch/file-store.ts'
-import { keyListing } from './listing-object.ts'
+import { keyListing } from './batch/listing-store.ts'
 import { countedSql } from './storage/counted-sql.ts'
 import { guardEntryPoint } from './runtime/entry-point-guard.ts'
 import type { Bindings } from './runtime/env.ts'
 import { logEvent } from './runtime/log.ts'
-
-export type FileResult<T> = { ok: true; value: T } | Refusal
-
-/** What a batch reads of its input file: the record and how many parts to read. */
-export interface FileSummary {
-  purpose: OpenAIFile['purpose']
-  lines: number
-  parts: number
-}
 
 const notFound = (fileId: string) => refusal('not_found', `no file "${fileId}" for this API key`, { param: 'file_id' })
 
@@ -39,7 +31,7 @@ export class FileObject extends DurableObject<Bindings> {
   }
 
   /** Adds bytes at the end; past 200 MB or 50,000 lines the upload is refused and the file dropped. */
-  append(bytes: Uint8Array): Promise<FileResult<null>> {
+  append(bytes: Uint8Array): Promise<ObjectResult<null>> {
     return this.#guard('append', () => {
       const file = this.#store.read()
       if (!file || file.status !== 'uploaded') return refusal('conflict', 'the file is not being written')
@@ -53,7 +45,7 @@ export class FileObject extends DurableObject<Bindings> {
   }
 
   /** The file is whole: it is listed for its key and can be read. */
-  seal(): Promise<FileResult<OpenAIFile>> {
+  seal(): Promise<ObjectResult<OpenAIFile>> {
     return this.#guard('seal', async () => {
       const file = this.#store.read()
       if (!file) return refusal('conflict', 'the file is not being written')
@@ -66,7 +58,7 @@ export class FileObject extends DurableObject<Bindings> {
     })
   }
 
-  view({ apiKeyId }: { apiKeyId: string }): Promise<FileResult<OpenAIFile>> {
+  view({ apiKeyId }: { apiKeyId: string }): Promise<ObjectResult<OpenAIFile>> {
     return this.#guard('view', () => {
       const file = this.#owned(apiKeyId)
       return file ? { ok: true, value: fileView(file) } : notFound(this.#fileId)
@@ -74,7 +66,7 @@ export class FileObject extends DurableObject<Bindings> {
   }
 
   /** What a batch needs to read the file, for the key that owns it. */
-  summary({ apiKeyId }: { apiKeyId: string }): Promise<FileResult<FileSummary>> {
+  summary({ apiKeyId }: { apiKeyId: string }): Promise<ObjectResult<FileSummary>> {
     return this.#guard('summary', () => {
       const file = this.#owned(apiKeyId)
       return file ? { ok: true, value: { purpose: file.purpose, lines: linesOf(file), parts: file.parts } } : notFound(this.#fileId)
@@ -82,7 +74,7 @@ export class FileObject extends DurableObject<Bindings> {
   }
 
   /** One part of the content, in order from 0; null past the last. */
-  part({ apiKeyId, index }: { apiKeyId: string; index: number }): Promise<FileResult<Uint8Array | null>> {
+  part({ apiKeyId, index }: { apiKeyId: string; index: number }): Promise<ObjectResult<Uint8Array | null>> {
     return this.#guard('part', () => {
       const file = this.#owned(apiKeyId)
       if (!file) return notFound(this.#fileId)
@@ -90,7 +82,7 @@ export class FileObject extends DurableObject<Bindings> {
     })
   }
 
-  remove({ apiKeyId }: { apiKeyId: string }): Promise<FileResult<FileDeleted>> {
+  remove({ apiKeyId }: { apiKeyId: string }): Promise<ObjectResult<FileDeleted>> {
     return this.#guard('remove', async () => {
       const file = this.#owned(apiKeyId)
       if (!file) return notFound(this.#fileId)

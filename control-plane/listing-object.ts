@@ -5,10 +5,6 @@ import { countedSql } from './storage/counted-sql.ts'
 import { guardEntryPoint } from './runtime/entry-point-guard.ts'
 import type { Bindings } from './runtime/env.ts'
 
-/** The listing of one API key's files and batches is named by this; the admin's list of every batch by `ALL_BATCHES_LISTING`. */
-export const keyListing = (apiKeyId: string) => `key:${apiKeyId}`
-export const ALL_BATCHES_LISTING = 'all-batches'
-
 /**
  * An index of files and batches: which exist and in what order they were made, for the list
  * routes. The objects themselves hold the records and answer who owns them; a listing only

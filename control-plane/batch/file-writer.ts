@@ -1,6 +1,6 @@
 import type { OpenAIFile } from '../../protocol/index.ts'
 import type { Bindings } from '../runtime/env.ts'
-import type { FileResult } from '../file-object.ts'
+import type { ObjectResult } from './batch-calls.ts'
 import { FILE_PART_BYTES } from './file-store.ts'
 import type { NewFile } from './file-store.ts'
 
@@ -32,7 +32,7 @@ async function* pieces(chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>)
 }
 
 /** Writes a whole file to its object (`FILES`, named by its id) and seals it; a refusal (a limit passed) leaves no file. */
-export async function writeFile(env: Bindings, meta: NewFile, chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>): Promise<FileResult<OpenAIFile>> {
+export async function writeFile(env: Bindings, meta: NewFile, chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>): Promise<ObjectResult<OpenAIFile>> {
   const file = env.FILES.getByName(meta.id)
   await file.begin(meta)
   for await (const piece of pieces(chunks)) {

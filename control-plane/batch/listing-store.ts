@@ -2,6 +2,10 @@ import { z } from 'zod'
 import type { SqlExec } from '../storage/counted-sql.ts'
 import { sqlRow, sqlRows } from '../storage/sql-rows.ts'
 
+/** The listing of one API key's files and batches is named by this; the admin's list of every batch by `ALL_BATCHES_LISTING`. */
+export const keyListing = (apiKeyId: string) => `key:${apiKeyId}`
+export const ALL_BATCHES_LISTING = 'all-batches'
+
 /** What a listing indexes: files and batches. */
 export const ListedKind = z.enum(['file', 'batch'])
 export type ListedKind = z.infer<typeof ListedKind>

@@ -1,10 +1,10 @@
 import { Hono } from 'hono'
 import { BatchId, BatchListQuery, refusalError } from '../../protocol/index.ts'
 import type { AdminBatch, AdminBatchList } from '../../protocol/index.ts'
-import type { ViewedBatch } from '../batch-object.ts'
+import type { ViewedBatch } from '../batch/batch-calls.ts'
 import { pathId } from '../batch/batch-caller.ts'
 import { itemOf, listBody } from '../batch/list-body.ts'
-import { ALL_BATCHES_LISTING } from '../listing-object.ts'
+import { ALL_BATCHES_LISTING } from '../batch/listing-store.ts'
 import { readQuery } from '../middleware/validate-query.ts'
 import type { AppEnv } from '../runtime/env.ts'
 

@@ -1,5 +1,5 @@
 import { DurableObject } from 'cloudflare:workers'
-import { BATCH_COMPLETION_WINDOW_MS, BATCH_TRANSITIONS, refusal, transition } from '../protocol/index.ts'
+import { BATCH_COMPLETION_WINDOW_MS, BATCH_TRANSITIONS, NO_BATCH_LINES, refusal, transition } from '../protocol/index.ts'
 import type { BatchStatus, OpenAIBatch } from '../protocol/index.ts'
 import type { BatchCaller, BatchSpec, ObjectResult, ViewedBatch } from './batch/batch-calls.ts'
 import { LineSplitter } from './batch/line-splitter.ts'
@@ -10,7 +10,7 @@ import type { LineRun } from './batch/line-outcome.ts'
 import { startLineTask } from './batch/line-task.ts'
 import type { LineTask } from './batch/line-task.ts'
 import { BatchValidator } from './batch/line-validation.ts'
-import { ENTERED_AT, StoredBatch, batchView, isBatchOver } from './batch/stored-batch.ts'
+import { ENTERED_AT, StoredBatch, batchView, isBatchOver, lineCountsOf, unreported } from './batch/stored-batch.ts'
 import { jsonlBytes, newFileId, writeFile } from './batch/file-writer.ts'
 import { ALL_BATCHES_LISTING, keyListing } from './batch/listing-store.ts'
 import { countStorageWrite } from './runtime/cost-counts.ts'
@@ -88,6 +88,9 @@ export class BatchObject extends DurableObject<Bindings> {
         failed: 0,
         inputTokens: 0,
         outputTokens: 0,
+        retried: 0,
+        unrun: 0,
+        reported: { ...NO_BATCH_LINES },
       }
       this.#batch = batch
       this.#save()
@@ -161,6 +164,7 @@ export class BatchObject extends DurableObject<Bindings> {
         await this.#stopRunning()
       }
       await this.#pump()
+      await this.#reportLines(batch)
       if (!isBatchOver(batch.status)) await this.ctx.storage.setAlarm(Date.now() + BATCH_ALARM_INTERVAL_MS)
     })
   }
@@ -257,7 +261,10 @@ export class BatchObject extends DurableObject<Bindings> {
       batch.outputTokens += outcome.usage.completionTokens
     }
     if (outcome.kind === 'error' && this.#lines.finish(line.line, attempt, { ok: false, output })) batch.failed += 1
-    if (outcome.kind === 'retry') this.#lines.retry(line.line, attempt, { notBefore: now + outcome.delayMs, refund: !outcome.spent })
+    if (outcome.kind === 'retry') {
+      this.#lines.retry(line.line, attempt, { notBefore: now + outcome.delayMs, refund: !outcome.spent })
+      if (outcome.spent) batch.retried += 1
+    }
     if (outcome.kind === 'stopped') this.#lines.retry(line.line, attempt, { notBefore: now, refund: true })
     if (outcome.kind !== 'output')
       logEvent('batch.line_ended', { batch: batch.id, line: line.line, attempt, outcome: outcome.kind, code: run.ok ? null : run.error.code })
@@ -294,7 +301,9 @@ export class BatchObject extends DurableObject<Bindings> {
     const errors = [...this.#lines.outputs(false), ...unrun]
     batch.outputFileId = outputs.length > 0 ? await this.#writeOutput(batch, batch.outputFileId, 'output', outputs) : null
     batch.errorFileId = errors.length > 0 ? await this.#writeOutput(batch, batch.errorFileId, 'error', errors) : null
+    batch.unrun = unrun.length
     this.#move(batch, batch.status === 'cancelling' ? 'cancelled' : expired ? 'expired' : 'completed', Date.now())
+    await this.#reportLines(batch)
     logEvent('batch.ended', {
       batch: batch.id,
       key: batch.apiKeyId,
@@ -303,6 +312,20 @@ export class BatchObject extends DurableObject<Bindings> {
       failed: batch.failed,
       unrun: unrun.length,
     })
+  }
+
+  /** Adds the lines that ended since the last report to the fleet's count; one that fails is sent with the next. */
+  async #reportLines(batch: StoredBatch): Promise<void> {
+    const counts = lineCountsOf(batch)
+    const delta = unreported(counts, batch.reported)
+    if (!delta) return
+    try {
+      await this.env.LISTINGS.getByName(ALL_BATCHES_LISTING).countLines(delta)
+      batch.reported = counts
+      this.#save()
+    } catch (error) {
+      logError('batch.count_failed', { batch: batch.id, error: String(error) })
+    }
   }
 
   /** Writes one of the batch's files (again, under the same id, when a restart interrupted the first write). */

@@ -1,4 +1,6 @@
 import { DurableObject } from 'cloudflare:workers'
+import type { BatchLineCounts } from '../protocol/index.ts'
+import { LineCounts } from './batch/line-counts.ts'
 import { ListingStore } from './batch/listing-store.ts'
 import type { ListPage, ListedEntry, ListedKind, ListedPage } from './batch/listing-store.ts'
 import { countedSql } from './storage/counted-sql.ts'
@@ -12,10 +14,13 @@ import type { Bindings } from './runtime/env.ts'
  */
 export class ListingObject extends DurableObject<Bindings> {
   readonly #store: ListingStore
+  readonly #lineCounts: LineCounts
 
   constructor(ctx: DurableObjectState, env: Bindings) {
     super(ctx, env)
-    this.#store = new ListingStore(countedSql(ctx.storage.sql))
+    const sql = countedSql(ctx.storage.sql)
+    this.#store = new ListingStore(sql)
+    this.#lineCounts = new LineCounts(sql)
   }
 
   add(entry: ListedEntry): Promise<void> {
@@ -28,6 +33,15 @@ export class ListingObject extends DurableObject<Bindings> {
 
   page(request: ListPage): Promise<ListedPage> {
     return this.#guard('page', () => this.#store.page(request))
+  }
+
+  /** A batch's lines that ended since it last said. */
+  countLines(delta: BatchLineCounts): Promise<void> {
+    return this.#guard('countLines', () => this.#lineCounts.add(delta))
+  }
+
+  lineCounts(): Promise<BatchLineCounts> {
+    return this.#guard('lineCounts', () => this.#lineCounts.read())
   }
 
   #guard<T>(method: string, work: () => T | Promise<T>): Promise<T> {

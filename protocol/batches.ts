@@ -163,6 +163,22 @@ export const BatchOutputLine = z.object({
 })
 export type BatchOutputLine = z.infer<typeof BatchOutputLine>
 
+/**
+ * How batch lines ended, counted over every batch for `/metrics`: `completed` and `failed` lines
+ * are in the output and error files, `retried` runs failed and ran again, `unrun` lines never
+ * finished before their batch was cancelled or expired.
+ */
+export const BatchLineOutcome = z.enum(['completed', 'failed', 'retried', 'unrun'])
+export type BatchLineOutcome = z.infer<typeof BatchLineOutcome>
+export const BatchLineCounts = z.object({
+  completed: z.int().nonnegative(),
+  failed: z.int().nonnegative(),
+  retried: z.int().nonnegative(),
+  unrun: z.int().nonnegative(),
+}) satisfies z.ZodType<Record<BatchLineOutcome, number>>
+export type BatchLineCounts = z.infer<typeof BatchLineCounts>
+export const NO_BATCH_LINES: BatchLineCounts = { completed: 0, failed: 0, retried: 0, unrun: 0 }
+
 /** `GET /v2/batches`: every key's batches, newest first, each with its key, for the admin. */
 export const AdminBatch = OpenAIBatch.extend({ api_key_id: z.string() })
 export type AdminBatch = z.infer<typeof AdminBatch>

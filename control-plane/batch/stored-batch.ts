@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import { BatchEndpoint, BatchError, BatchMetadata, BatchStatus, KeyLimits } from '../../protocol/index.ts'
+import { BatchEndpoint, BatchError, BatchLineCounts, BatchLineOutcome, BatchMetadata, BatchStatus, KeyLimits, NO_BATCH_LINES } from '../../protocol/index.ts'
 import type { OpenAIBatch } from '../../protocol/index.ts'
 
 /** What a batch's object keeps of it beside its lines: enough to answer `GET /v1/batches/{id}` and to go on after a restart. */
@@ -30,8 +30,28 @@ export const StoredBatch = z.object({
   failed: z.int().nonnegative(),
   inputTokens: z.int().nonnegative(),
   outputTokens: z.int().nonnegative(),
+  /** Runs that failed and ran again, and lines never finished (cancel, expiry): counted for `/metrics` only. */
+  retried: z.int().nonnegative(),
+  unrun: z.int().nonnegative(),
+  /** The line counts the fleet's count (`/metrics`) has of this batch already. */
+  reported: BatchLineCounts,
 })
 export type StoredBatch = z.infer<typeof StoredBatch>
+
+export function lineCountsOf(batch: StoredBatch): BatchLineCounts {
+  return { completed: batch.completed, failed: batch.failed, retried: batch.retried, unrun: batch.unrun }
+}
+
+/** What `counts` adds to what was reported already; null when nothing. */
+export function unreported(counts: BatchLineCounts, reported: BatchLineCounts): BatchLineCounts | null {
+  const delta = { ...NO_BATCH_LINES }
+  let any = false
+  for (const outcome of BatchLineOutcome.options) {
+    delta[outcome] = counts[outcome] - reported[outcome]
+    if (delta[outcome] !== 0) any = true
+  }
+  return any ? delta : null
+}
 
 /** The final states: nothing runs or changes any more. */
 export function isBatchOver(status: BatchStatus): boolean {

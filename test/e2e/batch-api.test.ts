@@ -55,6 +55,9 @@ describe('batch API with the official client', () => {
     const listed = await client.batches.list({ limit: 1 })
     expect(listed.data.map((batch) => batch.id)).toEqual([created.id])
     expect((await client.files.retrieve(done.output_file_id ?? '')).purpose).toBe('batch_output')
+    const metrics = await (await stack.admin('GET', '/metrics')).text()
+    expect(metrics).toContain('llorch_batch_lines_total{outcome="completed"} 100')
+    expect(metrics).toContain('llorch_batch_lines_total{outcome="failed"} 0')
   })
 
   it('fails a batch with a bad line, naming the line and the field, and runs none of it', async () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { LINE_TRANSITIONS, moveLine } from '../../../../control-plane/batch/line-states.ts'
-import { batchView, predictedCompletionAt } from '../../../../control-plane/batch/stored-batch.ts'
+import { batchView, lineCountsOf, predictedCompletionAt, unreported } from '../../../../control-plane/batch/stored-batch.ts'
 import type { StoredBatch } from '../../../../control-plane/batch/stored-batch.ts'
 import { BATCH_TRANSITIONS, IllegalTransitionError, OpenAIBatch, transition } from '../../../../protocol/index.ts'
 import type { BatchStatus } from '../../../../protocol/index.ts'
@@ -31,6 +31,9 @@ const batch: StoredBatch = {
   failed: 1,
   inputTokens: 30,
   outputTokens: 12,
+  retried: 2,
+  unrun: 0,
+  reported: { completed: 1, failed: 1, retried: 0, unrun: 0 },
 }
 
 describe('batch states', () => {
@@ -63,5 +66,10 @@ describe('batch states', () => {
     expect(predictedCompletionAt(batch, now)).toBe(now + 6_000)
     expect(predictedCompletionAt({ ...batch, status: 'completed' }, now)).toBeNull()
     expect(predictedCompletionAt({ ...batch, completed: 0, failed: 0 }, now)).toBeNull()
+  })
+
+  it('reports to /metrics only the lines that ended since the last report', () => {
+    expect(unreported(lineCountsOf(batch), batch.reported)).toEqual({ completed: 2, failed: 0, retried: 2, unrun: 0 })
+    expect(unreported(lineCountsOf(batch), lineCountsOf(batch))).toBeNull()
   })
 })

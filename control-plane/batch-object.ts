@@ -8,6 +8,7 @@ import type { StoredLine } from './batch/line-store.ts'
 import { lineOutcome, outputLineOf, unrunLineOf } from './batch/line-outcome.ts'
 import type { LineRun } from './batch/line-outcome.ts'
 import { startLineTask } from './batch/line-task.ts'
+import { PoolCapacity } from './batch/pool-capacity.ts'
 import type { LineTask } from './batch/line-task.ts'
 import { BatchValidator } from './batch/line-validation.ts'
 import { ENTERED_AT, StoredBatch, batchView, isBatchOver, lineCountsOf, unreported } from './batch/stored-batch.ts'
@@ -21,8 +22,6 @@ import { logError, logEvent } from './runtime/log.ts'
 
 /** While a batch is not over its object wakes this often: to go on after a restart, to run lines whose wait ended, and to expire it. */
 export const BATCH_ALARM_INTERVAL_MS = 2_000
-/** How long the pool's count of ready slots (how many lines run at once) is trusted before it is asked again. */
-const SLOTS_REFRESH_MS = 1_000
 
 const RECORD_KEY = 'batch'
 
@@ -30,8 +29,9 @@ const notFound = (batchId: string) => refusal('not_found', `no batch "${batchId}
 
 /**
  * One batch of `/v1/batches`, named by its id: its record, its lines and their outputs. Each line
- * runs as a task of class `batch` in its pool, as many at once as the pool has ready slots (the
- * queue serves interactive tasks first, so lines take only the slots interactive traffic leaves).
+ * runs as a task of class `batch` in its pool, as many at once as the pool's `batch_slot_share`
+ * of its ready slots (the queue serves interactive tasks first, so lines take only the slots
+ * interactive traffic leaves).
  * A line's output is stored in the same write that marks it done, so a line runs again only
  * when it has none; after a restart the lines that were running run again, found by the alarm.
  */
@@ -40,7 +40,7 @@ export class BatchObject extends DurableObject<Bindings> {
   #batch: StoredBatch | null | undefined = undefined
   readonly #running = new Map<number, LineTask>()
   readonly #results = new Set<Promise<void>>()
-  #slots = { count: 1, readAt: 0 }
+  #capacity: PoolCapacity | null = null
   #pumping = false
   #pumpAgain = false
   #finishing: Promise<void> | null = null
@@ -207,7 +207,7 @@ export class BatchObject extends DurableObject<Bindings> {
         this.#pumpAgain = false
         const batch = this.#batch
         if (!batch || batch.status !== 'in_progress') break
-        const slots = await this.#readySlots(batch)
+        const slots = await this.#linesAtOnce(batch)
         for (let next = this.#lines.nextDue(Date.now()); next && this.#running.size < slots; next = this.#lines.nextDue(Date.now())) this.#run(batch, next)
       } while (this.#pumpAgain)
     } finally {
@@ -216,18 +216,11 @@ export class BatchObject extends DurableObject<Bindings> {
     await this.#finishIfDone()
   }
 
-  /** Ready slots of the batch's pool: as many lines run at once, one at least (which starts an on-demand replica). */
-  async #readySlots(batch: StoredBatch): Promise<number> {
-    const now = Date.now()
-    if (now - this.#slots.readAt < SLOTS_REFRESH_MS || batch.model === null) return this.#slots.count
-    try {
-      const status = await this.env.POOLS.getByName(batch.model).status()
-      const ready = status.replicas.filter((r) => r.state === 'ready').reduce((sum, r) => sum + r.slots, 0)
-      this.#slots = { count: Math.max(1, ready), readAt: now }
-    } catch (error) {
-      logError('batch.slots_unknown', { batch: batch.id, pool: batch.model, error: String(error) })
-    }
-    return this.#slots.count
+  /** Lines that may run at once: the batch's share of its pool's ready slots. */
+  #linesAtOnce(batch: StoredBatch): Promise<number> {
+    if (batch.model === null) return Promise.resolve(1)
+    this.#capacity ??= new PoolCapacity(this.env, batch.model)
+    return this.#capacity.lines(Date.now())
   }
 
   #run(batch: StoredBatch, line: StoredLine): void {

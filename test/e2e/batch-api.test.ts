@@ -6,7 +6,7 @@ import { chatLines, fileLines, isOver, uploadLines, waitForBatch } from '../supp
 import { TEST_ADMIN_TOKEN, useStack } from '../support/local-stack.ts'
 import type { Stack } from '../support/local-stack.ts'
 import { createKey, openaiClient, servePool } from '../support/openai-stack.ts'
-import { REPO_ROOT, useProcessCleanup } from '../support/processes.ts'
+import { REPO_ROOT, fakeEngineStats, useProcessCleanup } from '../support/processes.ts'
 
 /** `llorch` with the stack's URL and admin token; its stdout, after checking it exited 0. */
 async function llorch(stack: Stack, args: string[]): Promise<string> {
@@ -58,6 +58,17 @@ describe('batch API with the official client', () => {
     const metrics = await (await stack.admin('GET', '/metrics')).text()
     expect(metrics).toContain('llorch_batch_lines_total{outcome="completed"} 100')
     expect(metrics).toContain('llorch_batch_lines_total{outcome="failed"} 0')
+  })
+
+  it("holds at most the pool's batch_slot_share of its slots", async () => {
+    const stack = currentStack()
+    const { engineUrl } = await servePool(cleanup, stack, 'batch-model', { slots: 4, fakeArgs: ['--tokens-per-second', '100'] })
+    expect((await stack.admin('PATCH', '/v2/pools/batch-model', { batch_slot_share: 0.5 })).status).toBe(200)
+    const client = openaiClient(stack, (await createKey(stack)).key)
+    const file = await uploadLines(client, chatLines('batch-model', 12, 10))
+    const batch = await client.batches.create({ input_file_id: file.id, endpoint: '/v1/chat/completions', completion_window: '24h' })
+    expect(await waitForBatch(client, batch.id, isOver)).toMatchObject({ status: 'completed', request_counts: { completed: 12 } })
+    expect((await fakeEngineStats(engineUrl)).max_active).toBe(2)
   })
 
   it('fails a batch with a bad line, naming the line and the field, and runs none of it', async () => {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { LINE_TRANSITIONS, moveLine } from '../../../../control-plane/batch/line-states.ts'
+import { linesAtOnce } from '../../../../control-plane/batch/lines-at-once.ts'
 import { batchView, lineCountsOf, predictedCompletionAt, unreported } from '../../../../control-plane/batch/stored-batch.ts'
 import type { StoredBatch } from '../../../../control-plane/batch/stored-batch.ts'
 import { BATCH_TRANSITIONS, IllegalTransitionError, OpenAIBatch, transition } from '../../../../protocol/index.ts'
@@ -71,5 +72,12 @@ describe('batch states', () => {
   it('reports to /metrics only the lines that ended since the last report', () => {
     expect(unreported(lineCountsOf(batch), batch.reported)).toEqual({ completed: 2, failed: 0, retried: 2, unrun: 0 })
     expect(unreported(lineCountsOf(batch), lineCountsOf(batch))).toBeNull()
+  })
+
+  it("runs the pool's share of its ready slots at once, one line at least", () => {
+    expect(linesAtOnce(8, 1)).toBe(8)
+    expect(linesAtOnce(8, 0.5)).toBe(4)
+    expect(linesAtOnce(3, 0.5)).toBe(1)
+    expect(linesAtOnce(0, 1)).toBe(1)
   })
 })

@@ -12,6 +12,12 @@ export const BATCH_LINE_BACKOFF_MS = 1_000
  */
 const NOT_NOW: ReadonlySet<ErrorCode> = new Set(['no_replica', 'queue_full', 'queue_timeout', 'rate_limit_rpm', 'rate_limit_tpm', 'rate_limit_concurrency'])
 
+/**
+ * Failures a streaming client is not offered again, because it saw tokens before them (an engine
+ * that crashed mid-reply), but a batch line is: its reply is stored only whole, so nobody saw any.
+ */
+const RUN_AGAIN: ReadonlySet<ErrorCode> = new Set(['engine_error', 'deadline_exceeded'])
+
 /** How one run of a line ended, as its task told it. */
 export type LineRun =
   | { ok: true; body: unknown; promptTokens: number; completionTokens: number }
@@ -35,7 +41,7 @@ export function lineOutcome(run: LineRun, { attempts, stopping }: { attempts: nu
   const { code, retriable, retryAfterSeconds } = run.error
   if (stopping && (code === 'cancelled' || retriable)) return { kind: 'stopped' }
   if (NOT_NOW.has(code)) return { kind: 'retry', spent: false, delayMs: retryAfterSeconds !== undefined ? retryAfterSeconds * 1000 : BATCH_LINE_BACKOFF_MS }
-  if (retriable && attempts < BATCH_LINE_MAX_ATTEMPTS) return { kind: 'retry', spent: true, delayMs: BATCH_LINE_BACKOFF_MS }
+  if ((retriable || RUN_AGAIN.has(code)) && attempts < BATCH_LINE_MAX_ATTEMPTS) return { kind: 'retry', spent: true, delayMs: BATCH_LINE_BACKOFF_MS }
   return { kind: 'error' }
 }
 

@@ -40,6 +40,15 @@ describe('batch durability', () => {
     await expectEveryLineOnce(client, batch.id)
   })
 
+  it('loses and duplicates no line when its engine keeps crashing mid-reply', async () => {
+    const stack = currentStack()
+    const restartFast = { restart: { initial_delay_ms: 100, max_delay_ms: 500 } }
+    await servePool(cleanup, stack, 'durable-model', { slots: 2, fakeArgs: [...PACED, '--crash-after-tokens', '60'], overrides: restartFast })
+    const client = openaiClient(stack, (await createKey(stack)).key)
+    const batch = await startBatch(client)
+    await expectEveryLineOnce(client, batch.id)
+  })
+
   it('loses and duplicates no line when the control plane restarts mid-batch', async () => {
     const stack = currentStack()
     await servePool(cleanup, stack, 'durable-model', { slots: 2, fakeArgs: PACED })

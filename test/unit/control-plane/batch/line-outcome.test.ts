@@ -15,10 +15,12 @@ describe('batch line outcome', () => {
     expect(lineOutcome(ok, { attempts: 1, stopping: false })).toEqual({ kind: 'output', usage: { promptTokens: 3, completionTokens: 5 } })
   })
 
-  it(`runs a line that failed retriably again, ${BATCH_LINE_MAX_ATTEMPTS} runs at most, then stores its error`, () => {
+  it(`runs a line whose engine failed it again, ${BATCH_LINE_MAX_ATTEMPTS} runs at most, then stores its error`, () => {
     expect(lineOutcome(failed('node_lost'), { attempts: 1, stopping: false })).toEqual({ kind: 'retry', spent: true, delayMs: BATCH_LINE_BACKOFF_MS })
     expect(lineOutcome(failed('node_lost'), { attempts: BATCH_LINE_MAX_ATTEMPTS, stopping: false })).toEqual({ kind: 'error' })
-    expect(lineOutcome(failed('engine_error'), { attempts: 1, stopping: false })).toEqual({ kind: 'error' })
+    expect(lineOutcome(failed('engine_error'), { attempts: 1, stopping: false })).toMatchObject({ kind: 'retry', spent: true })
+    expect(lineOutcome(failed('engine_error'), { attempts: BATCH_LINE_MAX_ATTEMPTS, stopping: false })).toEqual({ kind: 'error' })
+    expect(lineOutcome(failed('invalid_request'), { attempts: 1, stopping: false })).toEqual({ kind: 'error' })
   })
 
   it('waits without spending an attempt when the pool says not now', () => {

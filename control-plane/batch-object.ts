@@ -1,5 +1,5 @@
 import { DurableObject } from 'cloudflare:workers'
-import { BATCH_COMPLETION_WINDOW_MS, BATCH_TRANSITIONS, NO_BATCH_LINES, refusal, transition } from '../protocol/index.ts'
+import { BATCH_TRANSITIONS, refusal, transition } from '../protocol/index.ts'
 import type { BatchStatus, OpenAIBatch } from '../protocol/index.ts'
 import type { BatchCaller, BatchSpec, ObjectResult, ViewedBatch } from './batch/batch-calls.ts'
 import { LineSplitter } from './batch/line-splitter.ts'
@@ -11,7 +11,7 @@ import { startLineTask } from './batch/line-task.ts'
 import { PoolCapacity } from './batch/pool-capacity.ts'
 import type { LineTask } from './batch/line-task.ts'
 import { BatchValidator } from './batch/line-validation.ts'
-import { ENTERED_AT, StoredBatch, batchView, isBatchOver, lineCountsOf, unreported } from './batch/stored-batch.ts'
+import { ENTERED_AT, StoredBatch, batchView, isBatchOver, lineCountsOf, newBatch, unreported } from './batch/stored-batch.ts'
 import { jsonlBytes, newFileId, writeFile } from './batch/file-writer.ts'
 import { ALL_BATCHES_LISTING, keyListing } from './batch/listing-store.ts'
 import { countStorageWrite } from './runtime/cost-counts.ts'
@@ -62,36 +62,7 @@ export class BatchObject extends DurableObject<Bindings> {
           param: 'input_file_id',
         })
       const now = Date.now()
-      const batch: StoredBatch = {
-        id: spec.batchId,
-        apiKeyId: spec.apiKeyId,
-        keyLimits: spec.keyLimits,
-        endpoint: spec.endpoint,
-        inputFileId: spec.inputFileId,
-        model: null,
-        metadata: spec.metadata,
-        status: 'validating',
-        errors: [],
-        outputFileId: null,
-        errorFileId: null,
-        createdAt: now,
-        expiresAt: now + BATCH_COMPLETION_WINDOW_MS,
-        inProgressAt: null,
-        finalizingAt: null,
-        completedAt: null,
-        failedAt: null,
-        expiredAt: null,
-        cancellingAt: null,
-        cancelledAt: null,
-        total: 0,
-        completed: 0,
-        failed: 0,
-        inputTokens: 0,
-        outputTokens: 0,
-        retried: 0,
-        unrun: 0,
-        reported: { ...NO_BATCH_LINES },
-      }
+      const batch = newBatch(spec, now)
       this.#batch = batch
       this.#save()
       const validator = new BatchValidator({ endpoint: spec.endpoint, knownModels: spec.knownModels })
@@ -335,7 +306,6 @@ export class BatchObject extends DurableObject<Bindings> {
       filename: `${batch.id}_${kind}.jsonl`,
       purpose: 'batch_output' as const,
       createdAt: Date.now(),
-      expiresAt: null,
     }
     const written = await writeFile(this.env, meta, jsonlBytes(lines))
     if (!written.ok) logError('batch.file_write_failed', { batch: batch.id, file: id, error: written.error.message })

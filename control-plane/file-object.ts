@@ -10,6 +10,9 @@ import { guardEntryPoint } from './runtime/entry-point-guard.ts'
 import type { Bindings } from './runtime/env.ts'
 import { logEvent } from './runtime/log.ts'
 
+/** A file still being written this long after it began was abandoned (its upload broke off): its parts are dropped. */
+export const UPLOAD_ABANDONED_MS = 3_600_000
+
 const notFound = (fileId: string) => refusal('not_found', `no file "${fileId}" for this API key`, { param: 'file_id' })
 
 /**
@@ -27,7 +30,10 @@ export class FileObject extends DurableObject<Bindings> {
 
   /** Starts the file empty: an upload, or a batch's output written (again). */
   begin(meta: NewFile): Promise<void> {
-    return this.#guard('begin', () => void this.#store.begin(meta))
+    return this.#guard('begin', async () => {
+      this.#store.begin(meta)
+      await this.ctx.storage.setAlarm(meta.createdAt + UPLOAD_ABANDONED_MS)
+    })
   }
 
   /** Adds bytes at the end; past 200 MB or 50,000 lines the upload is refused and the file dropped. */
@@ -44,16 +50,18 @@ export class FileObject extends DurableObject<Bindings> {
     })
   }
 
-  /** The file is whole: it is listed for its key and can be read. */
-  seal(): Promise<ObjectResult<OpenAIFile>> {
+  /** The file is whole: it is listed for its key and can be read, until `expiresAt` when one is given. */
+  seal({ expiresAt }: { expiresAt: number | null }): Promise<ObjectResult<OpenAIFile>> {
     return this.#guard('seal', async () => {
       const file = this.#store.read()
-      if (!file) return refusal('conflict', 'the file is not being written')
+      if (!file || file.status !== 'uploaded') return refusal('conflict', 'the file is not being written')
       file.status = 'processed'
+      file.expiresAt = expiresAt
       this.#store.write(file)
       const listing = this.env.LISTINGS.getByName(keyListing(file.apiKeyId))
       await listing.add({ kind: 'file', id: file.id, apiKeyId: file.apiKeyId, tag: file.purpose, createdAt: file.createdAt })
       if (file.expiresAt !== null) await this.ctx.storage.setAlarm(file.expiresAt)
+      else await this.ctx.storage.deleteAlarm()
       return { ok: true, value: fileView(file) }
     })
   }
@@ -91,10 +99,22 @@ export class FileObject extends DurableObject<Bindings> {
     })
   }
 
-  /** The file expired. */
+  /** A file being written that never was sealed: dropped. */
+  discard(): Promise<void> {
+    return this.#guard('discard', () => {
+      const file = this.#store.read()
+      if (file?.status === 'uploaded') this.#store.clear()
+    })
+  }
+
+  /** The file expired, or its upload was abandoned. */
   override alarm(): Promise<void> {
     return this.#guard('alarm', async () => {
       const file = this.#store.read()
+      if (file?.status === 'uploaded') {
+        logEvent('file.upload_abandoned', { file: file.id, key: file.apiKeyId, bytes: file.bytes })
+        return this.#store.clear()
+      }
       if (!file || file.expiresAt === null) return
       if (Date.now() < file.expiresAt) return this.ctx.storage.setAlarm(file.expiresAt)
       logEvent('file.expired', { file: file.id, key: file.apiKeyId })

@@ -28,7 +28,7 @@ export const StoredFile = z.object({
 })
 export type StoredFile = z.infer<typeof StoredFile>
 
-export type NewFile = Pick<StoredFile, 'id' | 'apiKeyId' | 'filename' | 'purpose' | 'createdAt' | 'expiresAt'>
+export type NewFile = Pick<StoredFile, 'id' | 'apiKeyId' | 'filename' | 'purpose' | 'createdAt'>
 
 /** Why an append was refused: the file went past one of its limits. */
 export type AppendRefusal = { limit: 'bytes'; max: number } | { limit: 'lines'; max: number }
@@ -86,7 +86,7 @@ export class FileStore {
   /** A new, empty file; whatever was here before (an output file written again after a restart) is dropped. */
   begin(meta: NewFile): StoredFile {
     this.#sql.exec('DELETE FROM parts')
-    const file: StoredFile = { ...meta, status: 'uploaded', bytes: 0, newlines: 0, endsWithNewline: false, parts: 0 }
+    const file: StoredFile = { ...meta, status: 'uploaded', expiresAt: null, bytes: 0, newlines: 0, endsWithNewline: false, parts: 0 }
     this.write(file)
     return file
   }

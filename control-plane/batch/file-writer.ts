@@ -31,15 +31,22 @@ async function* pieces(chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>)
   if (heldBytes > 0) yield flush()
 }
 
-/** Writes a whole file to its object (`FILES`, named by its id) and seals it; a refusal (a limit passed) leaves no file. */
-export async function writeFile(env: Bindings, meta: NewFile, chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>): Promise<ObjectResult<OpenAIFile>> {
+/** Writes a file's bytes to its object (`FILES`, named by its id), not yet sealed; a refusal (a limit passed) leaves no file. */
+export async function fillFile(env: Bindings, meta: NewFile, chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>): Promise<ObjectResult<null>> {
   const file = env.FILES.getByName(meta.id)
   await file.begin(meta)
   for await (const piece of pieces(chunks)) {
     const appended = await file.append(piece)
     if (!appended.ok) return appended
   }
-  return file.seal()
+  return { ok: true, value: null }
+}
+
+/** Writes a whole file and seals it, kept until deleted. */
+export async function writeFile(env: Bindings, meta: NewFile, chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>): Promise<ObjectResult<OpenAIFile>> {
+  const filled = await fillFile(env, meta, chunks)
+  if (!filled.ok) return filled
+  return env.FILES.getByName(meta.id).seal({ expiresAt: null })
 }
 
 const encoder = new TextEncoder()

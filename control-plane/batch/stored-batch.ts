@@ -1,6 +1,17 @@
 import { z } from 'zod'
-import { BatchEndpoint, BatchError, BatchLineCounts, BatchLineOutcome, BatchMetadata, BatchStatus, KeyLimits, NO_BATCH_LINES } from '../../protocol/index.ts'
+import {
+  BATCH_COMPLETION_WINDOW_MS,
+  BatchEndpoint,
+  BatchError,
+  BatchLineCounts,
+  BatchLineOutcome,
+  BatchMetadata,
+  BatchStatus,
+  KeyLimits,
+  NO_BATCH_LINES,
+} from '../../protocol/index.ts'
 import type { OpenAIBatch } from '../../protocol/index.ts'
+import type { BatchSpec } from './batch-calls.ts'
 
 /** What a batch's object keeps of it beside its lines: enough to answer `GET /v1/batches/{id}` and to go on after a restart. */
 export const StoredBatch = z.object({
@@ -37,6 +48,40 @@ export const StoredBatch = z.object({
   reported: BatchLineCounts,
 })
 export type StoredBatch = z.infer<typeof StoredBatch>
+
+/** A batch as it begins, validating its input file; its window ends `BATCH_COMPLETION_WINDOW_MS` after `now`. */
+export function newBatch(spec: Pick<BatchSpec, 'batchId' | 'apiKeyId' | 'keyLimits' | 'endpoint' | 'inputFileId' | 'metadata'>, now: number): StoredBatch {
+  return {
+    id: spec.batchId,
+    apiKeyId: spec.apiKeyId,
+    keyLimits: spec.keyLimits,
+    endpoint: spec.endpoint,
+    inputFileId: spec.inputFileId,
+    model: null,
+    metadata: spec.metadata,
+    status: 'validating',
+    errors: [],
+    outputFileId: null,
+    errorFileId: null,
+    createdAt: now,
+    expiresAt: now + BATCH_COMPLETION_WINDOW_MS,
+    inProgressAt: null,
+    finalizingAt: null,
+    completedAt: null,
+    failedAt: null,
+    expiredAt: null,
+    cancellingAt: null,
+    cancelledAt: null,
+    total: 0,
+    completed: 0,
+    failed: 0,
+    inputTokens: 0,
+    outputTokens: 0,
+    retried: 0,
+    unrun: 0,
+    reported: { ...NO_BATCH_LINES },
+  }
+}
 
 export function lineCountsOf(batch: StoredBatch): BatchLineCounts {
   return { completed: batch.completed, failed: batch.failed, retried: batch.retried, unrun: batch.unrun }

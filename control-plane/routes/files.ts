@@ -2,10 +2,11 @@ import { Hono } from 'hono'
 import type { Context } from 'hono'
 import { bodyLimit } from 'hono/body-limit'
 import { CreateFileFields, FILE_MAX_BYTES, FileId, FileListQuery, LlorchError, refusalError } from '../../protocol/index.ts'
-import type { FileList } from '../../protocol/index.ts'
+import type { FileList, OpenAIFile } from '../../protocol/index.ts'
 import type { InferenceEnv } from '../answer/answer-task.ts'
 import { batchCaller, pathId } from '../batch/batch-caller.ts'
-import { newFileId, writeFile } from '../batch/file-writer.ts'
+import { fillFile, newFileId } from '../batch/file-writer.ts'
+import { MultipartReader, boundaryOf } from '../batch/multipart-reader.ts'
 import { itemOf, listBody } from '../batch/list-body.ts'
 import { keyListing } from '../batch/listing-store.ts'
 import { errorResponse } from '../middleware/error-response.ts'
@@ -17,19 +18,44 @@ const MULTIPART_OVERHEAD_BYTES = 64 * 1024
 /** Longest file name kept; a longer one is cut. */
 const FILENAME_MAX_CHARS = 256
 
-/** The upload's `file` and its other fields, checked; anything else is a 400 naming the field. */
-async function readUpload(c: Context<InferenceEnv>): Promise<{ file: File; fields: CreateFileFields }> {
-  let form: FormData
-  try {
-    form = await c.req.raw.formData()
-  } catch {
-    throw new LlorchError('invalid_request', 'request body must be multipart/form-data with a `file` and a `purpose`')
-  }
-  const file = form.get('file')
-  if (!(file instanceof File)) throw new LlorchError('invalid_request', 'the form has no `file` part', { param: 'file' })
+/** Longest value of a form field other than the file. */
+const FIELD_MAX_BYTES = 1024
+
+/**
+ * Streams the upload's `file` part into a new FileObject as it arrives (never holding the body
+ * whole) and checks the other fields, which may come before or after it; answers the file, sealed,
+ * or a 400 naming the field, and leaves no file behind a refusal.
+ */
+async function upload(c: Context<InferenceEnv>, apiKeyId: string): Promise<OpenAIFile> {
+  const body = c.req.raw.body
+  if (!body) throw new LlorchError('invalid_request', 'the form has no `file` part', { param: 'file' })
+  const form = new MultipartReader(body, boundaryOf(c.req.header('Content-Type')))
+  const createdAt = Date.now()
+  const fileId = newFileId()
   const fields: Record<string, string> = {}
-  for (const [name, value] of form.entries()) if (name !== 'file' && typeof value === 'string') fields[name] = value
-  return { file, fields: parseInput(CreateFileFields, fields, 'form') }
+  let stored = false
+  try {
+    for (let part = await form.next(); part; part = await form.next()) {
+      if (part.name !== 'file' || part.filename === null) {
+        fields[part.name] = await form.text(FIELD_MAX_BYTES)
+        continue
+      }
+      if (stored) throw new LlorchError('invalid_request', 'the form has more than one `file` part', { param: 'file' })
+      const filename = part.filename.slice(0, FILENAME_MAX_CHARS) || 'upload.jsonl'
+      stored = true
+      const filled = await fillFile(c.env, { id: fileId, apiKeyId, filename, purpose: 'batch', createdAt }, form.data())
+      if (!filled.ok) throw refusalError(filled)
+    }
+    if (!stored) throw new LlorchError('invalid_request', 'the form has no `file` part', { param: 'file' })
+    const checked = parseInput(CreateFileFields, fields, 'form')
+    const seconds = checked['expires_after[seconds]']
+    const sealed = await c.env.FILES.getByName(fileId).seal({ expiresAt: seconds === undefined ? null : createdAt + seconds * 1000 })
+    if (!sealed.ok) throw refusalError(sealed)
+    return sealed.value
+  } catch (error) {
+    if (stored) await c.env.FILES.getByName(fileId).discard()
+    throw error
+  }
 }
 
 /** `/v1/files`, OpenAI's: upload (`purpose: "batch"`), list, see, read and delete the files of the calling key. */
@@ -40,23 +66,7 @@ export const fileRoutes = new Hono<InferenceEnv>()
       maxSize: FILE_MAX_BYTES + MULTIPART_OVERHEAD_BYTES,
       onError: (c) => errorResponse(c, new LlorchError('payload_too_large', `a file may have at most ${FILE_MAX_BYTES} bytes`, { param: 'file' })),
     }),
-    async (c) => {
-      const owner = batchCaller(c)
-      const { file, fields } = await readUpload(c)
-      const createdAt = Date.now()
-      const seconds = fields['expires_after[seconds]']
-      const meta = {
-        id: newFileId(),
-        apiKeyId: owner.keyId,
-        filename: file.name.slice(0, FILENAME_MAX_CHARS) || 'upload.jsonl',
-        purpose: fields.purpose,
-        createdAt,
-        expiresAt: seconds === undefined ? null : createdAt + seconds * 1000,
-      }
-      const written = await writeFile(c.env, meta, file.stream())
-      if (!written.ok) throw refusalError(written)
-      return c.json(written.value)
-    },
+    async (c) => c.json(await upload(c, batchCaller(c).keyId)),
   )
   .get('/v1/files', async (c) => {
     const owner = batchCaller(c)

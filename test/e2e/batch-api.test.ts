@@ -1,6 +1,7 @@
 import path from 'node:path'
 import { execa } from 'execa'
 import { describe, expect, it } from 'vitest'
+import { toFile } from 'openai'
 import { AdminBatch } from '../../protocol/index.ts'
 import { chatLines, fileLines, isOver, uploadLines, waitForBatch } from '../support/batch-files.ts'
 import { TEST_ADMIN_TOKEN, useStack } from '../support/local-stack.ts'
@@ -58,6 +59,23 @@ describe('batch API with the official client', () => {
     const metrics = await (await stack.admin('GET', '/metrics')).text()
     expect(metrics).toContain('llorch_batch_lines_total{outcome="completed"} 100')
     expect(metrics).toContain('llorch_batch_lines_total{outcome="failed"} 0')
+  })
+
+  it('keeps files to their limits and expires_after, and deletes them', async () => {
+    const stack = currentStack()
+    const client = openaiClient(stack, (await createKey(stack)).key)
+    const file = await client.files.create({
+      file: await toFile(Buffer.from('{"custom_id":"a"}\n'), 'small.jsonl'),
+      purpose: 'batch',
+      expires_after: { anchor: 'created_at', seconds: 3600 },
+    })
+    expect(file).toMatchObject({ bytes: 18, filename: 'small.jsonl', expires_at: file.created_at + 3600 })
+    const tooLong = client.files.create({ file: await toFile(Buffer.from('{}\n'.repeat(50_001)), 'long.jsonl'), purpose: 'batch' })
+    await expect(tooLong).rejects.toMatchObject({ status: 400, error: { param: 'file' } })
+    expect((await client.files.list()).data.map((f) => f.id)).toEqual([file.id])
+    expect(await (await client.files.content(file.id)).text()).toBe('{"custom_id":"a"}\n')
+    expect(await client.files.delete(file.id)).toEqual({ id: file.id, object: 'file', deleted: true })
+    await expect(client.files.retrieve(file.id)).rejects.toMatchObject({ status: 404 })
   })
 
   it("holds at most the pool's batch_slot_share of its slots", async () => {

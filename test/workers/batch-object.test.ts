@@ -3,26 +3,11 @@ import { describe, expect, it } from 'vitest'
 import { jsonlBytes, newBatchId, newFileId, writeFile } from '../../control-plane/batch/file-writer.ts'
 import { StoredBatch } from '../../control-plane/batch/stored-batch.ts'
 import { BatchOutputLine } from '../../protocol/index.ts'
-import type { ReplicaReport } from '../../protocol/index.ts'
-import { EVENT_CEILING_MS, createNode, hello, open } from './agent-socket.ts'
-import type { AgentSocket } from './agent-socket.ts'
+import { EVENT_CEILING_MS, linkedAgent } from './agent-socket.ts'
 import { crashDurableObject, uniqueName } from './support.ts'
 
 const KEY = 'key_batch_object_test'
 const POLL_MS = 20
-
-function replica(pool: string): ReplicaReport {
-  return { pool, engine: 'openai', state: 'ready', slots: 1, slots_busy: 0, breaker_open: false }
-}
-
-async function linkedAgent(pool: string): Promise<AgentSocket> {
-  const node = await createNode()
-  const agent = await open(node.token)
-  agent.send(hello({ replicas: [replica(pool)] }))
-  expect(await agent.next()).toMatchObject({ type: 'welcome' })
-  await until(async () => (await env.POOLS.getByName(pool).status()).replicas.length > 0, 'the pool to see the replica')
-  return agent
-}
 
 async function until(check: () => Promise<boolean>, what: string): Promise<void> {
   const deadline = Date.now() + EVENT_CEILING_MS
@@ -55,7 +40,7 @@ describe('BatchObject', () => {
       }),
     )
     const fileId = newFileId()
-    const meta = { id: fileId, apiKeyId: KEY, filename: 'in.jsonl', purpose: 'batch' as const, createdAt: Date.now(), expiresAt: null }
+    const meta = { id: fileId, apiKeyId: KEY, filename: 'in.jsonl', purpose: 'batch' as const, createdAt: Date.now() }
     expect(await writeFile(env, meta, jsonlBytes(lines))).toMatchObject({ ok: true })
     const batchId = newBatchId()
     const stub = env.BATCHES.getByName(batchId)

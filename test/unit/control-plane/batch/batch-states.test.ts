@@ -1,39 +1,32 @@
 import { describe, expect, it } from 'vitest'
 import { LINE_TRANSITIONS, moveLine } from '../../../../control-plane/batch/line-states.ts'
 import { linesAtOnce } from '../../../../control-plane/batch/lines-at-once.ts'
-import { batchView, lineCountsOf, predictedCompletionAt, unreported } from '../../../../control-plane/batch/stored-batch.ts'
+import { batchView, lineCountsOf, newBatch, predictedCompletionAt, unreported } from '../../../../control-plane/batch/stored-batch.ts'
 import type { StoredBatch } from '../../../../control-plane/batch/stored-batch.ts'
 import { BATCH_TRANSITIONS, IllegalTransitionError, OpenAIBatch, transition } from '../../../../protocol/index.ts'
 import type { BatchStatus } from '../../../../protocol/index.ts'
 
 const batch: StoredBatch = {
-  id: 'batch_0123456789abcdef01234567',
-  apiKeyId: 'key_1',
-  keyLimits: {},
-  endpoint: '/v1/chat/completions',
-  inputFileId: 'file-0123456789abcdef01234567',
+  ...newBatch(
+    {
+      batchId: 'batch_0123456789abcdef01234567',
+      apiKeyId: 'key_1',
+      keyLimits: {},
+      endpoint: '/v1/chat/completions',
+      inputFileId: 'file-0123456789abcdef01234567',
+      metadata: null,
+    },
+    1_000_000,
+  ),
   model: 'm',
-  metadata: null,
   status: 'in_progress',
-  errors: [],
-  outputFileId: null,
-  errorFileId: null,
-  createdAt: 1_000_000,
-  expiresAt: 1_000_000 + 86_400_000,
   inProgressAt: 1_000_000,
-  finalizingAt: null,
-  completedAt: null,
-  failedAt: null,
-  expiredAt: null,
-  cancellingAt: null,
-  cancelledAt: null,
   total: 10,
   completed: 3,
   failed: 1,
   inputTokens: 30,
   outputTokens: 12,
   retried: 2,
-  unrun: 0,
   reported: { completed: 1, failed: 1, retried: 0, unrun: 0 },
 }
 

@@ -31,8 +31,7 @@ const notFound = (batchId: string) => refusal('not_found', `no batch "${batchId}
  * One batch of `/v1/batches`, named by its id: its record, its lines and their outputs. Each line
  * runs as a task of class `batch` in its pool, as many at once as the pool's `batch_slot_share`
  * of its ready slots (the queue serves interactive tasks first, so lines take only the slots
- * interactive traffic leaves).
- * A line's output is stored in the same write that marks it done, so a line runs again only
+ * interactive traffic leaves). A line's output is stored in the same write that marks it done, so a line runs again only
  * when it has none; after a restart the lines that were running run again, found by the alarm.
  */
 export class BatchObject extends DurableObject<Bindings> {
@@ -62,9 +61,8 @@ export class BatchObject extends DurableObject<Bindings> {
           param: 'input_file_id',
         })
       const now = Date.now()
+      // Kept only once every line is checked: a create that breaks off leaves no batch behind.
       const batch = newBatch(spec, now)
-      this.#batch = batch
-      this.#save()
       const validator = new BatchValidator({ endpoint: spec.endpoint, knownModels: spec.knownModels })
       const splitter = new LineSplitter()
       let lineNumber = 0
@@ -85,6 +83,7 @@ export class BatchObject extends DurableObject<Bindings> {
       const listed = { kind: 'batch' as const, id: batch.id, apiKeyId: batch.apiKeyId, tag: '', createdAt: batch.createdAt }
       await this.env.LISTINGS.getByName(keyListing(batch.apiKeyId)).add(listed)
       await this.env.LISTINGS.getByName(ALL_BATCHES_LISTING).add(listed)
+      this.#batch = batch
       if (validator.failed) {
         this.#lines.clear()
         batch.errors = validator.errors
@@ -238,7 +237,10 @@ export class BatchObject extends DurableObject<Bindings> {
 
   /** Cancels every line in flight and waits until each has settled. */
   async #stopRunning(): Promise<void> {
-    await Promise.all([...this.#running.values()].map((task) => task.cancel().catch(() => {})))
+    const cancels = [...this.#running.values()].map((task) =>
+      task.cancel().catch((error: unknown) => logError('batch.cancel_failed', { batch: this.#batchId, task: task.requestId, error: String(error) })),
+    )
+    await Promise.all(cancels)
     await Promise.all([...this.#results])
   }
 

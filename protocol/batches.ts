@@ -1,6 +1,6 @@
 import { z } from 'zod'
 import { ErrorCode } from './errors.ts'
-import { ListQuery, listOf } from './files.ts'
+import { FileId, ListQuery, listOf } from './files.ts'
 import type { TaskEndpoint } from './openai.ts'
 
 /** A line whose task fails before its output is stored runs at most this many times, then goes to the error file. */
@@ -37,7 +37,8 @@ export type BatchMetadata = z.infer<typeof BatchMetadata>
 
 /** `POST /v1/batches` */
 export const CreateBatchRequest = z.strictObject({
-  input_file_id: z.string().min(1).max(256),
+  /** An id `POST /v1/files` answered; any other shape is refused before a file is looked for. */
+  input_file_id: FileId,
   endpoint: BatchEndpoint,
   completion_window: z.literal('24h'),
   metadata: BatchMetadata.nullish(),

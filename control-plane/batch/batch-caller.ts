@@ -1,4 +1,5 @@
 import type { Context } from 'hono'
+import type { z } from 'zod'
 import { LlorchError } from '../../protocol/index.ts'
 import type { KeyLimits } from '../../protocol/index.ts'
 import type { InferenceEnv } from '../answer/answer-task.ts'
@@ -12,7 +13,7 @@ export function batchCaller(c: Context<InferenceEnv>): { keyId: string; limits: 
 }
 
 /** A path id in the wrong shape names nothing: the same 404 as an id of another key. */
-export function pathId(c: Context, shape: { safeParse(value: unknown): { success: boolean } }, what: 'file' | 'batch'): string {
+export function pathId(c: Context, shape: z.ZodType<string>, what: 'file' | 'batch'): string {
   const id = c.req.param('id') ?? ''
   if (!shape.safeParse(id).success) throw new LlorchError('not_found', `no ${what} "${id}"`)
   return id

@@ -13,10 +13,11 @@ export const BATCH_LINE_BACKOFF_MS = 1_000
 const NOT_NOW: ReadonlySet<ErrorCode> = new Set(['no_replica', 'queue_full', 'queue_timeout', 'rate_limit_rpm', 'rate_limit_tpm', 'rate_limit_concurrency'])
 
 /**
- * Failures a streaming client is not offered again, because it saw tokens before them (an engine
- * that crashed mid-reply), but a batch line is: its reply is stored only whole, so nobody saw any.
+ * Failures of the serving side that a streaming client is not offered again when it saw tokens
+ * before them (an engine that crashed or fell silent mid-reply, a node lost), but a batch line
+ * is: its reply is stored only whole, so nobody saw any.
  */
-const RUN_AGAIN: ReadonlySet<ErrorCode> = new Set(['engine_error', 'deadline_exceeded'])
+const RUN_AGAIN: ReadonlySet<ErrorCode> = new Set(['engine_error', 'engine_unavailable', 'node_lost', 'deadline_exceeded'])
 
 /** How one run of a line ended, as its task told it. */
 export type LineRun =

@@ -19,6 +19,9 @@ describe('batch line outcome', () => {
     expect(lineOutcome(failed('node_lost'), { attempts: 1, stopping: false })).toEqual({ kind: 'retry', spent: true, delayMs: BATCH_LINE_BACKOFF_MS })
     expect(lineOutcome(failed('node_lost'), { attempts: BATCH_LINE_MAX_ATTEMPTS, stopping: false })).toEqual({ kind: 'error' })
     expect(lineOutcome(failed('engine_error'), { attempts: 1, stopping: false })).toMatchObject({ kind: 'retry', spent: true })
+    const crashedMidReply = failed('engine_unavailable')
+    if (!crashedMidReply.ok) crashedMidReply.error.retriable = false
+    expect(lineOutcome(crashedMidReply, { attempts: 1, stopping: false })).toMatchObject({ kind: 'retry', spent: true })
     expect(lineOutcome(failed('engine_error'), { attempts: BATCH_LINE_MAX_ATTEMPTS, stopping: false })).toEqual({ kind: 'error' })
     expect(lineOutcome(failed('invalid_request'), { attempts: 1, stopping: false })).toEqual({ kind: 'error' })
   })

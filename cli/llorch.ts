@@ -14,6 +14,7 @@ import { Command, CommanderError } from 'commander'
 import { LLORCH_VERSION } from '../protocol/index.ts'
 import { CliError, EXIT_USAGE } from './admin-client.ts'
 import { cliContext } from './cli-context.ts'
+import { batchCommands } from './batch-commands.ts'
 import { keyCommands } from './key-commands.ts'
 import { nodeCommands } from './node-commands.ts'
 import { poolCommands } from './pool-commands.ts'
@@ -36,6 +37,7 @@ nodeCommands(program, ctx)
 keyCommands(program, ctx)
 poolCommands(program, ctx)
 usageCommand(program, ctx)
+batchCommands(program, ctx)
 topCommand(program, ctx)
 serveCommand(program)
 

@@ -40,6 +40,12 @@ function policyText(field: string, value: unknown): string {
   return `${field}=${value ?? '-'}`
 }
 
+function share(value: string): number {
+  const n = Number(value)
+  if (!(n > 0 && n <= 1)) throw new CliError(`--batch-slot-share ${value}: expected a number above 0 and at most 1`, EXIT_USAGE)
+  return n
+}
+
 function preloadMode(value: string): PreloadMode {
   const parsed = PreloadMode.safeParse(value)
   if (!parsed.success) throw new CliError(`--preload-mode ${value}: expected one of ${PreloadMode.options.join(', ')}`, EXIT_USAGE)
@@ -88,6 +94,7 @@ export function poolCommands(program: Command, ctx: CliContext): void {
     .option('--default-priority <priority>', `${Priority.options.join(' or ')}, for requests that name none`, priority)
     .option('--preload-mode <mode>', `${PreloadMode.options.join(' or ')}: whether idle drain keeps one replica ready`, preloadMode)
     .option('--idle-drain-ms <ms|off>', 'drain a replica idle this long; off never does', idleDrain)
+    .option('--batch-slot-share <share>', "share of the ready slots one batch's lines may hold at once, above 0 up to 1", share)
   for (const [flag, , help] of MS_FIELDS) set.option(`--${flag} <ms>`, help, integer(`--${flag}`))
   addLimitFlags(set, { prefix: 'key-', allowDefault: false, subject: 'default limit of keys that set none (key_limits)' })
   set.action(async (id: string, options: Record<string, unknown>) => {
@@ -98,6 +105,7 @@ export function poolCommands(program: Command, ctx: CliContext): void {
       ['default_priority', options.defaultPriority],
       ['preload_mode', options.preloadMode],
       ['idle_drain_ms', idleDrainMs],
+      ['batch_slot_share', options.batchSlotShare],
       ...MS_FIELDS.map(([flag, field]): [string, unknown] => [field, options[camel(flag)]]),
     ]
     const body = Object.fromEntries(fields.filter(([, value]) => value !== undefined))

@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm'
-import { index, integer, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core'
+import { index, integer, real, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core'
 import { DEFAULT_POOL_POLICY } from '../protocol/index.ts'
 import type { ApiKeyScope, DownloadProgress, EngineKind, GpuInfo, KeyLimits, NodeStatus, PreloadMode, Priority, ReplicaState } from '../protocol/index.ts'
 
@@ -42,6 +42,7 @@ export const pools = sqliteTable('pools', {
   idleTimeoutMs: integer('idle_timeout_ms').notNull().default(DEFAULT_POOL_POLICY.idle_timeout_ms),
   /** null: the policy's default aging. */
   batchAgingMs: integer('batch_aging_ms'),
+  batchSlotShare: real('batch_slot_share').notNull().default(DEFAULT_POOL_POLICY.batch_slot_share),
   /** Limits for keys that set none of their own. */
   keyLimits: text('key_limits', { mode: 'json' }).$type<KeyLimits>().notNull().default(DEFAULT_POOL_POLICY.key_limits),
   queueTimeoutMs: integer('queue_timeout_ms').notNull().default(DEFAULT_POOL_POLICY.queue_timeout_ms),

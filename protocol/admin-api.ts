@@ -83,6 +83,8 @@ const PolicyFields = {
   idle_timeout_ms: TimeoutMs,
   /** A batch task waiting this long goes before interactive tasks. */
   batch_aging_ms: z.int().min(0).max(86_400_000),
+  /** The share of the pool's ready slots one batch's lines may hold at once (one line at least); 1: every idle slot. */
+  batch_slot_share: z.number().gt(0).max(1),
   /** Limits for keys that set none of their own, counted per key across pools. */
   key_limits: KeyLimits,
   queue_timeout_ms: LongTimeoutMs,
@@ -103,6 +105,7 @@ export const PoolPolicy = z.object({
   first_token_timeout_ms: PolicyFields.first_token_timeout_ms.default(DEFAULT_FIRST_TOKEN_TIMEOUT_MS),
   idle_timeout_ms: PolicyFields.idle_timeout_ms.default(DEFAULT_IDLE_TIMEOUT_MS),
   batch_aging_ms: PolicyFields.batch_aging_ms.default(DEFAULT_BATCH_AGING_MS),
+  batch_slot_share: PolicyFields.batch_slot_share.default(1),
   key_limits: PolicyFields.key_limits.default({}),
   queue_timeout_ms: PolicyFields.queue_timeout_ms.default(DEFAULT_QUEUE_TIMEOUT_MS),
   run_timeout_ms: PolicyFields.run_timeout_ms.default(DEFAULT_RUN_TIMEOUT_MS),

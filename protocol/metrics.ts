@@ -2,6 +2,7 @@ import { z } from 'zod'
 import { KeyLimitCode } from './key-limits.ts'
 import { GpuInfo } from './agent-frames.ts'
 import { ReplicaState } from './replica-state.ts'
+import { BatchLineCounts } from './batches.ts'
 
 /** Upper bounds of each bucket (the `+Inf` bucket is implied) and how many observations fell at or below each. */
 export const HistogramSnapshot = z.object({
@@ -75,6 +76,8 @@ export const FleetMetrics = z.object({
   collected_at: z.iso.datetime(),
   pools: z.array(PoolMetrics),
   nodes: z.array(NodeMetrics),
+  /** Batch lines of every batch by how they ended; zero when the count's object did not answer. */
+  batch_lines: BatchLineCounts,
   /** Objects that did not answer this collection. */
   unreachable: z.array(z.object({ kind: z.enum(['pool', 'node']), id: z.string() })),
 })

@@ -73,6 +73,7 @@ export const DASHBOARD_HTML = `<!doctype html>
 <main>
   <section aria-labelledby="pools-heading"><h2 id="pools-heading">Pools</h2><div id="pools"></div></section>
   <section aria-labelledby="nodes-heading"><h2 id="nodes-heading">Nodes</h2><div id="nodes"></div></section>
+  <section aria-labelledby="batches-heading"><h2 id="batches-heading">Batches</h2><div id="batches"></div></section>
   <section aria-labelledby="keys-heading"><h2 id="keys-heading">API keys and usage</h2><div id="keys"></div></section>
 </main>
 <script>${DASHBOARD_SCRIPT}</script>

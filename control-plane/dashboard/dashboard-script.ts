@@ -258,6 +258,29 @@ function renderPools({ pools, names }) {
       el('tbody', {}, pool.replicas.map((r) => renderReplica(pool, r, names)))))));
 }
 
+const RUNNING_BATCH = ['validating', 'in_progress', 'finalizing', 'cancelling'];
+
+function renderBatches({ batches }) {
+  const running = batches.filter((b) => RUNNING_BATCH.includes(b.status));
+  if (running.length === 0) return el('p', {}, 'No batch is running.');
+  return el('table', {},
+    el('caption', {}, 'Running batches, newest first'),
+    el('thead', {}, el('tr', {}, ['Batch', 'Key', 'Model', 'Status', 'Progress', 'Predicted end'].map((h) => el('th', { scope: 'col' }, h)))),
+    el('tbody', {}, running.map((b) => {
+      const c = b.request_counts;
+      const done = c.completed + c.failed;
+      return el('tr', { 'data-batch': b.id },
+        el('th', { scope: 'row' }, b.id),
+        el('td', {}, b.api_key_id),
+        el('td', {}, b.model || '-'),
+        el('td', {}, el('span', { class: 'badge', 'data-field': 'batch-status' }, b.status)),
+        el('td', {},
+          el('progress', { max: c.total || null, value: done, 'aria-label': 'lines of ' + b.id }),
+          el('span', { 'data-field': 'batch-progress' }, ' ' + done + ' / ' + c.total + (c.failed ? ' (' + c.failed + ' failed)' : ''))),
+        el('td', {}, b.llorch_predicted_completion_at ? new Date(b.llorch_predicted_completion_at * 1000).toLocaleTimeString() : '-'));
+    })));
+}
+
 function renderCharts() {
   for (const [pool, h] of history) {
     const box = document.querySelector('[data-charts="' + CSS.escape(pool) + '"]');
@@ -272,13 +295,14 @@ async function refresh() {
   if (!token()) return;
   try {
     const since = new Date(Date.now() - USAGE_DAYS * 24 * 3600 * 1000).toISOString().slice(0, 10);
-    const [nodes, pools, fleet, keys, usage] = await Promise.all([
+    const [nodes, pools, fleet, keys, usage, batches] = await Promise.all([
       api('GET', '/v2/nodes'), api('GET', '/v2/pools'), api('GET', '/v2/metrics'),
-      api('GET', '/v2/api-keys'), api('GET', '/v2/usage?group_by=key&from=' + since)]);
+      api('GET', '/v2/api-keys'), api('GET', '/v2/usage?group_by=key&from=' + since), api('GET', '/v2/batches?limit=100')]);
     redraw('keys', { keys: keys.data.api_keys, usage: usage.data }, renderKeys);
     record(fleet.data);
     redraw('nodes', { nodes: nodes.data.nodes, metrics: fleet.data.nodes.map((m) => ({ node: m.node, heartbeat_age_seconds: m.heartbeat_age_seconds === null ? null : Math.round(m.heartbeat_age_seconds) })) }, renderNodes);
     redraw('pools', { pools: pools.data.pools, names: nodes.data.nodes.map((n) => [n.id, n.name]) }, ({ pools, names }) => renderPools({ pools, names: new Map(names) }));
+    redraw('batches', { batches: batches.data.data }, renderBatches);
     renderCharts();
     $('updated').textContent = 'Updated ' + new Date(fleet.data.collected_at).toLocaleTimeString();
   } catch (error) {

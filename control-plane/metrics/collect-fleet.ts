@@ -1,5 +1,7 @@
 import type { Registry } from '../../db/client.ts'
-import type { FleetMetrics } from '../../protocol/index.ts'
+import { NO_BATCH_LINES } from '../../protocol/index.ts'
+import type { BatchLineCounts, FleetMetrics } from '../../protocol/index.ts'
+import { ALL_BATCHES_LISTING } from '../batch/listing-store.ts'
 import type { Bindings } from '../runtime/env.ts'
 import { logError } from '../runtime/log.ts'
 import { listNodes } from '../registry/nodes.ts'
@@ -12,11 +14,12 @@ import { listPools } from '../registry/pools.ts'
 export async function collectFleet(env: Bindings, db: Registry, now: Date): Promise<FleetMetrics> {
   const [pools, nodes] = await Promise.all([listPools(db), listNodes(db)])
   const live = nodes.filter((n) => n.revokedAt === null)
-  const [poolResults, nodeResults] = await Promise.all([
+  const [poolResults, nodeResults, batchLines] = await Promise.all([
     Promise.allSettled(pools.map((p) => env.POOLS.getByName(p.id).metrics())),
     Promise.allSettled(live.map((n) => env.NODES.getByName(n.id).metrics())),
+    batchLineCounts(env),
   ])
-  const fleet: FleetMetrics = { collected_at: now.toISOString(), pools: [], nodes: [], unreachable: [] }
+  const fleet: FleetMetrics = { collected_at: now.toISOString(), pools: [], nodes: [], batch_lines: batchLines, unreachable: [] }
   poolResults.forEach((result, i) => {
     const id = pools[i]?.id ?? ''
     if (result.status === 'fulfilled') fleet.pools.push(result.value)
@@ -28,6 +31,16 @@ export async function collectFleet(env: Bindings, db: Registry, now: Date): Prom
     else unreachable(fleet, 'node', id, result.reason)
   })
   return fleet
+}
+
+/** Batch lines by outcome; zeros, logged, when their object does not answer. */
+async function batchLineCounts(env: Bindings): Promise<BatchLineCounts> {
+  try {
+    return await env.LISTINGS.getByName(ALL_BATCHES_LISTING).lineCounts()
+  } catch (error) {
+    logError('metrics.batch_lines_unreachable', { error: String(error) })
+    return { ...NO_BATCH_LINES }
+  }
 }
 
 function unreachable(fleet: FleetMetrics, kind: 'pool' | 'node', id: string, reason: unknown): void {

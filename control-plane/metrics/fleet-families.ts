@@ -1,4 +1,4 @@
-import { AttemptEnd, RejectReason, ReplicaState } from '../../protocol/index.ts'
+import { AttemptEnd, BatchLineOutcome, RejectReason, ReplicaState } from '../../protocol/index.ts'
 import type { FleetMetrics, HistogramSnapshot, NodeMetrics, PoolMetrics } from '../../protocol/index.ts'
 import type { MetricFamily, MetricType, Sample } from './prometheus-text.ts'
 
@@ -164,6 +164,12 @@ export function fleetFamilies(fleet: FleetMetrics): MetricFamily[] {
     ...labelled(POOL_METRICS, fleet.pools, (p) => ({ pool: p.pool })),
     ...labelled(NODE_METRICS, fleet.nodes, (n) => ({ node: n.node })),
     {
+      name: BATCH_LINES_METRIC,
+      type: 'counter',
+      help: 'Batch lines by outcome: completed (output file), failed (error file), retried (a failed run ran again), unrun (cancelled or expired first).',
+      samples: BatchLineOutcome.options.map((outcome) => value(fleet.batch_lines[outcome], { outcome })),
+    },
+    {
       name: 'llorch_metrics_unreachable_objects',
       type: 'gauge',
       help: 'Pool and node objects that did not answer this scrape.',
@@ -171,6 +177,8 @@ export function fleetFamilies(fleet: FleetMetrics): MetricFamily[] {
     },
   ]
 }
+
+const BATCH_LINES_METRIC = 'llorch_batch_lines_total'
 
 /** Every metric name `/metrics` can show, for documentation and tests. */
 export const METRIC_NAMES = [...POOL_METRICS, ...NODE_METRICS].map((d) => d.name)

@@ -1,6 +1,17 @@
 import { z } from 'zod'
 import {
+  AdminBatch,
+  AdminBatchList,
   ApiKeyList,
+  BatchList,
+  BatchListQuery,
+  CreateBatchRequest,
+  CreateFileFields,
+  FileDeleted,
+  FileList,
+  FileListQuery,
+  OpenAIBatch,
+  OpenAIFile,
   ApiKeyView,
   CancelTaskResponse,
   CreateChatTask,
@@ -50,19 +61,22 @@ export interface ApiOperation {
   method: 'get' | 'post' | 'patch' | 'delete'
   /** OpenAPI form: `/v2/nodes/{id}`. */
   path: string
-  tag: 'inference' | 'tasks' | 'nodes' | 'pools' | 'api-keys' | 'usage' | 'metrics' | 'debug' | 'service'
+  tag: 'inference' | 'tasks' | 'files' | 'batches' | 'nodes' | 'pools' | 'api-keys' | 'usage' | 'metrics' | 'debug' | 'service'
   summary: string
   access: Access
   query?: z.ZodObject
   /** Enumerated path parameters; the others are plain strings. */
   pathEnums?: Record<string, z.ZodEnum>
-  body?: { schema: z.ZodType; required: boolean }
+  body?: { schema: z.ZodType; required: boolean; contentType?: 'multipart/form-data' }
   responses: Record<number, ResponseSpec>
 }
 
 const json = (schema: z.ZodType): Record<string, z.ZodType> => ({ 'application/json': schema })
 const text = (contentType: string, description: string): Record<string, z.ZodType> => ({ [contentType]: z.string().describe(description) })
 const body = (schema: z.ZodType, required = true) => ({ schema, required })
+
+/** The upload form: the file beside the fields `CreateFileFields` checks. */
+const UploadForm = CreateFileFields.extend({ file: z.string().describe('The file: JSON lines, one request each (binary)') })
 
 const Health = z.object({ status: z.literal('ok'), version: z.string().describe(`e.g. ${LLORCH_VERSION}`) })
 const SSE_CHUNKS = 'Server-sent events: `data: <chunk JSON>` lines, ending with `data: [DONE]`.'
@@ -196,6 +210,107 @@ export const API_OPERATIONS: readonly ApiOperation[] = [
     responses: { 200: { description: 'The task', content: json(TaskView) } },
   },
 
+  {
+    method: 'post',
+    path: '/v1/files',
+    tag: 'files',
+    summary: 'Upload a batch input file (JSONL, up to 200 MB and 50,000 lines), owned by the calling key',
+    access: 'inference',
+    body: { schema: UploadForm, required: true, contentType: 'multipart/form-data' },
+    responses: { 200: { description: 'The file', content: json(OpenAIFile) } },
+  },
+  {
+    method: 'get',
+    path: '/v1/files',
+    tag: 'files',
+    summary: "The calling key's files, newest first",
+    access: 'inference',
+    query: FileListQuery,
+    responses: { 200: { description: 'A page of files', content: json(FileList) } },
+  },
+  {
+    method: 'get',
+    path: '/v1/files/{id}',
+    tag: 'files',
+    summary: 'A file of the calling key',
+    access: 'inference',
+    responses: { 200: { description: 'The file', content: json(OpenAIFile) } },
+  },
+  {
+    method: 'get',
+    path: '/v1/files/{id}/content',
+    tag: 'files',
+    summary: "A file's bytes: an input file as uploaded, or a batch's output or error lines",
+    access: 'inference',
+    responses: { 200: { description: 'The content', content: text('application/octet-stream', 'JSON lines') } },
+  },
+  {
+    method: 'delete',
+    path: '/v1/files/{id}',
+    tag: 'files',
+    summary: 'Delete a file of the calling key',
+    access: 'inference',
+    responses: { 200: { description: 'Deleted', content: json(FileDeleted) } },
+  },
+  {
+    method: 'post',
+    path: '/v1/batches',
+    tag: 'batches',
+    summary: 'Create a batch from an uploaded file; every line is checked before any runs',
+    access: 'inference',
+    body: body(CreateBatchRequest),
+    responses: { 200: { description: 'The batch: `in_progress`, or `failed` with each bad line in `errors`', content: json(OpenAIBatch) } },
+  },
+  {
+    method: 'get',
+    path: '/v1/batches',
+    tag: 'batches',
+    summary: "The calling key's batches, newest first",
+    access: 'inference',
+    query: BatchListQuery,
+    responses: { 200: { description: 'A page of batches', content: json(BatchList) } },
+  },
+  {
+    method: 'get',
+    path: '/v1/batches/{id}',
+    tag: 'batches',
+    summary: 'A batch of the calling key: status, request counts, files, predicted completion',
+    access: 'inference',
+    responses: { 200: { description: 'The batch', content: json(OpenAIBatch) } },
+  },
+  {
+    method: 'post',
+    path: '/v1/batches/{id}/cancel',
+    tag: 'batches',
+    summary: 'Cancel a batch: its running lines stop, and what finished is in its output file',
+    access: 'inference',
+    responses: { 200: { description: 'The batch, `cancelled`', content: json(OpenAIBatch) } },
+  },
+  {
+    method: 'get',
+    path: '/v2/batches',
+    tag: 'batches',
+    summary: "Every key's batches, newest first",
+    access: 'admin',
+    query: BatchListQuery,
+    responses: { 200: { description: 'A page of batches with their key', content: json(AdminBatchList) } },
+  },
+  {
+    method: 'get',
+    path: '/v2/batches/{id}',
+    tag: 'batches',
+    summary: 'One batch of any key',
+    access: 'admin',
+    responses: { 200: { description: 'The batch with its key', content: json(AdminBatch) } },
+  },
+  {
+    method: 'post',
+    path: '/v2/batches/{id}/cancel',
+    tag: 'batches',
+    summary: 'Cancel a batch of any key; what finished is in its output file',
+    access: 'admin',
+    responses: { 200: { description: 'The batch, `cancelled`', content: json(AdminBatch) } },
+  },
   {
     method: 'get',
     path: '/v2/agent/connect',

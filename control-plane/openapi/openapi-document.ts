@@ -72,7 +72,14 @@ function operationOf(op: ApiOperation) {
     operationId: `${op.method}${op.path.replaceAll(/[^A-Za-z0-9]+(.)?/g, (_, c: string | undefined) => (c ?? '').toUpperCase())}`,
     security: SECURITY[op.access],
     ...(parameters.length > 0 ? { parameters } : {}),
-    ...(op.body ? { requestBody: { required: op.body.required, content: { 'application/json': { schema: jsonSchema(op.body.schema, 'input') } } } } : {}),
+    ...(op.body
+      ? {
+          requestBody: {
+            required: op.body.required,
+            content: { [op.body.contentType ?? 'application/json']: { schema: jsonSchema(op.body.schema, 'input') } },
+          },
+        }
+      : {}),
     responses: { ...responses, ...errorResponses(op) },
   }
 }

@@ -38,6 +38,7 @@ export function policyColumns(policy: Partial<PoolPolicy>) {
     firstTokenTimeoutMs: policy.first_token_timeout_ms,
     idleTimeoutMs: policy.idle_timeout_ms,
     batchAgingMs: policy.batch_aging_ms,
+    batchSlotShare: policy.batch_slot_share,
     keyLimits: policy.key_limits,
     queueTimeoutMs: policy.queue_timeout_ms,
     runTimeoutMs: policy.run_timeout_ms,

@@ -34,6 +34,8 @@ export interface BenchStack {
   replicaEngineUrls: Map<string, string[]>
   /** What the control plane has spent so far: Durable Object entry points and writes, libSQL round trips. */
   costs(): Promise<CostSnapshot>
+  /** Calls the admin API with the plane's admin token; JSON in and out, null for a 404. */
+  admin(method: string, route: string, body?: unknown): Promise<unknown>
   /** Orderly stop: the agent drains and stops its engines, then workerd and libSQL stop; the reaper sweeps last. */
   stop(): Promise<void>
 }
@@ -159,7 +161,7 @@ export async function startBenchStack({
       const worker = DebugCosts.parse(counts)
       return { entryPoints: worker.entry_points, storageWrites: worker.storage_writes, libsqlPipelines: LibsqlStats.parse(stats).pipelines }
     }
-    return { apiUrl: new URL('/v1', plane.url).toString(), apiKey: key, engineUrls, replicaEngineUrls, costs, stop }
+    return { apiUrl: new URL('/v1', plane.url).toString(), apiKey: key, engineUrls, replicaEngineUrls, costs, admin, stop }
   } catch (error) {
     await stop()
     throw error

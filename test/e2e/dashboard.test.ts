@@ -5,6 +5,7 @@ import { chromium } from 'playwright-core'
 import { describe, expect, it } from 'vitest'
 import { CreateApiKeyResponse, CreateNodeResponse } from '../../protocol/index.ts'
 import { fakePoolInput } from '../support/agents.ts'
+import { chatLines, uploadLines } from '../support/batch-files.ts'
 import { chromiumLaunchOptions } from '../support/chromium.ts'
 import { getNode, getPool, startLinkedAgent } from '../support/linked-agent.ts'
 import { TEST_ADMIN_TOKEN, useStack } from '../support/local-stack.ts'
@@ -20,7 +21,7 @@ describe('the dashboard in headless Chromium', () => {
   const cleanup = useProcessCleanup()
   const stackOf = useStack({ heartbeatIntervalMs: 200 })
 
-  it('lists nodes (never connected ones too), pools with live charts, a failed replica log tail and keys with their usage; drains a pool and cordons a node after a confirmation', async () => {
+  it('lists nodes (never connected ones too), pools with live charts, a failed replica log tail, running batches with their progress and keys with their usage; drains a pool and cordons a node after a confirmation', async () => {
     const stack = stackOf()
     const agent = await startLinkedAgent(cleanup, stack, {
       name: 'gpu-box-1',
@@ -69,6 +70,18 @@ describe('the dashboard in headless Chromium', () => {
     await expect.poll(() => broken.locator('[data-field="state"]').textContent(), { timeout: CEILING_MS }).toBe('failed')
     await broken.locator('summary').click()
     expect(await broken.locator('pre').textContent()).toContain('failing at start as asked (--fail-start), exit code 3')
+
+    // A batch for the pool no replica can serve waits, running: the page shows its progress.
+    const batchClient = new OpenAI({ apiKey: key, baseURL: new URL('/v1', stack.url).toString(), maxRetries: 0 })
+    const batch = await batchClient.batches.create({
+      input_file_id: (await uploadLines(batchClient, chatLines(BROKEN, 2))).id,
+      endpoint: '/v1/chat/completions',
+      completion_window: '24h',
+    })
+    const batchRow = page.locator(`[data-batch="${batch.id}"]`)
+    await batchRow.waitFor({ timeout: CEILING_MS })
+    expect(await batchRow.locator('[data-field="batch-status"]').textContent()).toBe('in_progress')
+    expect(await batchRow.locator('[data-field="batch-progress"]').textContent()).toBe(' 0 / 2')
 
     // Traffic while the page polls: the tokens/s chart of the pool shows it.
     const openai = new OpenAI({ apiKey: key, baseURL: new URL('/v1', stack.url).toString(), maxRetries: 0 })

@@ -1,7 +1,8 @@
+import { env } from 'cloudflare:test'
 import { exports } from 'cloudflare:workers'
 import { CreateNodeResponse, PROTOCOL_VERSION, parseControlFrame } from '../../protocol/index.ts'
 import type { ControlFrame, Hello } from '../../protocol/index.ts'
-import { call, uniqueName } from './support.ts'
+import { call, readyReplica, uniqueName } from './support.ts'
 
 export const EVENT_CEILING_MS = 10_000
 
@@ -66,4 +67,19 @@ export function hello(overrides: Partial<Hello> = {}): Hello {
     running_tasks: [],
     ...overrides,
   }
+}
+
+/** A node whose agent says hello with a ready single-slot replica of `pool`, once the pool has seen it. */
+export async function linkedAgent(pool: string): Promise<AgentSocket> {
+  const node = await createNode()
+  const agent = await open(node.token)
+  agent.send(hello({ replicas: [readyReplica(pool)] }))
+  const welcome = await agent.next()
+  if (welcome.type !== 'welcome') throw new Error(`expected welcome, got ${welcome.type}`)
+  const deadline = Date.now() + EVENT_CEILING_MS
+  while ((await env.POOLS.getByName(pool).status()).replicas.length === 0) {
+    if (Date.now() > deadline) throw new Error('the pool never saw the replica')
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+  return agent
 }

@@ -168,6 +168,7 @@ const ROUTES: readonly BodyRoute[] = [
       run_timeout_ms: 600_000,
       scale_out_wait_ms: 10_000,
       batch_aging_ms: 30_000,
+      batch_slot_share: 1,
       key_limits: KEY_LIMITS,
     }),
     accepted: { statuses: [200] },

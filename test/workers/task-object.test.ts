@@ -1,8 +1,8 @@
 import { env, runDurableObjectAlarm } from 'cloudflare:test'
 import { describe, expect, it } from 'vitest'
 import type { TaskSpec } from '../../control-plane/native-task/task-spec.ts'
-import type { ReplicaReport, TaskEvent } from '../../protocol/index.ts'
-import { EVENT_CEILING_MS, createNode, hello, open } from './agent-socket.ts'
+import type { TaskEvent } from '../../protocol/index.ts'
+import { EVENT_CEILING_MS, linkedAgent } from './agent-socket.ts'
 import type { AgentSocket } from './agent-socket.ts'
 import { crashDurableObject, uniqueName } from './support.ts'
 
@@ -13,23 +13,6 @@ interface SseEvent {
   id: number | null
   event: string
   data: unknown
-}
-
-function replica(pool: string): ReplicaReport {
-  return { pool, engine: 'openai', state: 'ready', slots: 1, slots_busy: 0, breaker_open: false }
-}
-
-async function linkedAgent(pool: string): Promise<AgentSocket> {
-  const node = await createNode()
-  const agent = await open(node.token)
-  agent.send(hello({ replicas: [replica(pool)] }))
-  expect(await agent.next()).toMatchObject({ type: 'welcome' })
-  const deadline = Date.now() + EVENT_CEILING_MS
-  while ((await env.POOLS.getByName(pool).status()).replicas.length === 0) {
-    if (Date.now() > deadline) throw new Error('the pool never saw the replica')
-    await new Promise((resolve) => setTimeout(resolve, POLL_MS))
-  }
-  return agent
 }
 
 function spec(pool: string, attachWithinMs = 30_000): TaskSpec {

@@ -36,14 +36,15 @@ describe('the pool policy in the registry', () => {
       firstTokenTimeoutMs: 60_000,
       idleTimeoutMs: 30_000,
       batchAgingMs: null,
+      batchSlotShare: 1,
       keyLimits: {},
       queueTimeoutMs: 120_000,
       runTimeoutMs: 600_000,
       scaleOutWaitMs: 10_000,
     }
     expect(policyOf(base)).toEqual(DEFAULT_POOL_POLICY)
-    const custom = PoolPolicy.parse({ queue_capacity: 3, idle_drain_ms: 60_000, batch_aging_ms: 5, key_limits: { max_concurrent: 2 } })
-    expect(policyOf({ ...base, queueCapacity: 3, idleDrainMs: 60_000, batchAgingMs: 5, keyLimits: { max_concurrent: 2 } })).toEqual(custom)
+    const custom = PoolPolicy.parse({ queue_capacity: 3, idle_drain_ms: 60_000, batch_aging_ms: 5, batch_slot_share: 0.5, key_limits: { max_concurrent: 2 } })
+    expect(policyOf({ ...base, queueCapacity: 3, idleDrainMs: 60_000, batchAgingMs: 5, batchSlotShare: 0.5, keyLimits: { max_concurrent: 2 } })).toEqual(custom)
     expect(policyColumns({ queue_capacity: 3 })).toMatchObject({ queueCapacity: 3, preloadMode: undefined })
   })
 })

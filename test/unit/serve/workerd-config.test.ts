@@ -43,6 +43,9 @@ describe('the workerd config llorch serve writes', () => {
       ['NODES', 'NodeObject', true],
       ['API_KEYS', 'ApiKeyObject', true],
       ['TASKS', 'TaskObject', true],
+      ['FILES', 'FileObject', true],
+      ['BATCHES', 'BatchObject', true],
+      ['LISTINGS', 'ListingObject', true],
     ])
     const config = workerdConfig({
       manifest,

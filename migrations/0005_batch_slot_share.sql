@@ -1,0 +1,1 @@
+ALTER TABLE `pools` ADD `batch_slot_share` real DEFAULT 1 NOT NULL;

@@ -12,9 +12,12 @@ export interface BuiltWorker {
  * Bundles the Worker exactly as `wrangler deploy` would, without uploading. Runs wrangler with
  * the project's pinned Node (`process.execPath`), since the system Node may be too old.
  */
-export async function buildWorker({ outDir = path.join(PROJECT_ROOT, 'dist') }: { outDir?: string } = {}): Promise<BuiltWorker> {
+export async function buildWorker({
+  outDir = path.join(PROJECT_ROOT, 'dist'),
+  sourceMap = false,
+}: { outDir?: string; sourceMap?: boolean } = {}): Promise<BuiltWorker> {
   const wrangler = path.join(PROJECT_ROOT, 'node_modules/wrangler/bin/wrangler.js')
-  await execa(process.execPath, [wrangler, 'deploy', '--dry-run', '--outdir', outDir], {
+  await execa(process.execPath, [wrangler, 'deploy', '--dry-run', '--outdir', outDir, ...(sourceMap ? ['--upload-source-maps'] : [])], {
     cwd: PROJECT_ROOT,
     env: { WRANGLER_SEND_METRICS: 'false', CI: '1' },
     stdout: 'ignore',

@@ -1,5 +1,6 @@
 import type { AffinityResult } from './affinity-run.ts'
 import type { BenchOptions } from './bench-options.ts'
+import type { ProfileGroup } from './cpu-profile.ts'
 import type { PathRatios, PathStats } from './stream-stats.ts'
 
 export interface ScenarioResult {
@@ -26,6 +27,10 @@ export interface TaskCost {
   byEntryPoint: Record<string, number>
   storageWrites: number
   libsqlRoundTrips: number
+  /** CPU time of workerd (the Worker and every object) during the relay run ÷ its tasks, from /proc; 0 off Linux. */
+  workerdCpuMs: number
+  /** The same for the agent processes (not their engines). */
+  agentCpuMs: number
 }
 
 export interface BenchReport {
@@ -39,11 +44,13 @@ export interface BenchReport {
   scenarios: ScenarioResult[]
   /** Sessions over a pool of several replicas, relay only. */
   affinity: AffinityResult
+  /** With `--profile`: the self time of workerd and of the agent per relayed task of `scenario`, by source module. */
+  profile?: { scenario: string; workerdMsPerTask: ProfileGroup[]; agentMsPerTask: ProfileGroup[] }
 }
 
 const HEADER = ['SCENARIO', 'PATH', 'REQS', 'CONC', 'TOKENS', 'TTFT P50 ms', 'TTFT P95 ms', 'TOK/S/STREAM', 'AGG TOK/S', 'REQ/S', 'WALL s', 'ERRORS']
 const AFFINITY_HEADER = ['POOL', 'REPLICAS', 'SESSIONS', 'TURNS', 'CONC', 'TTFT P50 ms', 'REQ/S', 'ERRORS', 'HIT RATE', 'BY CHANCE']
-const COST_HEADER = ['SCENARIO', 'DO CALLS', 'AGENT FRAMES', 'OTHER DO CALLS', 'DO WRITES', 'LIBSQL ROUND TRIPS']
+const COST_HEADER = ['SCENARIO', 'DO CALLS', 'AGENT FRAMES', 'OTHER DO CALLS', 'DO WRITES', 'LIBSQL ROUND TRIPS', 'WORKERD CPU ms', 'AGENT CPU ms']
 /** Columns 0 and 1 are text, the rest numbers (right-aligned). */
 const TEXT_COLUMNS = 2
 
@@ -99,6 +106,8 @@ function costRow({ name, relayCostPerTask: cost }: ScenarioResult): string[] {
     num(cost.durableObjectCalls - cost.agentFrames, 2),
     num(cost.storageWrites, 2),
     num(cost.libsqlRoundTrips, 3),
+    num(cost.workerdCpuMs, 2),
+    num(cost.agentCpuMs, 2),
   ]
 }
 
@@ -118,8 +127,24 @@ function affinityRow(a: AffinityResult): string[] {
   ]
 }
 
+/** Modules shown of each profile; the rest is summed in one line. */
+const PROFILE_ROWS = 12
+
+function profileLines({ scenario, workerdMsPerTask, agentMsPerTask }: NonNullable<BenchReport['profile']>): string[] {
+  const block = (what: string, groups: ProfileGroup[]) => {
+    const total = groups.reduce((sum, g) => sum + g.ms, 0)
+    const rest = groups.slice(PROFILE_ROWS).reduce((sum, g) => sum + g.ms, 0)
+    const shown = [...groups.slice(0, PROFILE_ROWS), ...(rest > 0 ? [{ group: '(the rest)', ms: rest }] : [])]
+    return [
+      `${what} CPU PROFILE, ${scenario} relay run: ${num(total, 3)} ms per task, by module (self time, profiler on)`,
+      ...aligned([['MODULE', 'ms/task'], ...shown.map((g) => [g.group, num(g.ms, 3)])], 1),
+    ]
+  }
+  return [...block('WORKERD', workerdMsPerTask), '', ...block('AGENT', agentMsPerTask)]
+}
+
 /** One block per scenario: direct, relay, and relay/direct for each metric; then the cost per relayed task and the affinity run; first errors below. */
-export function renderTable({ scenarios, affinity, node, cpus, loadAverage }: BenchReport): string {
+export function renderTable({ scenarios, affinity, node, cpus, loadAverage, profile }: BenchReport): string {
   const lines = aligned([HEADER, ...scenarios.flatMap((s) => [pathRow(s, 'direct'), pathRow(s, 'relay'), ratioRow(s)])], TEXT_COLUMNS)
   // A blank line before each scenario but the first (rows: header, then three per scenario).
   const body = lines.map((l, i) => (i > 1 && i % 3 === 1 ? `\n${l}` : l))
@@ -128,7 +153,7 @@ export function renderTable({ scenarios, affinity, node, cpus, loadAverage }: Be
   const notes = [
     ...scenarios.map((s) => `${s.name}: ${s.description}`),
     'TTFT: request sent → first content. TOK/S/STREAM: p50 of tokens ÷ (request sent → [DONE]). AGG TOK/S: all tokens ÷ wall time. REQ/S: requests ÷ wall time.',
-    'COST: Durable Object entry points, storage writes and libSQL round trips during the relay run ÷ its requests (heartbeats and batched usage writes included).',
+    'COST: Durable Object entry points, storage writes, libSQL round trips and the CPU time of workerd and the agent during the relay run ÷ its requests (heartbeats and batched usage writes included; CPU from /proc, 10 ms ticks).',
     `AFFINITY: ${affinity.sessions} sessions (X-Session-Id) of ${affinity.turns} requests each, one at a time per session, ${affinity.concurrency} sessions at once, ${affinity.tokens} tokens; HIT RATE: requests after a session's first served by the replica of its previous request, as the engines counted them.`,
     `Node ${node}, ${cpus} CPUs, load average ${loadAverage.before.toFixed(2)} at start, ${loadAverage.after.toFixed(2)} at the end`,
   ]
@@ -147,6 +172,7 @@ export function renderTable({ scenarios, affinity, node, cpus, loadAverage }: Be
     'SESSION AFFINITY (relay only)',
     ...affinityLines,
     '',
+    ...(profile ? [...profileLines(profile), ''] : []),
     ...notes,
     ...(errors.length > 0 ? ['', ...errors] : []),
   ].join('\n')

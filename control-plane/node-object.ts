@@ -72,6 +72,8 @@ export class NodeObject extends DurableObject<Bindings> {
   #replicaFrames: Promise<void> = Promise.resolve()
   /** Cache of the stored current connection id, read on every frame; rebuilt after eviction. */
   #connectionId: string | undefined
+  /** Cache of each socket's attachment, read on every frame (deserializing it each time showed in profiles); rebuilt after eviction. */
+  readonly #attachments = new WeakMap<WebSocket, Attachment>()
 
   constructor(ctx: DurableObjectState, env: Bindings) {
     super(ctx, env)
@@ -117,7 +119,7 @@ export class NodeObject extends DurableObject<Bindings> {
       if (!client || !server) throw new Error('WebSocketPair did not yield two sockets')
       const attachment: Attachment = { connectionId: crypto.randomUUID(), connectedAt: Date.now(), helloed: false }
       this.ctx.acceptWebSocket(server)
-      server.serializeAttachment(attachment)
+      this.#attach(server, attachment)
       this.#store.set('connection_id', attachment.connectionId)
       this.#connectionId = attachment.connectionId
       logEvent('node.connected', { node: this.#nodeId, connection: attachment.connectionId })
@@ -291,7 +293,7 @@ export class NodeObject extends DurableObject<Bindings> {
     // The node is online from here on, whatever the registry says: the offline alarm is armed
     // before any registry write can fail.
     attachment.helloed = true
-    ws.serializeAttachment(attachment)
+    this.#attach(ws, attachment)
     this.#store.set('online', 1)
     this.#store.set('last_heartbeat_at', now)
     this.#metrics.gpus(hello.gpus)
@@ -471,10 +473,23 @@ export class NodeObject extends DurableObject<Bindings> {
 
   /** The attachment of `ws` if it is the node's current connection; older sockets are ignored. */
   #currentAttachment(ws: WebSocket): Attachment | null {
+    const attachment = this.#attachmentOf(ws)
+    if (attachment === null || attachment.connectionId !== this.#currentConnectionId()) return null
+    return attachment
+  }
+
+  #attachmentOf(ws: WebSocket): Attachment | null {
+    const cached = this.#attachments.get(ws)
+    if (cached) return cached
     const attachment: unknown = ws.deserializeAttachment()
     if (!isAttachment(attachment)) return null
-    if (attachment.connectionId !== this.#currentConnectionId()) return null
+    this.#attachments.set(ws, attachment)
     return attachment
+  }
+
+  #attach(ws: WebSocket, attachment: Attachment): void {
+    ws.serializeAttachment(attachment)
+    this.#attachments.set(ws, attachment)
   }
 
   #currentConnectionId(): string | undefined {
@@ -485,8 +500,8 @@ export class NodeObject extends DurableObject<Bindings> {
   #helloedSocket(): WebSocket | null {
     const current = this.#currentConnectionId()
     for (const ws of this.ctx.getWebSockets()) {
-      const attachment: unknown = ws.deserializeAttachment()
-      if (isAttachment(attachment) && attachment.connectionId === current && attachment.helloed) return ws
+      const attachment = this.#attachmentOf(ws)
+      if (attachment !== null && attachment.connectionId === current && attachment.helloed) return ws
     }
     return null
   }

@@ -74,6 +74,9 @@ function outcomeOf(last: TaskEvent, tokensSeen: boolean): TaskOutcome {
   return tokensSeen ? 'failed' : 'failed_before_start'
 }
 
+/** Resolves after the work queued now (the client's write of the event just handed on) has run. */
+const nextTurn = () => new Promise<void>((resolve) => setTimeout(resolve, 0))
+
 const TICK = Symbol('tick')
 const tick = (ms: number) => new Promise<typeof TICK>((resolve) => setTimeout(() => resolve(TICK), ms))
 
@@ -121,14 +124,6 @@ export function startTask(request: TaskRequest): RunningTask {
       throw refusalError(result)
     }
     lease.admitted(result.rateLimitHeaders)
-    logEvent('task.granted', {
-      request_id: request.requestId,
-      task: taskId,
-      pool: request.poolId,
-      node: result.grant.nodeId,
-      key: request.apiKeyId,
-      attempt: result.grant.attempt,
-    })
     grant = result.grant
     holding = true
     return result.grant
@@ -168,24 +163,28 @@ export function startTask(request: TaskRequest): RunningTask {
     if (!holding || !grant) return Promise.resolve()
     holding = false
     const { attempt } = grant
+    const { poolId, nodeId } = grant
     const report = { usage, ttftMs: firstTokenAt === null ? null : firstTokenAt - askedAt }
-    logEvent('task.released', {
-      request_id: request.requestId,
-      task: taskId,
-      pool: grant.poolId,
-      node: grant.nodeId,
-      key: request.apiKeyId,
-      attempt,
-      outcome,
-      ttft_ms: report.ttftMs,
-      prompt_tokens: usage?.prompt_tokens,
-      completion_tokens: usage?.completion_tokens,
-    })
-    const released = pool
-      .release(taskId, attempt, outcome, report)
-      .catch((error: unknown) => logError('task.release_failed', { task: taskId, attempt, error: String(error) }))
-    request.waitUntil(released)
     lease.settle(usage)
+    // The slot is given back (and the line logged) once the event that ended the task went on to the client.
+    const released = nextTurn().then(() => {
+      logEvent('task.released', {
+        request_id: request.requestId,
+        task: taskId,
+        pool: poolId,
+        node: nodeId,
+        key: request.apiKeyId,
+        attempt,
+        outcome,
+        ttft_ms: report.ttftMs,
+        prompt_tokens: usage?.prompt_tokens,
+        completion_tokens: usage?.completion_tokens,
+      })
+      return pool
+        .release(taskId, attempt, outcome, report)
+        .catch((error: unknown) => logError('task.release_failed', { task: taskId, attempt, error: String(error) }))
+    })
+    request.waitUntil(released)
     return released
   }
 
@@ -202,6 +201,15 @@ export function startTask(request: TaskRequest): RunningTask {
         }
         yield { kind: 'granted', nodeId: placed.nodeId, attempt: placed.attempt }
         const stream = await node(placed).run(placed, dispatchOf(placed, request.generation))
+        // Logged once the dispatch is on its way, not before it.
+        logEvent('task.granted', {
+          request_id: request.requestId,
+          task: taskId,
+          pool: placed.poolId,
+          node: placed.nodeId,
+          key: request.apiKeyId,
+          attempt: placed.attempt,
+        })
         let failed: Extract<TaskEvent, { kind: 'error' }> | null = null
         const deadlines = { firstTokenMs: placed.firstTokenTimeoutMs, idleMs: placed.idleTimeoutMs }
         for await (const event of withDeadlines(decodeTaskEvents(stream), deadlines)) {

@@ -109,7 +109,12 @@ export class Link {
   #connect(): void {
     if (this.#stopped) return
     this.#state = 'connecting'
-    const ws = new WebSocket(this.#url, { headers: { Authorization: `Bearer ${this.#options.token}` }, handshakeTimeout: HANDSHAKE_TIMEOUT_MS })
+    // No permessage-deflate: compressing every small frame cost the agent more CPU than the relay itself (and workerd as much to inflate it).
+    const ws = new WebSocket(this.#url, {
+      headers: { Authorization: `Bearer ${this.#options.token}` },
+      handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
+      perMessageDeflate: false,
+    })
     this.#ws = ws
     ws.on('unexpected-response', (_request, response) => {
       let body = ''

@@ -208,13 +208,28 @@ export class NodeObject extends DurableObject<Bindings> {
    */
   run(grant: Grant, dispatch: Dispatch): Promise<ReadableStream<Uint8Array>> {
     return this.#guard('run', () => {
+      // Dispatched already (by the PoolObject, whose answer was lost to a restart): read it, never send it twice.
+      if (this.#tasks.has(grant.taskId)) return this.#tasks.claim(grant.taskId, grant.poolId)
       const stream = this.#tasks.open(grant.taskId, grant.poolId)
-      const ws = this.#helloedSocket()
-      if (!ws || !this.#send(ws, dispatch)) {
-        this.#tasks.deliver(grant.taskId, { kind: 'error', code: 'node_lost', message: `node ${grant.nodeId} is not connected`, retriable: true })
-      }
+      this.#sendDispatch(grant, dispatch)
       return stream
     })
+  }
+
+  /** The PoolObject granted a task here: dispatch it to the agent now; its Worker reads the events with `claim`. */
+  dispatch(grant: Grant, dispatch: Dispatch): Promise<void> {
+    return this.#guard('dispatch', () => {
+      this.#tasks.dispatched(grant.taskId, grant.poolId)
+      this.#sendDispatch(grant, dispatch)
+    })
+  }
+
+  /**
+   * The events of a task the PoolObject dispatched here, as `run` returns them, whether the
+   * dispatch came before this call or comes after it (within `PAIRING_WITHIN_MS`).
+   */
+  claim(grant: Grant): Promise<ReadableStream<Uint8Array>> {
+    return this.#guard('claim', () => this.#tasks.claim(grant.taskId, grant.poolId))
   }
 
   /** Presence, heartbeat age, GPU memory and counters of this node, for `/metrics`. */
@@ -504,6 +519,13 @@ export class NodeObject extends DurableObject<Bindings> {
       if (attachment !== null && attachment.connectionId === current && attachment.helloed) return ws
     }
     return null
+  }
+
+  #sendDispatch(grant: Grant, dispatch: Dispatch): void {
+    const ws = this.#helloedSocket()
+    if (!ws || !this.#send(ws, dispatch)) {
+      this.#tasks.deliver(grant.taskId, { kind: 'error', code: 'node_lost', message: `node ${grant.nodeId} is not connected`, retriable: true })
+    }
   }
 
   /** False when the socket could not take the frame (it is closing). */

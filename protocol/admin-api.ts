@@ -195,5 +195,14 @@ export type PoolList = z.infer<typeof PoolList>
 export type ApiKeyList = z.infer<typeof ApiKeyList>
 
 /** `GET /v2/debug/costs`: an isolate's Durable Object entry points by `Class.method`, and storage writes. */
-export const DebugCosts = z.object({ entry_points: z.record(z.string(), z.int()), storage_writes: z.int() })
+export const DebugCosts = z.object({
+  entry_points: z.record(z.string(), z.int()),
+  storage_writes: z.int(),
+  /**
+   * Dispatches of task attempts, and the one-way messages between the Worker and objects each
+   * waited for in sequence before its dispatch reached the NodeObject that holds the agent's
+   * socket (Worker → PoolObject → NodeObject is 2; with a reply to the Worker in between, 3).
+   */
+  critical_path: z.object({ dispatches: z.int(), legs_before_dispatch: z.int() }),
+})
 export type DebugCosts = z.infer<typeof DebugCosts>

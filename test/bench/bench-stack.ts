@@ -57,6 +57,8 @@ export interface ProcessCpu {
 
 export interface CostSnapshot {
   entryPoints: Record<string, number>
+  dispatches: number
+  legsBeforeDispatch: number
   storageWrites: number
   libsqlPipelines: number
 }
@@ -179,7 +181,13 @@ export async function startBenchStack({
     const costs = async (): Promise<CostSnapshot> => {
       const [counts, stats] = await Promise.all([admin('GET', '/v2/debug/costs'), fetch(new URL('/stats', libsqlUrl)).then((r) => r.json())])
       const worker = DebugCosts.parse(counts)
-      return { entryPoints: worker.entry_points, storageWrites: worker.storage_writes, libsqlPipelines: LibsqlStats.parse(stats).pipelines }
+      return {
+        entryPoints: worker.entry_points,
+        dispatches: worker.critical_path.dispatches,
+        legsBeforeDispatch: worker.critical_path.legs_before_dispatch,
+        storageWrites: worker.storage_writes,
+        libsqlPipelines: LibsqlStats.parse(stats).pipelines,
+      }
     }
     const workerdPids = descendantsNamed(process.pid, 'workerd')
     const cpuMs = (): ProcessCpu => ({ workerd: cpuMsOf(workerdPids), agents: cpuMsOf(agentPids) })

@@ -25,6 +25,8 @@ export interface TaskCost {
   /** Of those, frames from the agent (`NodeObject.webSocketMessage`): the token path. */
   agentFrames: number
   byEntryPoint: Record<string, number>
+  /** One-way messages in sequence before a dispatch reached the agent's NodeObject, per dispatch (`critical_path` of `/v2/debug/costs`). */
+  legsBeforeDispatch: number
   storageWrites: number
   libsqlRoundTrips: number
   /** CPU time of workerd (the Worker and every object) during the relay run ÷ its tasks, from /proc; 0 off Linux. */
@@ -50,7 +52,17 @@ export interface BenchReport {
 
 const HEADER = ['SCENARIO', 'PATH', 'REQS', 'CONC', 'TOKENS', 'TTFT P50 ms', 'TTFT P95 ms', 'TOK/S/STREAM', 'AGG TOK/S', 'REQ/S', 'WALL s', 'ERRORS']
 const AFFINITY_HEADER = ['POOL', 'REPLICAS', 'SESSIONS', 'TURNS', 'CONC', 'TTFT P50 ms', 'REQ/S', 'ERRORS', 'HIT RATE', 'BY CHANCE']
-const COST_HEADER = ['SCENARIO', 'DO CALLS', 'AGENT FRAMES', 'OTHER DO CALLS', 'DO WRITES', 'LIBSQL ROUND TRIPS', 'WORKERD CPU ms', 'AGENT CPU ms']
+const COST_HEADER = [
+  'SCENARIO',
+  'DO CALLS',
+  'AGENT FRAMES',
+  'OTHER DO CALLS',
+  'HOPS TO DISPATCH',
+  'DO WRITES',
+  'LIBSQL ROUND TRIPS',
+  'WORKERD CPU ms',
+  'AGENT CPU ms',
+]
 /** Columns 0 and 1 are text, the rest numbers (right-aligned). */
 const TEXT_COLUMNS = 2
 
@@ -104,6 +116,7 @@ function costRow({ name, relayCostPerTask: cost }: ScenarioResult): string[] {
     num(cost.durableObjectCalls, 2),
     num(cost.agentFrames, 2),
     num(cost.durableObjectCalls - cost.agentFrames, 2),
+    num(cost.legsBeforeDispatch, 2),
     num(cost.storageWrites, 2),
     num(cost.libsqlRoundTrips, 3),
     num(cost.workerdCpuMs, 2),

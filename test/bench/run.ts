@@ -117,6 +117,7 @@ function costPerTask(before: CostSnapshot, after: CostSnapshot, tasks: number, c
     durableObjectCalls: Number(calls.toFixed(3)),
     agentFrames: byEntryPoint['NodeObject.webSocketMessage'] ?? 0,
     byEntryPoint,
+    legsBeforeDispatch: Number(((after.legsBeforeDispatch - before.legsBeforeDispatch) / Math.max(1, after.dispatches - before.dispatches)).toFixed(2)),
     storageWrites: per(after.storageWrites - before.storageWrites),
     libsqlRoundTrips: per(after.libsqlPipelines - before.libsqlPipelines),
     workerdCpuMs: per(cpu.workerd),

@@ -206,3 +206,26 @@ export const DebugCosts = z.object({
   critical_path: z.object({ dispatches: z.int(), legs_before_dispatch: z.int() }),
 })
 export type DebugCosts = z.infer<typeof DebugCosts>
+
+/** `POST /v2/debug/pool-ceiling`: admit-and-release cycles against a scratch pool of fake ready replicas. */
+export const PoolCeilingRequest = z.strictObject({
+  tasks: z.int().min(1).max(100_000).default(2_000),
+  /** Cycles in flight at once. */
+  concurrency: z.int().min(1).max(1_024).default(64),
+  /** Fake nodes, each with one ready replica of `slots` slots. */
+  nodes: z.int().min(1).max(1_024).default(64),
+  slots: z.int().min(1).max(4_096).default(16),
+})
+export type PoolCeilingRequest = z.infer<typeof PoolCeilingRequest>
+
+export const PoolCeilingResult = z.object({
+  pool: z.string(),
+  tasks: z.int(),
+  concurrency: z.int(),
+  nodes: z.int(),
+  slots: z.int(),
+  errors: z.int(),
+  wall_ms: z.number(),
+  tasks_per_second: z.number(),
+})
+export type PoolCeilingResult = z.infer<typeof PoolCeilingResult>

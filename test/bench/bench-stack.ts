@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { z } from 'zod'
 import { resolvePort } from '../../node-agent/process/port.ts'
-import { CreateApiKeyResponse, CreateNodeResponse, DebugCosts, PoolView } from '../../protocol/index.ts'
+import { CreateApiKeyResponse, CreateNodeResponse, DebugCosts, PoolCeilingResult, PoolView } from '../../protocol/index.ts'
+import type { PoolCeilingRequest } from '../../protocol/index.ts'
 import { PROJECT_ROOT, buildWorker } from '../../scripts/local/build-worker.ts'
 import { startControlPlane } from '../../scripts/local/control-plane.ts'
 import { applyMigrations } from '../../scripts/local/migrate.ts'
@@ -38,6 +39,8 @@ export interface BenchStack {
   replicaEngineUrls: Map<string, string[]>
   /** What the control plane has spent so far: Durable Object entry points and writes, libSQL round trips. */
   costs(): Promise<CostSnapshot>
+  /** Runs `POST /v2/debug/pool-ceiling`: how many tasks per second one PoolObject admits and releases. */
+  poolCeiling(spec: PoolCeilingRequest): Promise<PoolCeilingResult>
   /** CPU time used so far by workerd (Worker and objects) and by the agents, in ms (0 where /proc is missing). */
   cpuMs(): ProcessCpu
   /** With `profile`: starts V8's profiler in workerd and in the first agent. */
@@ -199,6 +202,7 @@ export async function startBenchStack({
       replicaEngineUrls,
       costs,
       cpuMs,
+      poolCeiling: async (spec) => PoolCeilingResult.parse(await admin('POST', '/v2/debug/pool-ceiling', spec)),
       profile:
         inspectorPort === null || agentInspectorPort === null
           ? null

@@ -1,5 +1,7 @@
 import type { AffinityResult } from './affinity-run.ts'
 import type { BenchOptions } from './bench-options.ts'
+import type { PoolCeilingResult } from '../../protocol/index.ts'
+import type { DollarsPerMillion } from './cloudflare-prices.ts'
 import type { ProfileGroup } from './cpu-profile.ts'
 import type { PathRatios, PathStats } from './stream-stats.ts'
 
@@ -17,6 +19,8 @@ export interface ScenarioResult {
   ratio: PathRatios
   /** What each relayed task cost the control plane, averaged over the relay run (background heartbeats included). */
   relayCostPerTask: TaskCost
+  /** The same, in US dollars per million relayed requests at Cloudflare's prices (`cloudflare-prices.ts`). */
+  relayDollarsPerMillion: DollarsPerMillion
 }
 
 export interface TaskCost {
@@ -46,6 +50,8 @@ export interface BenchReport {
   scenarios: ScenarioResult[]
   /** Sessions over a pool of several replicas, relay only. */
   affinity: AffinityResult
+  /** Admit-and-release cycles one PoolObject sustains (`POST /v2/debug/pool-ceiling`). */
+  poolCeiling: PoolCeilingResult
   /** With `--profile`: the self time of workerd and of the agent per relayed task of `scenario`, by source module. */
   profile?: { scenario: string; workerdMsPerTask: ProfileGroup[]; agentMsPerTask: ProfileGroup[] }
 }
@@ -124,6 +130,34 @@ function costRow({ name, relayCostPerTask: cost }: ScenarioResult): string[] {
   ]
 }
 
+const DOLLARS_HEADER = ['SCENARIO', 'WORKER REQUESTS', 'WORKER CPU', 'DO REQUESTS', 'DO ROW WRITES', 'TOTAL']
+
+function dollarsRow({ name, relayDollarsPerMillion: usd }: ScenarioResult): string[] {
+  const dollars = (n: number) => `$${num(n, 3)}`
+  return [name, dollars(usd.workerRequests), dollars(usd.workerCpu), dollars(usd.durableObjectRequests), dollars(usd.storageWrites), dollars(usd.total)]
+}
+
+/** Issue 21's targets, each read from this run's scenarios (a missing scenario shows as "-"). */
+function targetLines(scenarios: ScenarioResult[]): string[] {
+  const named = (name: string) => scenarios.find((s) => s.name === name)
+  const ms = (n: number | null | undefined) => (n === null || n === undefined ? '-' : `${num(n, 2)} ms`)
+  const sequential = named('sequential')
+  const oneToken = named('one-token')
+  const paced = named('paced')
+  const cpu = oneToken ? oneToken.relayCostPerTask.workerdCpuMs + oneToken.relayCostPerTask.agentCpuMs : undefined
+  return [
+    `added TTFT p50, one stream at a time (sequential): ${ms(sequential?.ratio.addedTtftMsP50)} (target ≤ 3 ms)`,
+    `CPU per request, one-token: workerd + agent ${ms(cpu)} (target ≤ 1.5 ms)`,
+    `16 × 64-token streams (burst-64): ${times(named('burst-64')?.ratio.aggregateTokensPerSecond ?? null)} of direct tokens/s (target ≥ ×0.5)`,
+    `8 × 2048-token streams (long): ${times(named('long')?.ratio.aggregateTokensPerSecond ?? null)} of direct tokens/s (target ≥ ×0.7)`,
+    `paced: ${times(paced?.ratio.aggregateTokensPerSecond ?? null)} of direct tokens/s (target ≥ ×0.98), added TTFT p50 ${ms(paced?.ratio.addedTtftMsP50)} and added last token p50 ${ms(paced?.ratio.addedLastTokenMsP50)} (targets ≤ 3 ms)`,
+  ]
+}
+
+function ceilingLine({ tasks, concurrency, nodes, slots, errors, wall_ms, tasks_per_second }: PoolCeilingResult): string {
+  return `${num(tasks_per_second, 0)} tasks/s: ${tasks} admit → release cycles, ${concurrency} at a time, on ${nodes} fake replicas of ${slots} slots, in ${num(wall_ms / 1000, 2)} s (${errors} refused)`
+}
+
 function affinityRow(a: AffinityResult): string[] {
   const percent = (r: number) => `${(r * 100).toFixed(1)}%`
   return [
@@ -157,7 +191,7 @@ function profileLines({ scenario, workerdMsPerTask, agentMsPerTask }: NonNullabl
 }
 
 /** One block per scenario: direct, relay, and relay/direct for each metric; then the cost per relayed task and the affinity run; first errors below. */
-export function renderTable({ scenarios, affinity, node, cpus, loadAverage, profile }: BenchReport): string {
+export function renderTable({ scenarios, affinity, poolCeiling, node, cpus, loadAverage, profile }: BenchReport): string {
   const lines = aligned([HEADER, ...scenarios.flatMap((s) => [pathRow(s, 'direct'), pathRow(s, 'relay'), ratioRow(s)])], TEXT_COLUMNS)
   // A blank line before each scenario but the first (rows: header, then three per scenario).
   const body = lines.map((l, i) => (i > 1 && i % 3 === 1 ? `\n${l}` : l))
@@ -181,6 +215,15 @@ export function renderTable({ scenarios, affinity, node, cpus, loadAverage, prof
     '',
     'COST PER RELAYED TASK',
     ...costs,
+    '',
+    'COST PER MILLION RELAYED REQUESTS, USD at Cloudflare Workers Paid prices (allowances and Durable Object duration left out)',
+    ...aligned([DOLLARS_HEADER, ...scenarios.map(dollarsRow)], 1),
+    '',
+    'TARGETS (issue 21), relay against direct in this run',
+    ...targetLines(scenarios),
+    '',
+    'POOL CEILING (one PoolObject, no agents)',
+    ceilingLine(poolCeiling),
     '',
     'SESSION AFFINITY (relay only)',
     ...affinityLines,

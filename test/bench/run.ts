@@ -14,6 +14,8 @@ import { BenchUsageError, USAGE, parseBenchOptions } from './bench-options.ts'
 import type { AffinityResult } from './affinity-run.ts'
 import type { BenchOptions } from './bench-options.ts'
 import { startBenchStack } from './bench-stack.ts'
+import type { PoolCeilingResult } from '../../protocol/index.ts'
+import { dollarsPerMillion } from './cloudflare-prices.ts'
 import { selfTimeByGroup } from './cpu-profile.ts'
 import type { ProfileGroup, Profiling } from './cpu-profile.ts'
 import type { BenchStack, CostSnapshot, ProcessCpu } from './bench-stack.ts'
@@ -71,6 +73,7 @@ async function runScenario(stack: BenchStack, scenario: Scenario, profileDir: st
   // Let the batched usage of the last tasks reach the registry, so it counts in this scenario.
   await new Promise((resolve) => setTimeout(resolve, USAGE_SETTLE_MS))
   const after = await stack.costs()
+  const cost = costPerTask(before, after, scenario.requests, { workerd: cpuAfter.workerd - cpuBefore.workerd, agents: cpuAfter.agents - cpuBefore.agents })
   return {
     name: scenario.name,
     description: scenario.description,
@@ -82,10 +85,8 @@ async function runScenario(stack: BenchStack, scenario: Scenario, profileDir: st
     direct,
     relay,
     ratio: compare(direct, relay),
-    relayCostPerTask: costPerTask(before, after, scenario.requests, {
-      workerd: cpuAfter.workerd - cpuBefore.workerd,
-      agents: cpuAfter.agents - cpuBefore.agents,
-    }),
+    relayCostPerTask: cost,
+    relayDollarsPerMillion: dollarsPerMillion(cost),
     ...(profile ? { profile } : {}),
   }
 }
@@ -133,6 +134,7 @@ async function main(options: BenchOptions, reaper: Reaper): Promise<number> {
   const scenarios: ScenarioResult[] = []
   let profile: Profiled | undefined
   let affinity: AffinityResult | undefined
+  let poolCeiling: PoolCeilingResult | undefined
   try {
     for (const pool of plan.pools) {
       say(`warming up ${pool.id} (direct and relay)`)
@@ -145,11 +147,13 @@ async function main(options: BenchOptions, reaper: Reaper): Promise<number> {
     }
     say(`affinity: relay, ${plan.affinity.sessions} sessions of ${plan.affinity.turns} requests over ${plan.affinity.pool.replicas ?? 1} replicas`)
     affinity = await runAffinity(stack, plan.affinity)
+    say(`pool ceiling: ${plan.poolCeiling.tasks} admit → release cycles against one PoolObject`)
+    poolCeiling = await stack.poolCeiling(plan.poolCeiling)
   } finally {
     say('stopping the agent, its engines, workerd and the libSQL server')
     await stack.stop()
   }
-  if (!affinity) throw new Error('the affinity run did not finish')
+  if (!affinity || !poolCeiling) throw new Error('the affinity run or the pool ceiling did not finish')
   const { json: jsonOnly, ...shown } = options
   const report: BenchReport = {
     bench: 'llorch relay vs direct',
@@ -160,6 +164,7 @@ async function main(options: BenchOptions, reaper: Reaper): Promise<number> {
     options: shown,
     scenarios,
     affinity,
+    poolCeiling,
     ...(profile ? { profile } : {}),
   }
   if (!jsonOnly) process.stdout.write(`\n${renderTable(report)}\n\n`)

@@ -18,6 +18,8 @@ function keepLog(log: string, entity: TestModule | TestCase | TestSuite | undefi
  */
 const MAX_WORKERS = 2
 
+const STORM_TEST = 'test/faults/agent-storm.test.ts'
+
 export default defineConfig({
   test: {
     onConsoleLog: (log, _type, entity) => keepLog(log, entity),
@@ -49,9 +51,20 @@ export default defineConfig({
         test: {
           name: 'faults',
           include: ['test/faults/**/*.test.ts'],
+          exclude: [STORM_TEST],
           environment: 'node',
-          // One fault file at a time: the 1,000-agent storm saturates both cores for its run, and
-          // the other fault files time heartbeats and reconnects.
+          globalSetup: ['test/e2e/global-setup.ts'],
+          testTimeout: 90_000,
+          hookTimeout: 120_000,
+        },
+      },
+      {
+        test: {
+          name: 'faults-storm',
+          include: [STORM_TEST],
+          environment: 'node',
+          // Alone, after every other file: the 1,000-agent storm saturates both cores for its run,
+          // and the files beside it would time heartbeats and reconnects on what is left.
           fileParallelism: false,
           globalSetup: ['test/e2e/global-setup.ts'],
           testTimeout: 90_000,

@@ -14,6 +14,7 @@ import type {
   TaskEventFrame,
 } from '../protocol/index.ts'
 import { countStorageWrite } from './runtime/cost-counts.ts'
+import { answerClose } from './node/close-handshake.ts'
 import { guardEntryPoint } from './runtime/entry-point-guard.ts'
 import type { Bindings } from './runtime/env.ts'
 import { registryFor } from './registry/registry-for.ts'
@@ -121,6 +122,9 @@ export class NodeObject extends DurableObject<Bindings> {
       this.ctx.acceptWebSocket(server)
       this.#attach(server, attachment)
       this.#store.set('connection_id', attachment.connectionId)
+      // A new connection is a sign of life: the offline alarm armed before a restart of the
+      // control plane must not drop it before its hello arrives.
+      this.#store.set('last_heartbeat_at', attachment.connectedAt)
       this.#connectionId = attachment.connectionId
       logEvent('node.connected', { node: this.#nodeId, connection: attachment.connectionId })
       this.#metrics.count('connections')
@@ -139,6 +143,7 @@ export class NodeObject extends DurableObject<Bindings> {
 
   override webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {
     return this.#guard('webSocketClose', async () => {
+      answerClose(ws, code, reason)
       if (this.#currentAttachment(ws)) await this.#goOffline(`socket closed (${code}${reason ? `: ${reason}` : ''})`)
     })
   }

@@ -8,7 +8,7 @@ import { copyFileSync, mkdirSync, readdirSync, rmSync } from 'node:fs'
 import path from 'node:path'
 import { parseArgs } from 'node:util'
 import { execa } from 'execa'
-import { PROJECT_ROOT } from './local/build-worker.ts'
+import { PROJECT_ROOT } from './local/project-root.ts'
 import { PINNED_NODE, bundleForNode, packTarball, releaseTarget } from './release/release-tarball.ts'
 
 const { version, nodeVersion, nodeMajor, arch, fail } = await releaseTarget('build:agent')

@@ -12,7 +12,7 @@ import { parseArgs } from 'node:util'
 import { execa } from 'execa'
 import { bundleForServe } from '../serve/bundle-for-serve.ts'
 import { RELEASE_MARKER } from '../serve/layout.ts'
-import { PROJECT_ROOT } from './local/build-worker.ts'
+import { PROJECT_ROOT } from './local/project-root.ts'
 import { PINNED_NODE, bundleForNode, packTarball, releaseTarget } from './release/release-tarball.ts'
 
 const WORKERD = path.join(PROJECT_ROOT, 'node_modules/workerd/bin/workerd')

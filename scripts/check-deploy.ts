@@ -15,7 +15,7 @@ import { execa } from 'execa'
 import { unstable_readConfig } from 'wrangler'
 import { z } from 'zod'
 import { secretsFileProblems } from './deploy-secrets.ts'
-import { PROJECT_ROOT } from './local/build-worker.ts'
+import { PROJECT_ROOT } from './local/project-root.ts'
 
 /** What a deployment provides with `wrangler secret put`, never in wrangler.toml. */
 const SECRET_NAMES = ['LIBSQL_URL', 'LIBSQL_AUTH_TOKEN', 'ADMIN_TOKEN'] as const

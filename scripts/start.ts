@@ -15,7 +15,9 @@ import { failed, renderProblem } from '../node-agent/checks/finding.ts'
 import { CreateApiKeyResponse, CreateNodeResponse, NodeView, PoolList, describeIssues } from '../protocol/index.ts'
 import { newLocalAdminToken } from './local/admin-token.ts'
 import { DEMO_POOL, prepareAgentConfig } from './local/agent-config.ts'
-import { PROJECT_ROOT, buildWorker } from './local/build-worker.ts'
+import { bundleUpToDate } from './local/bundle-cache.ts'
+import { DEFAULT_BUNDLE_PATH, buildWorker } from './local/build-worker.ts'
+import { PROJECT_ROOT } from './local/project-root.ts'
 import { startControlPlaneProcess } from './local/control-plane-process.ts'
 import type { ControlPlaneProcess } from './local/control-plane-process.ts'
 import { STATE_DIR, readLocalSecrets, writeLocalSecrets, writeLocalState } from './local/local-state.ts'
@@ -147,8 +149,12 @@ libsql = registry
 await applyMigrations({ url: registry.url, authToken: libsqlAuthToken })
 say(`llorch: registry at ${registry.url} (${shown('registry.db')}), migrated`)
 
-say('llorch: bundling the Worker (wrangler deploy --dry-run)')
-const { bundlePath } = await buildWorker()
+const bundlePath = DEFAULT_BUNDLE_PATH
+if (bundleUpToDate(bundlePath, PROJECT_ROOT)) say(`llorch: the Worker bundle is up to date with the sources (${path.relative(PROJECT_ROOT, bundlePath)})`)
+else {
+  say('llorch: bundling the Worker (wrangler deploy --dry-run)')
+  await buildWorker()
+}
 const started = await listenOrExplain(
   () =>
     startControlPlaneProcess({

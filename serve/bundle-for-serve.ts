@@ -1,6 +1,7 @@
 import path from 'node:path'
 import { unstable_readConfig } from 'wrangler'
-import { PROJECT_ROOT, buildWorker } from '../scripts/local/build-worker.ts'
+import { buildWorker } from '../scripts/local/build-worker.ts'
+import { PROJECT_ROOT } from '../scripts/local/project-root.ts'
 import { manifestFromWranglerConfig, type WorkerManifest } from './worker-manifest.ts'
 
 export const WRANGLER_TOML = path.join(PROJECT_ROOT, 'wrangler.toml')

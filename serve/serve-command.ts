@@ -3,14 +3,7 @@ import { once } from 'node:events'
 import { createWriteStream } from 'node:fs'
 import { z } from 'zod'
 import { CliError, EXIT_USAGE } from '../cli/admin-client.ts'
-import { failed, renderFinding } from '../node-agent/checks/finding.ts'
 import { describeIssues } from '../protocol/index.ts'
-import { backup } from './backup.ts'
-import { doctor } from './doctor.ts'
-import { exportRegistrySql } from './export-sql.ts'
-import { init } from './init.ts'
-import { restore } from './restore.ts'
-import { ServeOptions, serve } from './serve.ts'
 import { DEFAULT_STATE_DIR, statePaths } from './state-dir.ts'
 
 const stateDirOption = [
@@ -31,7 +24,11 @@ function reported<A extends unknown[]>(action: (...args: A) => Promise<void>): (
   }
 }
 
-/** `llorch serve …`: the home profile, the whole control plane on this machine without Cloudflare. */
+/**
+ * `llorch serve …`: the home profile, the whole control plane on this machine without Cloudflare.
+ * Each subcommand loads its modules when it runs, so that every other `llorch` command starts
+ * without libSQL, drizzle, execa and yaml.
+ */
 export function serveCommand(program: Command): void {
   const group = program.command('serve').description('run the production control plane on this machine (workerd + libSQL), no Cloudflare account')
   group
@@ -45,6 +42,7 @@ export function serveCommand(program: Command): void {
     .option('--tls-key <file>', 'PEM private key for --tls-cert')
     .action(
       reported(async (options: Record<string, unknown>) => {
+        const { ServeOptions, serve } = await import('./serve.ts')
         const parsed = ServeOptions.safeParse(options)
         if (!parsed.success) {
           // Named as the operator typed them: `--tls-key`, not `tlsKey`.
@@ -63,6 +61,7 @@ export function serveCommand(program: Command): void {
     .option(...stateDirOption)
     .action(
       reported(async (out: string, options: { stateDir: string }) => {
+        const { backup } = await import('./backup.ts')
         const { files } = await backup(options.stateDir, out)
         process.stdout.write(`llorch serve: backup of ${statePaths(options.stateDir).root} in ${out} (${files.join(', ')})\n`)
       }),
@@ -73,6 +72,7 @@ export function serveCommand(program: Command): void {
     .option(...stateDirOption)
     .action(
       reported(async (input: string, options: { stateDir: string }) => {
+        const { restore } = await import('./restore.ts')
         const { version, createdAt } = restore(input, options.stateDir)
         process.stdout.write(`llorch serve: restored the backup of ${createdAt} (llorch ${version}) into ${statePaths(options.stateDir).root}\n`)
       }),
@@ -85,6 +85,7 @@ export function serveCommand(program: Command): void {
     .action(
       reported(async (options: { stateDir: string; out?: string }) => {
         const stream = options.out ? createWriteStream(options.out, { mode: 0o600 }) : process.stdout
+        const { exportRegistrySql } = await import('./export-sql.ts')
         const { tables, rows } = await exportRegistrySql(statePaths(options.stateDir).registry, (chunk) => stream.write(chunk))
         if (stream !== process.stdout) {
           stream.end()
@@ -99,6 +100,7 @@ export function serveCommand(program: Command): void {
     .option(...stateDirOption)
     .action(
       reported(async (options: { stateDir: string }) => {
+        const { init } = await import('./init.ts')
         for (const line of await init(options.stateDir)) process.stdout.write(`llorch serve: ${line}\n`)
       }),
     )
@@ -112,6 +114,7 @@ export function serveCommand(program: Command): void {
       reported(async (options: { stateDir: string; host: string; port: string }) => {
         const port = z.coerce.number().int().min(1).max(65_535).safeParse(options.port)
         if (!port.success) throw new CliError(`serve doctor: --port: expected an integer 1–65535, got ${options.port}`, EXIT_USAGE)
+        const [{ doctor }, { failed, renderFinding }] = await Promise.all([import('./doctor.ts'), import('../node-agent/checks/finding.ts')])
         const findings = await doctor({ stateDir: options.stateDir, host: options.host, port: port.data })
         for (const finding of findings) process.stdout.write(`${renderFinding(finding)}\n`)
         if (failed(findings).length > 0) throw new CliError(`serve doctor: ${failed(findings).length} problem(s)`)

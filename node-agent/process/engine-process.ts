@@ -91,7 +91,10 @@ export class EngineProcess {
     this.commandLine = describeCommand(command.file, command.args)
     this.startedAt = Date.now()
     this.#ring = new LineRingBuffer({ maxLines: options.tailLines })
-    const logFile = openLog(engineLogPath(stateDir, pool))
+    const logPath = engineLogPath(stateDir, pool)
+    const logFile = openLog(logPath)
+    // A log file that cannot be written (its folder removed, the disk full) costs the log, never the agent.
+    logFile.on('error', (error) => log.warn('engine.log_unwritable', { pool, file: logPath, err: error.message }))
     const exitController = new AbortController()
     this.exitSignal = exitController.signal
 

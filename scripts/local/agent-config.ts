@@ -4,7 +4,7 @@ import { z } from 'zod'
 import { ConfigError } from '../../node-agent/config/errors.ts'
 import { parseAgentConfig } from '../../node-agent/config/load.ts'
 import type { AgentConfig } from '../../node-agent/config/schema.ts'
-import { PROJECT_ROOT } from './build-worker.ts'
+import { PROJECT_ROOT } from './project-root.ts'
 
 /** The pool a new local agent config serves with the fake engine. */
 export const DEMO_POOL = 'demo-model'

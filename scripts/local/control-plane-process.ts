@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process'
 import path from 'node:path'
 import { z } from 'zod'
-import { PROJECT_ROOT } from './build-worker.ts'
+import { PROJECT_ROOT } from './project-root.ts'
 
 /** How long the control plane's process may take to stop workerd and exit before it is sent SIGTERM. */
 const CONTROL_PLANE_STOP_TIMEOUT_MS = 10_000

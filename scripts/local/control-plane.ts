@@ -1,7 +1,7 @@
 import { Miniflare, convertV4MiniflareOptions } from 'miniflare'
 import path from 'node:path'
 import { unstable_getMiniflareWorkerOptions } from 'wrangler'
-import { PROJECT_ROOT } from './build-worker.ts'
+import { PROJECT_ROOT } from './project-root.ts'
 
 export interface ControlPlaneOptions {
   bundlePath: string

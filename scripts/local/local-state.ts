@@ -1,7 +1,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { z } from 'zod'
-import { PROJECT_ROOT } from './build-worker.ts'
+import { PROJECT_ROOT } from './project-root.ts'
 
 /** Where `npm start` keeps everything; `LLORCH_STATE_DIR` moves it (tests run a second stack). */
 export const STATE_DIR = path.resolve(PROJECT_ROOT, process.env.LLORCH_STATE_DIR || '.llorch')

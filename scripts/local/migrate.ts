@@ -5,7 +5,7 @@ import { migrate } from 'drizzle-orm/libsql/migrator'
 import { z } from 'zod'
 import { createRegistry } from '../../db/client.ts'
 import type { Registry } from '../../db/client.ts'
-import { PROJECT_ROOT } from './build-worker.ts'
+import { PROJECT_ROOT } from './project-root.ts'
 
 export const MIGRATIONS_FOLDER = path.join(PROJECT_ROOT, 'migrations')
 

@@ -4,7 +4,7 @@ import path from 'node:path'
 import { build } from 'esbuild'
 import { execa } from 'execa'
 import { z } from 'zod'
-import { PROJECT_ROOT } from '../local/build-worker.ts'
+import { PROJECT_ROOT } from '../local/project-root.ts'
 
 const Package = z.object({ version: z.string(), dependencies: z.object({ node: z.string() }) })
 

@@ -1,18 +1,19 @@
-import { readFileSync } from 'node:fs'
+import { mkdirSync, readFileSync } from 'node:fs'
+import { createLog } from '../../node-agent/log/log.ts'
 import { describe, expect, it } from 'vitest'
 import { PoolConfig } from '../../node-agent/config/schema.ts'
 import type { PoolConfigInput } from '../../node-agent/config/schema.ts'
 import { engineLogPath } from '../../node-agent/process/engine-process.ts'
 import { EngineExitError } from '../../node-agent/process/exit-error.ts'
+import type { Log } from '../../node-agent/log/log.ts'
 import { Supervisor } from '../../node-agent/supervisor/supervisor.ts'
 import type { AgentReplicaState } from '../../protocol/index.ts'
 import { fakeEngineStats, fakePool, fixturePath, isAlive, startFakeEngine, useProcessCleanup, waitFor } from '../support/processes.ts'
 
 const cleanup = useProcessCleanup()
 
-function supervise(pool: PoolConfig): { supervisor: Supervisor; states: AgentReplicaState[]; stateDir: string } {
-  const stateDir = cleanup.stateDir()
-  const supervisor = new Supervisor({ pool, stateDir })
+function supervise(pool: PoolConfig, { stateDir = cleanup.stateDir(), log }: { stateDir?: string; log?: Log } = {}) {
+  const supervisor = new Supervisor({ pool, stateDir, ...(log ? { log } : {}) })
   const states: AgentReplicaState[] = []
   supervisor.on('change', (report) => {
     states.push(report.state)
@@ -35,6 +36,21 @@ describe('supervisor start', () => {
     await started
     expect(Date.now() - t0).toBeGreaterThanOrEqual(300)
     expect(states).toEqual(['starting', 'ready'])
+    const lease = supervisor.acquire()
+    expect((await fakeEngineStats(lease.endpoint.baseUrl)).loaded).toBe(true)
+    lease.release()
+  })
+
+  it('serves when its engine log cannot be written, and says so in the agent log', async () => {
+    const stateDir = cleanup.stateDir()
+    // A folder where the log file should be: opening it fails as a full or removed disk would.
+    mkdirSync(engineLogPath(stateDir, 'fake-model'), { recursive: true })
+    let lines = ''
+    const log = createLog({ destination: { write: (line: string) => void (lines += line) } })
+    const { supervisor } = supervise(fakePool(), { stateDir, log })
+    await supervisor.start()
+    expect(supervisor.state).toBe('ready')
+    await waitFor(() => lines.includes('"event":"engine.log_unwritable"'), { message: 'the unwritable log reported' })
     const lease = supervisor.acquire()
     expect((await fakeEngineStats(lease.endpoint.baseUrl)).loaded).toBe(true)
     lease.release()

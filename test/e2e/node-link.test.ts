@@ -1,7 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { NodeList } from '../../protocol/index.ts'
 import { fakePoolInput } from '../support/agents.ts'
-import { getNode, getPool, startLinkedAgent } from '../support/linked-agent.ts'
+import { createNode, getNode, getPool, startLinkedAgent } from '../support/linked-agent.ts'
+import { connectSimulatedAgent } from '../support/simulated-agent.ts'
 import { startStack } from '../support/local-stack.ts'
 import type { Stack } from '../support/local-stack.ts'
 import { isAlive, useProcessCleanup, waitFor } from '../support/processes.ts'
@@ -96,6 +97,15 @@ describe('agents dial out to the control plane', () => {
     }
   })
 
+  it("answers an agent's Close frame with its own, so a stopping agent exits at once and is offline", async () => {
+    const node = await createNode(stack, 'gpu-closing')
+    const connected = await connectSimulatedAgent(stack.url, node.token, [{ id: 'closing-model', engine: 'command', slots: 1 }])
+    if (!connected.ok) throw new Error(`not welcomed: ${connected.status} ${connected.error}`)
+    // Unanswered, the ws client would give up after its own close timeout and report 1006.
+    expect(await connected.agent.closeCleanly()).toBe(1000)
+    await waitFor(async () => (await getNode(stack, node.id)).status === 'offline', { timeoutMs: CEILING_MS, message: 'node offline' })
+  })
+
   it('marks the node offline at once when the agent is killed', async () => {
     const agent = await startLinkedAgent(cleanup, stack, { name: 'gpu-killed', pools: [fakePoolInput('killed-model')] })
     await waitFor(async () => (await getNode(stack, agent.nodeId)).status === 'online', { timeoutMs: CEILING_MS, message: 'node online' })
@@ -118,6 +128,9 @@ describe('agents dial out to the control plane', () => {
     )
     expect(node.replicas).toHaveLength(1)
     expect(isAlive(agent.pid)).toBe(true)
+    // Its first connection after the restart was kept: the offline alarm left from before the
+    // restart did not drop it as silent (4408) before its hello.
+    expect(agent.output()).not.toContain('"code":4408')
   })
 
   it('refuses a revoked node token: the agent is disconnected, refused on reconnect and keeps running', async () => {

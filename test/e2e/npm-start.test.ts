@@ -147,6 +147,8 @@ describe('npm start, the second time', () => {
     const second = npmStart(cleanup, stateDir)
     await second.banner()
     expect(second.output()).toContain('(demo-model, my-model)')
+    // No source changed since the first start: its bundle is served again, not rebuilt.
+    expect(second.output()).toContain('llorch: the Worker bundle is up to date with the sources (dist/index.js)')
     expect(second.output()).toContain('llorch: pool "my-model" is ready')
     const state = LocalState.parse(JSON.parse(readFileSync(path.join(stateDir, 'local.json'), 'utf8')))
     const kept = JSON.parse(readFileSync(file, 'utf8'))

@@ -134,6 +134,7 @@ describe('node cordon', () => {
 
     // The cordon outlives a restart of the control plane and of the node's agent, whose eager pool starts again.
     await s.restartControlPlane()
+    const restartedAt = Date.now()
     a.agent.process.kill('SIGTERM')
     await a.agent.process
     const again = await startLinkedAgent(cleanup, s, {
@@ -142,6 +143,8 @@ describe('node cordon', () => {
       pools: [fakePoolInput(pool, ['--tokens', '2'], { slots: 2, port: Number(new URL(a.engineUrl).port) })],
     })
     await waitForState(s, pool, again.nodeId, 'ready')
+    // Node b's agent dials back after the restart on its own schedule; until then it has no replica to serve.
+    await waitForHeartbeatAfter(s, b.agent.nodeId, restartedAt, CEILING_MS)
     for (let i = 0; i < 4; i += 1) expect((await ask(openai, pool)).choices[0]?.message.content).toBe(expectedText(2))
     expect((await fakeEngineStats(a.engineUrl)).completed).toBe(0)
 

@@ -23,7 +23,10 @@ export interface SimulatedAgent {
   readonly dispatched: string[]
   /** Task ids the control plane cancelled, in order. */
   readonly cancelled: string[]
+  /** Drops the connection without a Close frame, as a crash would. */
   close(): void
+  /** Sends a Close frame (1000) as a stopping agent does; resolves with the code the control plane answered. */
+  closeCleanly(): Promise<number>
 }
 
 export type ConnectResult = { ok: true; agent: SimulatedAgent } | { ok: false; status: number; ms: number; error: string }
@@ -76,7 +79,13 @@ export function connectSimulatedAgent(url: URL, token: string, pools: readonly S
       if (frame.type !== 'welcome') return
       clearTimeout(timer)
       heartbeat = setInterval(() => send({ type: 'heartbeat', replicas, gpus: [], running_tasks: [] }), frame.heartbeat_interval_ms)
-      resolve({ ok: true, agent: { welcomeMs: Math.round(performance.now() - startedAt), dispatched, cancelled, close } })
+      const closeCleanly = () => {
+        if (heartbeat) clearInterval(heartbeat)
+        const answered = new Promise<number>((settle) => ws.once('close', (code) => settle(code)))
+        ws.close(1000, 'agent stopping')
+        return answered
+      }
+      resolve({ ok: true, agent: { welcomeMs: Math.round(performance.now() - startedAt), dispatched, cancelled, close, closeCleanly } })
     })
   })
 }

@@ -73,6 +73,8 @@ export class NodeObject extends DurableObject<Bindings> {
   #replicaFrames: Promise<void> = Promise.resolve()
   /** Cache of the stored current connection id, read on every frame; rebuilt after eviction. */
   #connectionId: string | undefined
+  /** Cache of each socket's attachment, read on every frame (deserializing it each time showed in profiles); rebuilt after eviction. */
+  readonly #attachments = new WeakMap<WebSocket, Attachment>()
 
   constructor(ctx: DurableObjectState, env: Bindings) {
     super(ctx, env)
@@ -118,7 +120,7 @@ export class NodeObject extends DurableObject<Bindings> {
       if (!client || !server) throw new Error('WebSocketPair did not yield two sockets')
       const attachment: Attachment = { connectionId: crypto.randomUUID(), connectedAt: Date.now(), helloed: false }
       this.ctx.acceptWebSocket(server)
-      server.serializeAttachment(attachment)
+      this.#attach(server, attachment)
       this.#store.set('connection_id', attachment.connectionId)
       // A new connection is a sign of life: the offline alarm armed before a restart of the
       // control plane must not drop it before its hello arrives.
@@ -211,13 +213,28 @@ export class NodeObject extends DurableObject<Bindings> {
    */
   run(grant: Grant, dispatch: Dispatch): Promise<ReadableStream<Uint8Array>> {
     return this.#guard('run', () => {
+      // Dispatched already (by the PoolObject, whose answer was lost to a restart): read it, never send it twice.
+      if (this.#tasks.has(grant.taskId)) return this.#tasks.claim(grant.taskId, grant.poolId)
       const stream = this.#tasks.open(grant.taskId, grant.poolId)
-      const ws = this.#helloedSocket()
-      if (!ws || !this.#send(ws, dispatch)) {
-        this.#tasks.deliver(grant.taskId, { kind: 'error', code: 'node_lost', message: `node ${grant.nodeId} is not connected`, retriable: true })
-      }
+      this.#sendDispatch(grant, dispatch)
       return stream
     })
+  }
+
+  /** The PoolObject granted a task here: dispatch it to the agent now; its Worker reads the events with `claim`. */
+  dispatch(grant: Grant, dispatch: Dispatch): Promise<void> {
+    return this.#guard('dispatch', () => {
+      this.#tasks.dispatched(grant.taskId, grant.poolId)
+      this.#sendDispatch(grant, dispatch)
+    })
+  }
+
+  /**
+   * The events of a task the PoolObject dispatched here, as `run` returns them, whether the
+   * dispatch came before this call or comes after it (within `PAIRING_WITHIN_MS`).
+   */
+  claim(grant: Grant): Promise<ReadableStream<Uint8Array>> {
+    return this.#guard('claim', () => this.#tasks.claim(grant.taskId, grant.poolId))
   }
 
   /** Presence, heartbeat age, GPU memory and counters of this node, for `/metrics`. */
@@ -296,7 +313,7 @@ export class NodeObject extends DurableObject<Bindings> {
     // The node is online from here on, whatever the registry says: the offline alarm is armed
     // before any registry write can fail.
     attachment.helloed = true
-    ws.serializeAttachment(attachment)
+    this.#attach(ws, attachment)
     this.#store.set('online', 1)
     this.#store.set('last_heartbeat_at', now)
     this.#metrics.gpus(hello.gpus)
@@ -476,10 +493,23 @@ export class NodeObject extends DurableObject<Bindings> {
 
   /** The attachment of `ws` if it is the node's current connection; older sockets are ignored. */
   #currentAttachment(ws: WebSocket): Attachment | null {
+    const attachment = this.#attachmentOf(ws)
+    if (attachment === null || attachment.connectionId !== this.#currentConnectionId()) return null
+    return attachment
+  }
+
+  #attachmentOf(ws: WebSocket): Attachment | null {
+    const cached = this.#attachments.get(ws)
+    if (cached) return cached
     const attachment: unknown = ws.deserializeAttachment()
     if (!isAttachment(attachment)) return null
-    if (attachment.connectionId !== this.#currentConnectionId()) return null
+    this.#attachments.set(ws, attachment)
     return attachment
+  }
+
+  #attach(ws: WebSocket, attachment: Attachment): void {
+    ws.serializeAttachment(attachment)
+    this.#attachments.set(ws, attachment)
   }
 
   #currentConnectionId(): string | undefined {
@@ -490,10 +520,17 @@ export class NodeObject extends DurableObject<Bindings> {
   #helloedSocket(): WebSocket | null {
     const current = this.#currentConnectionId()
     for (const ws of this.ctx.getWebSockets()) {
-      const attachment: unknown = ws.deserializeAttachment()
-      if (isAttachment(attachment) && attachment.connectionId === current && attachment.helloed) return ws
+      const attachment = this.#attachmentOf(ws)
+      if (attachment !== null && attachment.connectionId === current && attachment.helloed) return ws
     }
     return null
+  }
+
+  #sendDispatch(grant: Grant, dispatch: Dispatch): void {
+    const ws = this.#helloedSocket()
+    if (!ws || !this.#send(ws, dispatch)) {
+      this.#tasks.deliver(grant.taskId, { kind: 'error', code: 'node_lost', message: `node ${grant.nodeId} is not connected`, retriable: true })
+    }
   }
 
   /** False when the socket could not take the frame (it is closing). */

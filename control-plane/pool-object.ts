@@ -21,6 +21,9 @@ import { TaskQueue } from './pool/task-queue.ts'
 import { flushDueUsage } from './pool/usage-flush.ts'
 import { registryFor } from './registry/registry-for.ts'
 import { guardEntryPoint } from './runtime/entry-point-guard.ts'
+import { logError } from './runtime/log.ts'
+import { dispatchOf } from './task/dispatch-frame.ts'
+import type { Generation } from './task/generation.ts'
 import type { Bindings } from './runtime/env.ts'
 
 const NO_REPORT: AttemptReport = { usage: null, ttftMs: null }
@@ -93,7 +96,10 @@ export class PoolObject extends DurableObject<Bindings> {
         const admitted = await this.#admitNew(request, now, { grantNow: true })
         if (!admitted.ok) return this.#counted(admitted.refusal)
         rateLimitHeaders = admitted.rateLimitHeaders
-        if (admitted.grant) return { ok: true, grant: admitted.grant, rateLimitHeaders }
+        if (admitted.grant) {
+          const dispatched = this.#dispatch(admitted.grant, request.generation)
+          return { ok: true, grant: admitted.grant, rateLimitHeaders, ...(dispatched ? { dispatched } : {}) }
+        }
       } else if (existing.attach_by !== null) {
         // A task enqueued ahead of its reader: from now on someone waits for it.
         this.#store.markAttached(request.taskId)
@@ -321,6 +327,20 @@ export class PoolObject extends DurableObject<Bindings> {
       loads: this.#replicaLoads,
       now,
     })
+  }
+
+  /**
+   * Sends a grant's dispatch to its NodeObject without waiting: the Worker claims the events there
+   * meanwhile, and either call may come first. A dispatch that fails leaves the Worker's claim
+   * without one, which ends in `node_lost` and a failover.
+   */
+  #dispatch(grant: Grant, generation: Generation | undefined): boolean {
+    if (generation === undefined) return false
+    const sent = this.env.NODES.getByName(grant.nodeId)
+      .dispatch(grant, dispatchOf(grant, generation))
+      .catch((error: unknown) => logError('pool.dispatch_failed', { pool: grant.poolId, task: grant.taskId, node: grant.nodeId, error: String(error) }))
+    this.ctx.waitUntil(sent)
+    return true
   }
 
   #counted(refusal: AdmissionRefusal): AdmissionRefusal {

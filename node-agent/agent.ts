@@ -30,8 +30,6 @@ export interface AgentOptions {
   random?: () => number
   /** Fetches pools' sources into the cache; made from the config (and `HF_ENDPOINT`) when left out. */
   provisioner?: Provisioner
-  /** Batching of relayed streams (defaults: `DELTA_FLUSH_INTERVAL_MS`, `DELTA_FLUSH_BYTES`). */
-  relay?: { flushIntervalMs?: number; flushBytes?: number }
 }
 
 type Phase = 'created' | 'starting' | 'running' | 'stopping' | 'stopped'
@@ -182,7 +180,7 @@ export class Agent implements LinkedAgent {
     const events =
       options.endpoint === 'embeddings'
         ? relayEmbeddings({ endpoint: lease.endpoint, body: options.body, signal: taskSignal })
-        : relay({ endpoint: lease.endpoint, route: options.endpoint, body: options.body, signal: taskSignal, ...this.#options.relay })
+        : relay({ endpoint: lease.endpoint, route: options.endpoint, body: options.body, signal: taskSignal })
     const log = this.#log
     return (async function* guarded() {
       let last: TaskEvent | null = null

@@ -198,5 +198,37 @@ export type PoolList = z.infer<typeof PoolList>
 export type ApiKeyList = z.infer<typeof ApiKeyList>
 
 /** `GET /v2/debug/costs`: an isolate's Durable Object entry points by `Class.method`, and storage writes. */
-export const DebugCosts = z.object({ entry_points: z.record(z.string(), z.int()), storage_writes: z.int() })
+export const DebugCosts = z.object({
+  entry_points: z.record(z.string(), z.int()),
+  storage_writes: z.int(),
+  /**
+   * Dispatches of task attempts, and the one-way messages between the Worker and objects each
+   * waited for in sequence before its dispatch reached the NodeObject that holds the agent's
+   * socket (Worker → PoolObject → NodeObject is 2; with a reply to the Worker in between, 3).
+   */
+  critical_path: z.object({ dispatches: z.int(), legs_before_dispatch: z.int() }),
+})
 export type DebugCosts = z.infer<typeof DebugCosts>
+
+/** `POST /v2/debug/pool-ceiling`: admit-and-release cycles against a scratch pool of fake ready replicas. */
+export const PoolCeilingRequest = z.strictObject({
+  tasks: z.int().min(1).max(100_000).default(2_000),
+  /** Cycles in flight at once. */
+  concurrency: z.int().min(1).max(1_024).default(64),
+  /** Fake nodes, each with one ready replica of `slots` slots. */
+  nodes: z.int().min(1).max(1_024).default(64),
+  slots: z.int().min(1).max(4_096).default(16),
+})
+export type PoolCeilingRequest = z.infer<typeof PoolCeilingRequest>
+
+export const PoolCeilingResult = z.object({
+  pool: z.string(),
+  tasks: z.int(),
+  concurrency: z.int(),
+  nodes: z.int(),
+  slots: z.int(),
+  errors: z.int(),
+  wall_ms: z.number(),
+  tasks_per_second: z.number(),
+})
+export type PoolCeilingResult = z.infer<typeof PoolCeilingResult>

@@ -60,12 +60,12 @@ function zodPerChunk(lines: string[]): void {
   }
 }
 
-/** The relay's path: a batch of `batch` chunks flushes by size, is taken and checked once. */
+/** The relay's path: `batch` chunks arrive while the link is busy, are taken as one batch and checked once. */
 async function relayPath(lines: string[], batch: number): Promise<void> {
   const lineBytes = lines[0]?.length ?? 1
-  const batcher = new ChunkBatcher({ flushIntervalMs: 1e9, flushBytes: batch * lineBytes, highWaterBytes: Infinity })
+  const batcher = new ChunkBatcher({ highWaterBytes: Infinity })
   const items = batcher.items()
-  // The first output goes out alone; start measuring after it.
+  // The first pull meets an idle link and takes one chunk; start measuring after it.
   batcher.push(readChunkOrThrow(lines[0] ?? ''), lineBytes)
   await items.next()
   let seq = 1

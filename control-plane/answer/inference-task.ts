@@ -44,7 +44,7 @@ export async function startInferenceTask(
   if (!PoolId.safeParse(model).success) throw modelNotFound(model)
   // The request's own fields are checked before its model is looked up: a bad header is a 400 whatever the model.
   const affinityKey = await affinityKeyOf(c, generation)
-  await assertKnownModel(c.var.registry, model)
+  await assertKnownModel(c.var.registry(), model)
   const principal = c.var.principal
   return startTask({
     env: c.env,

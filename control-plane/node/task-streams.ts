@@ -8,41 +8,69 @@ export const MAX_UNREAD_TASK_EVENTS = 4096
  * a heartbeat sent after the dispatch arrived lists it, so this only covers the two frames crossing.
  */
 export const UNLISTED_DISPATCH_GRACE_MS = 2_000
+/**
+ * A task the PoolObject dispatched and its Worker reads arrive here in either order; the second
+ * must come this soon after the first. A reader left without a dispatch gets `node_lost` (and
+ * places the task again); a dispatched task nobody came to read is cancelled on the agent.
+ */
+export const PAIRING_WITHIN_MS = 5_000
 
 interface OpenStream {
   pool: string
   writer: WritableStreamDefaultWriter<Uint8Array>
+  /** The events' side, until its reader takes it. */
+  readable: ReadableStream<Uint8Array> | null
+  dispatched: boolean
   finished: boolean
-  /** When the task was dispatched. */
+  /** When the task was dispatched (or the stream opened, before that). */
   openedAt: number
+  pairing: ReturnType<typeof setTimeout> | null
 }
 
 export type DeliveryResult = 'delivered' | 'finished' | 'unknown'
 
 /**
- * The open event streams of tasks dispatched to one node, each feeding one Worker request.
- * In memory only: an open stream keeps its Durable Object alive.
+ * The event streams of tasks dispatched to one node, each feeding one Worker request. In memory
+ * only: an open stream keeps its Durable Object alive.
  */
 export class TaskStreams {
   readonly #streams = new Map<string, OpenStream>()
+  /** Streams that ended before their reader came for them: kept for it until the pairing deadline. */
+  readonly #unclaimed = new Map<string, OpenStream>()
   readonly #onReaderGone: (taskId: string) => void
 
-  /** `onReaderGone` runs when the Worker side stops reading (client disconnect, too slow) before the end. */
+  /** `onReaderGone` runs when the Worker side stops reading (client disconnect, too slow, never came) before the end. */
   constructor(onReaderGone: (taskId: string) => void) {
     this.#onReaderGone = onReaderGone
   }
 
+  /** The Worker dispatches the task and reads it at once: the stream to answer it with. */
   open(taskId: string, pool: string): ReadableStream<Uint8Array> {
-    const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>()
-    const writer = writable.getWriter()
-    const stream: OpenStream = { pool, writer, finished: false, openedAt: Date.now() }
-    this.#streams.set(taskId, stream)
-    writer.closed.catch(() => {
-      if (stream.finished) return
-      this.#finish(taskId, stream)
-      this.#onReaderGone(taskId)
-    })
-    return readable
+    this.#entry(taskId, pool).dispatched = true
+    return this.claim(taskId, pool)
+  }
+
+  /** The PoolObject dispatched the task; its Worker comes for the events with `claim`. */
+  dispatched(taskId: string, pool: string): void {
+    const stream = this.#entry(taskId, pool)
+    stream.dispatched = true
+    stream.openedAt = Date.now()
+    if (stream.readable === null) this.#paired(stream)
+    else this.#awaitPairing(taskId, stream)
+  }
+
+  /** The Worker comes for the events of a task, before or after its dispatch arrived. */
+  claim(taskId: string, pool: string): ReadableStream<Uint8Array> {
+    const unclaimed = this.#unclaimed.get(taskId)
+    if (unclaimed) {
+      this.#unclaimed.delete(taskId)
+      this.#paired(unclaimed)
+      return this.#take(unclaimed)
+    }
+    const stream = this.#entry(taskId, pool)
+    if (stream.dispatched) this.#paired(stream)
+    else this.#awaitPairing(taskId, stream)
+    return this.#take(stream)
   }
 
   has(taskId: string): boolean {
@@ -64,7 +92,9 @@ export class TaskStreams {
    */
   unlisted(running: readonly string[], now: number): string[] {
     const listed = new Set(running)
-    return [...this.#streams].filter(([taskId, stream]) => !listed.has(taskId) && now - stream.openedAt >= UNLISTED_DISPATCH_GRACE_MS).map(([taskId]) => taskId)
+    return [...this.#streams]
+      .filter(([taskId, stream]) => stream.dispatched && !listed.has(taskId) && now - stream.openedAt >= UNLISTED_DISPATCH_GRACE_MS)
+      .map(([taskId]) => taskId)
   }
 
   /** Forwards one event; `end` and `error` close the stream and report `finished`. */
@@ -96,10 +126,69 @@ export class TaskStreams {
     for (const [taskId, stream] of [...this.#streams]) this.#finish(taskId, stream, event)
   }
 
+  #entry(taskId: string, pool: string): OpenStream {
+    const known = this.#streams.get(taskId)
+    if (known) return known
+    const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>()
+    const writer = writable.getWriter()
+    const stream: OpenStream = { pool, writer, readable, dispatched: false, finished: false, openedAt: Date.now(), pairing: null }
+    this.#streams.set(taskId, stream)
+    writer.closed.catch(() => {
+      if (stream.finished) return
+      this.#finish(taskId, stream)
+      this.#onReaderGone(taskId)
+    })
+    return stream
+  }
+
+  #take(stream: OpenStream): ReadableStream<Uint8Array> {
+    const { readable } = stream
+    stream.readable = null
+    // Taken twice (a Worker asking again): the second reader sees the task's node as lost and places it again.
+    return readable ?? lostStream('the task was already being read')
+  }
+
+  #awaitPairing(taskId: string, stream: OpenStream): void {
+    stream.pairing ??= setTimeout(() => {
+      stream.pairing = null
+      if (!stream.dispatched) {
+        this.#finish(taskId, stream, {
+          kind: 'error',
+          code: 'node_lost',
+          message: `the task's dispatch did not reach its node within ${PAIRING_WITHIN_MS} ms`,
+          retriable: true,
+        })
+        return
+      }
+      if (stream.readable === null) return
+      this.#unclaimed.delete(taskId)
+      if (!stream.finished) this.#finish(taskId, stream)
+      this.#onReaderGone(taskId)
+    }, PAIRING_WITHIN_MS)
+  }
+
+  #paired(stream: OpenStream): void {
+    if (stream.pairing) clearTimeout(stream.pairing)
+    stream.pairing = null
+  }
+
   #finish(taskId: string, stream: OpenStream, last?: TaskEvent): void {
     stream.finished = true
     this.#streams.delete(taskId)
+    // Ended before its reader came: kept for it until the pairing deadline, which the timer still guards.
+    if (stream.readable !== null && stream.dispatched) this.#unclaimed.set(taskId, stream)
+    else this.#paired(stream)
     if (last) void stream.writer.write(encodeTaskEvent(last)).catch(() => {})
     void stream.writer.close().catch(() => {})
   }
+}
+
+function lostStream(message: string): ReadableStream<Uint8Array> {
+  const event: TaskEvent = { kind: 'error', code: 'node_lost', message, retriable: true }
+  return new ReadableStream({
+    start(controller) {
+      controller.enqueue(encodeTaskEvent(event))
+      controller.close()
+    },
+  })
 }

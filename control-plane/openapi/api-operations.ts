@@ -25,6 +25,8 @@ import {
   CreateNodeRequest,
   CreateNodeResponse,
   DebugCosts,
+  PoolCeilingRequest,
+  PoolCeilingResult,
   EmbeddingList,
   EmbeddingRequest,
   FleetMetrics,
@@ -452,9 +454,18 @@ export const API_OPERATIONS: readonly ApiOperation[] = [
     method: 'get',
     path: '/v2/debug/costs',
     tag: 'debug',
-    summary: "This isolate's Durable Object entry points and storage writes, for the bench",
+    summary: "This isolate's Durable Object entry points, storage writes and critical path, for the bench",
     access: 'admin',
     responses: { 200: { description: 'Counts since the isolate started', content: json(DebugCosts) } },
+  },
+  {
+    method: 'post',
+    path: '/v2/debug/pool-ceiling',
+    tag: 'debug',
+    summary: 'Admit-and-release cycles against a scratch pool of fake replicas: the tasks per second one PoolObject sustains, for the bench',
+    access: 'admin',
+    body: body(PoolCeilingRequest),
+    responses: { 200: { description: 'The measured ceiling', content: json(PoolCeilingResult) } },
   },
 
   {

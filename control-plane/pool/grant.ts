@@ -1,3 +1,4 @@
+import type { Generation } from '../task/generation.ts'
 import type { DownloadProgress, ErrorCode, KeyLimitCode, KeyLimits, LoadingReason, Priority, Refusal, Usage } from '../../protocol/index.ts'
 
 /** A slot on one replica, granted to one attempt of a task by its pool's PoolObject. */
@@ -37,6 +38,12 @@ export interface AdmissionRequest {
   keyLimits?: KeyLimits
   /** Tasks of one session (or one long prompt prefix) go back to the replica that served it last. */
   affinityKey?: string
+  /**
+   * The request itself: a task granted at once is then dispatched to its node by the PoolObject
+   * (`dispatched` in the answer), and its Worker only claims the events there, one call fewer
+   * before the agent has it. Queued tasks and retries are dispatched by their Worker.
+   */
+  generation?: Generation
 }
 
 export interface RetryOf {
@@ -78,7 +85,7 @@ export interface QueueStanding {
 }
 
 /** A grant, or why not (see `Refusal`). */
-export type AdmissionResult = { ok: true; grant: Grant; rateLimitHeaders?: Record<string, string> } | AdmissionRefusal
+export type AdmissionResult = { ok: true; grant: Grant; rateLimitHeaders?: Record<string, string>; dispatched?: boolean } | AdmissionRefusal
 
 /** What `enqueue` answers at once: where the task stands in the queue, or why it was refused. */
 export type EnqueueResult = { ok: true; standing: QueueStanding; rateLimitHeaders?: Record<string, string> } | AdmissionRefusal

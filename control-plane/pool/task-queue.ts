@@ -172,8 +172,11 @@ export class TaskQueue {
    */
   pump(now: number): void {
     for (;;) {
+      const queue = this.#store.queueInServiceOrder(PUMP_SCAN_TASKS, this.serviceState(now))
+      // Nothing queued is the common case after a release: placement is not worked out for nobody.
+      if (queue.length === 0) return
       const next = nextGrant({
-        queue: this.#store.queueInServiceOrder(PUMP_SCAN_TASKS, this.serviceState(now)),
+        queue,
         isWaiting: (taskId) => this.waiters.has(taskId),
         placeable: this.placeable(now),
         affinityKeyOf: (taskId) => this.waiters.affinityKeyOf(taskId),

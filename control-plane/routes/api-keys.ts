@@ -15,7 +15,7 @@ export function apiKeyRoutes(cache: ApiKeyCache) {
     .post('/', async (c) => {
       const body = await readJson(c, CreateApiKeyRequest)
       const credential = await issueCredential('api_key')
-      const row = await insertApiKey(c.var.registry, {
+      const row = await insertApiKey(c.var.registry(), {
         id: credential.id,
         name: body.name,
         keyHash: credential.hash,
@@ -28,13 +28,13 @@ export function apiKeyRoutes(cache: ApiKeyCache) {
       return c.json({ ...apiKeyView(row), key: credential.secret }, 201)
     })
     .get('/', async (c) => {
-      const list: ApiKeyList = { api_keys: (await listApiKeys(c.var.registry)).map(apiKeyView) }
+      const list: ApiKeyList = { api_keys: (await listApiKeys(c.var.registry())).map(apiKeyView) }
       return c.json(list)
     })
     .patch('/:id', async (c) => {
       const id = c.req.param('id')
       const { limits } = await readJson(c, PatchApiKeyRequest)
-      const row = await setApiKeyLimits(c.var.registry, id, limits)
+      const row = await setApiKeyLimits(c.var.registry(), id, limits)
       if (!row) throw new LlorchError('not_found', `no API key with id "${id}"`)
       await c.env.API_KEYS.getByName(id).setLimits(limits)
       cache.forget(id)
@@ -43,7 +43,7 @@ export function apiKeyRoutes(cache: ApiKeyCache) {
     })
     .delete('/:id', async (c) => {
       const id = c.req.param('id')
-      const db = c.var.registry
+      const db = c.var.registry()
       if (!(await findApiKey(db, id))) throw new LlorchError('not_found', `no API key with id "${id}"`)
       await revokeApiKey(db, id, new Date())
       await c.env.API_KEYS.getByName(id).revoke()

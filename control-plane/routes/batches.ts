@@ -18,7 +18,7 @@ export const batchRoutes = new Hono<InferenceEnv>()
   .post('/v1/batches', async (c) => {
     const owner = batchCaller(c)
     const request = await readJson(c, CreateBatchRequest)
-    const knownModels = (await listPools(c.var.registry)).map((pool) => pool.id)
+    const knownModels = (await listPools(c.var.registry())).map((pool) => pool.id)
     const batchId = newBatchId()
     const created = await c.env.BATCHES.getByName(batchId).create({
       batchId,

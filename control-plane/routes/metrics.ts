@@ -11,7 +11,7 @@ import { PROMETHEUS_CONTENT_TYPE, renderPrometheus } from '../metrics/prometheus
  */
 export const metricsRoutes = new Hono<AppEnv>()
   .get('/metrics', async (c) => {
-    const fleet = await collectFleet(c.env, c.var.registry, new Date())
+    const fleet = await collectFleet(c.env, c.var.registry(), new Date())
     return c.body(renderPrometheus(fleetFamilies(fleet)), 200, { 'Content-Type': PROMETHEUS_CONTENT_TYPE, 'Cache-Control': 'no-store' })
   })
-  .get('/v2/metrics', async (c) => c.json(await collectFleet(c.env, c.var.registry, new Date())))
+  .get('/v2/metrics', async (c) => c.json(await collectFleet(c.env, c.var.registry(), new Date())))

@@ -6,7 +6,7 @@ import { listAllReplicas } from '../registry/replicas.ts'
 
 /** `GET /v1/models`: every pool some node has registered a replica for. */
 export const modelRoutes = new Hono<AppEnv>().get('/v1/models', async (c) => {
-  const db = c.var.registry
+  const db = c.var.registry()
   const [pools, replicas] = await Promise.all([listPools(db), listAllReplicas(db)])
   const served = new Set(replicas.map((r) => r.poolId))
   const list: ModelList = {

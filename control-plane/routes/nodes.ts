@@ -23,7 +23,7 @@ async function liveNodeView(env: Bindings, db: Registry, row: NodeRow): Promise<
 export const nodeRoutes = new Hono<AppEnv>()
   .post('/', async (c) => {
     const body = await readJson(c, CreateNodeRequest)
-    const db = c.var.registry
+    const db = c.var.registry()
     if (await findNodeByName(db, body.name)) throw new LlorchError('conflict', `a node named "${body.name}" already exists`, { param: 'name' })
     const credential = await issueCredential('node')
     const row = await insertNode(db, { id: credential.id, name: body.name, tokenHash: credential.hash, labels: body.labels })
@@ -32,7 +32,7 @@ export const nodeRoutes = new Hono<AppEnv>()
     return c.json({ ...nodeView(row, []), token: credential.secret }, 201)
   })
   .get('/', async (c) => {
-    const db = c.var.registry
+    const db = c.var.registry()
     const [rows, replicas] = await Promise.all([listNodes(db), listAllReplicas(db)])
     const presence = await livePresence(c.env, rows, new Date())
     const list: NodeList = {
@@ -49,7 +49,7 @@ export const nodeRoutes = new Hono<AppEnv>()
     return c.json(list)
   })
   .get('/:id', async (c) => {
-    const db = c.var.registry
+    const db = c.var.registry()
     const id = c.req.param('id')
     const row = await findNode(db, id)
     if (!row) throw new LlorchError('not_found', `no node with id "${id}"`)
@@ -57,11 +57,11 @@ export const nodeRoutes = new Hono<AppEnv>()
   })
   .post('/:id/drain', async (c) => {
     const body = await readJson(c, PoolCommandRequest, { emptyAs: {} })
-    const result: NodeDrainResult = await cordonNode(c.env, c.var.registry, { id: c.req.param('id'), deadlineMs: body.deadline_ms, now: new Date() })
+    const result: NodeDrainResult = await cordonNode(c.env, c.var.registry(), { id: c.req.param('id'), deadlineMs: body.deadline_ms, now: new Date() })
     return c.json(result, result.pools.every((p) => p.ok) ? 202 : 502)
   })
   .post('/:id/uncordon', async (c) => {
-    const db = c.var.registry
+    const db = c.var.registry()
     const id = c.req.param('id')
     await uncordonNode(c.env, db, { id })
     const row = await findNode(db, id)
@@ -69,7 +69,7 @@ export const nodeRoutes = new Hono<AppEnv>()
     return c.json(await liveNodeView(c.env, db, row))
   })
   .delete('/:id', async (c) => {
-    const db = c.var.registry
+    const db = c.var.registry()
     const id = c.req.param('id')
     const row = await findNode(db, id)
     if (!row) throw new LlorchError('not_found', `no node with id "${id}"`)

@@ -23,7 +23,7 @@ async function liveStatus(env: Bindings, poolId: string): Promise<PoolStatus | n
 /** `/v2/pools`: pools, their replicas and policy, and preload / drain / reload. Admin only. */
 export const poolRoutes = new Hono<AppEnv>()
   .get('/', async (c) => {
-    const db = c.var.registry
+    const db = c.var.registry()
     const [rows, replicas] = await Promise.all([listPools(db), listAllReplicas(db)])
     const statuses = await Promise.all(rows.map((row) => liveStatus(c.env, row.id)))
     const list: PoolList = {
@@ -38,7 +38,7 @@ export const poolRoutes = new Hono<AppEnv>()
     return c.json(list)
   })
   .post('/:id{.+}/:command{preload|drain|reload}', async (c) => {
-    const db = c.var.registry
+    const db = c.var.registry()
     const id = c.req.param('id')
     const command = PoolCommand.parse(c.req.param('command'))
     const body = await readJson(c, PoolCommandRequest, { emptyAs: {} })
@@ -70,14 +70,14 @@ export const poolRoutes = new Hono<AppEnv>()
     return c.json(result, result.nodes.every((n) => n.ok) ? 202 : 502)
   })
   .get('/:id{.+}', async (c) => {
-    const db = c.var.registry
+    const db = c.var.registry()
     const id = c.req.param('id')
     const row = await findPool(db, id)
     if (!row) throw new LlorchError('not_found', `no pool "${id}"`)
     return c.json(poolView(row, await listReplicasOfPool(db, id), await liveStatus(c.env, id)))
   })
   .patch('/:id{.+}', async (c) => {
-    const db = c.var.registry
+    const db = c.var.registry()
     const id = c.req.param('id')
     const patch = await readJson(c, PatchPoolRequest)
     const row = await updatePoolPolicy(db, id, patch, new Date())

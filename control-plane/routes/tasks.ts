@@ -73,7 +73,7 @@ export const taskRoutes = new Hono<InferenceEnv>()
   .post('/', async (c) => {
     const taskId = crypto.randomUUID()
     const spec = await readTaskSpec(c, taskId, keyOf(c))
-    await assertKnownModel(c.var.registry, spec.poolId)
+    await assertKnownModel(c.var.registry(), spec.poolId)
     const created = await c.env.TASKS.getByName(taskId).create(spec)
     if (!created.ok) throw refusalError(created)
     const body: CreateTaskResponse = {

@@ -13,12 +13,12 @@ import { usageReport } from '../registry/usage-report.ts'
 export const usageRoutes = new Hono<AppEnv & { Variables: AuthVariables }>()
   .get('/', async (c) => {
     const query = readQuery(c, UsageQuery)
-    return c.json(await usageReport(c.var.registry, { ...query, groupBy: query.group_by }))
+    return c.json(await usageReport(c.var.registry(), { ...query, groupBy: query.group_by }))
   })
   .get('/self', async (c) => {
     const principal = c.var.principal
     if (principal.kind !== 'api_key')
       throw new LlorchError('invalid_request', 'the admin token is not an API key and has no usage of its own; use GET /v2/usage')
     const query = readQuery(c, UsageSelfQuery)
-    return c.json(await usageReport(c.var.registry, { ...query, key: principal.keyId, groupBy: query.group_by }))
+    return c.json(await usageReport(c.var.registry(), { ...query, key: principal.keyId, groupBy: query.group_by }))
   })

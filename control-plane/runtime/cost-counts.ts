@@ -10,6 +10,7 @@ import type { DebugCosts } from '../../protocol/index.ts'
 
 const entryPoints = new Map<string, number>()
 let storageWrites = 0
+const criticalPath = { dispatches: 0, legs_before_dispatch: 0 }
 
 export function countEntryPoint(name: string): void {
   entryPoints.set(name, (entryPoints.get(name) ?? 0) + 1)
@@ -19,6 +20,12 @@ export function countStorageWrite(): void {
   storageWrites += 1
 }
 
+/** A task attempt was dispatched after `legs` one-way messages in sequence (see `DebugCosts.critical_path`). */
+export function countDispatch(legs: number): void {
+  criticalPath.dispatches += 1
+  criticalPath.legs_before_dispatch += legs
+}
+
 export function costCounts(): DebugCosts {
-  return { entry_points: Object.fromEntries(entryPoints), storage_writes: storageWrites }
+  return { entry_points: Object.fromEntries(entryPoints), storage_writes: storageWrites, critical_path: { ...criticalPath } }
 }

@@ -42,7 +42,8 @@ export function readWorkerSettings(env: Bindings): WorkerSettings {
 export type Variables = {
   requestId: string
   settings: WorkerSettings
-  registry: Registry
+  /** The request's registry client, made at the first call. */
+  registry: () => Registry
 }
 
 export type AppEnv = { Bindings: Bindings; Variables: Variables }

@@ -1,11 +1,13 @@
 import type { TaskEvent } from '../../protocol/index.ts'
 
+const encoder = new TextEncoder()
+
 /**
  * Task events travel from a NodeObject to the Worker as newline-delimited JSON over an RPC
  * stream: one event per line, so no event is split from its kind.
  */
 export function encodeTaskEvent(event: TaskEvent): Uint8Array {
-  return new TextEncoder().encode(`${JSON.stringify(event)}\n`)
+  return encoder.encode(`${JSON.stringify(event)}\n`)
 }
 
 /**

@@ -1,8 +1,10 @@
 import { LlorchError, refusalError } from '../../protocol/index.ts'
-import type { Dispatch, ErrorCode, KeyLimits, MissedDeadline, Priority, TaskEvent, Usage } from '../../protocol/index.ts'
+import type { ErrorCode, KeyLimits, MissedDeadline, Priority, TaskEvent, Usage } from '../../protocol/index.ts'
 import type { Bindings } from '../runtime/env.ts'
 import { taskLease } from '../limits/key-lease.ts'
+import { countDispatch } from '../runtime/cost-counts.ts'
 import { logError, logEvent } from '../runtime/log.ts'
+import { dispatchOf } from './dispatch-frame.ts'
 import { withDeadlines } from './event-deadlines.ts'
 import { carriesOutput, decodeTaskEvents } from './event-stream.ts'
 import type { Generation } from './generation.ts'
@@ -64,15 +66,14 @@ export function admissionOf(request: Pick<TaskRequest, 'taskId' | 'priority' | '
   }
 }
 
-function dispatchOf(grant: Grant, generation: Generation): Dispatch {
-  return { type: 'dispatch', task_id: grant.taskId, pool: grant.poolId, deadline_ms: grant.runTimeoutMs, ...generation }
-}
-
 function outcomeOf(last: TaskEvent, tokensSeen: boolean): TaskOutcome {
   if (last.kind === 'end') return 'completed'
   if (last.kind === 'error' && last.code === 'cancelled') return 'cancelled'
   return tokensSeen ? 'failed' : 'failed_before_start'
 }
+
+/** Resolves after the work queued now (the client's write of the event just handed on) has run. */
+const nextTurn = () => new Promise<void>((resolve) => setTimeout(resolve, 0))
 
 const TICK = Symbol('tick')
 const tick = (ms: number) => new Promise<typeof TICK>((resolve) => setTimeout(() => resolve(TICK), ms))
@@ -105,7 +106,8 @@ export function startTask(request: TaskRequest): RunningTask {
   /** Waits for the grant, yielding where the task stands meanwhile when asked to. */
   async function* admit(retryOf?: RetryOf): AsyncGenerator<TaskProgress, Grant> {
     waiting = true
-    const answer = admitOnce(retryOf ? { ...admission, retryOf } : admission)
+    // A first admission carries the request: granted at once, the PoolObject dispatches it to the node itself.
+    const answer = admitOnce(retryOf ? { ...admission, retryOf } : { ...admission, generation: request.generation })
     let result: AdmissionResult | typeof TICK = request.queueUpdates ? TICK : await answer
     while (result === TICK) {
       result = await Promise.race([answer, tick(QUEUE_STANDING_POLL_MS)])
@@ -121,14 +123,7 @@ export function startTask(request: TaskRequest): RunningTask {
       throw refusalError(result)
     }
     lease.admitted(result.rateLimitHeaders)
-    logEvent('task.granted', {
-      request_id: request.requestId,
-      task: taskId,
-      pool: request.poolId,
-      node: result.grant.nodeId,
-      key: request.apiKeyId,
-      attempt: result.grant.attempt,
-    })
+    dispatchedByPool = result.dispatched === true
     grant = result.grant
     holding = true
     return result.grant
@@ -137,6 +132,8 @@ export function startTask(request: TaskRequest): RunningTask {
   const askedAt = Date.now()
   let firstTokenAt: number | null = null
   let grant: Grant | null = null
+  /** Whether the PoolObject sent the current attempt's dispatch: the Worker then only claims its events. */
+  let dispatchedByPool = false
   /** Whether an admission call is waiting for a slot. */
   let waiting = false
   /** Whether the current attempt holds its slot. */
@@ -168,24 +165,28 @@ export function startTask(request: TaskRequest): RunningTask {
     if (!holding || !grant) return Promise.resolve()
     holding = false
     const { attempt } = grant
+    const { poolId, nodeId } = grant
     const report = { usage, ttftMs: firstTokenAt === null ? null : firstTokenAt - askedAt }
-    logEvent('task.released', {
-      request_id: request.requestId,
-      task: taskId,
-      pool: grant.poolId,
-      node: grant.nodeId,
-      key: request.apiKeyId,
-      attempt,
-      outcome,
-      ttft_ms: report.ttftMs,
-      prompt_tokens: usage?.prompt_tokens,
-      completion_tokens: usage?.completion_tokens,
-    })
-    const released = pool
-      .release(taskId, attempt, outcome, report)
-      .catch((error: unknown) => logError('task.release_failed', { task: taskId, attempt, error: String(error) }))
-    request.waitUntil(released)
     lease.settle(usage)
+    // The slot is given back (and the line logged) once the event that ended the task went on to the client.
+    const released = nextTurn().then(() => {
+      logEvent('task.released', {
+        request_id: request.requestId,
+        task: taskId,
+        pool: poolId,
+        node: nodeId,
+        key: request.apiKeyId,
+        attempt,
+        outcome,
+        ttft_ms: report.ttftMs,
+        prompt_tokens: usage?.prompt_tokens,
+        completion_tokens: usage?.completion_tokens,
+      })
+      return pool
+        .release(taskId, attempt, outcome, report)
+        .catch((error: unknown) => logError('task.release_failed', { task: taskId, attempt, error: String(error) }))
+    })
+    request.waitUntil(released)
     return released
   }
 
@@ -201,7 +202,18 @@ export function startTask(request: TaskRequest): RunningTask {
           return
         }
         yield { kind: 'granted', nodeId: placed.nodeId, attempt: placed.attempt }
-        const stream = await node(placed).run(placed, dispatchOf(placed, request.generation))
+        // Worker → PoolObject → NodeObject, or Worker → PoolObject → Worker → NodeObject.
+        countDispatch(dispatchedByPool ? 2 : 3)
+        const stream = dispatchedByPool ? await node(placed).claim(placed) : await node(placed).run(placed, dispatchOf(placed, request.generation))
+        // Logged once the dispatch is on its way, not before it.
+        logEvent('task.granted', {
+          request_id: request.requestId,
+          task: taskId,
+          pool: placed.poolId,
+          node: placed.nodeId,
+          key: request.apiKeyId,
+          attempt: placed.attempt,
+        })
         let failed: Extract<TaskEvent, { kind: 'error' }> | null = null
         const deadlines = { firstTokenMs: placed.firstTokenTimeoutMs, idleMs: placed.idleTimeoutMs }
         for await (const event of withDeadlines(decodeTaskEvents(stream), deadlines)) {

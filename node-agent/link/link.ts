@@ -13,9 +13,6 @@ export const RECONNECT_INITIAL_MS = 500
 export const HANDSHAKE_TIMEOUT_MS = 10_000
 /** Task events kept while the control plane is unreachable; the oldest go first past this. */
 export const MAX_BUFFERED_FRAMES = 10_000
-/** Relays pause while the socket holds more than this many unsent bytes. */
-export const SEND_HIGH_WATER_BYTES = 1024 * 1024
-const SEND_DRAIN_POLL_MS = 5
 
 export type LinkState = 'connecting' | 'open' | 'welcomed' | 'closed'
 
@@ -112,7 +109,12 @@ export class Link {
   #connect(): void {
     if (this.#stopped) return
     this.#state = 'connecting'
-    const ws = new WebSocket(this.#url, { headers: { Authorization: `Bearer ${this.#options.token}` }, handshakeTimeout: HANDSHAKE_TIMEOUT_MS })
+    // No permessage-deflate: compressing every small frame cost the agent more CPU than the relay itself (and workerd as much to inflate it).
+    const ws = new WebSocket(this.#url, {
+      headers: { Authorization: `Bearer ${this.#options.token}` },
+      handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
+      perMessageDeflate: false,
+    })
     this.#ws = ws
     ws.on('unexpected-response', (_request, response) => {
       let body = ''
@@ -257,22 +259,13 @@ export class Link {
       this.#send({ type: 'task_event', task_id: taskId, event: { kind: 'error', code: failure.code, message: failure.message, retriable: true } })
       return
     }
-    for await (const event of events) {
-      this.#send({ type: 'task_event', task_id: taskId, event })
-      await this.#backPressure()
-    }
+    // The next batch is pulled once this one has left for the socket: chunks merge only while a frame is on its way.
+    for await (const event of events) await this.#sendAwaitingWrite({ type: 'task_event', task_id: taskId, event })
   }
 
   #onCancel(cancel: Cancel): void {
     if (this.#options.agent.cancel(cancel.task_id, cancel.deadline))
       this.#log.info('link.task_cancelled', { task: cancel.task_id, reason: cancel.reason ?? null, deadline: cancel.deadline ?? null })
-  }
-
-  /** Waits while the socket's send buffer is over the high-water mark, so the engine stream slows too. */
-  async #backPressure(): Promise<void> {
-    while (this.#ws && this.#ws.readyState === WebSocket.OPEN && this.#ws.bufferedAmount > SEND_HIGH_WATER_BYTES) {
-      await new Promise((resolve) => setTimeout(resolve, SEND_DRAIN_POLL_MS))
-    }
   }
 
   #startHeartbeat(ws: WebSocket, intervalMs: number): void {
@@ -294,11 +287,21 @@ export class Link {
 
   /** Sends when welcomed; otherwise keeps the frame (bounded) for the next connection. */
   #send(frame: AgentFrame): void {
+    void this.#sendAwaitingWrite(frame)
+  }
+
+  /**
+   * `#send`, resolving once the frame was handed to the socket (or kept for the next connection):
+   * a relay awaiting it slows to what the link carries, and the engine stream with it.
+   */
+  #sendAwaitingWrite(frame: AgentFrame): Promise<void> {
     const ws = this.#ws
-    if (ws && this.#state === 'welcomed' && ws.readyState === WebSocket.OPEN) {
-      this.#sendNow(ws, frame)
-      return
-    }
+    if (ws && this.#state === 'welcomed' && ws.readyState === WebSocket.OPEN) return new Promise((resolve) => this.#sendNow(ws, frame, resolve))
+    this.#keep(frame)
+    return Promise.resolve()
+  }
+
+  #keep(frame: AgentFrame): void {
     if (frame.type !== 'task_event') return
     this.#buffered.push(frame)
     if (this.#buffered.length > MAX_BUFFERED_FRAMES) {
@@ -313,10 +316,11 @@ export class Link {
     for (const frame of frames) this.#sendNow(ws, frame)
   }
 
-  #sendNow(ws: WebSocket, frame: AgentFrame): void {
+  #sendNow(ws: WebSocket, frame: AgentFrame, onSent?: () => void): void {
     const payload = JSON.stringify(frame)
     ws.send(payload, (error) => {
       if (error) this.#log.warn('link.send_failed', { type: frame.type, err: error.message })
+      onSent?.()
     })
     this.#options.metrics?.frameSent(frame.type, Buffer.byteLength(payload))
   }

@@ -12,22 +12,18 @@ export type RelayItem =
 type Terminal = Extract<RelayItem, { kind: 'end' | 'error' }>
 
 export interface ChunkBatcherOptions {
-  /** A batch is sent at most this long after its first output arrived. */
-  flushIntervalMs: number
-  /** A batch is sent as soon as the engine data it holds reaches this many bytes. */
-  flushBytes: number
   /** Past this many unsent bytes the producer is asked to pause (the consumer is slow). */
   highWaterBytes: number
   onPressure?: (paused: boolean) => void
 }
 
 /**
- * Between an engine stream (push) and a consumer (pull): chunks are merged where that loses
- * nothing and sent in batches, on a short timer or once big enough (the very first output at
- * once), and while the consumer is busy they keep joining. A chunk that carries nothing but the
- * role waits for the first output, and is dropped if an error comes first, so that the task can
- * still be placed again elsewhere. The first terminal item (end or error) wins; pending output is
- * sent before it.
+ * Between an engine stream (push) and a consumer (pull): output goes to the consumer as soon as
+ * it asks, and chunks are merged (where that loses nothing) only while the consumer is still busy
+ * with the previous batch, so an idle link never holds output back. A chunk that carries nothing
+ * but the role waits for the first output, and is dropped if an error comes first, so that the
+ * task can still be placed again elsewhere. The first terminal item (end or error) wins; pending
+ * output is sent before it.
  */
 export class ChunkBatcher {
   readonly #options: ChunkBatcherOptions
@@ -35,13 +31,9 @@ export class ChunkBatcher {
   #startedSent = false
   #pending: RawChunk[] = []
   #pendingBytes = 0
-  /** Whether a pending chunk shows anything; role-only chunks do not start the clock. */
+  /** Whether a pending chunk shows anything; role-only chunks wait for one that does. */
   #pendingOutput = false
-  #due = false
-  /** The first output goes out at once: batching it would add the flush interval to time to first token. */
-  #firstSent = false
   #terminal: Terminal | null = null
-  #timer: NodeJS.Timeout | null = null
   #wake: (() => void) | null = null
   #paused = false
 
@@ -66,9 +58,7 @@ export class ChunkBatcher {
     this.#pendingBytes += bytes
     this.#pendingOutput ||= carriesOutput(chunk)
     if (!this.#pendingOutput) return
-    const full = this.#pendingBytes >= this.#options.flushBytes || this.#pending.length >= MAX_CHUNKS_PER_BATCH
-    if (!this.#firstSent || full) this.#flushNow()
-    else this.#timer ??= setTimeout(() => this.#flushNow(), this.#options.flushIntervalMs)
+    this.#notify()
     if (!this.#paused && this.#pendingBytes >= this.#options.highWaterBytes) {
       this.#paused = true
       this.#options.onPressure?.(true)
@@ -83,55 +73,37 @@ export class ChunkBatcher {
   }
 
   async *items(): AsyncGenerator<RelayItem> {
-    try {
-      for (;;) {
-        if (this.#started && !this.#startedSent) {
-          this.#startedSent = true
-          yield { kind: 'started' }
-          continue
-        }
-        if (this.#pending.length > 0 && (this.#due || this.#terminal !== null)) {
-          yield { kind: 'chunks', chunks: this.#take() }
-          continue
-        }
-        if (this.#terminal !== null) {
-          yield this.#terminal
-          return
-        }
-        await new Promise<void>((resolve) => (this.#wake = resolve))
-        this.#wake = null
+    for (;;) {
+      if (this.#started && !this.#startedSent) {
+        this.#startedSent = true
+        yield { kind: 'started' }
+        continue
       }
-    } finally {
-      this.#clearTimer()
+      if (this.#pending.length > 0 && (this.#pendingOutput || this.#terminal !== null)) {
+        yield { kind: 'chunks', chunks: this.#take() }
+        continue
+      }
+      if (this.#terminal !== null) {
+        yield this.#terminal
+        return
+      }
+      await new Promise<void>((resolve) => (this.#wake = resolve))
+      this.#wake = null
     }
   }
 
-  /** The pending chunks, at most a batch's worth; the rest stays due. */
+  /** The pending chunks, at most a batch's worth; the rest waits for the next pull. */
   #take(): RawChunk[] {
-    this.#firstSent = true
     if (this.#pending.length > MAX_CHUNKS_PER_BATCH) return this.#pending.splice(0, MAX_CHUNKS_PER_BATCH)
     const chunks = this.#pending
     this.#pending = []
     this.#pendingBytes = 0
     this.#pendingOutput = false
-    this.#due = false
-    this.#clearTimer()
     if (this.#paused) {
       this.#paused = false
       this.#options.onPressure?.(false)
     }
     return chunks
-  }
-
-  #flushNow(): void {
-    this.#clearTimer()
-    this.#due = true
-    this.#notify()
-  }
-
-  #clearTimer(): void {
-    if (this.#timer) clearTimeout(this.#timer)
-    this.#timer = null
   }
 
   #notify(): void {

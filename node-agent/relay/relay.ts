@@ -8,11 +8,10 @@ import { deltasEvent, readChunk, usageOf } from './engine-chunk-reader.ts'
 import { postToEngine } from './engine-request.ts'
 import { abortError, errorEvent, toLlorchError } from './relay-errors.ts'
 
-/** A batch of chunks is sent at most this long after its first output. */
-export const DELTA_FLUSH_INTERVAL_MS = 20
-/** A batch is sent as soon as the engine data it holds reaches this many bytes. */
-export const DELTA_FLUSH_BYTES = 32 * 1024
-/** Unsent engine data past which the engine connection is paused until the consumer catches up. */
+/**
+ * Unsent engine data past which the engine connection is paused until the consumer catches up;
+ * well under `MAX_FRAME_BYTES`, since everything pending may leave in one frame.
+ */
 export const RELAY_HIGH_WATER_BYTES = 1024 * 1024
 
 export interface RelayOptions {
@@ -21,8 +20,6 @@ export interface RelayOptions {
   body: EngineChatRequest | EngineCompletionRequest
   /** Aborting it cancels the engine request; a `LlorchError` reason becomes the task's error. */
   signal?: AbortSignal
-  flushIntervalMs?: number
-  flushBytes?: number
 }
 
 /** The request sent to the engine: always streamed, always asking for usage, with its model name. */
@@ -42,8 +39,6 @@ export async function* relay(options: RelayOptions): AsyncGenerator<TaskEvent> {
   const signal = options.signal ? AbortSignal.any([controller.signal, options.signal]) : controller.signal
   let response: IncomingMessage | null = null
   const batcher = new ChunkBatcher({
-    flushIntervalMs: options.flushIntervalMs ?? DELTA_FLUSH_INTERVAL_MS,
-    flushBytes: options.flushBytes ?? DELTA_FLUSH_BYTES,
     highWaterBytes: RELAY_HIGH_WATER_BYTES,
     onPressure: (paused) => (paused ? response?.pause() : response?.resume()),
   })

@@ -16,9 +16,13 @@ export const DEFAULT_BUNDLE_PATH = path.join(PROJECT_ROOT, 'dist', 'index.js')
  * was built from (`bundleUpToDate` reads that back). Runs wrangler with the project's pinned
  * Node (`process.execPath`), since the system Node may be too old.
  */
-export async function buildWorker({ outDir = path.dirname(DEFAULT_BUNDLE_PATH) }: { outDir?: string } = {}): Promise<BuiltWorker> {
+export async function buildWorker({
+  outDir = path.dirname(DEFAULT_BUNDLE_PATH),
+  sourceMap = false,
+}: { outDir?: string; sourceMap?: boolean } = {}): Promise<BuiltWorker> {
   const wrangler = path.join(PROJECT_ROOT, 'node_modules/wrangler/bin/wrangler.js')
-  await execa(process.execPath, [wrangler, 'deploy', '--dry-run', '--outdir', outDir, '--metafile', path.join(outDir, BUNDLE_META_FILE)], {
+  const args = [wrangler, 'deploy', '--dry-run', '--outdir', outDir, '--metafile', path.join(outDir, BUNDLE_META_FILE)]
+  await execa(process.execPath, [...args, ...(sourceMap ? ['--upload-source-maps'] : [])], {
     cwd: PROJECT_ROOT,
     env: { WRANGLER_SEND_METRICS: 'false', CI: '1' },
     stdout: 'ignore',

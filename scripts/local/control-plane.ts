@@ -12,6 +12,8 @@ export interface ControlPlaneOptions {
   host?: string
   /** 0 picks a free port. */
   port?: number
+  /** workerd's V8 inspector listens here (the bench profiles the Worker through it); off when absent. */
+  inspectorPort?: number | undefined
   /** Receives what the Worker writes to its console; without it Miniflare prints it to stdout and stderr. */
   onLog?: ((log: { level: string; message: string }) => void) | undefined
 }
@@ -34,6 +36,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<L
       host: options.host ?? '127.0.0.1',
       port: options.port ?? 0,
       cf: false,
+      ...(options.inspectorPort ? { inspectorPort: options.inspectorPort } : {}),
       ...(options.onLog ? { handleStructuredLogs: options.onLog } : {}),
       ...(options.persistPath ? { resourcePersistencePath: options.persistPath } : {}),
       workers: [

@@ -15,6 +15,8 @@ export interface BenchOptions {
   json: boolean
   /** Run the control plane as `llorch serve` does (workerd serve) instead of as `npm start` does (Miniflare). */
   serve: boolean
+  /** Folder for CPU profiles: workerd over the one-token relay run, each agent over the whole bench. */
+  profile: string | null
 }
 
 /** Requests per path in the sequential and concurrent scenarios, without and with `--quick`. */
@@ -33,6 +35,9 @@ side by side, and prints TTFT, tokens/s per stream, aggregate tokens/s, wall tim
   --quick           fewer requests everywhere (sequential and concurrent: 30), under a minute
   --serve           the control plane as llorch serve runs it (workerd serve, the home profile)
                     instead of as npm start does (workerd through Miniflare)
+  --profile DIR     CPU profiles into DIR: workerd (through its inspector) over the one-token
+                    relay run, the agent (node --cpu-prof) over the whole bench; prints where
+                    the milliseconds of one request go (Miniflare only, not with --serve)
   --json            print only the JSON object (with npm run --silent bench -- --json,
                     stdout is exactly one JSON line)
   -h, --help        show this help`
@@ -60,6 +65,7 @@ function readFlags(argv: string[]) {
       quick: { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
       serve: { type: 'boolean', default: false },
+      profile: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -76,6 +82,8 @@ export function parseBenchOptions(argv: string[]): BenchOptions | null {
     throw new BenchUsageError(error instanceof Error ? error.message : String(error))
   }
   if (flags.help) return null
+  if (flags.profile !== undefined && flags.serve)
+    throw new BenchUsageError("Expected `--profile` without `--serve`: only the Miniflare stack opens workerd's inspector")
   return {
     requests: flags.requests === undefined ? (flags.quick ? QUICK_REQUESTS : DEFAULT_REQUESTS) : integer('requests', flags.requests, 1, 100_000),
     concurrency: integer('concurrency', flags.concurrency, 1, 256),
@@ -84,5 +92,6 @@ export function parseBenchOptions(argv: string[]): BenchOptions | null {
     quick: flags.quick,
     json: flags.json,
     serve: flags.serve,
+    profile: flags.profile ?? null,
   }
 }

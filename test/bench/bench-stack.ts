@@ -3,12 +3,16 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { z } from 'zod'
 import { resolvePort } from '../../node-agent/process/port.ts'
-import { CreateApiKeyResponse, CreateNodeResponse, DebugCosts, PoolView } from '../../protocol/index.ts'
+import { CreateApiKeyResponse, CreateNodeResponse, DebugCosts, PoolCeilingResult, PoolView } from '../../protocol/index.ts'
+import type { PoolCeilingRequest } from '../../protocol/index.ts'
 import { buildWorker } from '../../scripts/local/build-worker.ts'
 import { PROJECT_ROOT } from '../../scripts/local/project-root.ts'
 import { startControlPlane } from '../../scripts/local/control-plane.ts'
 import { applyMigrations } from '../../scripts/local/migrate.ts'
 import { readRunning, statePaths } from '../../serve/state-dir.ts'
+import { profileNode, profileWorkerd } from './cpu-profile.ts'
+import type { Profiling } from './cpu-profile.ts'
+import { cpuMsOf, descendantsNamed } from './process-cpu.ts'
 import { spawnLogged, stopLogged, waitUntil, type LoggedProcess } from './logged-process.ts'
 import type { Reaper } from './reaper.ts'
 import type { BenchPool } from './scenarios.ts'
@@ -17,6 +21,8 @@ const FAKE_ENGINE = path.join(PROJECT_ROOT, 'test/fixtures/fake-engine.ts')
 const AGENT_CLI = path.join(PROJECT_ROOT, 'node-agent/cli.ts')
 const LIBSQL_CLI = path.join(PROJECT_ROOT, 'db/libsql-server/cli.ts')
 const LLORCH_CLI = path.join(PROJECT_ROOT, 'cli/llorch.ts')
+/** The Worker's name as Miniflare runs it (`scripts/local/control-plane.ts`); its inspector target is named for it. */
+const WORKER_NAME = 'llorch'
 /** Far more than any request asks for: `max_tokens` sets each request's length. */
 const ENGINE_TOKEN_CAP = 10_000_000
 const READY_TIMEOUT_MS = 60_000
@@ -36,14 +42,29 @@ export interface BenchStack {
   costs(): Promise<CostSnapshot>
   /** Calls the admin API with the plane's admin token; JSON in and out, null for a 404. */
   admin(method: string, route: string, body?: unknown): Promise<unknown>
+  /** Runs `POST /v2/debug/pool-ceiling`: how many tasks per second one PoolObject admits and releases. */
+  poolCeiling(spec: PoolCeilingRequest): Promise<PoolCeilingResult>
+  /** CPU time used so far by workerd (Worker and objects) and by the agents, in ms (0 where /proc is missing). */
+  cpuMs(): ProcessCpu
+  /** With `profile`: starts V8's profiler in workerd and in the first agent. */
+  profile: (() => Promise<{ workerd: Profiling; agent: Profiling }>) | null
+  /** With `profile`: the source map of the bundled Worker the profile's positions point into. */
+  workerSourceMap: string | null
   /** Orderly stop: the agent drains and stops its engines, then workerd and libSQL stop; the reaper sweeps last. */
   stop(): Promise<void>
 }
 
 type Say = (line: string) => void
 
+export interface ProcessCpu {
+  workerd: number
+  agents: number
+}
+
 export interface CostSnapshot {
   entryPoints: Record<string, number>
+  dispatches: number
+  legsBeforeDispatch: number
   storageWrites: number
   libsqlPipelines: number
 }
@@ -63,11 +84,14 @@ export async function startBenchStack({
   reaper,
   say,
   serve = false,
+  profile = false,
 }: {
   pools: BenchPool[]
   reaper: Reaper
   say: Say
   serve?: boolean
+  /** Opens the inspectors of workerd and of the first agent, for `profile()`. */
+  profile?: boolean
 }): Promise<BenchStack> {
   const dir = mkdtempSync(path.join(tmpdir(), 'llorch-bench-'))
   reaper.trackDir(dir)
@@ -79,7 +103,7 @@ export async function startBenchStack({
       reaper.reapNow()
     })())
   try {
-    const plane = serve ? await startServePlane(dir, reaper, say) : await startMiniflarePlane(dir, reaper, say)
+    const plane = serve ? await startServePlane(dir, reaper, say) : await startMiniflarePlane(dir, reaper, say, profile)
     stops.push(plane.stop)
     const { adminToken, libsqlUrl } = plane
     const admin = async (method: string, route: string, body?: unknown): Promise<unknown> => {
@@ -93,6 +117,8 @@ export async function startBenchStack({
     }
     const { key } = CreateApiKeyResponse.parse(await admin('POST', '/v2/api-keys', { name: 'bench', scopes: ['inference'] }))
     const replicaEngineUrls = new Map<string, string[]>()
+    const agentPids: number[] = []
+    const agentInspectorPort = profile ? await resolvePort({ port: 'auto', host: '127.0.0.1' }) : null
 
     /** Registers a node and runs one agent for it serving `served`, each on a fake engine of its own port; waits for their replicas. */
     const startAgent = async (name: string, served: BenchPool[]) => {
@@ -135,8 +161,10 @@ export async function startBenchStack({
         args: ['run', '--config', configFile],
         logFile: path.join(dir, `${name}.log`),
         reaper,
+        nodeArgs: agentInspectorPort !== null && agentPids.length === 0 ? [`--inspect=127.0.0.1:${agentInspectorPort}`] : [],
       })
       stops.push(() => stopLogged(agent, AGENT_DRAIN_MS + ENGINE_STOP_GRACE_MS + 3_000))
+      agentPids.push(agent.pid)
       for (const pool of served) {
         await waitUntil(
           `a ready replica of ${pool.id} on ${name}`,
@@ -159,9 +187,33 @@ export async function startBenchStack({
     const costs = async (): Promise<CostSnapshot> => {
       const [counts, stats] = await Promise.all([admin('GET', '/v2/debug/costs'), fetch(new URL('/stats', libsqlUrl)).then((r) => r.json())])
       const worker = DebugCosts.parse(counts)
-      return { entryPoints: worker.entry_points, storageWrites: worker.storage_writes, libsqlPipelines: LibsqlStats.parse(stats).pipelines }
+      return {
+        entryPoints: worker.entry_points,
+        dispatches: worker.critical_path.dispatches,
+        legsBeforeDispatch: worker.critical_path.legs_before_dispatch,
+        storageWrites: worker.storage_writes,
+        libsqlPipelines: LibsqlStats.parse(stats).pipelines,
+      }
     }
-    return { apiUrl: new URL('/v1', plane.url).toString(), apiKey: key, engineUrls, replicaEngineUrls, costs, admin, stop }
+    const workerdPids = descendantsNamed(process.pid, 'workerd')
+    const cpuMs = (): ProcessCpu => ({ workerd: cpuMsOf(workerdPids), agents: cpuMsOf(agentPids) })
+    const { inspectorPort, sourceMap } = plane
+    return {
+      apiUrl: new URL('/v1', plane.url).toString(),
+      apiKey: key,
+      engineUrls,
+      replicaEngineUrls,
+      costs,
+      admin,
+      cpuMs,
+      poolCeiling: async (spec) => PoolCeilingResult.parse(await admin('POST', '/v2/debug/pool-ceiling', spec)),
+      profile:
+        inspectorPort === null || agentInspectorPort === null
+          ? null
+          : async () => ({ workerd: await profileWorkerd(inspectorPort, WORKER_NAME), agent: await profileNode(agentInspectorPort) }),
+      workerSourceMap: sourceMap,
+      stop,
+    }
   } catch (error) {
     await stop()
     throw error
@@ -175,11 +227,14 @@ interface PlaneUnderBench {
   libsqlUrl: string
   /** The process whose death fails the wait for the agents. */
   watched: LoggedProcess
+  /** workerd's inspector, when asked for. */
+  inspectorPort: number | null
+  sourceMap: string | null
   stop(): Promise<void>
 }
 
 /** As `npm start` runs it: the libSQL server as a process, the Worker in workerd through Miniflare. */
-async function startMiniflarePlane(dir: string, reaper: Reaper, say: Say): Promise<PlaneUnderBench> {
+async function startMiniflarePlane(dir: string, reaper: Reaper, say: Say, inspect: boolean): Promise<PlaneUnderBench> {
   say('starting the local libSQL server')
   const libsql = spawnLogged({
     name: 'libsql-server',
@@ -196,7 +251,8 @@ async function startMiniflarePlane(dir: string, reaper: Reaper, say: Say): Promi
   await applyMigrations({ url: libsqlUrl })
 
   say('bundling the Worker (wrangler deploy --dry-run)')
-  const { bundlePath } = await buildWorker({ outDir: path.join(dir, 'bundle') })
+  const { bundlePath } = await buildWorker({ outDir: path.join(dir, 'bundle'), sourceMap: inspect })
+  const inspectorPort = inspect ? await resolvePort({ port: 'auto', host: '127.0.0.1' }) : null
   const adminToken = `bench-admin-${crypto.randomUUID()}`
   // The Worker's console goes to a file: stdout carries only the bench's table and JSON.
   const workerLog = path.join(dir, 'worker.log')
@@ -204,6 +260,7 @@ async function startMiniflarePlane(dir: string, reaper: Reaper, say: Say): Promi
     bundlePath,
     persistPath: path.join(dir, 'workerd'),
     bindings: { LIBSQL_URL: libsqlUrl, ADMIN_TOKEN: adminToken },
+    inspectorPort: inspectorPort ?? undefined,
     onLog: ({ level, message }) => {
       try {
         appendFileSync(workerLog, `${level} ${message}\n`)
@@ -217,6 +274,8 @@ async function startMiniflarePlane(dir: string, reaper: Reaper, say: Say): Promi
     adminToken,
     libsqlUrl,
     watched: libsql,
+    inspectorPort,
+    sourceMap: inspect ? `${bundlePath}.map` : null,
     async stop() {
       await controlPlane.stop()
       await stopLogged(libsql, 5_000)
@@ -247,6 +306,8 @@ async function startServePlane(dir: string, reaper: Reaper, say: Say): Promise<P
     adminToken: readFileSync(paths.adminToken, 'utf8').trim(),
     libsqlUrl: running.libsqlUrl,
     watched: serve,
+    inspectorPort: null,
+    sourceMap: null,
     stop: () => stopLogged(serve, 10_000),
   }
 }

@@ -25,15 +25,18 @@ export function spawnLogged({
   args,
   logFile,
   reaper,
+  nodeArgs = [],
 }: {
   name: string
   script: string
   args: string[]
   logFile: string
   reaper: Reaper
+  /** Flags for Node itself, before the script (`--cpu-prof`). */
+  nodeArgs?: string[]
 }): LoggedProcess {
   const log = openSync(logFile, 'a')
-  const child = spawn(process.execPath, [script, ...args], { stdio: ['ignore', log, log], detached: true, env: process.env })
+  const child = spawn(process.execPath, [...nodeArgs, script, ...args], { stdio: ['ignore', log, log], detached: true, env: process.env })
   closeSync(log)
   if (child.pid === undefined) throw new Error(`could not start ${name} (${script})`)
   reaper.trackGroup(child.pid)

@@ -1,5 +1,8 @@
 import type { AffinityResult } from './affinity-run.ts'
 import type { BenchOptions } from './bench-options.ts'
+import type { PoolCeilingResult } from '../../protocol/index.ts'
+import type { DollarsPerMillion } from './cloudflare-prices.ts'
+import type { ProfileGroup } from './cpu-profile.ts'
 import type { PathRatios, PathStats } from './stream-stats.ts'
 
 export interface ScenarioResult {
@@ -16,6 +19,8 @@ export interface ScenarioResult {
   ratio: PathRatios
   /** What each relayed task cost the control plane, averaged over the relay run (background heartbeats included). */
   relayCostPerTask: TaskCost
+  /** The same, in US dollars per million relayed requests at Cloudflare's prices (`cloudflare-prices.ts`). */
+  relayDollarsPerMillion: DollarsPerMillion
 }
 
 export interface TaskCost {
@@ -24,8 +29,14 @@ export interface TaskCost {
   /** Of those, frames from the agent (`NodeObject.webSocketMessage`): the token path. */
   agentFrames: number
   byEntryPoint: Record<string, number>
+  /** One-way messages in sequence before a dispatch reached the agent's NodeObject, per dispatch (`critical_path` of `/v2/debug/costs`). */
+  legsBeforeDispatch: number
   storageWrites: number
   libsqlRoundTrips: number
+  /** CPU time of workerd (the Worker and every object) during the relay run ÷ its tasks, from /proc; 0 off Linux. */
+  workerdCpuMs: number
+  /** The same for the agent processes (not their engines). */
+  agentCpuMs: number
 }
 
 export interface BenchReport {
@@ -39,11 +50,25 @@ export interface BenchReport {
   scenarios: ScenarioResult[]
   /** Sessions over a pool of several replicas, relay only. */
   affinity: AffinityResult
+  /** Admit-and-release cycles one PoolObject sustains (`POST /v2/debug/pool-ceiling`). */
+  poolCeiling: PoolCeilingResult
+  /** With `--profile`: the self time of workerd and of the agent per relayed task of `scenario`, by source module. */
+  profile?: { scenario: string; workerdMsPerTask: ProfileGroup[]; agentMsPerTask: ProfileGroup[] }
 }
 
 const HEADER = ['SCENARIO', 'PATH', 'REQS', 'CONC', 'TOKENS', 'TTFT P50 ms', 'TTFT P95 ms', 'TOK/S/STREAM', 'AGG TOK/S', 'REQ/S', 'WALL s', 'ERRORS']
 const AFFINITY_HEADER = ['POOL', 'REPLICAS', 'SESSIONS', 'TURNS', 'CONC', 'TTFT P50 ms', 'REQ/S', 'ERRORS', 'HIT RATE', 'BY CHANCE']
-const COST_HEADER = ['SCENARIO', 'DO CALLS', 'AGENT FRAMES', 'OTHER DO CALLS', 'DO WRITES', 'LIBSQL ROUND TRIPS']
+const COST_HEADER = [
+  'SCENARIO',
+  'DO CALLS',
+  'AGENT FRAMES',
+  'OTHER DO CALLS',
+  'HOPS TO DISPATCH',
+  'DO WRITES',
+  'LIBSQL ROUND TRIPS',
+  'WORKERD CPU ms',
+  'AGENT CPU ms',
+]
 /** Columns 0 and 1 are text, the rest numbers (right-aligned). */
 const TEXT_COLUMNS = 2
 
@@ -97,9 +122,40 @@ function costRow({ name, relayCostPerTask: cost }: ScenarioResult): string[] {
     num(cost.durableObjectCalls, 2),
     num(cost.agentFrames, 2),
     num(cost.durableObjectCalls - cost.agentFrames, 2),
+    num(cost.legsBeforeDispatch, 2),
     num(cost.storageWrites, 2),
     num(cost.libsqlRoundTrips, 3),
+    num(cost.workerdCpuMs, 2),
+    num(cost.agentCpuMs, 2),
   ]
+}
+
+const DOLLARS_HEADER = ['SCENARIO', 'WORKER REQUESTS', 'WORKER CPU', 'DO REQUESTS', 'DO ROW WRITES', 'TOTAL']
+
+function dollarsRow({ name, relayDollarsPerMillion: usd }: ScenarioResult): string[] {
+  const dollars = (n: number) => `$${num(n, 3)}`
+  return [name, dollars(usd.workerRequests), dollars(usd.workerCpu), dollars(usd.durableObjectRequests), dollars(usd.storageWrites), dollars(usd.total)]
+}
+
+/** Issue 21's targets, each read from this run's scenarios (a missing scenario shows as "-"). */
+function targetLines(scenarios: ScenarioResult[]): string[] {
+  const named = (name: string) => scenarios.find((s) => s.name === name)
+  const ms = (n: number | null | undefined) => (n === null || n === undefined ? '-' : `${num(n, 2)} ms`)
+  const sequential = named('sequential')
+  const oneToken = named('one-token')
+  const paced = named('paced')
+  const cpu = oneToken ? oneToken.relayCostPerTask.workerdCpuMs + oneToken.relayCostPerTask.agentCpuMs : undefined
+  return [
+    `added TTFT p50, one stream at a time (sequential): ${ms(sequential?.ratio.addedTtftMsP50)} (target ≤ 3 ms)`,
+    `CPU per request, one-token: workerd + agent ${ms(cpu)} (target ≤ 1.5 ms)`,
+    `16 × 64-token streams (burst-64): ${times(named('burst-64')?.ratio.aggregateTokensPerSecond ?? null)} of direct tokens/s (target ≥ ×0.5)`,
+    `8 × 2048-token streams (long): ${times(named('long')?.ratio.aggregateTokensPerSecond ?? null)} of direct tokens/s (target ≥ ×0.7)`,
+    `paced: ${times(paced?.ratio.aggregateTokensPerSecond ?? null)} of direct tokens/s (target ≥ ×0.98), added TTFT p50 ${ms(paced?.ratio.addedTtftMsP50)} and added last token p50 ${ms(paced?.ratio.addedLastTokenMsP50)} (targets ≤ 3 ms)`,
+  ]
+}
+
+function ceilingLine({ tasks, concurrency, nodes, slots, errors, wall_ms, tasks_per_second }: PoolCeilingResult): string {
+  return `${num(tasks_per_second, 0)} tasks/s: ${tasks} admit → release cycles, ${concurrency} at a time, on ${nodes} fake replicas of ${slots} slots, in ${num(wall_ms / 1000, 2)} s (${errors} refused)`
 }
 
 function affinityRow(a: AffinityResult): string[] {
@@ -118,8 +174,24 @@ function affinityRow(a: AffinityResult): string[] {
   ]
 }
 
+/** Modules shown of each profile; the rest is summed in one line. */
+const PROFILE_ROWS = 12
+
+function profileLines({ scenario, workerdMsPerTask, agentMsPerTask }: NonNullable<BenchReport['profile']>): string[] {
+  const block = (what: string, groups: ProfileGroup[]) => {
+    const total = groups.reduce((sum, g) => sum + g.ms, 0)
+    const rest = groups.slice(PROFILE_ROWS).reduce((sum, g) => sum + g.ms, 0)
+    const shown = [...groups.slice(0, PROFILE_ROWS), ...(rest > 0 ? [{ group: '(the rest)', ms: rest }] : [])]
+    return [
+      `${what} CPU PROFILE, ${scenario} relay run: ${num(total, 3)} ms per task, by module (self time, profiler on)`,
+      ...aligned([['MODULE', 'ms/task'], ...shown.map((g) => [g.group, num(g.ms, 3)])], 1),
+    ]
+  }
+  return [...block('WORKERD', workerdMsPerTask), '', ...block('AGENT', agentMsPerTask)]
+}
+
 /** One block per scenario: direct, relay, and relay/direct for each metric; then the cost per relayed task and the affinity run; first errors below. */
-export function renderTable({ scenarios, affinity, node, cpus, loadAverage }: BenchReport): string {
+export function renderTable({ scenarios, affinity, poolCeiling, node, cpus, loadAverage, profile }: BenchReport): string {
   const lines = aligned([HEADER, ...scenarios.flatMap((s) => [pathRow(s, 'direct'), pathRow(s, 'relay'), ratioRow(s)])], TEXT_COLUMNS)
   // A blank line before each scenario but the first (rows: header, then three per scenario).
   const body = lines.map((l, i) => (i > 1 && i % 3 === 1 ? `\n${l}` : l))
@@ -128,7 +200,7 @@ export function renderTable({ scenarios, affinity, node, cpus, loadAverage }: Be
   const notes = [
     ...scenarios.map((s) => `${s.name}: ${s.description}`),
     'TTFT: request sent → first content. TOK/S/STREAM: p50 of tokens ÷ (request sent → [DONE]). AGG TOK/S: all tokens ÷ wall time. REQ/S: requests ÷ wall time.',
-    'COST: Durable Object entry points, storage writes and libSQL round trips during the relay run ÷ its requests (heartbeats and batched usage writes included).',
+    'COST: Durable Object entry points, storage writes, libSQL round trips and the CPU time of workerd and the agent during the relay run ÷ its requests (heartbeats and batched usage writes included; CPU from /proc, 10 ms ticks).',
     `AFFINITY: ${affinity.sessions} sessions (X-Session-Id) of ${affinity.turns} requests each, one at a time per session, ${affinity.concurrency} sessions at once, ${affinity.tokens} tokens; HIT RATE: requests after a session's first served by the replica of its previous request, as the engines counted them.`,
     `Node ${node}, ${cpus} CPUs, load average ${loadAverage.before.toFixed(2)} at start, ${loadAverage.after.toFixed(2)} at the end`,
   ]
@@ -144,9 +216,19 @@ export function renderTable({ scenarios, affinity, node, cpus, loadAverage }: Be
     'COST PER RELAYED TASK',
     ...costs,
     '',
+    'COST PER MILLION RELAYED REQUESTS, USD at Cloudflare Workers Paid prices (allowances and Durable Object duration left out)',
+    ...aligned([DOLLARS_HEADER, ...scenarios.map(dollarsRow)], 1),
+    '',
+    'TARGETS (issue 21), relay against direct in this run',
+    ...targetLines(scenarios),
+    '',
+    'POOL CEILING (one PoolObject, no agents)',
+    ceilingLine(poolCeiling),
+    '',
     'SESSION AFFINITY (relay only)',
     ...affinityLines,
     '',
+    ...(profile ? [...profileLines(profile), ''] : []),
     ...notes,
     ...(errors.length > 0 ? ['', ...errors] : []),
   ].join('\n')

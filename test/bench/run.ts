@@ -6,13 +6,19 @@
  *
  *   npm run bench -- --requests 100 --concurrency 8 --tokens 256 --paced-rate 50
  */
+import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
+import path from 'node:path'
 import { runAffinity } from './affinity-run.ts'
 import { BenchUsageError, USAGE, parseBenchOptions } from './bench-options.ts'
 import type { AffinityResult } from './affinity-run.ts'
 import type { BenchOptions } from './bench-options.ts'
 import { startBenchStack } from './bench-stack.ts'
-import type { BenchStack, CostSnapshot } from './bench-stack.ts'
+import type { PoolCeilingResult } from '../../protocol/index.ts'
+import { dollarsPerMillion } from './cloudflare-prices.ts'
+import { selfTimeByGroup } from './cpu-profile.ts'
+import type { ProfileGroup, Profiling } from './cpu-profile.ts'
+import type { BenchStack, CostSnapshot, ProcessCpu } from './bench-stack.ts'
 import { runLoad } from './load-runner.ts'
 import { Reaper } from './reaper.ts'
 import { renderTable } from './report.ts'
@@ -45,7 +51,12 @@ async function warmUp(stack: BenchStack, pool: BenchPool, { concurrency, tokens 
   }
 }
 
-async function runScenario(stack: BenchStack, scenario: Scenario): Promise<ScenarioResult> {
+/** The scenario whose relay run is profiled: short requests, so the profile shows the cost per request. */
+const PROFILED_SCENARIO = 'one-token'
+
+type Profiled = NonNullable<BenchReport['profile']>
+
+async function runScenario(stack: BenchStack, scenario: Scenario, profileDir: string | null): Promise<ScenarioResult & { profile?: Profiled }> {
   const measure = async (path: BenchPath) => {
     say(`${scenario.name}: ${path}, ${scenario.requests} requests, ${scenario.concurrency} at a time`)
     return summarize(
@@ -54,10 +65,15 @@ async function runScenario(stack: BenchStack, scenario: Scenario): Promise<Scena
   }
   const direct = await measure('direct')
   const before = await stack.costs()
+  const profiling = profileDir !== null && stack.profile !== null && scenario.name === PROFILED_SCENARIO ? await stack.profile() : null
+  const cpuBefore = stack.cpuMs()
   const relay = await measure('relay')
+  const cpuAfter = stack.cpuMs()
+  const profile = profiling && profileDir !== null ? await saveProfiles(stack, profiling, profileDir, scenario.requests) : undefined
   // Let the batched usage of the last tasks reach the registry, so it counts in this scenario.
   await new Promise((resolve) => setTimeout(resolve, USAGE_SETTLE_MS))
   const after = await stack.costs()
+  const cost = costPerTask(before, after, scenario.requests, { workerd: cpuAfter.workerd - cpuBefore.workerd, agents: cpuAfter.agents - cpuBefore.agents })
   return {
     name: scenario.name,
     description: scenario.description,
@@ -69,11 +85,28 @@ async function runScenario(stack: BenchStack, scenario: Scenario): Promise<Scena
     direct,
     relay,
     ratio: compare(direct, relay),
-    relayCostPerTask: costPerTask(before, after, scenario.requests),
+    relayCostPerTask: cost,
+    relayDollarsPerMillion: dollarsPerMillion(cost),
+    ...(profile ? { profile } : {}),
   }
 }
 
-function costPerTask(before: CostSnapshot, after: CostSnapshot, tasks: number): TaskCost {
+/** Writes both profiles (and the Worker's source map, for DevTools) into `dir`; answers their self time per task by module. */
+async function saveProfiles(stack: BenchStack, profiling: { workerd: Profiling; agent: Profiling }, dir: string, tasks: number): Promise<Profiled> {
+  const [workerd, agent] = await Promise.all([profiling.workerd.stop(), profiling.agent.stop()])
+  mkdirSync(dir, { recursive: true })
+  writeFileSync(path.join(dir, `workerd-${PROFILED_SCENARIO}.cpuprofile`), JSON.stringify(workerd))
+  writeFileSync(path.join(dir, `agent-${PROFILED_SCENARIO}.cpuprofile`), JSON.stringify(agent))
+  if (stack.workerSourceMap !== null) copyFileSync(stack.workerSourceMap, path.join(dir, 'worker.js.map'))
+  const perTask = (groups: ProfileGroup[]) => groups.map(({ group, ms }) => ({ group, ms: Number((ms / tasks).toFixed(3)) }))
+  return {
+    scenario: PROFILED_SCENARIO,
+    workerdMsPerTask: perTask(selfTimeByGroup(workerd, stack.workerSourceMap ?? undefined)),
+    agentMsPerTask: perTask(selfTimeByGroup(agent)),
+  }
+}
+
+function costPerTask(before: CostSnapshot, after: CostSnapshot, tasks: number, cpu: ProcessCpu): TaskCost {
   const per = (n: number) => Number((n / tasks).toFixed(3))
   const byEntryPoint = Object.fromEntries(
     Object.entries(after.entryPoints)
@@ -85,8 +118,11 @@ function costPerTask(before: CostSnapshot, after: CostSnapshot, tasks: number): 
     durableObjectCalls: Number(calls.toFixed(3)),
     agentFrames: byEntryPoint['NodeObject.webSocketMessage'] ?? 0,
     byEntryPoint,
+    legsBeforeDispatch: Number(((after.legsBeforeDispatch - before.legsBeforeDispatch) / Math.max(1, after.dispatches - before.dispatches)).toFixed(2)),
     storageWrites: per(after.storageWrites - before.storageWrites),
     libsqlRoundTrips: per(after.libsqlPipelines - before.libsqlPipelines),
+    workerdCpuMs: per(cpu.workerd),
+    agentCpuMs: per(cpu.agents),
   }
 }
 
@@ -94,22 +130,30 @@ async function main(options: BenchOptions, reaper: Reaper): Promise<number> {
   const startedAt = new Date().toISOString()
   const loadBefore = os.loadavg()[0] ?? 0
   const plan = planBench(options)
-  const stack = await startBenchStack({ pools: plan.pools, reaper, say, serve: options.serve })
+  const stack = await startBenchStack({ pools: plan.pools, reaper, say, serve: options.serve, profile: options.profile !== null })
   const scenarios: ScenarioResult[] = []
+  let profile: Profiled | undefined
   let affinity: AffinityResult | undefined
+  let poolCeiling: PoolCeilingResult | undefined
   try {
     for (const pool of plan.pools) {
       say(`warming up ${pool.id} (direct and relay)`)
       await warmUp(stack, pool, options)
     }
-    for (const scenario of plan.scenarios) scenarios.push(await runScenario(stack, scenario))
+    for (const scenario of plan.scenarios) {
+      const { profile: profiled, ...result } = await runScenario(stack, scenario, options.profile)
+      scenarios.push(result)
+      profile ??= profiled
+    }
     say(`affinity: relay, ${plan.affinity.sessions} sessions of ${plan.affinity.turns} requests over ${plan.affinity.pool.replicas ?? 1} replicas`)
     affinity = await runAffinity(stack, plan.affinity)
+    say(`pool ceiling: ${plan.poolCeiling.tasks} admit → release cycles against one PoolObject`)
+    poolCeiling = await stack.poolCeiling(plan.poolCeiling)
   } finally {
     say('stopping the agent, its engines, workerd and the libSQL server')
     await stack.stop()
   }
-  if (!affinity) throw new Error('the affinity run did not finish')
+  if (!affinity || !poolCeiling) throw new Error('the affinity run or the pool ceiling did not finish')
   const { json: jsonOnly, ...shown } = options
   const report: BenchReport = {
     bench: 'llorch relay vs direct',
@@ -120,6 +164,8 @@ async function main(options: BenchOptions, reaper: Reaper): Promise<number> {
     options: shown,
     scenarios,
     affinity,
+    poolCeiling,
+    ...(profile ? { profile } : {}),
   }
   if (!jsonOnly) process.stdout.write(`\n${renderTable(report)}\n\n`)
   process.stdout.write(`${JSON.stringify(report)}\n`)

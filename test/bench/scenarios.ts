@@ -1,3 +1,4 @@
+import type { PoolCeilingRequest } from '../../protocol/index.ts'
 import type { BenchOptions } from './bench-options.ts'
 
 /** A pool the bench's agent serves with one fake engine, which the direct path calls too. */
@@ -45,15 +46,20 @@ export interface BenchPlan {
   pools: BenchPool[]
   scenarios: Scenario[]
   affinity: AffinityPlan
+  poolCeiling: PoolCeilingRequest
 }
 
 /** Requests in flight at once in the one-token scenario. */
 export const ONE_TOKEN_CONCURRENCY = 16
+/** The shapes issue 21 sets targets for: 16 concurrent 64-token streams, 8 concurrent 2048-token ones. */
+export const BURST_CONCURRENCY = 16
+export const LONG_CONCURRENCY = 8
 
 /**
  * (1) one stream at a time at maximum engine speed: the relay's cost per request and per token;
  * (2) `concurrency` streams at once at maximum engine speed: aggregate throughput;
  * (3) one-token requests, 16 at once: the cost per request alone, as requests/s;
+ * (3b) 16 streams of 64 tokens and 8 of 2048 at once: short and long replies at full speed;
  * (4) `concurrency` streams from an engine paced at `pacedRate` tokens/s, a second of output
  *     each: the TTFT the relay adds when the engine is the bottleneck;
  * and, relay only, sessions over a pool of two replicas: how often a session's request lands on
@@ -63,6 +69,15 @@ export function planBench({ requests, concurrency, tokens, pacedRate, quick }: B
   const fast: BenchPool = { id: 'bench-max-speed', tokensPerSecond: 0, slots: Math.max(concurrency, ONE_TOKEN_CONCURRENCY) }
   const paced: BenchPool = { id: 'bench-paced', tokensPerSecond: pacedRate, slots: concurrency }
   const tools: BenchPool = { id: 'bench-tool-call', tokensPerSecond: 0, slots: concurrency, toolArguments: BENCH_TOOL_ARGUMENTS }
+  /** `streams` at once of `length` tokens each, at full engine speed, `rounds` times over. */
+  const streamsAtOnce = (name: string, streams: number, length: number, rounds: number): Scenario => ({
+    name,
+    description: `${streams} streams at once, ${length} tokens, engine at max speed`,
+    pool: fast,
+    requests: rounds * streams,
+    concurrency: streams,
+    tokens: length,
+  })
   const scenarios: Scenario[] = [
     { name: 'sequential', description: `1 stream at a time, ${tokens} tokens, engine at max speed`, pool: fast, requests, concurrency: 1, tokens },
     { name: 'concurrent', description: `${concurrency} streams at once, ${tokens} tokens, engine at max speed`, pool: fast, requests, concurrency, tokens },
@@ -74,6 +89,8 @@ export function planBench({ requests, concurrency, tokens, pacedRate, quick }: B
       concurrency: ONE_TOKEN_CONCURRENCY,
       tokens: 1,
     },
+    streamsAtOnce('burst-64', BURST_CONCURRENCY, 64, quick ? 4 : 16),
+    streamsAtOnce('long', LONG_CONCURRENCY, 2048, quick ? 2 : 8),
     {
       name: 'tool-call',
       description: `${concurrency} streams at once, one tool call of ${BENCH_TOOL_ARGUMENTS.length} argument characters in 4-character fragments`,
@@ -96,5 +113,7 @@ export function planBench({ requests, concurrency, tokens, pacedRate, quick }: B
   // Two replicas of two slots, as many sessions in flight as slots: a session whose replica is full goes elsewhere.
   const shared: BenchPool = { id: 'bench-affinity', tokensPerSecond: 0, slots: 2, replicas: 2 }
   const affinity: AffinityPlan = { pool: shared, sessions: 16, turns: quick ? 4 : 12, concurrency: 4, tokens: 16 }
-  return { pools: pacedRate > 0 ? [fast, tools, paced, shared] : [fast, tools, shared], scenarios, affinity }
+  // Many replicas with slots to spare, so that only the pool's own bookkeeping limits the rate.
+  const poolCeiling: PoolCeilingRequest = { tasks: quick ? 2_000 : 10_000, concurrency: 64, nodes: 64, slots: 16 }
+  return { pools: pacedRate > 0 ? [fast, tools, paced, shared] : [fast, tools, shared], scenarios, affinity, poolCeiling }
 }

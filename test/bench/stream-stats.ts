@@ -55,10 +55,15 @@ export interface PathRatios {
   aggregateTokensPerSecond: number | null
   requestsPerSecond: number | null
   wall: number | null
+  /** relay − direct, in ms: what the relay adds to the p50 time to first token, and to the last (`[DONE]`). */
+  addedTtftMsP50: number | null
+  addedLastTokenMsP50: number | null
 }
 
 const ratio = (relay: number | undefined, direct: number | undefined) =>
   relay === undefined || direct === undefined || direct === 0 ? null : round(relay / direct, 2)
+
+const added = (relay: number | undefined, direct: number | undefined) => (relay === undefined || direct === undefined ? null : round(relay - direct))
 
 export function compare(direct: PathStats, relay: PathStats): PathRatios {
   return {
@@ -68,5 +73,7 @@ export function compare(direct: PathStats, relay: PathStats): PathRatios {
     aggregateTokensPerSecond: ratio(relay.aggregateTokensPerSecond, direct.aggregateTokensPerSecond),
     requestsPerSecond: ratio(relay.requestsPerSecond, direct.requestsPerSecond),
     wall: ratio(relay.wallMs, direct.wallMs),
+    addedTtftMsP50: added(relay.ttftMs?.p50, direct.ttftMs?.p50),
+    addedLastTokenMsP50: added(relay.streamMs?.p50, direct.streamMs?.p50),
   }
 }

@@ -12,7 +12,7 @@ import type { useProcessCleanup } from './processes.ts'
 
 export function testAgent(cleanup: ReturnType<typeof useProcessCleanup>, pools: PoolConfig[], options: Partial<AgentOptions> = {}): Agent {
   const config = AgentConfig.parse({ state_dir: cleanup.stateDir(), pools })
-  const agent = new Agent({ config, relay: { flushIntervalMs: 5 }, random: () => 1, ...options })
+  const agent = new Agent({ config, random: () => 1, ...options })
   const track = () => {
     for (const pool of pools) for (const pid of agent.supervisor(pool.id).pids) cleanup.track(pid)
   }

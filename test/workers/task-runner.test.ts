@@ -1,5 +1,6 @@
 import { env } from 'cloudflare:test'
 import { describe, expect, it } from 'vitest'
+import { costCounts } from '../../control-plane/runtime/cost-counts.ts'
 import { startTask } from '../../control-plane/task/runner.ts'
 import type { RunningTask } from '../../control-plane/task/runner.ts'
 import type { TaskProgress } from '../../control-plane/task/task-progress.ts'
@@ -104,6 +105,30 @@ async function endedAttempts(pool: string): Promise<Record<string, number>> {
 }
 
 describe('the task runner (startTask)', () => {
+  it('has a task granted at once dispatched by its PoolObject: two legs before the agent has it, and every event reaches the reader', async () => {
+    const pool = uniqueName('model')
+    const [node] = await linkedNodes(pool, 1)
+    if (!node) throw new Error('expected a node')
+    const before = costCounts().critical_path
+    const task = run(pool)
+    const result = collect(task)
+    const dispatch = await dispatched(node.agent)
+    expect(dispatch.task_id).toBe(task.taskId)
+    sendEvent(node.agent, task.taskId, { kind: 'started' })
+    sendEvent(node.agent, task.taskId, TOKEN)
+    sendEvent(node.agent, task.taskId, END)
+    const { events, error } = await result
+    expect(error).toBeNull()
+    expect(events.filter((e) => e.kind !== 'granted')).toEqual([{ kind: 'started' }, TOKEN, END])
+    const after = costCounts().critical_path
+    expect([after.dispatches - before.dispatches, after.legs_before_dispatch - before.legs_before_dispatch]).toEqual([1, 2])
+    await until(
+      'the slot given back',
+      () => busySlots(pool),
+      (busy) => busy === 0,
+    )
+  })
+
   it('places a task again on another node when its engine fails before the first token, and the client sees only the second attempt', async () => {
     const pool = uniqueName('model')
     const nodes = await linkedNodes(pool, 2)

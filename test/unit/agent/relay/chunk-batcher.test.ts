@@ -11,14 +11,13 @@ async function collect(batcher: ChunkBatcher): Promise<RelayItem[]> {
   return items
 }
 
-const never = { flushIntervalMs: 1e6, flushBytes: 1e6, highWaterBytes: 1e6 }
-const batcherWith = (options: Partial<ChunkBatcherOptions> = {}) => new ChunkBatcher({ ...never, ...options })
+const batcherWith = (options: Partial<ChunkBatcherOptions> = {}) => new ChunkBatcher({ highWaterBytes: 1e6, ...options })
 const text = (t: string, index = 0): RawChunk => ({ choices: [{ index, delta: { content: t } }] })
 const role = (): RawChunk => ({ choices: [{ index: 0, delta: { role: 'assistant', content: '' } }] })
 const end = { kind: 'end', finishReason: 'stop', usage: null } as const
 
 describe('chunk batcher', () => {
-  it('merges chunks that arrive within the flush interval into one batch', async () => {
+  it('merges chunks that arrive while the consumer is busy into one batch', async () => {
     const batcher = batcherWith()
     batcher.start()
     for (const t of ['a', 'b', 'c']) batcher.push(text(t), 10)
@@ -26,7 +25,7 @@ describe('chunk batcher', () => {
     expect(await collect(batcher)).toEqual([{ kind: 'started' }, { kind: 'chunks', chunks: [text('abc')] }, end])
   })
 
-  it('sends the first output at once, with the role chunk that waited for it, and batches the rest', async () => {
+  it('sends output as soon as the consumer asks, with the role chunk that waited for it, and merges what arrives meanwhile', async () => {
     const batcher = batcherWith()
     const items = batcher.items()
     batcher.push(role(), 10)
@@ -58,24 +57,28 @@ describe('chunk batcher', () => {
     expect((await items.next()).value).toEqual({ kind: 'error', error })
   })
 
-  it('sends a batch once the engine data it holds reaches the size limit', async () => {
-    const batcher = batcherWith({ flushBytes: 40 })
+  it('hands each chunk over on its own when the consumer is waiting for it', async () => {
+    const batcher = batcherWith()
     const items = batcher.items()
-    batcher.push(text('first'), 1)
-    await items.next()
-    batcher.push(text('ab'), 20)
-    batcher.push(text('cd'), 20)
-    expect((await items.next()).value).toEqual({ kind: 'chunks', chunks: [text('abcd')] })
+    for (const t of ['a', 'b', 'c']) {
+      const next = items.next()
+      batcher.push(text(t), 1)
+      expect((await next).value).toEqual({ kind: 'chunks', chunks: [text(t)] })
+    }
     await items.return(undefined)
   })
 
-  it('sends a small batch when the timer fires', async () => {
-    const batcher = batcherWith({ flushIntervalMs: 1 })
+  it('holds a role-only chunk back while the consumer waits, until output follows', async () => {
+    const batcher = batcherWith()
     const items = batcher.items()
-    batcher.push(text('first'), 1)
-    await items.next()
-    batcher.push(text('x'), 1)
-    expect((await items.next()).value).toEqual({ kind: 'chunks', chunks: [text('x')] })
+    const next = items.next()
+    batcher.push(role(), 1)
+    let settled = false
+    void next.then(() => (settled = true))
+    await Promise.resolve()
+    expect(settled).toBe(false)
+    batcher.push(text('a'), 1)
+    expect((await next).value).toEqual({ kind: 'chunks', chunks: [{ choices: [{ index: 0, delta: { role: 'assistant', content: 'a' } }] }] })
     await items.return(undefined)
   })
 

@@ -34,7 +34,7 @@ describe('relay against the fake engine', () => {
   const endpoint = () => ({ pool: 'p', baseUrl: engine.baseUrl, modelName: 'served-name' })
 
   it('yields started, batches of the engine chunks in order and the end with usage, asking the engine for usage itself', async () => {
-    const events = await collect({ endpoint: endpoint(), route: 'chat', body: chat, flushBytes: 1 })
+    const events = await collect({ endpoint: endpoint(), route: 'chat', body: chat })
     expect(events[0]).toEqual({ kind: 'started' })
     expect(text(events)).toBe('tok0 tok1 tok2 tok3 tok4')
     const numbers = seqsOf(events)
@@ -43,14 +43,6 @@ describe('relay against the fake engine', () => {
     expect(events.at(-1)).toEqual({ kind: 'end', finish_reason: 'stop', usage: { prompt_tokens: 2, completion_tokens: 5, total_tokens: 7 } })
     const body = (await engine.stats()).last_body
     expect(body).toMatchObject({ model: 'served-name', stream: true, stream_options: { include_usage: true } })
-  })
-
-  it('joins chunks that arrive within the flush interval into at most two batches (the first output goes out at once)', async () => {
-    const events = await collect({ endpoint: endpoint(), route: 'chat', body: chat, flushIntervalMs: 60_000, flushBytes: 1e6 })
-    const batches = events.filter((e) => e.kind === 'deltas')
-    expect(batches.length).toBeLessThanOrEqual(2)
-    expect(textOf(batches.slice(0, 1)).startsWith('tok0')).toBe(true)
-    expect(text(events)).toBe('tok0 tok1 tok2 tok3 tok4')
   })
 
   it('relays /v1/completions and ends with length when max_tokens cuts it short', async () => {
@@ -68,7 +60,6 @@ describe('relay against the fake engine', () => {
       route: 'chat',
       body: chat,
       signal: controller.signal,
-      flushBytes: 1,
     })) {
       events.push(event)
       if (event.kind === 'deltas') controller.abort(new LlorchError('cancelled', 'client went away'))
@@ -92,7 +83,7 @@ describe('relay against the fake engine', () => {
 
   it('reports the mid-stream error object an engine sends instead of [DONE]', async () => {
     const broken = await startFakeEngine(['--error-after-tokens', '2'], cleanup.track)
-    const events = await collect({ endpoint: { pool: 'p', baseUrl: broken.baseUrl, modelName: 'm' }, route: 'chat', body: chat, flushBytes: 1 })
+    const events = await collect({ endpoint: { pool: 'p', baseUrl: broken.baseUrl, modelName: 'm' }, route: 'chat', body: chat })
     expect(text(events)).toBe('tok0 tok1')
     expect(events.at(-1)).toEqual({
       kind: 'error',
@@ -151,6 +142,13 @@ describe('relay SSE parsing', () => {
       }
       next()
     }
+  /** All pieces in one write, so they reach the relay together and merge into one batch. */
+  const burst =
+    (...pieces: string[]) =>
+    (_req: IncomingMessage, res: ServerResponse) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' })
+      res.end(pieces.join(''))
+    }
   const endpoint = () => ({ pool: 'p', baseUrl, modelName: 'm' })
   const delta = (content: string) => `data: {"choices":[{"index":0,"delta":{"content":${JSON.stringify(content)}},"finish_reason":null}]}\n\n`
 
@@ -169,6 +167,26 @@ describe('relay SSE parsing', () => {
     const events = await collect({ endpoint: endpoint(), route: 'chat', body: chat })
     expect(text(events)).toBe('Hello')
     expect(events.at(-1)).toEqual({ kind: 'end', finish_reason: 'stop', usage: { prompt_tokens: 1, completion_tokens: 2, total_tokens: 3 } })
+  })
+
+  it('hands each chunk of a paced engine on before the engine sends the next, one batch per chunk', async () => {
+    let sendNext: () => void = () => {}
+    handler = (_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' })
+      let i = 0
+      sendNext = () => {
+        if (i === 5) return res.end('data: {"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}\n\ndata: [DONE]\n\n')
+        res.write(delta(`t${i++}`))
+      }
+      sendNext()
+    }
+    const batches: string[] = []
+    for await (const event of relay({ endpoint: endpoint(), route: 'chat', body: chat })) {
+      if (event.kind !== 'deltas') continue
+      batches.push(textOf([event]))
+      sendNext()
+    }
+    expect(batches).toEqual(['t0', 't1', 't2', 't3', 't4', ''])
   })
 
   it('ends with no usage when the engine sends none', async () => {
@@ -201,7 +219,7 @@ describe('relay SSE parsing', () => {
     const line = (value: unknown) => `data: ${JSON.stringify(value)}\n\n`
     const head = { id: 'engine-id', object: 'chat.completion.chunk', created: 5, model: 'engine-model', system_fingerprint: 'fp' }
     const entry = { token: 'x', logprob: -1, bytes: [120], top_logprobs: [] }
-    handler = stream(
+    handler = burst(
       line({ ...head, choices: [{ index: 0, delta: { role: 'assistant', content: null, reasoning_content: 'hm' }, logprobs: null, finish_reason: null }] }),
       line({
         ...head,
@@ -222,7 +240,7 @@ describe('relay SSE parsing', () => {
       line({ ...head, choices: [], usage: { prompt_tokens: 1, completion_tokens: 2, total_tokens: 3 }, timings: { ms: 4 } }),
       'data: [DONE]\n\n',
     )
-    const events = await collect({ endpoint: endpoint(), route: 'chat', body: chat, flushIntervalMs: 60_000, flushBytes: 1e6 })
+    const events = await collect({ endpoint: endpoint(), route: 'chat', body: chat })
     const chunks = events.flatMap((e) => (e.kind === 'deltas' ? e.chunks : []))
     expect(chunks).toEqual([
       {

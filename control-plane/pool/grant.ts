@@ -1,5 +1,4 @@
-import type { Generation } from '../task/generation.ts'
-import type { DownloadProgress, ErrorCode, KeyLimitCode, KeyLimits, LoadingReason, Priority, Refusal, Usage } from '../../protocol/index.ts'
+import type { DownloadProgress, EngineCall, ErrorCode, KeyLimitCode, KeyLimits, LoadingReason, Priority, Refusal, Usage } from '../../protocol/index.ts'
 
 /** A slot on one replica, granted to one attempt of a task by its pool's PoolObject. */
 export interface Grant {
@@ -43,7 +42,7 @@ export interface AdmissionRequest {
    * (`dispatched` in the answer), and its Worker only claims the events there, one call fewer
    * before the agent has it. Queued tasks and retries are dispatched by their Worker.
    */
-  generation?: Generation
+  generation?: EngineCall
 }
 
 export interface RetryOf {

@@ -11,15 +11,27 @@ import type { useProcessCleanup } from './processes.ts'
 
 export const CEILING_MS = 20_000
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+/**
+ * Ports handed to engines that the agent starts later, below Linux's ephemeral range (32768 and
+ * up): a port the kernel gave out and took back can be the local port of the next outgoing
+ * connection, and the engine then fails to bind it.
+ */
+const ENGINE_PORTS = { first: 20_000, count: 12_000 } as const
+
+function bindable(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address()
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))))
-    })
+    server.once('error', () => resolve(false))
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)))
   })
+}
+
+/** A port nothing listens on now, for an engine the agent starts later. */
+export async function freePort(): Promise<number> {
+  for (;;) {
+    const port = ENGINE_PORTS.first + Math.floor(Math.random() * ENGINE_PORTS.count)
+    if (await bindable(port)) return port
+  }
 }
 
 export async function createKey(stack: Stack, scopes: string[] = ['inference']): Promise<{ id: string; key: string }> {

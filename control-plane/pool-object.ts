@@ -4,7 +4,6 @@ import type { PoolMetrics, PoolPolicyInput, ReplicaReport } from '../protocol/in
 import { settleKeyLease, takeKeyLease } from './limits/key-lease.ts'
 import { newTaskRefusal, newTaskRow } from './pool/admission.ts'
 import type { AdmissionRefusal, AdmissionRequest, AdmissionResult, AttemptReport, EnqueueResult, Grant, QueueStanding, TaskOutcome } from './pool/grant.ts'
-import { placeTask } from './pool/placement.ts'
 import type { PlacementCandidate } from './pool/placement.ts'
 import { PoolAlarm } from './pool/pool-alarm.ts'
 import { PoolLifecycle } from './pool/pool-lifecycle.ts'
@@ -16,7 +15,6 @@ import { PoolStorage } from './pool/pool-storage.ts'
 import { PoolPolicySource } from './pool/policy-source.ts'
 import { poolRefusals } from './pool/refusals.ts'
 import { ReplicaLoads } from './pool/replica-loads.ts'
-import { standingOf } from './pool/standing.ts'
 import { TaskQueue } from './pool/task-queue.ts'
 import { flushDueUsage } from './pool/usage-flush.ts'
 import { registryFor } from './registry/registry-for.ts'
@@ -130,7 +128,7 @@ export class PoolObject extends DurableObject<Bindings> {
         // An engine starts for it now, so it may be ready by the time a reader comes.
         await this.#afterChange(now)
       }
-      const standing = this.#standing(request.taskId, now)
+      const standing = this.#queue.standing(request.taskId, this.#replicaLoads, now)
       if (!standing) return poolRefusals.noLongerQueued(this.#poolId, request.taskId)
       return { ok: true, standing, ...(rateLimitHeaders ? { rateLimitHeaders } : {}) }
     })
@@ -138,7 +136,7 @@ export class PoolObject extends DurableObject<Bindings> {
 
   /** Where a queued task stands now; null once it has left the queue (granted, ended or dropped). */
   standing(taskId: string): Promise<QueueStanding | null> {
-    return this.#guard('standing', () => this.#standing(taskId, Date.now()))
+    return this.#guard('standing', () => this.#queue.standing(taskId, this.#replicaLoads, Date.now()))
   }
 
   /** Takes a queued task out of the queue; its waiting `admit` answers `cancelled`. False when it is not queued. */
@@ -290,7 +288,7 @@ export class PoolObject extends DurableObject<Bindings> {
     if (!lease.ok) return lease
     const candidates = this.#queue.placeable(now)
     const queued = this.#store.queuedCount()
-    const replica = grantNow && queued === 0 ? placeTask(candidates, request.affinityKey, this.#queue.affinity) : null
+    const replica = grantNow ? this.#queue.placeNow(row.priority, candidates, request.affinityKey) : null
     const pool = {
       poolId: this.#poolId,
       policy,
@@ -313,20 +311,6 @@ export class PoolObject extends DurableObject<Bindings> {
     const attachBy = request.attachWithinMs === undefined ? undefined : now + request.attachWithinMs
     this.#store.enqueue({ ...row, attempt: 0, requeued: false, ...(attachBy === undefined ? {} : { attachBy }) })
     return { ok: true, grant: null, rateLimitHeaders: lease.headers }
-  }
-
-  /** Tasks ahead, predicted start and the engine it waits for, of a queued task; null when it is not queued. */
-  #standing(taskId: string, now: number): QueueStanding | null {
-    const position = this.#store.positionOf(taskId, this.#queue.serviceState(now))
-    if (position === null) return null
-    return standingOf({
-      position,
-      placeable: this.#queue.placeable(now),
-      grants: this.#store.grantedAt(),
-      averageTaskMs: this.#queue.averageTaskMs,
-      loads: this.#replicaLoads,
-      now,
-    })
   }
 
   /**

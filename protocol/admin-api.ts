@@ -83,7 +83,7 @@ const PolicyFields = {
   idle_timeout_ms: TimeoutMs,
   /** A batch task waiting this long goes before interactive tasks. */
   batch_aging_ms: z.int().min(0).max(86_400_000),
-  /** The share of the pool's ready slots one batch's lines may hold at once (one line at least); 1: every idle slot. */
+  /** The share of the pool's ready slots batch-class tasks of every batch and key may hold at once (one at least); 1: every idle slot. */
   batch_slot_share: z.number().gt(0).max(1),
   /** Limits for keys that set none of their own, counted per key across pools. */
   key_limits: KeyLimits,

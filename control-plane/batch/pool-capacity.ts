@@ -2,7 +2,7 @@ import type { Bindings } from '../runtime/env.ts'
 import { logError } from '../runtime/log.ts'
 import { registryFor } from '../registry/registry-for.ts'
 import { policyFromRegistry } from '../pool/policy-source.ts'
-import { linesAtOnce } from './lines-at-once.ts'
+import { batchSlots } from '../pool/batch-share.ts'
 
 /** How long the pool's count of ready slots is trusted before the pool is asked again. */
 const SLOTS_REFRESH_MS = 1_000
@@ -27,7 +27,7 @@ export class PoolCapacity {
 
   async lines(now: number): Promise<number> {
     await Promise.all([this.#readSlots(now), this.#readShare(now)])
-    return linesAtOnce(this.#slots.count, this.#share.value)
+    return batchSlots(this.#slots.count, this.#share.value)
   }
 
   async #readSlots(now: number): Promise<void> {

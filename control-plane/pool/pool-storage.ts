@@ -192,6 +192,11 @@ export class PoolStorage {
     return sqlRow(this.#sql, Count, `SELECT count(*) AS n FROM tasks WHERE state = 'queued'`)?.n ?? 0
   }
 
+  /** Batch-class tasks holding a slot now, whichever batch or client they came from. */
+  grantedBatchCount(): number {
+    return sqlRow(this.#sql, Count, `SELECT count(*) AS n FROM tasks WHERE state = 'granted' AND priority_rank = ?`, PRIORITY_RANK.batch)?.n ?? 0
+  }
+
   enqueue(task: {
     taskId: string
     priority: Priority

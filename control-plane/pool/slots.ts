@@ -1,5 +1,6 @@
 import { AffinityTable, placeTask } from './placement.ts'
 import type { PlacementCandidate } from './placement.ts'
+import { PRIORITY_RANK } from './queue-order.ts'
 import type { TaskRow } from './task-row.ts'
 
 /** A grant its node no longer streams is taken back only after this grace (its dispatch may be in flight). */
@@ -25,7 +26,9 @@ export function nextAverageTaskMs(averageMs: number, durationMs: number): number
 /**
  * The next grant the pump makes: the first task in service order whose Worker waits for it,
  * on the replica placement picks for it (off the node it is avoiding), or null when that task
- * finds no free slot. Only the head waits: a later task never takes a slot before it.
+ * finds no free slot. Only the head waits: a later task never takes a slot before it. While
+ * batch tasks hold the pool's whole batch share (`batchFull`), batch tasks wait and an
+ * interactive task behind them goes first.
  */
 export function nextGrant({
   queue,
@@ -33,6 +36,7 @@ export function nextGrant({
   placeable,
   affinityKeyOf,
   affinity,
+  batchFull,
   now,
 }: {
   /** Queued tasks in service order. */
@@ -41,9 +45,10 @@ export function nextGrant({
   placeable: readonly PlacementCandidate[]
   affinityKeyOf: (taskId: string) => string | undefined
   affinity: AffinityTable
+  batchFull: boolean
   now: number
 }): { task: TaskRow; replica: PlacementCandidate; affinityKey: string | undefined } | null {
-  const task = queue.find((row) => isWaiting(row.task_id))
+  const task = queue.find((row) => isWaiting(row.task_id) && !(batchFull && row.priority_rank === PRIORITY_RANK.batch))
   if (!task) return null
   const avoiding = task.avoid_node !== null && (task.avoid_until ?? 0) > now
   const affinityKey = affinityKeyOf(task.task_id)

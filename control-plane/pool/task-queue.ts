@@ -1,8 +1,8 @@
 import { DEFAULT_BATCH_AGING_MS } from '../../protocol/index.ts'
-import type { PoolPolicy, RejectReason } from '../../protocol/index.ts'
+import type { PoolPolicy, Priority, RejectReason } from '../../protocol/index.ts'
 import { grantOf, newTaskRow, retryDecision } from './admission.ts'
-import type { AdmissionRefusal, AdmissionRequest, AdmissionResult, Grant, RetryOf, TaskOutcome } from './grant.ts'
-import { AffinityTable } from './placement.ts'
+import type { AdmissionRefusal, AdmissionRequest, AdmissionResult, Grant, QueueStanding, RetryOf, TaskOutcome } from './grant.ts'
+import { AffinityTable, placeTask } from './placement.ts'
 import type { PlacementCandidate } from './placement.ts'
 import type { PoolMetricsRecorder } from './pool-metrics.ts'
 import type { PoolStorage } from './pool-storage.ts'
@@ -11,6 +11,9 @@ import { ServiceTurns } from './queue-order.ts'
 import type { ServiceState } from './queue-order.ts'
 import { logEvent } from '../runtime/log.ts'
 import { poolRefusals } from './refusals.ts'
+import type { ReplicaLoads } from './replica-loads.ts'
+import { standingOf } from './standing.ts'
+import { batchSlots } from './batch-share.ts'
 import { mayBeInFlight, nextAverageTaskMs, nextGrant } from './slots.ts'
 import { graceEndsAt, strandedRefusal } from './stranded.ts'
 import { moveTask } from './task-states.ts'
@@ -165,6 +168,25 @@ export class TaskQueue {
     return null
   }
 
+  /** Tasks ahead, predicted start and the engine it waits for, of a queued task; null when it is not queued. */
+  standing(taskId: string, loads: ReplicaLoads, now: number): QueueStanding | null {
+    const position = this.#store.positionOf(taskId, this.serviceState(now))
+    if (position === null) return null
+    return standingOf({ position, placeable: this.placeable(now), grants: this.#store.grantedAt(), averageTaskMs: this.averageTaskMs, loads, now })
+  }
+
+  /** The replica a new task takes at once: nothing queued ahead of it, a free slot, and for a batch task room in the batch share. */
+  placeNow(priority: Priority, candidates: readonly PlacementCandidate[], affinityKey: string | undefined): PlacementCandidate | null {
+    if (this.#store.queuedCount() > 0 || (priority === 'batch' && this.batchShareFull(candidates))) return null
+    return placeTask(candidates, affinityKey, this.affinity)
+  }
+
+  /** Batch-class tasks, of every batch and key, hold the pool's whole `batch_slot_share` of its ready slots. */
+  batchShareFull(placeable: readonly PlacementCandidate[]): boolean {
+    const readySlots = placeable.filter((c) => c.state === 'ready').reduce((sum, c) => sum + c.slots, 0)
+    return this.#store.grantedBatchCount() >= batchSlots(readySlots, this.#host.policy().batch_slot_share)
+  }
+
   /**
    * Grants free slots to queued tasks in service order while slots last (`nextGrant`). Only a
    * task whose Worker waits here is granted: after a restart of the object, a queued task waits
@@ -175,12 +197,14 @@ export class TaskQueue {
       const queue = this.#store.queueInServiceOrder(PUMP_SCAN_TASKS, this.serviceState(now))
       // Nothing queued is the common case after a release: placement is not worked out for nobody.
       if (queue.length === 0) return
+      const placeable = this.placeable(now)
       const next = nextGrant({
         queue,
         isWaiting: (taskId) => this.waiters.has(taskId),
-        placeable: this.placeable(now),
+        placeable,
         affinityKeyOf: (taskId) => this.waiters.affinityKeyOf(taskId),
         affinity: this.affinity,
+        batchFull: this.batchShareFull(placeable),
         now,
       })
       if (!next) return

@@ -47,6 +47,18 @@ describe('PoolObject service order', () => {
     expect(order.slice(1)).toEqual(Array.from({ length: 50 }, (_, i) => `busy-${i}`))
   })
 
+  it("holds batch tasks of every key to the pool's batch_slot_share of its ready slots, and gives the rest to interactive tasks", async () => {
+    const { poolId, stub } = await freshPool({ queue_capacity: 100, batch_slot_share: 0.5 })
+    await stub.syncReplica('node-a', readyReplica(poolId, { slots: 2 }), [])
+    const first = granted(await stub.admit(request('batch-a', 'key-a', { priority: 'batch' })))
+    // Another key's batch task waits: one of the two slots is the whole batch share.
+    const second = stub.admit(request('batch-b', 'key-b', { priority: 'batch' }))
+    await expect.poll(async () => (await stub.status()).queueDepth).toBe(1)
+    expect(granted(await stub.admit(request('interactive', 'key-c'))).taskId).toBe('interactive')
+    await stub.release(first.taskId, first.attempt, 'completed')
+    expect(granted(await second).taskId).toBe('batch-b')
+  })
+
   it('grants a batch task that waited past its aging time before interactive tasks queued after it', async () => {
     const stub = await servedPool({ batch_aging_ms: 0 })
     const running = granted(await stub.admit(request('running', 'key-a')))

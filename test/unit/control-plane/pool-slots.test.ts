@@ -3,6 +3,7 @@ import { alarmNeedsSetting, nextAlarmAt } from '../../../control-plane/pool/alar
 import { AffinityTable } from '../../../control-plane/pool/placement.ts'
 import type { PlacementCandidate } from '../../../control-plane/pool/placement.ts'
 import type { TaskRow } from '../../../control-plane/pool/task-row.ts'
+import { PRIORITY_RANK } from '../../../control-plane/pool/queue-order.ts'
 import { ReplicaLoads } from '../../../control-plane/pool/replica-loads.ts'
 import { UNSTREAMED_GRANT_GRACE_MS, mayBeInFlight, nextAverageTaskMs, nextGrant } from '../../../control-plane/pool/slots.ts'
 import { standingOf } from '../../../control-plane/pool/standing.ts'
@@ -37,7 +38,7 @@ function queued(taskId: string, overrides: Partial<TaskRow> = {}): TaskRow {
 }
 
 describe('nextGrant', () => {
-  const base = { isWaiting: () => true, affinityKeyOf: () => undefined, affinity: new AffinityTable(), now: NOW }
+  const base = { isWaiting: () => true, affinityKeyOf: () => undefined, affinity: new AffinityTable(), batchFull: false, now: NOW }
 
   it('grants the first waiting task in service order a free slot', () => {
     const next = nextGrant({ ...base, queue: [queued('t1'), queued('t2')], placeable: [candidate('a')] })
@@ -55,6 +56,15 @@ describe('nextGrant', () => {
     expect(nextGrant({ ...base, queue: [avoiding, queued('t2')], placeable: [candidate('a')] })).toBeNull()
     expect(nextGrant({ ...base, queue: [avoiding], placeable: [candidate('a'), candidate('b')] })?.replica.nodeId).toBe('b')
     expect(nextGrant({ ...base, now: NOW + 501, queue: [avoiding], placeable: [candidate('a')] })?.replica.nodeId).toBe('a')
+  })
+
+  it("lets batch tasks wait while batches hold the pool's batch share, and grants the interactive task behind them", () => {
+    const queue = [queued('b1', { priority_rank: PRIORITY_RANK.batch }), queued('i1'), queued('b2', { priority_rank: PRIORITY_RANK.batch })]
+    expect(nextGrant({ ...base, queue, placeable: [candidate('a')] })?.task.task_id).toBe('b1')
+    expect(nextGrant({ ...base, batchFull: true, queue, placeable: [candidate('a')] })?.task.task_id).toBe('i1')
+    expect(
+      nextGrant({ ...base, batchFull: true, queue: queue.filter((row) => row.priority_rank === PRIORITY_RANK.batch), placeable: [candidate('a')] }),
+    ).toBeNull()
   })
 
   it('grants nothing when every slot is busy', () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { LINE_TRANSITIONS, moveLine } from '../../../../control-plane/batch/line-states.ts'
-import { linesAtOnce } from '../../../../control-plane/batch/lines-at-once.ts'
+import { batchSlots } from '../../../../control-plane/pool/batch-share.ts'
 import { batchView, lineCountsOf, newBatch, predictedCompletionAt, unreported } from '../../../../control-plane/batch/stored-batch.ts'
 import type { StoredBatch } from '../../../../control-plane/batch/stored-batch.ts'
 import { BATCH_TRANSITIONS, IllegalTransitionError, OpenAIBatch, transition } from '../../../../protocol/index.ts'
@@ -68,9 +68,9 @@ describe('batch states', () => {
   })
 
   it("runs the pool's share of its ready slots at once, one line at least", () => {
-    expect(linesAtOnce(8, 1)).toBe(8)
-    expect(linesAtOnce(8, 0.5)).toBe(4)
-    expect(linesAtOnce(3, 0.5)).toBe(1)
-    expect(linesAtOnce(0, 1)).toBe(1)
+    expect(batchSlots(8, 1)).toBe(8)
+    expect(batchSlots(8, 0.5)).toBe(4)
+    expect(batchSlots(3, 0.5)).toBe(1)
+    expect(batchSlots(0, 1)).toBe(1)
   })
 })

@@ -94,7 +94,7 @@ export function poolCommands(program: Command, ctx: CliContext): void {
     .option('--default-priority <priority>', `${Priority.options.join(' or ')}, for requests that name none`, priority)
     .option('--preload-mode <mode>', `${PreloadMode.options.join(' or ')}: whether idle drain keeps one replica ready`, preloadMode)
     .option('--idle-drain-ms <ms|off>', 'drain a replica idle this long; off never does', idleDrain)
-    .option('--batch-slot-share <share>', "share of the ready slots batch tasks of every batch and key may hold at once, above 0 up to 1", share)
+    .option('--batch-slot-share <share>', 'share of the ready slots batch tasks of every batch and key may hold at once, above 0 up to 1', share)
   for (const [flag, , help] of MS_FIELDS) set.option(`--${flag} <ms>`, help, integer(`--${flag}`))
   addLimitFlags(set, { prefix: 'key-', allowDefault: false, subject: 'default limit of keys that set none (key_limits)' })
   set.action(async (id: string, options: Record<string, unknown>) => {

@@ -1,4 +1,5 @@
 import { readFileSync, readdirSync } from 'node:fs'
+import { readProcStat } from './proc-stat.ts'
 
 /**
  * What tells one process from a later one that reuses its pid: the start time in clock ticks
@@ -18,14 +19,8 @@ interface ProcStat {
 }
 
 function readStat(pid: number): ProcStat | null {
-  let text: string
-  try {
-    text = readFileSync(`/proc/${pid}/stat`, 'utf8')
-  } catch {
-    return null
-  }
-  // `pid (comm) state ppid pgrp …`: comm may hold spaces and parentheses, so split after the last ')'.
-  const fields = text.slice(text.lastIndexOf(')') + 2).split(' ')
+  const fields = readProcStat(pid)?.fields
+  if (!fields) return null
   const [state, , pgrp] = fields
   const startTime = fields[19]
   if (state === undefined || pgrp === undefined || startTime === undefined) return null

@@ -1,4 +1,5 @@
-import { readFileSync, readdirSync } from 'node:fs'
+import { readdirSync } from 'node:fs'
+import { readProcStat } from '../../node-agent/process/proc-stat.ts'
 
 /** `getconf CLK_TCK` on Linux: /proc counts CPU time in these. */
 const CLOCK_TICKS_PER_SECOND = 100
@@ -11,16 +12,9 @@ interface ProcStat {
 }
 
 function readStat(pid: number): ProcStat | null {
-  let raw: string
-  try {
-    raw = readFileSync(`/proc/${pid}/stat`, 'utf8')
-  } catch {
-    return null
-  }
-  // The command name is in parentheses and may hold spaces; the fields after it are plain.
-  const close = raw.lastIndexOf(')')
-  const comm = raw.slice(raw.indexOf('(') + 1, close)
-  const fields = raw.slice(close + 2).split(' ')
+  const stat = readProcStat(pid)
+  if (!stat) return null
+  const { comm, fields } = stat
   const ticks = Number(fields[11]) + Number(fields[12])
   return { pid, comm, ppid: Number(fields[1]), cpuMs: (ticks * 1_000) / CLOCK_TICKS_PER_SECOND }
 }

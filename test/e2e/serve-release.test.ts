@@ -7,6 +7,7 @@ import OpenAI from 'openai'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import { z } from 'zod'
 import { startLibsqlServer } from '../../db/libsql-server/index.ts'
+import { readProcStat } from '../../node-agent/process/proc-stat.ts'
 import { CreateApiKeyResponse, NodeList, PoolView, UsageReport } from '../../protocol/index.ts'
 import { startControlPlane } from '../../scripts/local/control-plane.ts'
 import { applyMigrations } from '../../scripts/local/migrate.ts'
@@ -37,9 +38,7 @@ function processGroup(pgid: number): { pid: number; argv: string[] }[] {
   const found: { pid: number; argv: string[] }[] = []
   for (const entry of readdirSync('/proc').filter((name) => /^\d+$/.test(name))) {
     try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8')
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-      if (Number(fields[2]) !== pgid) continue
+      if (Number(readProcStat(Number(entry))?.fields[2]) !== pgid) continue
       found.push({ pid: Number(entry), argv: readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0').filter(Boolean) })
     } catch {
       // gone meanwhile

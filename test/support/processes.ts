@@ -3,13 +3,14 @@
  * fake engine, build pool configs with tiny delays, and kill whatever a test started even when
  * it failed.
  */
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs'
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { execa } from 'execa'
 import type { ResultPromise } from 'execa'
 import { afterEach } from 'vitest'
+import { readProcStat } from '../../node-agent/process/proc-stat.ts'
 import { z } from 'zod'
 import { PoolConfig } from '../../node-agent/config/schema.ts'
 import type { PoolConfigInput } from '../../node-agent/config/schema.ts'
@@ -49,13 +50,8 @@ export function isAlive(pid: number): boolean {
   } catch {
     return false
   }
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    const state = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0]
-    return state !== 'Z' && state !== 'X'
-  } catch {
-    return false
-  }
+  const state = readProcStat(pid)?.fields[0]
+  return state !== undefined && state !== 'Z' && state !== 'X'
 }
 
 /** Pids recorded in a state dir's engine PID files. */

@@ -45,10 +45,12 @@ export function nextGrant({
   placeable: readonly PlacementCandidate[]
   affinityKeyOf: (taskId: string) => string | undefined
   affinity: AffinityTable
-  batchFull: boolean
+  /** Asked at most once, and only when a batch task is next: it counts the pool's batch grants. */
+  batchFull: () => boolean
   now: number
 }): { task: TaskRow; replica: PlacementCandidate; affinityKey: string | undefined } | null {
-  const task = queue.find((row) => isWaiting(row.task_id) && !(batchFull && row.priority_rank === PRIORITY_RANK.batch))
+  let full: boolean | undefined
+  const task = queue.find((row) => isWaiting(row.task_id) && !(row.priority_rank === PRIORITY_RANK.batch && (full ??= batchFull())))
   if (!task) return null
   const avoiding = task.avoid_node !== null && (task.avoid_until ?? 0) > now
   const affinityKey = affinityKeyOf(task.task_id)

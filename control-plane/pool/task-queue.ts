@@ -204,7 +204,7 @@ export class TaskQueue {
         placeable,
         affinityKeyOf: (taskId) => this.waiters.affinityKeyOf(taskId),
         affinity: this.affinity,
-        batchFull: this.batchShareFull(placeable),
+        batchFull: () => this.batchShareFull(placeable),
         now,
       })
       if (!next) return

@@ -38,7 +38,7 @@ function queued(taskId: string, overrides: Partial<TaskRow> = {}): TaskRow {
 }
 
 describe('nextGrant', () => {
-  const base = { isWaiting: () => true, affinityKeyOf: () => undefined, affinity: new AffinityTable(), batchFull: false, now: NOW }
+  const base = { isWaiting: () => true, affinityKeyOf: () => undefined, affinity: new AffinityTable(), batchFull: () => false, now: NOW }
 
   it('grants the first waiting task in service order a free slot', () => {
     const next = nextGrant({ ...base, queue: [queued('t1'), queued('t2')], placeable: [candidate('a')] })
@@ -61,9 +61,9 @@ describe('nextGrant', () => {
   it("lets batch tasks wait while batches hold the pool's batch share, and grants the interactive task behind them", () => {
     const queue = [queued('b1', { priority_rank: PRIORITY_RANK.batch }), queued('i1'), queued('b2', { priority_rank: PRIORITY_RANK.batch })]
     expect(nextGrant({ ...base, queue, placeable: [candidate('a')] })?.task.task_id).toBe('b1')
-    expect(nextGrant({ ...base, batchFull: true, queue, placeable: [candidate('a')] })?.task.task_id).toBe('i1')
+    expect(nextGrant({ ...base, batchFull: () => true, queue, placeable: [candidate('a')] })?.task.task_id).toBe('i1')
     expect(
-      nextGrant({ ...base, batchFull: true, queue: queue.filter((row) => row.priority_rank === PRIORITY_RANK.batch), placeable: [candidate('a')] }),
+      nextGrant({ ...base, batchFull: () => true, queue: queue.filter((row) => row.priority_rank === PRIORITY_RANK.batch), placeable: [candidate('a')] }),
     ).toBeNull()
   })
 

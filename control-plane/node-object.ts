@@ -11,6 +11,7 @@ import type {
   PoolCommand,
   ReplicaReport,
   ReplicaStateChange,
+  TaskEvent,
   TaskEventFrame,
 } from '../protocol/index.ts'
 import { countStorageWrite } from './runtime/cost-counts.ts'
@@ -213,7 +214,7 @@ export class NodeObject extends DurableObject<Bindings> {
    */
   run(grant: Grant, dispatch: Dispatch): Promise<ReadableStream<Uint8Array>> {
     return this.#guard('run', () => {
-      // Dispatched already (by the PoolObject, whose answer was lost to a restart): read it, never send it twice.
+      // Dispatched already (by the PoolObject, whose answer was lost to a restart) or preempted: read it, never send it twice.
       if (this.#tasks.has(grant.taskId)) return this.#tasks.claim(grant.taskId, grant.poolId)
       const stream = this.#tasks.open(grant.taskId, grant.poolId)
       this.#sendDispatch(grant, dispatch)
@@ -221,11 +222,14 @@ export class NodeObject extends DurableObject<Bindings> {
     })
   }
 
-  /** The PoolObject granted a task here: dispatch it to the agent now; its Worker reads the events with `claim`. */
-  dispatch(grant: Grant, dispatch: Dispatch): Promise<void> {
+  /**
+   * The PoolObject granted a task here: dispatch it to the agent now; its Worker reads the events
+   * with `claim`. With `preempted`, the task took that batch line's slot, which is stopped first.
+   */
+  dispatch(grant: Grant, dispatch: Dispatch, preempted?: string): Promise<void> {
     return this.#guard('dispatch', () => {
-      this.#tasks.dispatched(grant.taskId, grant.poolId)
-      this.#sendDispatch(grant, dispatch)
+      if (preempted !== undefined) this.#preempt(preempted)
+      if (this.#tasks.dispatched(grant.taskId, grant.poolId)) this.#sendDispatch(grant, dispatch)
     })
   }
 
@@ -250,6 +254,11 @@ export class NodeObject extends DurableObject<Bindings> {
         now: Date.now(),
       }),
     )
+  }
+
+  /** The pool gave the task's slot to an interactive task: the agent stops it, and its reader gets a retriable `preempted` error. */
+  preempt(taskId: string): Promise<void> {
+    return this.#guard('preempt', () => this.#preempt(taskId))
   }
 
   /** The client went away, or (`missed`) the engine missed a deadline: stop the task on the agent and end its stream. */
@@ -432,6 +441,11 @@ export class NodeObject extends DurableObject<Bindings> {
       this.#tasks.deliver(taskId, { kind: 'error', code: 'node_lost', message: `node ${this.#nodeId} does not run the task it was sent`, retriable: true })
       this.#tellAgentToStop(taskId, 'not listed as running')
     }
+  }
+
+  #preempt(taskId: string): void {
+    const event: TaskEvent = { kind: 'error', code: 'preempted', message: 'the slot was given to an interactive task', retriable: true }
+    if (this.#tasks.preempt(taskId, event)) this.#tellAgentToStop(taskId, 'preempted by an interactive task')
   }
 
   #onReaderGone(taskId: string): void {

@@ -5,6 +5,7 @@ import { settleKeyLease, takeKeyLease } from './limits/key-lease.ts'
 import { newTaskRefusal, newTaskRow } from './pool/admission.ts'
 import type { AdmissionRefusal, AdmissionRequest, AdmissionResult, AttemptReport, EnqueueResult, Grant, QueueStanding, TaskOutcome } from './pool/grant.ts'
 import type { PlacementCandidate } from './pool/placement.ts'
+import { NodeCalls } from './pool/node-calls.ts'
 import { PoolAlarm } from './pool/pool-alarm.ts'
 import { PoolLifecycle } from './pool/pool-lifecycle.ts'
 import type { ReloadAnswer } from './pool/pool-lifecycle.ts'
@@ -19,9 +20,6 @@ import { TaskQueue } from './pool/task-queue.ts'
 import { flushDueUsage } from './pool/usage-flush.ts'
 import { registryFor } from './registry/registry-for.ts'
 import { guardEntryPoint } from './runtime/entry-point-guard.ts'
-import { logError } from './runtime/log.ts'
-import { dispatchOf } from './task/dispatch-frame.ts'
-import type { Generation } from './task/generation.ts'
 import type { Bindings } from './runtime/env.ts'
 
 const NO_REPORT: AttemptReport = { usage: null, ttftMs: null }
@@ -45,6 +43,7 @@ export class PoolObject extends DurableObject<Bindings> {
   readonly #startedAt = Date.now()
   readonly #orphans: Orphans
   readonly #replicaLoads = new ReplicaLoads()
+  readonly #nodes: NodeCalls
 
   constructor(ctx: DurableObjectState, env: Bindings) {
     super(ctx, env)
@@ -52,13 +51,15 @@ export class PoolObject extends DurableObject<Bindings> {
     this.#policy = new PoolPolicySource(this.#store, { poolId: this.#poolId, registry: () => registryFor(this.env) })
     this.#metrics = new PoolMetricsRecorder(ctx.storage.sql)
     this.#alarm = new PoolAlarm(ctx.storage)
+    const background = (promise: Promise<unknown>) => this.ctx.waitUntil(promise)
+    this.#nodes = new NodeCalls(env, { poolId: this.#poolId, background })
     this.#lifecycle = new PoolLifecycle(ctx.storage.sql, {
       poolId: this.#poolId,
       send: (nodeId, command, deadlineMs) => {
         if (command === 'preload') this.#replicaLoads.startedOnDemand(nodeId, Date.now())
-        return this.env.NODES.getByName(nodeId).command({ command, pool: this.#poolId, deadlineMs })
+        return this.#nodes.command(nodeId, command, deadlineMs)
       },
-      background: (promise) => this.ctx.waitUntil(promise),
+      background,
     })
     this.#queue = new TaskQueue(this.#store, this.#metrics, {
       poolId: this.#poolId,
@@ -67,6 +68,7 @@ export class PoolObject extends DurableObject<Bindings> {
       touched: (nodeId, now) => this.#lifecycle.touched(nodeId, now),
       settleLease: (apiKeyId, taskId) => this.ctx.waitUntil(settleKeyLease(this.env, { apiKeyId, taskId, usage: null })),
       cannotStart: (candidates, now) => this.#lifecycle.cannotStart(candidates, now),
+      preempt: (nodeId, taskId) => this.#nodes.preempt(nodeId, taskId),
     })
     this.#orphans = new Orphans(this.#store, this.#queue, { poolId: this.#poolId, startedAt: this.#startedAt })
   }
@@ -94,9 +96,15 @@ export class PoolObject extends DurableObject<Bindings> {
         const admitted = await this.#admitNew(request, now, { grantNow: true })
         if (!admitted.ok) return this.#counted(admitted.refusal)
         rateLimitHeaders = admitted.rateLimitHeaders
-        if (admitted.grant) {
-          const dispatched = this.#dispatch(admitted.grant, request.generation)
-          return { ok: true, grant: admitted.grant, rateLimitHeaders, ...(dispatched ? { dispatched } : {}) }
+        const { grant, preempted } = admitted
+        if (grant && request.generation) {
+          this.#nodes.dispatch(grant, request.generation, preempted)
+          return { ok: true, grant, rateLimitHeaders, dispatched: true }
+        }
+        if (grant) {
+          // Its Worker dispatches it: the line it preempted is stopped on the node first.
+          if (preempted) await this.#nodes.preempt(grant.nodeId, preempted)
+          return { ok: true, grant, rateLimitHeaders }
         }
       } else if (existing.attach_by !== null) {
         // A task enqueued ahead of its reader: from now on someone waits for it.
@@ -279,7 +287,9 @@ export class PoolObject extends DurableObject<Bindings> {
     request: AdmissionRequest,
     now: number,
     { grantNow }: { grantNow: boolean },
-  ): Promise<{ ok: true; grant: Grant | null; rateLimitHeaders: Record<string, string> | undefined } | { ok: false; refusal: AdmissionRefusal }> {
+  ): Promise<
+    { ok: true; grant: Grant | null; preempted?: string; rateLimitHeaders: Record<string, string> | undefined } | { ok: false; refusal: AdmissionRefusal }
+  > {
     const known = await this.#policy.load()
     if (!known.ok) return known
     const { policy } = known
@@ -288,7 +298,7 @@ export class PoolObject extends DurableObject<Bindings> {
     if (!lease.ok) return lease
     const candidates = this.#queue.placeable(now)
     const queued = this.#store.queuedCount()
-    const replica = grantNow ? this.#queue.placeNow(row.priority, candidates, request.affinityKey) : null
+    const placed = grantNow ? this.#queue.placeNow(row.priority, candidates, request.affinityKey) : null
     const pool = {
       poolId: this.#poolId,
       policy,
@@ -297,34 +307,21 @@ export class PoolObject extends DurableObject<Bindings> {
       averageTaskMs: this.#queue.averageTaskMs,
       cannotStart: (c: readonly PlacementCandidate[]) => this.#lifecycle.cannotStart(c, now),
     }
-    const refusal = newTaskRefusal(pool, replica !== null)
+    const refusal = newTaskRefusal(pool, placed !== null)
     if (refusal) {
       if (lease.counted && request.apiKeyId) this.ctx.waitUntil(settleKeyLease(this.env, { apiKeyId: request.apiKeyId, taskId: request.taskId, usage: null }))
       return { ok: false, refusal }
     }
     this.#metrics.count('tasks_admitted')
-    if (replica) {
-      const grant = this.#queue.grantNew(row, replica.nodeId, request.affinityKey)
+    if (placed) {
+      if (placed.preempted) this.#queue.preempt(placed.preempted)
+      const grant = this.#queue.grantNew(row, placed.nodeId, request.affinityKey)
       await this.#armAlarm(now)
-      return { ok: true, grant, rateLimitHeaders: lease.headers }
+      return { ok: true, grant, rateLimitHeaders: lease.headers, ...(placed.preempted ? { preempted: placed.preempted.task_id } : {}) }
     }
     const attachBy = request.attachWithinMs === undefined ? undefined : now + request.attachWithinMs
     this.#store.enqueue({ ...row, attempt: 0, requeued: false, ...(attachBy === undefined ? {} : { attachBy }) })
     return { ok: true, grant: null, rateLimitHeaders: lease.headers }
-  }
-
-  /**
-   * Sends a grant's dispatch to its NodeObject without waiting: the Worker claims the events there
-   * meanwhile, and either call may come first. A dispatch that fails leaves the Worker's claim
-   * without one, which ends in `node_lost` and a failover.
-   */
-  #dispatch(grant: Grant, generation: Generation | undefined): boolean {
-    if (generation === undefined) return false
-    const sent = this.env.NODES.getByName(grant.nodeId)
-      .dispatch(grant, dispatchOf(grant, generation))
-      .catch((error: unknown) => logError('pool.dispatch_failed', { pool: grant.poolId, task: grant.taskId, node: grant.nodeId, error: String(error) }))
-    this.ctx.waitUntil(sent)
-    return true
   }
 
   #counted(refusal: AdmissionRefusal): AdmissionRefusal {

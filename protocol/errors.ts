@@ -23,6 +23,7 @@ export const ErrorCode = z.enum([
   'engine_error',
   'engine_unavailable',
   'cancelled',
+  'preempted',
   'task_expired',
   'events_gone',
   'reader_replaced',
@@ -65,6 +66,8 @@ export const ERROR_TRAITS = {
   engine_error: { status: 502, retriable: false, openaiType: 'server_error' },
   engine_unavailable: { status: 503, retriable: true, openaiType: 'server_error' },
   cancelled: { status: 409, retriable: false, openaiType: 'invalid_request_error' },
+  /** A batch line's slot was given to an interactive task; its batch runs it again. */
+  preempted: { status: 503, retriable: true, openaiType: 'server_error' },
   /** A native task nobody attached to in time: it gave its place back. */
   task_expired: { status: 410, retriable: false, openaiType: 'invalid_request_error' },
   /** Events a resuming reader asked for are no longer kept. */

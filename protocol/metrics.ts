@@ -44,6 +44,8 @@ export const PoolMetrics = z.object({
   tasks_ended: z.partialRecord(AttemptEnd, z.number()),
   /** Attempts that failed before their first token and went back to the queue. */
   task_failovers: z.number(),
+  /** Batch lines whose slot was given to an interactive task; they run again. */
+  tasks_preempted: z.number(),
   /** Grants taken back because their node no longer ran them, or they outlived the run deadline. */
   slots_reclaimed: z.number(),
   prompt_tokens: z.number(),

@@ -41,6 +41,8 @@ export function lineOutcome(run: LineRun, { attempts, stopping }: { attempts: nu
   if (run.ok) return { kind: 'output', usage: { promptTokens: run.promptTokens, completionTokens: run.completionTokens } }
   const { code, retriable, retryAfterSeconds } = run.error
   if (stopping && (code === 'cancelled' || retriable)) return { kind: 'stopped' }
+  // Its slot went to an interactive task: the line queues again at once, its attempt not spent.
+  if (code === 'preempted') return { kind: 'retry', spent: false, delayMs: 0 }
   if (NOT_NOW.has(code)) return { kind: 'retry', spent: false, delayMs: retryAfterSeconds !== undefined ? retryAfterSeconds * 1000 : BATCH_LINE_BACKOFF_MS }
   if ((retriable || RUN_AGAIN.has(code)) && attempts < BATCH_LINE_MAX_ATTEMPTS) return { kind: 'retry', spent: true, delayMs: BATCH_LINE_BACKOFF_MS }
   return { kind: 'error' }

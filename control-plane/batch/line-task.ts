@@ -54,7 +54,7 @@ export function startLineTask({
     return { requestId: taskId, result: Promise.resolve(failedRun(refused, taskId)), cancel: async () => {} }
   }
   const { generation } = parsed
-  const task = startTask({ env, taskId, poolId: generation.body.model, priority: 'batch', apiKeyId, keyLimits, generation, waitUntil })
+  const task = startTask({ env, taskId, poolId: generation.body.model, priority: 'batch', preemptible: true, apiKeyId, keyLimits, generation, waitUntil })
   const iterator = task.events[Symbol.asyncIterator]()
   const read = async (): Promise<LineRun> => {
     if (generation.endpoint === 'embeddings') {

@@ -56,6 +56,12 @@ const POOL_METRICS: Definition<PoolMetrics>[] = [
     samples: (p) => [value(p.task_failovers)],
   },
   {
+    name: 'llorch_pool_tasks_preempted_total',
+    type: 'counter',
+    help: 'Batch lines whose slot was given to an interactive task; their batch runs them again.',
+    samples: (p) => [value(p.tasks_preempted)],
+  },
+  {
     name: 'llorch_pool_slots_reclaimed_total',
     type: 'counter',
     help: 'Grants taken back because their node no longer ran them or they outlived the run deadline.',

@@ -37,6 +37,8 @@ export class TaskStreams {
   readonly #streams = new Map<string, OpenStream>()
   /** Streams that ended before their reader came for them: kept for it until the pairing deadline. */
   readonly #unclaimed = new Map<string, OpenStream>()
+  /** Tasks preempted before their dispatch or their reader came here: the dispatch is dropped and the reader told, until the pairing deadline. */
+  readonly #preempted = new Map<string, TaskEvent>()
   readonly #onReaderGone: (taskId: string) => void
 
   /** `onReaderGone` runs when the Worker side stops reading (client disconnect, too slow, never came) before the end. */
@@ -50,17 +52,21 @@ export class TaskStreams {
     return this.claim(taskId, pool)
   }
 
-  /** The PoolObject dispatched the task; its Worker comes for the events with `claim`. */
-  dispatched(taskId: string, pool: string): void {
+  /** The PoolObject dispatched the task; its Worker comes for the events with `claim`. False when it was preempted: not sent on. */
+  dispatched(taskId: string, pool: string): boolean {
+    if (this.#preempted.has(taskId)) return false
     const stream = this.#entry(taskId, pool)
     stream.dispatched = true
     stream.openedAt = Date.now()
     if (stream.readable === null) this.#paired(stream)
     else this.#awaitPairing(taskId, stream)
+    return true
   }
 
   /** The Worker comes for the events of a task, before or after its dispatch arrived. */
   claim(taskId: string, pool: string): ReadableStream<Uint8Array> {
+    const preempted = this.#preempted.get(taskId)
+    if (preempted) return endedStream(preempted)
     const unclaimed = this.#unclaimed.get(taskId)
     if (unclaimed) {
       this.#unclaimed.delete(taskId)
@@ -73,8 +79,27 @@ export class TaskStreams {
     return this.#take(stream)
   }
 
+  /** Whether the task streams here, or was preempted before it did. */
   has(taskId: string): boolean {
-    return this.#streams.has(taskId)
+    return this.#streams.has(taskId) || this.#preempted.has(taskId)
+  }
+
+  /**
+   * The pool gave the task's slot to another: its stream ends with `event`, and a dispatch or
+   * reader that has not come yet gets it instead. True when the agent was sent the task and
+   * must be told to stop it.
+   */
+  preempt(taskId: string, event: TaskEvent): boolean {
+    if (this.#unclaimed.has(taskId)) return false
+    const stream = this.#streams.get(taskId)
+    if (stream?.dispatched) {
+      this.#finish(taskId, stream, event)
+      return true
+    }
+    if (stream) this.#finish(taskId, stream, event)
+    this.#preempted.set(taskId, event)
+    setTimeout(() => this.#preempted.delete(taskId), PAIRING_WITHIN_MS)
+    return false
   }
 
   ids(): string[] {
@@ -184,7 +209,10 @@ export class TaskStreams {
 }
 
 function lostStream(message: string): ReadableStream<Uint8Array> {
-  const event: TaskEvent = { kind: 'error', code: 'node_lost', message, retriable: true }
+  return endedStream({ kind: 'error', code: 'node_lost', message, retriable: true })
+}
+
+function endedStream(event: TaskEvent): ReadableStream<Uint8Array> {
   return new ReadableStream({
     start(controller) {
       controller.enqueue(encodeTaskEvent(event))

@@ -48,6 +48,7 @@ export function newTaskRow(request: AdmissionRequest, policy: PoolPolicy, now: n
     now,
     waitDeadlineAt: now + (request.maxWaitMs ?? policy.queue_timeout_ms),
     runDeadlineMs: request.runDeadlineMs ?? policy.run_timeout_ms,
+    preemptible: request.preemptible === true,
   }
 }
 

@@ -38,6 +38,11 @@ export interface AdmissionRequest {
   /** Tasks of one session (or one long prompt prefix) go back to the replica that served it last. */
   affinityKey?: string
   /**
+   * A batch line: while it holds a slot that a waiting interactive task needs, the pool gives
+   * that slot to the interactive task and the line ends `preempted`, to be run again by its batch.
+   */
+  preemptible?: boolean
+  /**
    * The request itself: a task granted at once is then dispatched to its node by the PoolObject
    * (`dispatched` in the answer), and its Worker only claims the events there, one call fewer
    * before the agent has it. Queued tasks and retries are dispatched by their Worker.

@@ -9,7 +9,8 @@ export const TTFT_BUCKETS_S = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5,
 export const QUEUE_WAIT_BUCKETS_S = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 120] as const
 export const TOKENS_PER_SECOND_BUCKETS = [1, 5, 10, 25, 50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000] as const
 
-type Counter = 'tasks_admitted' | 'tasks_rejected' | 'tasks_ended' | 'task_failovers' | 'slots_reclaimed' | 'prompt_tokens' | 'completion_tokens'
+type Counter =
+  'tasks_admitted' | 'tasks_rejected' | 'tasks_ended' | 'task_failovers' | 'tasks_preempted' | 'slots_reclaimed' | 'prompt_tokens' | 'completion_tokens'
 type Histogram = 'ttft_seconds' | 'queue_wait_seconds' | 'task_tokens_per_second'
 
 const BUCKETS = {
@@ -99,6 +100,7 @@ export class PoolMetricsRecorder {
       tasks_rejected: byLabel(store.counters('tasks_rejected'), RejectReason.options),
       tasks_ended: byLabel(store.counters('tasks_ended'), AttemptEnd.options),
       task_failovers: store.counter('task_failovers'),
+      tasks_preempted: store.counter('tasks_preempted'),
       slots_reclaimed: store.counter('slots_reclaimed'),
       prompt_tokens: store.counter('prompt_tokens'),
       completion_tokens: store.counter('completion_tokens'),

@@ -15,7 +15,7 @@ import type { ServiceState } from './queue-order.ts'
  * Bumped when the tables change shape. Rows of an older shape are dropped: the Worker requests
  * that waited on them did not survive the deploy that brought the new shape either.
  */
-const POOL_SCHEMA_VERSION = 6
+const POOL_SCHEMA_VERSION = 7
 
 /** Buffered usage reaches the registry this long after the first unwritten task ended, in one batch. */
 export const USAGE_FLUSH_INTERVAL_MS = 2_000
@@ -206,13 +206,14 @@ export class PoolStorage {
     now: number
     waitDeadlineAt: number
     runDeadlineMs: number
+    preemptible: boolean
     avoid?: Avoidance
     attachBy?: number
   }): void {
     this.#sql.exec(
       `INSERT INTO tasks (task_id, seq, priority_rank, requeued, state, attempt, api_key_id, enqueued_at, wait_deadline_at, run_deadline_ms,
-         avoid_node, avoid_until, attach_by)
-       VALUES (?, (SELECT coalesce(max(seq), 0) + 1 FROM tasks), ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?)`,
+         avoid_node, avoid_until, attach_by, preemptible)
+       VALUES (?, (SELECT coalesce(max(seq), 0) + 1 FROM tasks), ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       task.taskId,
       PRIORITY_RANK[task.priority],
       task.requeued ? 1 : 0,
@@ -224,6 +225,7 @@ export class PoolStorage {
       task.avoid?.nodeId ?? null,
       task.avoid?.until ?? null,
       task.attachBy ?? null,
+      task.preemptible ? 1 : 0,
     )
   }
 
@@ -236,11 +238,12 @@ export class PoolStorage {
     now: number
     waitDeadlineAt: number
     runDeadlineMs: number
+    preemptible: boolean
   }): void {
     this.#sql.exec(
       `INSERT INTO tasks (task_id, seq, priority_rank, requeued, state, node_id, attempt, api_key_id, enqueued_at, wait_deadline_at,
-         run_deadline_ms, granted_at, run_deadline_at)
-       VALUES (?, (SELECT coalesce(max(seq), 0) + 1 FROM tasks), ?, 0, 'granted', ?, 1, ?, ?, ?, ?, ?, ?)`,
+         run_deadline_ms, granted_at, run_deadline_at, preemptible)
+       VALUES (?, (SELECT coalesce(max(seq), 0) + 1 FROM tasks), ?, 0, 'granted', ?, 1, ?, ?, ?, ?, ?, ?, ?)`,
       task.taskId,
       PRIORITY_RANK[task.priority],
       task.nodeId,
@@ -250,6 +253,7 @@ export class PoolStorage {
       task.runDeadlineMs,
       task.now,
       task.now + task.runDeadlineMs,
+      task.preemptible ? 1 : 0,
     )
   }
 
@@ -330,6 +334,11 @@ export class PoolStorage {
 
   remove(taskId: string): void {
     this.#sql.exec('DELETE FROM tasks WHERE task_id = ?', taskId)
+  }
+
+  /** Granted batch lines, the latest granted first: the one whose slot is taken back loses the least work. */
+  preemptibleGrants(): TaskRow[] {
+    return sqlRows(this.#sql, TaskRow, `SELECT ${TASK_COLUMNS} FROM tasks WHERE state = 'granted' AND preemptible = 1 ORDER BY granted_at DESC`)
   }
 
   grantsOnNode(nodeId: string): TaskRow[] {

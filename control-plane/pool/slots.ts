@@ -49,15 +49,56 @@ export function nextGrant({
   batchFull: () => boolean
   now: number
 }): { task: TaskRow; replica: PlacementCandidate; affinityKey: string | undefined } | null {
-  let full: boolean | undefined
-  const task = queue.find((row) => isWaiting(row.task_id) && !(row.priority_rank === PRIORITY_RANK.batch && (full ??= batchFull())))
+  const task = headOfQueue(queue, isWaiting, batchFull)
   if (!task) return null
-  const avoiding = task.avoid_node !== null && (task.avoid_until ?? 0) > now
   const affinityKey = affinityKeyOf(task.task_id)
   const replica = placeTask(
-    placeable.filter((c) => !avoiding || c.nodeId !== task.avoid_node),
+    placeable.filter((c) => c.nodeId !== avoidedNode(task, now)),
     affinityKey,
     affinity,
   )
   return replica ? { task, replica, affinityKey } : null
+}
+
+/**
+ * When the next grant finds no free slot for an interactive task at the head of the queue: the
+ * batch line whose slot it takes, the latest granted (it loses the least work) on a ready replica
+ * the task may go to; null when the head is a batch task or no batch line holds such a slot.
+ */
+export function preemptionFor({
+  queue,
+  isWaiting,
+  batchFull,
+  placeable,
+  preemptible,
+  now,
+}: {
+  queue: readonly TaskRow[]
+  isWaiting: (taskId: string) => boolean
+  batchFull: () => boolean
+  placeable: readonly PlacementCandidate[]
+  /** Granted batch lines, the latest first; asked only when an interactive task is next. */
+  preemptible: () => readonly TaskRow[]
+  now: number
+}): TaskRow | null {
+  const task = headOfQueue(queue, isWaiting, batchFull)
+  if (!task || task.priority_rank === PRIORITY_RANK.batch) return null
+  return preemptibleLine(preemptible(), placeable, avoidedNode(task, now))
+}
+
+/** The first of `lines` (granted batch lines, the latest first) on a ready replica other than `avoided`. */
+export function preemptibleLine(lines: readonly TaskRow[], placeable: readonly PlacementCandidate[], avoided: string | null): TaskRow | null {
+  const usable = new Set(placeable.filter((c) => c.state === 'ready' && c.nodeId !== avoided).map((c) => c.nodeId))
+  return lines.find((line) => line.node_id !== null && usable.has(line.node_id)) ?? null
+}
+
+/** The first task in service order whose Worker waits for it, passing over batch tasks while batches hold their whole share. */
+function headOfQueue(queue: readonly TaskRow[], isWaiting: (taskId: string) => boolean, batchFull: () => boolean): TaskRow | undefined {
+  let full: boolean | undefined
+  return queue.find((row) => isWaiting(row.task_id) && !(row.priority_rank === PRIORITY_RANK.batch && (full ??= batchFull())))
+}
+
+/** The node a task placed again keeps off for now, or null. */
+function avoidedNode(task: TaskRow, now: number): string | null {
+  return task.avoid_node !== null && (task.avoid_until ?? 0) > now ? task.avoid_node : null
 }

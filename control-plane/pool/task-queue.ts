@@ -14,7 +14,7 @@ import { poolRefusals } from './refusals.ts'
 import type { ReplicaLoads } from './replica-loads.ts'
 import { standingOf } from './standing.ts'
 import { batchSlots } from './batch-share.ts'
-import { mayBeInFlight, nextAverageTaskMs, nextGrant } from './slots.ts'
+import { mayBeInFlight, nextAverageTaskMs, nextGrant, preemptibleLine, preemptionFor } from './slots.ts'
 import { graceEndsAt, strandedRefusal } from './stranded.ts'
 import { moveTask } from './task-states.ts'
 import { Waiters } from './waiters.ts'
@@ -44,13 +44,16 @@ export interface TaskQueueHost {
   settleLease(apiKeyId: string, taskId: string): void
   /** Why no stopped replica may be started (maintenance, cordons), or null when one may. */
   cannotStart(candidates: readonly PlacementCandidate[], now: number): string | null
+  /** Stops a preempted batch line on its node; resolves once the node has told its agent (never rejects). */
+  preempt(nodeId: string, taskId: string): Promise<void>
 }
 
 /**
  * A pool's task rows moved as the decisions in `admission.ts` and `slots.ts` say: queued,
  * granted, placed again, ended; with the waiting admission calls answered and what placement and
- * the service order remember of each grant. Slots are the granted rows; only `end` and
- * `takeBack` give one back, and both check the attempt, so nothing is freed twice.
+ * the service order remember of each grant. Slots are the granted rows; only `end`, `takeBack`
+ * and a preemption give one back, and each checks the row's state and attempt, so nothing is
+ * freed twice.
  */
 export class TaskQueue {
   readonly waiters = new Waiters()
@@ -61,6 +64,8 @@ export class TaskQueue {
   readonly #lastGrantedAt = new Map<string, number>()
   readonly #turns = new ServiceTurns()
   readonly affinity = new AffinityTable()
+  /** Per node, the stop of a preempted batch line on its way: the task granted its slot hears of its grant after it. */
+  readonly #preempting = new Map<string, Promise<void>>()
   /** Running average of task durations; saved with each usage flush. */
   averageTaskMs: number
 
@@ -175,10 +180,21 @@ export class TaskQueue {
     return standingOf({ position, placeable: this.placeable(now), grants: this.#store.grantedAt(), averageTaskMs: this.averageTaskMs, loads, now })
   }
 
-  /** The replica a new task takes at once: nothing queued ahead of it, a free slot, and for a batch task room in the batch share. */
-  placeNow(priority: Priority, candidates: readonly PlacementCandidate[], affinityKey: string | undefined): PlacementCandidate | null {
+  /**
+   * Where a new task starts at once, when nothing is queued ahead of it: a free slot (for a batch
+   * task, within the batch share), or for an interactive task the slot of a batch line it
+   * preempts (`preempted`, to be ended with `preempt` once the task is admitted).
+   */
+  placeNow(
+    priority: Priority,
+    candidates: readonly PlacementCandidate[],
+    affinityKey: string | undefined,
+  ): { nodeId: string; preempted: TaskRow | null } | null {
     if (this.#store.queuedCount() > 0 || (priority === 'batch' && this.batchShareFull(candidates))) return null
-    return placeTask(candidates, affinityKey, this.affinity)
+    const replica = placeTask(candidates, affinityKey, this.affinity)
+    if (replica) return { nodeId: replica.nodeId, preempted: null }
+    const line = priority === 'batch' ? null : preemptibleLine(this.#store.preemptibleGrants(), candidates, null)
+    return line?.node_id ? { nodeId: line.node_id, preempted: line } : null
   }
 
   /** Batch-class tasks, of every batch and key, hold the pool's whole `batch_slot_share` of its ready slots. */
@@ -188,9 +204,10 @@ export class TaskQueue {
   }
 
   /**
-   * Grants free slots to queued tasks in service order while slots last (`nextGrant`). Only a
-   * task whose Worker waits here is granted: after a restart of the object, a queued task waits
-   * for its Worker to ask again, and one whose Worker died is dropped as an orphan.
+   * Grants free slots to queued tasks in service order while slots last (`nextGrant`); an
+   * interactive task that finds none takes a batch line's (`preemptionFor`). Only a task whose
+   * Worker waits here is granted: after a restart of the object, a queued task waits for its
+   * Worker to ask again, and one whose Worker died is dropped as an orphan.
    */
   pump(now: number): void {
     for (;;) {
@@ -198,23 +215,34 @@ export class TaskQueue {
       // Nothing queued is the common case after a release: placement is not worked out for nobody.
       if (queue.length === 0) return
       const placeable = this.placeable(now)
+      const isWaiting = (taskId: string) => this.waiters.has(taskId)
+      const batchFull = () => this.batchShareFull(placeable)
       const next = nextGrant({
         queue,
-        isWaiting: (taskId) => this.waiters.has(taskId),
+        isWaiting,
         placeable,
         affinityKeyOf: (taskId) => this.waiters.affinityKeyOf(taskId),
         affinity: this.affinity,
-        batchFull: () => this.batchShareFull(placeable),
+        batchFull,
         now,
       })
-      if (!next) return
+      if (!next) {
+        const line = preemptionFor({ queue, isWaiting, batchFull, placeable, preemptible: () => this.#store.preemptibleGrants(), now })
+        if (!line) return
+        this.preempt(line)
+        this.#tellPreempted(line)
+        continue
+      }
       const { task, replica, affinityKey } = next
       moveTask(task.task_id, task.state, 'granted')
       this.#store.grant(task.task_id, replica.nodeId, now)
       this.#noteGrant(replica.nodeId, task.api_key_id, affinityKey, now)
       this.#metrics.granted({ attempt: task.attempt, enqueuedAt: task.enqueued_at, now })
       const answer: AdmissionResult = { ok: true, grant: this.grantOf(task.task_id, replica.nodeId, task.attempt + 1) }
-      this.waiters.settle(task.task_id, answer)
+      // On the agent, the preempted line's slot is free once its stop arrived: the new dispatch comes after it.
+      const stopping = this.#preempting.get(replica.nodeId)
+      if (stopping) void stopping.then(() => this.waiters.settle(task.task_id, answer))
+      else this.waiters.settle(task.task_id, answer)
     }
   }
 
@@ -232,6 +260,24 @@ export class TaskQueue {
       this.#metrics.count('slots_reclaimed')
       this.end(task, 'failed', now)
     }
+  }
+
+  /** granted → ended for a batch line whose slot an interactive task takes; its node is told to stop it, and its batch runs it again. */
+  preempt(line: TaskRow): void {
+    moveTask(line.task_id, line.state, 'ended')
+    this.#store.remove(line.task_id)
+    this.#metrics.count('tasks_preempted')
+    logEvent('pool.task_preempted', { pool: this.#host.poolId, task: line.task_id, node: line.node_id, attempt: line.attempt })
+  }
+
+  /** A queued task was granted a preempted line's slot: its grant is answered once the line's node has told its agent to stop the line. */
+  #tellPreempted(line: TaskRow): void {
+    const nodeId = line.node_id ?? ''
+    const stopped = this.#host.preempt(nodeId, line.task_id)
+    this.#preempting.set(nodeId, stopped)
+    void stopped.then(() => {
+      if (this.#preempting.get(nodeId) === stopped) this.#preempting.delete(nodeId)
+    })
   }
 
   /** What placement and the service order remember of a grant: the replica's turn, the key's turn, the session's replica. */

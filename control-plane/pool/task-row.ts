@@ -29,6 +29,8 @@ export const TaskRow = z.object({
   avoid_until: column(z.number().nullable(), 'INTEGER'),
   /** A queued task nobody waits for yet is dropped at this time unless its `admit` comes. */
   attach_by: column(z.number().nullable(), 'INTEGER'),
+  /** 1 for a batch line: an interactive task may take its slot, and its batch runs it again. */
+  preemptible: column(z.number(), 'INTEGER NOT NULL DEFAULT 0'),
 })
 export type TaskRow = z.infer<typeof TaskRow>
 

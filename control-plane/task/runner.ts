@@ -33,6 +33,8 @@ export interface TaskRequest {
   keyLimits?: KeyLimits
   /** Tasks with the same key go to the same replica while it has a free slot. */
   affinityKey?: string
+  /** A batch line: it ends `preempted` when an interactive task needs its slot (see `AdmissionRequest`). */
+  preemptible?: boolean
   generation: Generation
   /** The request's `X-Request-Id`, carried into the task's log events. */
   requestId?: string
@@ -56,13 +58,14 @@ export interface RunningTask {
 }
 
 /** The admission request of a task, for `PoolObject.admit` and `enqueue`. */
-export function admissionOf(request: Pick<TaskRequest, 'taskId' | 'priority' | 'apiKeyId' | 'keyLimits' | 'affinityKey'>): AdmissionRequest {
+export function admissionOf(request: Pick<TaskRequest, 'taskId' | 'priority' | 'apiKeyId' | 'keyLimits' | 'affinityKey' | 'preemptible'>): AdmissionRequest {
   return {
     taskId: request.taskId,
     priority: request.priority,
     apiKeyId: request.apiKeyId,
     ...(request.keyLimits ? { keyLimits: request.keyLimits } : {}),
     ...(request.affinityKey !== undefined ? { affinityKey: request.affinityKey } : {}),
+    ...(request.preemptible ? { preemptible: true } : {}),
   }
 }
 
@@ -225,7 +228,8 @@ export function startTask(request: TaskRequest): RunningTask {
             tokensSeen = true
             firstTokenAt ??= Date.now()
           }
-          if (event.kind === 'error' && event.retriable && !tokensSeen && failovers < MAX_FAILOVERS) {
+          // A preempted task's slot is someone else's now: it ends here, and its batch runs it again.
+          if (event.kind === 'error' && event.retriable && event.code !== 'preempted' && !tokensSeen && failovers < MAX_FAILOVERS) {
             failed = event
             break
           }

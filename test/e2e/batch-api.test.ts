@@ -7,7 +7,7 @@ import { chatLines, fileLines, isOver, uploadLines, waitForBatch } from '../supp
 import { TEST_ADMIN_TOKEN, useStack } from '../support/local-stack.ts'
 import type { Stack } from '../support/local-stack.ts'
 import { createKey, openaiClient, servePool } from '../support/openai-stack.ts'
-import { REPO_ROOT, fakeEngineStats, useProcessCleanup } from '../support/processes.ts'
+import { REPO_ROOT, fakeEngineStats, useProcessCleanup, waitFor } from '../support/processes.ts'
 
 /** `llorch` with the stack's URL and admin token; its stdout, after checking it exited 0. */
 async function llorch(stack: Stack, args: string[]): Promise<string> {
@@ -123,6 +123,27 @@ describe('batch API with the official client', () => {
     expect(output).toHaveLength(completed)
     expect(unrun.every((line) => line.error?.code === 'batch_cancelled')).toBe(true)
     expect(new Set([...output, ...unrun].map((line) => line.custom_id)).size).toBe(40)
+  })
+
+  it("gives a batch line's slot to an interactive request that finds none free, and the batch still ends with every line once", async () => {
+    const stack = currentStack()
+    // Each line holds its slot for two seconds; an interactive reply of two tokens takes a fifth of one.
+    const { engineUrl } = await servePool(cleanup, stack, 'batch-model', { slots: 2, fakeArgs: ['--tokens-per-second', '10'] })
+    const client = openaiClient(stack, (await createKey(stack)).key)
+    const file = await uploadLines(client, chatLines('batch-model', 4, 20))
+    const batch = await client.batches.create({ input_file_id: file.id, endpoint: '/v1/chat/completions', completion_window: '24h' })
+    await waitFor(async () => ((await fakeEngineStats(engineUrl)).active === 2 ? true : undefined), { timeoutMs: 10_000, message: 'both slots busy' })
+
+    const reply = await client.chat.completions.create({ model: 'batch-model', max_tokens: 2, messages: [{ role: 'user', content: 'now' }] })
+    expect(reply.choices[0]?.finish_reason).toBe('length')
+    expect((await client.batches.retrieve(batch.id)).request_counts?.completed).toBe(0)
+    const metrics = await (await stack.admin('GET', '/metrics')).text()
+    expect(metrics).toContain('llorch_pool_tasks_preempted_total{pool="batch-model"} 1')
+
+    const done = await waitForBatch(client, batch.id, isOver)
+    expect(done).toMatchObject({ status: 'completed', request_counts: { total: 4, completed: 4, failed: 0 } })
+    const output = await fileLines(client, done.output_file_id)
+    expect(output.map((line) => line.custom_id).sort()).toEqual(['req-0', 'req-1', 'req-2', 'req-3'])
   })
 
   it("shows every key's batches to the operator: GET /v2/batches and llorch batches list, show, cancel", async () => {

@@ -2,7 +2,7 @@ import { env } from 'cloudflare:test'
 import { describe, expect, it } from 'vitest'
 import { costCounts } from '../../control-plane/runtime/cost-counts.ts'
 import { startTask } from '../../control-plane/task/runner.ts'
-import type { RunningTask } from '../../control-plane/task/runner.ts'
+import type { RunningTask, TaskRequest } from '../../control-plane/task/runner.ts'
 import type { TaskProgress } from '../../control-plane/task/task-progress.ts'
 import { LlorchError } from '../../protocol/index.ts'
 import type { ControlFrame, Dispatch, ReplicaReport, TaskEvent } from '../../protocol/index.ts'
@@ -50,17 +50,20 @@ async function linkedNodes(pool: string, count: number): Promise<LinkedNode[]> {
   return linked
 }
 
-function run(pool: string): RunningTask {
+function run(pool: string, options: Pick<TaskRequest, 'priority' | 'preemptible'> = { priority: undefined }): RunningTask {
   return startTask({
     env,
     taskId: crypto.randomUUID(),
     poolId: pool,
-    priority: undefined,
     apiKeyId: null,
     generation: { endpoint: 'chat', body: { model: pool, messages: [{ role: 'user', content: 'hi' }] } },
     waitUntil: () => {},
+    ...options,
   })
 }
+
+/** A batch line as its BatchObject runs it. */
+const BATCH_LINE = { priority: 'batch', preemptible: true } as const
 
 async function nextFrame(agent: AgentSocket, type: ControlFrame['type']): Promise<ControlFrame> {
   for (;;) {
@@ -234,5 +237,83 @@ describe('the task runner (startTask)', () => {
     for (let next = await iterator.next(); !next.done; next = await iterator.next()) rest.push(next.value)
     expect(rest).toEqual([{ kind: 'error', code: 'cancelled', message: 'cancelled by the client', retriable: false }])
     expect(await endedAttempts(pool)).toEqual({ cancelled: 1 })
+  })
+
+  it("gives a batch line's slot to an interactive task that finds none free: the line ends preempted, stopped on its node before the new dispatch", async () => {
+    const pool = uniqueName('model')
+    const [node] = await linkedNodes(pool, 1)
+    if (!node) throw new Error('expected a node')
+    const line = run(pool, BATCH_LINE)
+    const lineResult = collect(line)
+    expect((await dispatched(node.agent)).task_id).toBe(line.taskId)
+    sendEvent(node.agent, line.taskId, { kind: 'started' })
+    sendEvent(node.agent, line.taskId, TOKEN)
+
+    const interactive = run(pool)
+    const interactiveResult = collect(interactive)
+    expect(await nextFrame(node.agent, 'cancel')).toMatchObject({ task_id: line.taskId, reason: 'preempted by an interactive task' })
+    expect((await dispatched(node.agent)).task_id).toBe(interactive.taskId)
+    const { events, error } = await lineResult
+    expect(error).toBeNull()
+    expect(events.at(-1)).toEqual({ kind: 'error', code: 'preempted', message: 'the slot was given to an interactive task', retriable: true })
+    // The agent's late end of the stopped line changes nothing: the slot is the interactive task's.
+    sendEvent(node.agent, line.taskId, END)
+    expect(await busySlots(pool)).toBe(1)
+    sendEvent(node.agent, interactive.taskId, END)
+    expect((await interactiveResult).events.at(-1)).toEqual(END)
+    await until(
+      'the slot given back',
+      () => busySlots(pool),
+      (busy) => busy === 0,
+    )
+    expect((await env.POOLS.getByName(pool).metrics()).tasks_preempted).toBe(1)
+  })
+
+  it('preempts for an interactive task that queued behind a waiting batch line, and the line waiting keeps its place after it', async () => {
+    const pool = uniqueName('model')
+    const [node] = await linkedNodes(pool, 1)
+    if (!node) throw new Error('expected a node')
+    const running = run(pool, BATCH_LINE)
+    const runningResult = collect(running)
+    expect((await dispatched(node.agent)).task_id).toBe(running.taskId)
+    const waiting = run(pool, BATCH_LINE)
+    const waitingResult = collect(waiting)
+    await until(
+      'the second line queued',
+      async () => (await env.POOLS.getByName(pool).status()).queueDepth,
+      (depth) => depth === 1,
+    )
+    const interactive = run(pool)
+    const interactiveResult = collect(interactive)
+    expect(await nextFrame(node.agent, 'cancel')).toMatchObject({ task_id: running.taskId })
+    expect((await dispatched(node.agent)).task_id).toBe(interactive.taskId)
+    expect((await runningResult).events.at(-1)).toMatchObject({ kind: 'error', code: 'preempted', retriable: true })
+    sendEvent(node.agent, interactive.taskId, END)
+    expect((await interactiveResult).events.at(-1)).toEqual(END)
+    expect((await dispatched(node.agent)).task_id).toBe(waiting.taskId)
+    sendEvent(node.agent, waiting.taskId, END)
+    expect((await waitingResult).events.at(-1)).toEqual(END)
+  })
+
+  it('lets an interactive task wait for a batch-priority request of a client, which is never preempted', async () => {
+    const pool = uniqueName('model')
+    const [node] = await linkedNodes(pool, 1)
+    if (!node) throw new Error('expected a node')
+    const batch = run(pool, { priority: 'batch' })
+    const batchResult = collect(batch)
+    expect((await dispatched(node.agent)).task_id).toBe(batch.taskId)
+    const interactive = run(pool)
+    const interactiveResult = collect(interactive)
+    await until(
+      'the interactive task queued',
+      async () => (await env.POOLS.getByName(pool).status()).queueDepth,
+      (depth) => depth === 1,
+    )
+    sendEvent(node.agent, batch.taskId, END)
+    expect((await batchResult).events.at(-1)).toEqual(END)
+    expect((await dispatched(node.agent)).task_id).toBe(interactive.taskId)
+    sendEvent(node.agent, interactive.taskId, END)
+    expect((await interactiveResult).events.at(-1)).toEqual(END)
+    expect((await env.POOLS.getByName(pool).metrics()).tasks_preempted).toBe(0)
   })
 })

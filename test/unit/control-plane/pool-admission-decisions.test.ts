@@ -36,6 +36,7 @@ function grantedRow(overrides: Partial<TaskRow> = {}): TaskRow {
     avoid_node: null,
     avoid_until: null,
     attach_by: null,
+    preemptible: 0,
     ...overrides,
   }
 }
@@ -79,11 +80,13 @@ describe('newTaskRow', () => {
       now: NOW,
       waitDeadlineAt: NOW + DEFAULT_POOL_POLICY.queue_timeout_ms,
       runDeadlineMs: DEFAULT_POOL_POLICY.run_timeout_ms,
+      preemptible: false,
     })
-    expect(newTaskRow({ ...request, priority: 'batch', maxWaitMs: 10, runDeadlineMs: 20 }, DEFAULT_POOL_POLICY, NOW)).toMatchObject({
+    expect(newTaskRow({ ...request, priority: 'batch', maxWaitMs: 10, runDeadlineMs: 20, preemptible: true }, DEFAULT_POOL_POLICY, NOW)).toMatchObject({
       priority: 'batch',
       waitDeadlineAt: NOW + 10,
       runDeadlineMs: 20,
+      preemptible: true,
     })
   })
 })

@@ -5,7 +5,7 @@ import type { PlacementCandidate } from '../../../control-plane/pool/placement.t
 import type { TaskRow } from '../../../control-plane/pool/task-row.ts'
 import { PRIORITY_RANK } from '../../../control-plane/pool/queue-order.ts'
 import { ReplicaLoads } from '../../../control-plane/pool/replica-loads.ts'
-import { UNSTREAMED_GRANT_GRACE_MS, mayBeInFlight, nextAverageTaskMs, nextGrant } from '../../../control-plane/pool/slots.ts'
+import { UNSTREAMED_GRANT_GRACE_MS, mayBeInFlight, nextAverageTaskMs, nextGrant, preemptionFor } from '../../../control-plane/pool/slots.ts'
 import { standingOf } from '../../../control-plane/pool/standing.ts'
 import { Waiters } from '../../../control-plane/pool/waiters.ts'
 
@@ -33,6 +33,7 @@ function queued(taskId: string, overrides: Partial<TaskRow> = {}): TaskRow {
     avoid_node: null,
     avoid_until: null,
     attach_by: null,
+    preemptible: 0,
     ...overrides,
   }
 }
@@ -69,6 +70,31 @@ describe('nextGrant', () => {
 
   it('grants nothing when every slot is busy', () => {
     expect(nextGrant({ ...base, queue: [queued('t1')], placeable: [candidate('a', { busy: 1 })] })).toBeNull()
+  })
+})
+
+describe('preemptionFor', () => {
+  const lines = [
+    queued('line-new', { state: 'granted', node_id: 'a', granted_at: NOW - 10, priority_rank: PRIORITY_RANK.batch, preemptible: 1 }),
+    queued('line-old', { state: 'granted', node_id: 'b', granted_at: NOW - 500, priority_rank: PRIORITY_RANK.batch, preemptible: 1 }),
+  ]
+  const base = { isWaiting: () => true, batchFull: () => false, preemptible: () => lines, now: NOW }
+  const full = [candidate('a', { busy: 1 }), candidate('b', { busy: 1 })]
+
+  it('takes the slot of the latest granted batch line for an interactive task at the head', () => {
+    expect(preemptionFor({ ...base, queue: [queued('i1')], placeable: full })?.task_id).toBe('line-new')
+  })
+
+  it('takes none for a batch task at the head, and none on a node the head avoids or that is not ready', () => {
+    expect(preemptionFor({ ...base, queue: [queued('b1', { priority_rank: PRIORITY_RANK.batch }), queued('i1')], placeable: full })).toBeNull()
+    const avoiding = queued('i1', { avoid_node: 'a', avoid_until: NOW + 500 })
+    expect(preemptionFor({ ...base, queue: [avoiding], placeable: full })?.task_id).toBe('line-old')
+    expect(preemptionFor({ ...base, queue: [queued('i1')], placeable: [candidate('a', { busy: 1, state: 'draining' })] })).toBeNull()
+  })
+
+  it('passes over batch tasks held back by the batch share to the interactive task behind them', () => {
+    const queue = [queued('b1', { priority_rank: PRIORITY_RANK.batch }), queued('i1')]
+    expect(preemptionFor({ ...base, batchFull: () => true, queue, placeable: full })?.task_id).toBe('line-new')
   })
 })
 
@@ -140,6 +166,6 @@ describe('the tasks table', () => {
     const { CREATE_TASKS_TABLE, TASK_COLUMNS, TaskRow } = await import('../../../control-plane/pool/task-row.ts')
     expect(TASK_COLUMNS.split(', ')).toEqual(Object.keys(TaskRow.shape))
     expect(CREATE_TASKS_TABLE).toContain('task_id TEXT PRIMARY KEY, seq INTEGER NOT NULL')
-    expect(CREATE_TASKS_TABLE).toContain('attach_by INTEGER)')
+    expect(CREATE_TASKS_TABLE).toContain('attach_by INTEGER, preemptible INTEGER NOT NULL DEFAULT 0)')
   })
 })

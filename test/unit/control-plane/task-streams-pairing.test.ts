@@ -41,6 +41,26 @@ describe('TaskStreams pairing of a PoolObject dispatch with its reader', () => {
     expect(await read(after)).toEqual([end])
   })
 
+  it("ends a preempted task's stream with the preemption, and drops a dispatch of it that comes after", async () => {
+    const streams = new TaskStreams(() => {})
+    const preempted: TaskEvent = { kind: 'error', code: 'preempted', message: 'the slot was given to an interactive task', retriable: true }
+    streams.dispatched('running', 'p')
+    const running = streams.claim('running', 'p')
+    streams.deliver('running', started)
+    expect(streams.preempt('running', preempted)).toBe(true)
+
+    const waiting = streams.claim('waiting', 'p')
+    expect(streams.preempt('waiting', preempted)).toBe(false)
+    expect(streams.dispatched('waiting', 'p')).toBe(false)
+
+    expect(streams.preempt('unseen', preempted)).toBe(false)
+    expect(streams.dispatched('unseen', 'p')).toBe(false)
+    expect(await read(streams.claim('unseen', 'p'))).toEqual([preempted])
+    expect(await read(running)).toEqual([started, preempted])
+    expect(await read(waiting)).toEqual([preempted])
+    expect(streams.ids()).toEqual([])
+  })
+
   it('ends a reader whose dispatch never came with a retriable node_lost, and cancels a dispatch nobody came to read', async () => {
     const gone: string[] = []
     const streams = new TaskStreams((taskId) => gone.push(taskId))

@@ -1,6 +1,6 @@
 import { DurableObject } from 'cloudflare:workers'
 import { BATCH_TRANSITIONS, refusal, transition } from '../protocol/index.ts'
-import type { BatchStatus, OpenAIBatch } from '../protocol/index.ts'
+import type { BatchError, BatchStatus, OpenAIBatch } from '../protocol/index.ts'
 import type { BatchCaller, BatchSpec, ObjectResult, ViewedBatch } from './batch/batch-calls.ts'
 import { LineSplitter } from './batch/line-splitter.ts'
 import { LineStore } from './batch/line-store.ts'
@@ -17,6 +17,7 @@ import { ALL_BATCHES_LISTING, keyListing } from './batch/listing-store.ts'
 import { countStorageWrite } from './runtime/cost-counts.ts'
 import { countedSql } from './storage/counted-sql.ts'
 import { guardEntryPoint } from './runtime/entry-point-guard.ts'
+import { readWorkerSettings } from './runtime/env.ts'
 import type { Bindings } from './runtime/env.ts'
 import { logError, logEvent } from './runtime/log.ts'
 
@@ -28,7 +29,8 @@ const RECORD_KEY = 'batch'
 const notFound = (batchId: string) => refusal('not_found', `no batch "${batchId}" for this API key`)
 
 /**
- * One batch of `/v1/batches`, named by its id: its record, its lines and their outputs. Each line
+ * One batch of `/v1/batches`, named by its id: its record, its lines and their outputs. The lines
+ * are checked after the create call answers, the batch `validating` meanwhile. Each line
  * runs as a task of class `batch` in its pool, as many at once as the pool's `batch_slot_share`
  * of its ready slots (the queue serves interactive tasks first, so lines take only the slots
  * interactive traffic leaves). A line's output is stored in the same write that marks it done, so a line runs again only
@@ -43,59 +45,37 @@ export class BatchObject extends DurableObject<Bindings> {
   #pumping = false
   #pumpAgain = false
   #finishing: Promise<void> | null = null
+  #validation: Promise<void> | null = null
 
   constructor(ctx: DurableObjectState, env: Bindings) {
     super(ctx, env)
     this.#lines = new LineStore(countedSql(ctx.storage.sql))
   }
 
-  /** Reads and checks every line of the input file; a batch with a bad line is `failed` with each named, a good one starts running. */
+  /**
+   * Checks the input file is the key's and of purpose `batch`, then stores the batch `validating`
+   * and answers it; its lines are checked after (`#validate`), as OpenAI does.
+   */
   create(spec: BatchSpec): Promise<ObjectResult<OpenAIBatch>> {
     return this.#guard('create', async () => {
       if (this.#read()) return refusal('conflict', `batch ${spec.batchId} exists already`)
-      const file = this.env.FILES.getByName(spec.inputFileId)
-      const summary = await file.summary({ apiKeyId: spec.apiKeyId })
+      const summary = await this.env.FILES.getByName(spec.inputFileId).summary({ apiKeyId: spec.apiKeyId })
       if (!summary.ok) return refusal('not_found', `no file "${spec.inputFileId}" for this API key`, { param: 'input_file_id' })
       if (summary.value.purpose !== 'batch')
         return refusal('invalid_request', `file ${spec.inputFileId} is a batch's output; a batch takes a file uploaded with purpose "batch"`, {
           param: 'input_file_id',
         })
       const now = Date.now()
-      // Kept only once every line is checked: a create that breaks off leaves no batch behind.
-      const batch = newBatch(spec, now)
-      const validator = new BatchValidator({ endpoint: spec.endpoint, knownModels: spec.knownModels })
-      const splitter = new LineSplitter()
-      let lineNumber = 0
-      const check = (text: string) => {
-        lineNumber += 1
-        const valid = validator.check(text, lineNumber)
-        if (valid && !validator.failed) this.#lines.insert(valid)
-      }
-      for (let index = 0; index < summary.value.parts; index += 1) {
-        const part = await file.part({ apiKeyId: spec.apiKeyId, index })
-        if (!part.ok || !part.value) return refusal('not_found', `file ${spec.inputFileId} was deleted while the batch read it`, { param: 'input_file_id' })
-        for (const text of splitter.push(part.value)) check(text)
-      }
-      for (const text of splitter.end()) check(text)
-      if (validator.lines === 0) validator.empty()
-      batch.total = validator.lines
-      batch.model = validator.model
+      const batch = newBatch(spec, { now, windowMs: readWorkerSettings(this.env).BATCH_COMPLETION_WINDOW_MS })
+      // Listed before it is stored: a create that breaks off between leaves a listing of no batch, which lists skip, never a batch nobody sees.
       const listed = { kind: 'batch' as const, id: batch.id, apiKeyId: batch.apiKeyId, tag: '', createdAt: batch.createdAt }
       await this.env.LISTINGS.getByName(keyListing(batch.apiKeyId)).add(listed)
       await this.env.LISTINGS.getByName(ALL_BATCHES_LISTING).add(listed)
       this.#batch = batch
-      if (validator.failed) {
-        this.#lines.clear()
-        batch.errors = validator.errors
-        this.#move(batch, 'failed', now)
-        logEvent('batch.failed_validation', { batch: batch.id, key: batch.apiKeyId, errors: validator.errors.length })
-        return { ok: true, value: batchView(batch, now) }
-      }
-      this.#move(batch, 'in_progress', Date.now())
-      logEvent('batch.started', { batch: batch.id, key: batch.apiKeyId, model: batch.model, lines: batch.total })
-      await this.ctx.storage.setAlarm(Date.now() + BATCH_ALARM_INTERVAL_MS)
-      await this.#pump()
-      return { ok: true, value: batchView(batch, Date.now()) }
+      this.#save()
+      await this.ctx.storage.setAlarm(now + BATCH_ALARM_INTERVAL_MS)
+      this.#startValidation(batch)
+      return { ok: true, value: batchView(batch, now) }
     })
   }
 
@@ -107,11 +87,15 @@ export class BatchObject extends DurableObject<Bindings> {
     })
   }
 
-  /** Stops the lines in flight and writes the files of what finished; answers the batch `cancelled`, or as it was if it had ended. */
+  /**
+   * Stops the lines in flight and writes the files of what finished; answers the batch `cancelled`
+   * (with no file when it was still validating), or as it was if it had ended.
+   */
   cancel(caller: BatchCaller): Promise<ObjectResult<ViewedBatch>> {
     return this.#guard('cancel', async () => {
       const batch = this.#visible(caller)
       if (!batch) return notFound(this.#batchId)
+      if (batch.status === 'validating') this.#endValidating(batch, 'cancelled', Date.now())
       if (batch.status === 'in_progress') {
         this.#move(batch, 'cancelling', Date.now())
         logEvent('batch.cancelling', { batch: batch.id, key: batch.apiKeyId, running: this.#running.size })
@@ -122,12 +106,17 @@ export class BatchObject extends DurableObject<Bindings> {
     })
   }
 
-  /** Goes on after a restart, runs lines whose wait ended, expires the batch past its window, finishes what was left unfinished. */
+  /**
+   * Goes on after a restart (a batch still validating is checked again from its first line), runs
+   * lines whose wait ended, expires the batch past its window, finishes what was left unfinished.
+   */
   override alarm(): Promise<void> {
     return this.#guard('alarm', async () => {
       const batch = this.#read()
       if (!batch || isBatchOver(batch.status)) return
       const now = Date.now()
+      if (batch.status === 'validating' && now >= batch.expiresAt) this.#endValidating(batch, 'expired', now)
+      if (batch.status === 'validating') this.#startValidation(batch)
       if (batch.status === 'in_progress' && now >= batch.expiresAt) {
         this.#move(batch, 'finalizing', now)
         logEvent('batch.expiring', { batch: batch.id, key: batch.apiKeyId, running: this.#running.size })
@@ -163,6 +152,68 @@ export class BatchObject extends DurableObject<Bindings> {
       }
     }
     return this.#batch
+  }
+
+  /** Checks the lines without holding up the caller; the alarm starts the check again if this instance ends first. */
+  #startValidation(batch: StoredBatch): void {
+    if (this.#validation) return
+    this.#validation = this.#validate(batch)
+      .catch((error: unknown) => logError('batch.validation_failed', { batch: batch.id, error: String(error) }))
+      .finally(() => (this.#validation = null))
+    this.ctx.waitUntil(this.#validation)
+  }
+
+  /**
+   * Reads and checks every line of the input file, from the first: lines a check cut short had
+   * stored go first. A bad line fails the batch with each named; a good file starts running. A
+   * cancel or the window's end while a part is read ends the check.
+   */
+  async #validate(batch: StoredBatch): Promise<void> {
+    this.#lines.clear()
+    const stopped = () => batch.status !== 'validating'
+    const file = this.env.FILES.getByName(batch.inputFileId)
+    const fileGone = () =>
+      this.#failValidation(batch, [
+        { code: 'file_not_found', message: `file ${batch.inputFileId} was deleted while the batch read it`, param: 'input_file_id', line: null },
+      ])
+    const validator = new BatchValidator({ endpoint: batch.endpoint, knownModels: batch.knownModels })
+    const splitter = new LineSplitter()
+    let lineNumber = 0
+    const check = (text: string) => {
+      lineNumber += 1
+      const valid = validator.check(text, lineNumber)
+      if (valid && !validator.failed) this.#lines.insert(valid)
+    }
+    const summary = await file.summary({ apiKeyId: batch.apiKeyId })
+    if (stopped()) return
+    if (!summary.ok) return fileGone()
+    for (let index = 0; index < summary.value.parts; index += 1) {
+      const part = await file.part({ apiKeyId: batch.apiKeyId, index })
+      if (stopped()) return
+      if (!part.ok || !part.value) return fileGone()
+      for (const text of splitter.push(part.value)) check(text)
+    }
+    for (const text of splitter.end()) check(text)
+    if (validator.lines === 0) validator.empty()
+    batch.total = validator.lines
+    batch.model = validator.model
+    if (validator.failed) return this.#failValidation(batch, validator.errors)
+    this.#move(batch, 'in_progress', Date.now())
+    logEvent('batch.started', { batch: batch.id, key: batch.apiKeyId, model: batch.model, lines: batch.total })
+    await this.#pump()
+  }
+
+  #failValidation(batch: StoredBatch, errors: BatchError[]): void {
+    batch.errors = errors
+    this.#endValidating(batch, 'failed', Date.now())
+  }
+
+  /** The batch ends before any line ran: the lines a check stored go, and no file is written. */
+  #endValidating(batch: StoredBatch, to: 'failed' | 'expired' | 'cancelled', now: number): void {
+    this.#lines.clear()
+    if (to === 'cancelled') this.#move(batch, 'cancelling', now)
+    this.#move(batch, to, now)
+    logEvent('batch.ended', { batch: batch.id, key: batch.apiKeyId, status: to, stage: 'validating', errors: batch.errors.length })
   }
 
   /** Starts due lines while the pool has slots for them; finishes the batch when no line is left. */

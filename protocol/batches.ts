@@ -5,7 +5,11 @@ import type { TaskEndpoint } from './openai.ts'
 
 /** A line whose task fails before its output is stored runs at most this many times, then goes to the error file. */
 export const BATCH_LINE_MAX_ATTEMPTS = 3
-/** The one completion window OpenAI offers; past it the batch ends `expired` with what finished. */
+/**
+ * The one completion window OpenAI offers (`completion_window: "24h"`); past it the batch ends
+ * `expired` with what finished. The default of the Worker setting of the same name, which sets
+ * `expires_at`.
+ */
 export const BATCH_COMPLETION_WINDOW_MS = 24 * 3_600_000
 /** Longest input line: a line is one row of its batch's storage, whose rows hold at most 2 MB. */
 export const BATCH_LINE_MAX_BYTES = 1024 * 1024
@@ -50,7 +54,8 @@ export type BatchStatus = z.infer<typeof BatchStatus>
 
 /** Allowed moves of a batch; a final state has none. */
 export const BATCH_TRANSITIONS = {
-  validating: ['in_progress', 'failed', 'cancelling'],
+  /** Its lines are checked after `POST /v1/batches` answers; a cancel or the window's end stops the check, and nothing has run. */
+  validating: ['in_progress', 'failed', 'cancelling', 'expired'],
   in_progress: ['finalizing', 'cancelling'],
   /** Writing the output and error files; `expired` when the window passed first. */
   finalizing: ['completed', 'expired'],

@@ -1,15 +1,5 @@
 import { z } from 'zod'
-import {
-  BATCH_COMPLETION_WINDOW_MS,
-  BatchEndpoint,
-  BatchError,
-  BatchLineCounts,
-  BatchLineOutcome,
-  BatchMetadata,
-  BatchStatus,
-  KeyLimits,
-  NO_BATCH_LINES,
-} from '../../protocol/index.ts'
+import { BatchEndpoint, BatchError, BatchLineCounts, BatchLineOutcome, BatchMetadata, BatchStatus, KeyLimits, NO_BATCH_LINES } from '../../protocol/index.ts'
 import type { OpenAIBatch } from '../../protocol/index.ts'
 import type { BatchSpec } from './batch-calls.ts'
 
@@ -21,6 +11,8 @@ export const StoredBatch = z.object({
   keyLimits: KeyLimits,
   endpoint: BatchEndpoint,
   inputFileId: z.string(),
+  /** The models served when the batch was made: its lines are checked against them, after a restart too. */
+  knownModels: z.array(z.string()),
   model: z.string().nullable(),
   metadata: BatchMetadata.nullable(),
   status: BatchStatus,
@@ -49,14 +41,18 @@ export const StoredBatch = z.object({
 })
 export type StoredBatch = z.infer<typeof StoredBatch>
 
-/** A batch as it begins, validating its input file; its window ends `BATCH_COMPLETION_WINDOW_MS` after `now`. */
-export function newBatch(spec: Pick<BatchSpec, 'batchId' | 'apiKeyId' | 'keyLimits' | 'endpoint' | 'inputFileId' | 'metadata'>, now: number): StoredBatch {
+/** A batch as it begins, validating its input file; its window ends `windowMs` after `now`. */
+export function newBatch(
+  spec: Pick<BatchSpec, 'batchId' | 'apiKeyId' | 'keyLimits' | 'endpoint' | 'inputFileId' | 'metadata' | 'knownModels'>,
+  { now, windowMs }: { now: number; windowMs: number },
+): StoredBatch {
   return {
     id: spec.batchId,
     apiKeyId: spec.apiKeyId,
     keyLimits: spec.keyLimits,
     endpoint: spec.endpoint,
     inputFileId: spec.inputFileId,
+    knownModels: spec.knownModels,
     model: null,
     metadata: spec.metadata,
     status: 'validating',
@@ -64,7 +60,7 @@ export function newBatch(spec: Pick<BatchSpec, 'batchId' | 'apiKeyId' | 'keyLimi
     outputFileId: null,
     errorFileId: null,
     createdAt: now,
-    expiresAt: now + BATCH_COMPLETION_WINDOW_MS,
+    expiresAt: now + windowMs,
     inProgressAt: null,
     finalizingAt: null,
     completedAt: null,

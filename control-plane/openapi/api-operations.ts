@@ -258,10 +258,12 @@ export const API_OPERATIONS: readonly ApiOperation[] = [
     method: 'post',
     path: '/v1/batches',
     tag: 'batches',
-    summary: 'Create a batch from an uploaded file; every line is checked before any runs',
+    summary: 'Create a batch from an uploaded file; its lines are checked after the answer, before any runs',
     access: 'inference',
     body: body(CreateBatchRequest),
-    responses: { 200: { description: 'The batch: `in_progress`, or `failed` with each bad line in `errors`', content: json(OpenAIBatch) } },
+    responses: {
+      200: { description: 'The batch, `validating`: then `in_progress`, or `failed` with each bad line in `errors`', content: json(OpenAIBatch) },
+    },
   },
   {
     method: 'get',

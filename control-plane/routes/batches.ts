@@ -11,8 +11,9 @@ import { readQuery } from '../middleware/validate-query.ts'
 import { listPools } from '../registry/pools.ts'
 
 /**
- * `/v1/batches`, OpenAI's: create a batch from an uploaded file (every line checked before any
- * runs), see it, list the calling key's batches, cancel one. Only the key that made a batch sees it.
+ * `/v1/batches`, OpenAI's: create a batch from an uploaded file (answered `validating`; every line
+ * is checked before any runs), see it, list the calling key's batches, cancel one. Only the key
+ * that made a batch sees it.
  */
 export const batchRoutes = new Hono<InferenceEnv>()
   .post('/v1/batches', async (c) => {

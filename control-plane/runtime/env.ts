@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import { LlorchError, describeIssues } from '../../protocol/index.ts'
+import { BATCH_COMPLETION_WINDOW_MS, LlorchError, describeIssues } from '../../protocol/index.ts'
 import type { Registry } from '../../db/client.ts'
 
 /** Secrets are not in wrangler.toml, so `wrangler types` cannot see them; they are declared here. */
@@ -16,6 +16,13 @@ export const WorkerSettings = z.object({
   ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters (set it with `wrangler secret put ADMIN_TOKEN`)'),
   /** Agents heartbeat this often; a node is offline after three missed heartbeats. */
   HEARTBEAT_INTERVAL_MS: z.coerce.number().int().min(20).max(600_000).default(10_000),
+  /** A batch expires this long after it was made (`expires_at`); OpenAI's 24 h unless the operator sets it, e.g. short in tests. */
+  BATCH_COMPLETION_WINDOW_MS: z.coerce
+    .number()
+    .int()
+    .min(1_000)
+    .max(30 * BATCH_COMPLETION_WINDOW_MS)
+    .default(BATCH_COMPLETION_WINDOW_MS),
 })
 export type WorkerSettings = z.infer<typeof WorkerSettings>
 
@@ -31,6 +38,7 @@ export function readWorkerSettings(env: Bindings): WorkerSettings {
     LIBSQL_AUTH_TOKEN: env.LIBSQL_AUTH_TOKEN || undefined,
     ADMIN_TOKEN: env.ADMIN_TOKEN,
     HEARTBEAT_INTERVAL_MS: env.HEARTBEAT_INTERVAL_MS,
+    BATCH_COMPLETION_WINDOW_MS: env.BATCH_COMPLETION_WINDOW_MS,
   })
   if (parsed.success) {
     settingsByEnv.set(env, parsed.data)

@@ -3,7 +3,7 @@ import { execa } from 'execa'
 import { describe, expect, it } from 'vitest'
 import { toFile } from 'openai'
 import { AdminBatch } from '../../protocol/index.ts'
-import { chatLines, fileLines, isOver, uploadLines, waitForBatch } from '../support/batch-files.ts'
+import { chatLines, fileLines, isOver, isValidated, uploadLines, waitForBatch } from '../support/batch-files.ts'
 import { TEST_ADMIN_TOKEN, useStack } from '../support/local-stack.ts'
 import type { Stack } from '../support/local-stack.ts'
 import { createKey, openaiClient, servePool } from '../support/openai-stack.ts'
@@ -40,7 +40,9 @@ describe('batch API with the official client', () => {
       completion_window: '24h',
       metadata: { run: 'e2e' },
     })
-    expect(created).toMatchObject({ object: 'batch', input_file_id: file.id, metadata: { run: 'e2e' } })
+    expect(created).toMatchObject({ object: 'batch', status: 'validating', input_file_id: file.id, metadata: { run: 'e2e' }, in_progress_at: null })
+    // Listed from the create on, while its lines are still being checked.
+    expect((await client.batches.list()).data.map((batch) => batch.id)).toEqual([created.id])
     const done = await waitForBatch(client, created.id, isOver)
     expect(done).toMatchObject({ status: 'completed', request_counts: { total: 100, completed: 100, failed: 0 }, error_file_id: null })
     expect(done.usage?.output_tokens).toBe(200)
@@ -91,7 +93,7 @@ describe('batch API with the official client', () => {
 
   it('fails a batch with a bad line, naming the line and the field, and runs none of it', async () => {
     const stack = currentStack()
-    await servePool(cleanup, stack, 'batch-model', { slots: 2, fakeArgs: FAST })
+    const { engineUrl } = await servePool(cleanup, stack, 'batch-model', { slots: 2, fakeArgs: FAST })
     const client = openaiClient(stack, (await createKey(stack)).key)
     const [first, second] = chatLines('batch-model', 2)
     const file = await uploadLines(client, [
@@ -99,10 +101,12 @@ describe('batch API with the official client', () => {
       second ?? {},
       { custom_id: 'bad', method: 'POST', url: '/v1/chat/completions', body: { model: 'batch-model' } },
     ])
-    const batch = await client.batches.create({ input_file_id: file.id, endpoint: '/v1/chat/completions', completion_window: '24h' })
-    expect(batch.status).toBe('failed')
+    const created = await client.batches.create({ input_file_id: file.id, endpoint: '/v1/chat/completions', completion_window: '24h' })
+    expect(created).toMatchObject({ status: 'validating', errors: null })
+    const batch = await waitForBatch(client, created.id, isValidated)
+    expect(batch).toMatchObject({ status: 'failed', failed_at: expect.any(Number), in_progress_at: null, output_file_id: null, error_file_id: null })
     expect(batch.errors?.data).toEqual([expect.objectContaining({ line: 3, param: 'body.messages', code: 'invalid_request' })])
-    expect(batch.output_file_id).toBeNull()
+    expect((await fakeEngineStats(engineUrl)).requests).toBe(0)
   })
 
   it('cancels a running batch promptly and keeps what finished', async () => {
@@ -111,6 +115,8 @@ describe('batch API with the official client', () => {
     const client = openaiClient(stack, (await createKey(stack)).key)
     const file = await uploadLines(client, chatLines('batch-model', 40, 5))
     const batch = await client.batches.create({ input_file_id: file.id, endpoint: '/v1/chat/completions', completion_window: '24h' })
+    expect(batch.status).toBe('validating')
+    expect(await waitForBatch(client, batch.id, isValidated)).toMatchObject({ status: 'in_progress', in_progress_at: expect.any(Number) })
     await waitForBatch(client, batch.id, (b) => (b.request_counts?.completed ?? 0) >= 2)
 
     const cancelled = await client.batches.cancel(batch.id)
@@ -189,5 +195,43 @@ describe('batch API with the official client', () => {
     expect((await other.batches.list()).data).toEqual([])
     expect((await other.files.list()).data).toEqual([])
     expect((await owner.files.list()).data.map((f) => f.id).sort()).toEqual([file.id, outputId].sort())
+  })
+})
+
+/** The Worker's BATCH_COMPLETION_WINDOW_MS for the expiry test: a few seconds, not OpenAI's 24 h. */
+const SHORT_WINDOW_MS = 3_000
+const SLOW_LINES = 20
+/** Each line streams its 20 tokens over about a second on two slots, so the 20 lines need ten: far past the window. */
+const SLOW = ['--tokens-per-second', '20']
+const SLOW_LINE_TOKENS = 20
+
+describe('batch expiry with the official client', () => {
+  const cleanup = useProcessCleanup()
+  const currentStack = useStack({ batchCompletionWindowMs: SHORT_WINDOW_MS })
+
+  it('expires a batch past its window and keeps what finished: output for each finished line, batch_expired for every other', async () => {
+    const stack = currentStack()
+    await servePool(cleanup, stack, 'batch-model', { slots: 2, fakeArgs: SLOW })
+    const client = openaiClient(stack, (await createKey(stack)).key)
+    const lines = chatLines('batch-model', SLOW_LINES, SLOW_LINE_TOKENS)
+    const file = await uploadLines(client, lines)
+    const created = await client.batches.create({ input_file_id: file.id, endpoint: '/v1/chat/completions', completion_window: '24h' })
+    // The window OpenAI names stays "24h"; expires_at says when this deployment expires the batch.
+    expect(created).toMatchObject({ completion_window: '24h', expires_at: created.created_at + SHORT_WINDOW_MS / 1000 })
+
+    const expired = await waitForBatch(client, created.id, isOver)
+    expect(expired).toMatchObject({ status: 'expired', expired_at: expect.any(Number), request_counts: { total: SLOW_LINES, failed: 0 } })
+    const completed = expired.request_counts?.completed ?? 0
+    expect(completed).toBeGreaterThan(0)
+    expect(completed).toBeLessThan(SLOW_LINES)
+
+    const output = await fileLines(client, expired.output_file_id)
+    expect(output).toHaveLength(completed)
+    expect(new Set(output.map((line) => line.custom_id)).size).toBe(completed)
+    expect(output.every((line) => line.error === null && line.response?.status_code === 200)).toBe(true)
+    const unrun = await fileLines(client, expired.error_file_id)
+    expect(unrun).toHaveLength(SLOW_LINES - completed)
+    expect(unrun.every((line) => line.response === null && line.error?.code === 'batch_expired')).toBe(true)
+    expect([...output, ...unrun].map((line) => line.custom_id).sort()).toEqual(lines.map((_, i) => `req-${i}`).sort())
   })
 })

@@ -80,7 +80,8 @@ describe('the dashboard in headless Chromium', () => {
     })
     const batchRow = page.locator(`[data-batch="${batch.id}"]`)
     await batchRow.waitFor({ timeout: CEILING_MS })
-    expect(await batchRow.locator('[data-field="batch-status"]').textContent()).toBe('in_progress')
+    // Validating at first, then running once its lines are checked.
+    await expect.poll(() => batchRow.locator('[data-field="batch-status"]').textContent(), { timeout: CEILING_MS }).toBe('in_progress')
     expect(await batchRow.locator('[data-field="batch-progress"]').textContent()).toBe(' 0 / 2')
 
     // Traffic while the page polls: the tokens/s chart of the pool shows it.

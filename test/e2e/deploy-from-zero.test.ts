@@ -36,7 +36,7 @@ describe('deploy from zero', () => {
     // The stand-in is a plain-http server on this machine, which check:deploy refuses unless told.
     const checked = await run('check-deploy.ts', ['--secrets-file', secretsFile, '--outdir', outdir, '--allow-local-registry'])
     expect(checked.all).toMatch(
-      /^check:deploy: ok: llorch bundled \(\d+ KiB\), no local address or secret in it; vars: HEARTBEAT_INTERVAL_MS; secrets it needs: LIBSQL_URL, LIBSQL_AUTH_TOKEN, ADMIN_TOKEN$/,
+      /^check:deploy: ok: llorch bundled \(\d+ KiB\), no local address or secret in it; vars: HEARTBEAT_INTERVAL_MS, BATCH_COMPLETION_WINDOW_MS; secrets it needs: LIBSQL_URL, LIBSQL_AUTH_TOKEN, ADMIN_TOKEN$/,
     )
     expect(checked.exitCode).toBe(0)
     const bundle = readFileSync(path.join(outdir, 'index.js'), 'utf8')

@@ -41,4 +41,7 @@ export async function fileLines(client: OpenAI, fileId: string | null | undefine
     .map((line) => BatchOutputLine.parse(JSON.parse(line)))
 }
 
+/** Past `validating`: its lines are checked, and it runs or has failed. */
+export const isValidated = (batch: Pick<OpenAIBatch, 'status'>) => batch.status !== 'validating'
+
 export const isOver = (batch: Pick<OpenAIBatch, 'status'>) => ['completed', 'failed', 'expired', 'cancelled'].includes(batch.status)

@@ -7,6 +7,7 @@ import type { LibsqlServer } from '../../db/libsql-server/index.ts'
 import { startControlPlane } from '../../scripts/local/control-plane.ts'
 import type { LocalControlPlane } from '../../scripts/local/control-plane.ts'
 import { applyMigrations } from '../../scripts/local/migrate.ts'
+import { BATCH_COMPLETION_WINDOW_MS } from '../../protocol/index.ts'
 import { startStallProxy } from './stall-proxy.ts'
 import type { StallProxy } from './stall-proxy.ts'
 
@@ -26,19 +27,32 @@ export interface Stack {
   stop(): Promise<void>
 }
 
+export interface StackOptions {
+  heartbeatIntervalMs?: number
+  /** The Worker's BATCH_COMPLETION_WINDOW_MS: how long after its creation a batch expires. */
+  batchCompletionWindowMs?: number
+  stallableRegistry?: boolean
+}
+
 /**
  * The whole control plane as it runs in production, on one machine: the local libSQL server,
  * migrated, and the bundled Worker in workerd with persisted Durable Objects.
  */
 export async function startStack({
   heartbeatIntervalMs = 200,
+  batchCompletionWindowMs = BATCH_COMPLETION_WINDOW_MS,
   stallableRegistry = false,
-}: { heartbeatIntervalMs?: number; stallableRegistry?: boolean } = {}): Promise<Stack> {
+}: StackOptions = {}): Promise<Stack> {
   const dir = mkdtempSync(path.join(tmpdir(), 'llorch-e2e-'))
   const libsql = await startLibsqlServer({ file: path.join(dir, 'registry.db') })
   await applyMigrations({ url: libsql.url })
   const registryProxy = stallableRegistry ? await startStallProxy(new URL(libsql.url)) : null
-  const bindings = { LIBSQL_URL: registryProxy?.url ?? libsql.url, ADMIN_TOKEN: TEST_ADMIN_TOKEN, HEARTBEAT_INTERVAL_MS: String(heartbeatIntervalMs) }
+  const bindings = {
+    LIBSQL_URL: registryProxy?.url ?? libsql.url,
+    ADMIN_TOKEN: TEST_ADMIN_TOKEN,
+    HEARTBEAT_INTERVAL_MS: String(heartbeatIntervalMs),
+    BATCH_COMPLETION_WINDOW_MS: String(batchCompletionWindowMs),
+  }
   const bundlePath = inject('workerBundlePath')
   const persistPath = path.join(dir, 'workerd')
   let controlPlane = await startControlPlane({ bundlePath, persistPath, bindings })
@@ -77,7 +91,7 @@ export async function startStack({
  * A fresh stack for each test of the file, stopped after it; call at the top of a `describe`,
  * after `useProcessCleanup()` so the stack stops before the test's processes are killed.
  */
-export function useStack(options: { heartbeatIntervalMs?: number } = {}): () => Stack {
+export function useStack(options: Omit<StackOptions, 'stallableRegistry'> = {}): () => Stack {
   let stack: Stack | undefined
   beforeEach(async () => {
     stack = await startStack(options)

@@ -3,7 +3,7 @@ import { LINE_TRANSITIONS, moveLine } from '../../../../control-plane/batch/line
 import { batchSlots } from '../../../../control-plane/pool/batch-share.ts'
 import { batchView, lineCountsOf, newBatch, predictedCompletionAt, unreported } from '../../../../control-plane/batch/stored-batch.ts'
 import type { StoredBatch } from '../../../../control-plane/batch/stored-batch.ts'
-import { BATCH_TRANSITIONS, IllegalTransitionError, OpenAIBatch, transition } from '../../../../protocol/index.ts'
+import { BATCH_COMPLETION_WINDOW_MS, BATCH_TRANSITIONS, IllegalTransitionError, OpenAIBatch, transition } from '../../../../protocol/index.ts'
 import type { BatchStatus } from '../../../../protocol/index.ts'
 
 const batch: StoredBatch = {
@@ -15,8 +15,9 @@ const batch: StoredBatch = {
       endpoint: '/v1/chat/completions',
       inputFileId: 'file-0123456789abcdef01234567',
       metadata: null,
+      knownModels: ['m'],
     },
-    1_000_000,
+    { now: 1_000_000, windowMs: BATCH_COMPLETION_WINDOW_MS },
   ),
   model: 'm',
   status: 'in_progress',
@@ -34,6 +35,7 @@ describe('batch states', () => {
   it('ends in one of four final states, each with no way out', () => {
     for (const status of ['failed', 'completed', 'expired', 'cancelled'] as const) expect(BATCH_TRANSITIONS[status]).toEqual([])
     expect(transition<BatchStatus>(BATCH_TRANSITIONS, 'in_progress', 'cancelling', { machine: 'batch', subject: 'b' })).toBe('cancelling')
+    expect(BATCH_TRANSITIONS.validating).toEqual(expect.arrayContaining(['in_progress', 'failed', 'cancelling', 'expired']))
     expect(() => transition<BatchStatus>(BATCH_TRANSITIONS, 'completed', 'in_progress', { machine: 'batch', subject: 'b' })).toThrow(IllegalTransitionError)
     expect(() => transition<BatchStatus>(BATCH_TRANSITIONS, 'cancelling', 'completed', { machine: 'batch', subject: 'b' })).toThrow(
       'b cannot go from cancelling to completed',

@@ -68,6 +68,7 @@ export class PoolObject extends DurableObject<Bindings> {
       touched: (nodeId, now) => this.#lifecycle.touched(nodeId, now),
       settleLease: (apiKeyId, taskId) => this.ctx.waitUntil(settleKeyLease(this.env, { apiKeyId, taskId, usage: null })),
       cannotStart: (candidates, now) => this.#lifecycle.cannotStart(candidates, now),
+      dispatch: (grant, generation, preempted) => this.#nodes.dispatch(grant, generation, preempted),
       preempt: (nodeId, taskId) => this.#nodes.preempt(nodeId, taskId),
     })
     this.#orphans = new Orphans(this.#store, this.#queue, { poolId: this.#poolId, startedAt: this.#startedAt })
@@ -113,7 +114,7 @@ export class PoolObject extends DurableObject<Bindings> {
       // A call repeated after a restart of this object collects the grant it missed.
       const row = this.#store.task(request.taskId)
       if (row?.state === 'granted') return { ok: true, grant: this.#queue.grantOf(row.task_id, row.node_id ?? '', row.attempt) }
-      const granted = this.#queue.waiters.wait(request.taskId, request.affinityKey)
+      const granted = this.#queue.waiters.wait(request.taskId, { affinityKey: request.affinityKey, generation: request.generation })
       await this.#afterChange(now)
       const result = await granted
       return result.ok ? { ...result, rateLimitHeaders } : result
@@ -298,7 +299,7 @@ export class PoolObject extends DurableObject<Bindings> {
     if (!lease.ok) return lease
     const candidates = this.#queue.placeable(now)
     const queued = this.#store.queuedCount()
-    const placed = grantNow ? this.#queue.placeNow(row.priority, candidates, request.affinityKey) : null
+    const placed = grantNow ? this.#queue.placeNow(row.priority, candidates, request.affinityKey, now) : null
     const pool = {
       poolId: this.#poolId,
       policy,
@@ -314,7 +315,7 @@ export class PoolObject extends DurableObject<Bindings> {
     }
     this.#metrics.count('tasks_admitted')
     if (placed) {
-      if (placed.preempted) this.#queue.preempt(placed.preempted)
+      if (placed.preempted) this.#queue.preempt(placed.preempted, now)
       const grant = this.#queue.grantNew(row, placed.nodeId, request.affinityKey)
       await this.#armAlarm(now)
       return { ok: true, grant, rateLimitHeaders: lease.headers, ...(placed.preempted ? { preempted: placed.preempted.task_id } : {}) }
@@ -329,13 +330,14 @@ export class PoolObject extends DurableObject<Bindings> {
     return refusal
   }
 
-  /** Arms the alarm for the earliest deadline, flush, lifecycle step, lost replica's grace, or (once after a restart) orphan check. */
+  /** Arms the alarm for the earliest deadline, flush, lifecycle step, lost replica's grace, held slot's release, or (once after a restart) orphan check. */
   async #armAlarm(now: number): Promise<void> {
     await this.#alarm.arm([
       this.#store.nextDeadline(now),
       this.#metrics.flushDueAt,
       this.#lifecycle.dueAt,
       this.#queue.strandCheckAt(now),
+      this.#queue.holdEndsAt(now),
       this.#orphans.dueAt(),
     ])
   }

@@ -1,9 +1,8 @@
-import type { PoolCommand } from '../../protocol/index.ts'
+import type { EngineCall, PoolCommand } from '../../protocol/index.ts'
 import type { Bindings } from '../runtime/env.ts'
 import { logError } from '../runtime/log.ts'
-import { dispatchOf } from '../task/dispatch-frame.ts'
-import type { Generation } from '../task/generation.ts'
 import type { CommandResult } from './command-result.ts'
+import { dispatchOf } from './dispatch-frame.ts'
 import type { Grant } from './grant.ts'
 
 /**
@@ -31,7 +30,7 @@ export class NodeCalls {
    * in `node_lost` and a failover. With `preempted`, the same call first stops that batch line,
    * so the agent frees its slot before the dispatch comes.
    */
-  dispatch(grant: Grant, generation: Generation, preempted: string | undefined): void {
+  dispatch(grant: Grant, generation: EngineCall, preempted: string | undefined): void {
     const sent = this.#node(grant.nodeId)
       .dispatch(grant, dispatchOf(grant, generation), preempted)
       .catch((error: unknown) => logError('pool.dispatch_failed', { pool: this.#poolId, task: grant.taskId, node: grant.nodeId, error: String(error) }))

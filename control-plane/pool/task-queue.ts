@@ -1,13 +1,13 @@
 import { DEFAULT_BATCH_AGING_MS } from '../../protocol/index.ts'
-import type { PoolPolicy, Priority, RejectReason } from '../../protocol/index.ts'
+import type { EngineCall, PoolPolicy, Priority, RejectReason } from '../../protocol/index.ts'
 import { grantOf, newTaskRow, retryDecision } from './admission.ts'
-import type { AdmissionRefusal, AdmissionRequest, AdmissionResult, Grant, QueueStanding, RetryOf, TaskOutcome } from './grant.ts'
+import type { AdmissionRefusal, AdmissionRequest, Grant, QueueStanding, RetryOf, TaskOutcome } from './grant.ts'
 import { AffinityTable, placeTask } from './placement.ts'
 import type { PlacementCandidate } from './placement.ts'
 import type { PoolMetricsRecorder } from './pool-metrics.ts'
 import type { PoolStorage } from './pool-storage.ts'
 import type { TaskRow } from './task-row.ts'
-import { ServiceTurns } from './queue-order.ts'
+import { PRIORITY_RANK, ServiceTurns } from './queue-order.ts'
 import type { ServiceState } from './queue-order.ts'
 import { logEvent } from '../runtime/log.ts'
 import { poolRefusals } from './refusals.ts'
@@ -21,6 +21,12 @@ import { Waiters } from './waiters.ts'
 
 /** Assumed task length before any task has finished, for Retry-After and predictions. */
 const DEFAULT_TASK_MS = 5_000
+/**
+ * After a batch line is preempted, batch tasks leave one slot more free until no interactive task
+ * has been granted for this long: interactive traffic that keeps coming then finds a free slot
+ * rather than preempting a line each time.
+ */
+export const PREEMPTION_HOLD_MS = 2_000
 /** How far into the queue one placement looks for a task whose Worker is waiting here. */
 const PUMP_SCAN_TASKS = 64
 
@@ -44,6 +50,8 @@ export interface TaskQueueHost {
   settleLease(apiKeyId: string, taskId: string): void
   /** Why no stopped replica may be started (maintenance, cordons), or null when one may. */
   cannotStart(candidates: readonly PlacementCandidate[], now: number): string | null
+  /** Dispatches a granted task to its node, first stopping there the batch line it preempted. */
+  dispatch(grant: Grant, generation: EngineCall, preempted: string | undefined): void
   /** Stops a preempted batch line on its node; resolves once the node has told its agent (never rejects). */
   preempt(nodeId: string, taskId: string): Promise<void>
 }
@@ -64,8 +72,8 @@ export class TaskQueue {
   readonly #lastGrantedAt = new Map<string, number>()
   readonly #turns = new ServiceTurns()
   readonly affinity = new AffinityTable()
-  /** Per node, the stop of a preempted batch line on its way: the task granted its slot hears of its grant after it. */
-  readonly #preempting = new Map<string, Promise<void>>()
+  /** Until when batch tasks leave a slot more free (see `PREEMPTION_HOLD_MS`); in memory only. */
+  #holdUntil = 0
   /** Running average of task durations; saved with each usage flush. */
   averageTaskMs: number
 
@@ -96,7 +104,7 @@ export class TaskQueue {
   /** A new task that waits for nothing: queued and granted in one write, as its first attempt. */
   grantNew(row: ReturnType<typeof newTaskRow>, nodeId: string, affinityKey: string | undefined): Grant {
     this.#store.insertGranted({ ...row, nodeId })
-    this.#noteGrant(nodeId, row.apiKeyId, affinityKey, row.now)
+    this.#noteGrant(nodeId, { apiKeyId: row.apiKeyId, batch: row.priority === 'batch' }, affinityKey, row.now)
     this.#metrics.granted({ attempt: 0, enqueuedAt: row.now, now: row.now })
     return this.grantOf(row.taskId, nodeId, 1)
   }
@@ -140,6 +148,11 @@ export class TaskQueue {
       now,
     })
     if (refusal) this.strand(refusal)
+  }
+
+  /** When the slot held for interactive traffic goes back to batch tasks waiting for it: the queue is looked at again then. */
+  holdEndsAt(now: number): number | null {
+    return this.#holdUntil > now && this.#store.queuedCount() > 0 ? this.#holdUntil : null
   }
 
   /** When a lost replica's grace ends while tasks wait: the queue is looked at again then. */
@@ -189,18 +202,23 @@ export class TaskQueue {
     priority: Priority,
     candidates: readonly PlacementCandidate[],
     affinityKey: string | undefined,
+    now: number,
   ): { nodeId: string; preempted: TaskRow | null } | null {
-    if (this.#store.queuedCount() > 0 || (priority === 'batch' && this.batchShareFull(candidates))) return null
+    if (this.#store.queuedCount() > 0 || (priority === 'batch' && this.batchShareFull(candidates, now))) return null
     const replica = placeTask(candidates, affinityKey, this.affinity)
     if (replica) return { nodeId: replica.nodeId, preempted: null }
     const line = priority === 'batch' ? null : preemptibleLine(this.#store.preemptibleGrants(), candidates, null)
     return line?.node_id ? { nodeId: line.node_id, preempted: line } : null
   }
 
-  /** Batch-class tasks, of every batch and key, hold the pool's whole `batch_slot_share` of its ready slots. */
-  batchShareFull(placeable: readonly PlacementCandidate[]): boolean {
+  /**
+   * Batch-class tasks, of every batch and key, hold the pool's whole `batch_slot_share` of its
+   * ready slots; one slot fewer while interactive traffic needed a preempted slot lately.
+   */
+  batchShareFull(placeable: readonly PlacementCandidate[], now: number): boolean {
     const readySlots = placeable.filter((c) => c.state === 'ready').reduce((sum, c) => sum + c.slots, 0)
-    return this.#store.grantedBatchCount() >= batchSlots(readySlots, this.#host.policy().batch_slot_share)
+    const held = now < this.#holdUntil ? 1 : 0
+    return this.#store.grantedBatchCount() >= batchSlots(readySlots, this.#host.policy().batch_slot_share, held)
   }
 
   /**
@@ -210,40 +228,58 @@ export class TaskQueue {
    * Worker to ask again, and one whose Worker died is dropped as an orphan.
    */
   pump(now: number): void {
-    for (;;) {
-      const queue = this.#store.queueInServiceOrder(PUMP_SCAN_TASKS, this.serviceState(now))
-      // Nothing queued is the common case after a release: placement is not worked out for nobody.
-      if (queue.length === 0) return
-      const placeable = this.placeable(now)
-      const isWaiting = (taskId: string) => this.waiters.has(taskId)
-      const batchFull = () => this.batchShareFull(placeable)
-      const next = nextGrant({
-        queue,
-        isWaiting,
-        placeable,
-        affinityKeyOf: (taskId) => this.waiters.affinityKeyOf(taskId),
-        affinity: this.affinity,
-        batchFull,
-        now,
-      })
-      if (!next) {
-        const line = preemptionFor({ queue, isWaiting, batchFull, placeable, preemptible: () => this.#store.preemptibleGrants(), now })
-        if (!line) return
-        this.preempt(line)
-        this.#tellPreempted(line)
-        continue
+    /** Per node, lines preempted here whose stop has not gone out: it goes with the dispatch that takes the slot. */
+    const unstopped = new Map<string, string[]>()
+    try {
+      for (;;) {
+        const queue = this.#store.queueInServiceOrder(PUMP_SCAN_TASKS, this.serviceState(now))
+        // Nothing queued is the common case after a release: placement is not worked out for nobody.
+        if (queue.length === 0) return
+        const placeable = this.placeable(now)
+        const isWaiting = (taskId: string) => this.waiters.has(taskId)
+        const batchFull = () => this.batchShareFull(placeable, now)
+        const next = nextGrant({
+          queue,
+          isWaiting,
+          placeable,
+          affinityKeyOf: (taskId) => this.waiters.affinityKeyOf(taskId),
+          affinity: this.affinity,
+          batchFull,
+          now,
+        })
+        if (!next) {
+          const line = preemptionFor({ queue, isWaiting, batchFull, placeable, preemptible: () => this.#store.preemptibleGrants(), now })
+          if (!line?.node_id) return
+          this.preempt(line, now)
+          unstopped.set(line.node_id, [...(unstopped.get(line.node_id) ?? []), line.task_id])
+          continue
+        }
+        const { task, replica, affinityKey } = next
+        moveTask(task.task_id, task.state, 'granted')
+        this.#store.grant(task.task_id, replica.nodeId, now)
+        this.#noteGrant(replica.nodeId, { apiKeyId: task.api_key_id, batch: task.priority_rank === PRIORITY_RANK.batch }, affinityKey, now)
+        this.#metrics.granted({ attempt: task.attempt, enqueuedAt: task.enqueued_at, now })
+        const grant = this.grantOf(task.task_id, replica.nodeId, task.attempt + 1)
+        const preempted = unstopped.get(replica.nodeId)?.shift()
+        this.#answer(task.task_id, grant, preempted)
       }
-      const { task, replica, affinityKey } = next
-      moveTask(task.task_id, task.state, 'granted')
-      this.#store.grant(task.task_id, replica.nodeId, now)
-      this.#noteGrant(replica.nodeId, task.api_key_id, affinityKey, now)
-      this.#metrics.granted({ attempt: task.attempt, enqueuedAt: task.enqueued_at, now })
-      const answer: AdmissionResult = { ok: true, grant: this.grantOf(task.task_id, replica.nodeId, task.attempt + 1) }
-      // On the agent, the preempted line's slot is free once its stop arrived: the new dispatch comes after it.
-      const stopping = this.#preempting.get(replica.nodeId)
-      if (stopping) void stopping.then(() => this.waiters.settle(task.task_id, answer))
-      else this.waiters.settle(task.task_id, answer)
+    } finally {
+      for (const [nodeId, taskIds] of unstopped) for (const taskId of taskIds) void this.#host.preempt(nodeId, taskId)
     }
+  }
+
+  /**
+   * Answers a waiting task with its grant. The pool dispatches it when its call brought the request
+   * (stopping the line it preempted in the same call); otherwise its Worker does, told only once
+   * the preempted line's node has told its agent, so the agent frees the slot before the dispatch.
+   */
+  #answer(taskId: string, grant: Grant, preempted: string | undefined): void {
+    const generation = this.waiters.generationOf(taskId)
+    if (generation) {
+      this.#host.dispatch(grant, generation, preempted)
+      this.waiters.settle(taskId, { ok: true, grant, dispatched: true })
+    } else if (preempted) void this.#host.preempt(grant.nodeId, preempted).then(() => this.waiters.settle(taskId, { ok: true, grant }))
+    else this.waiters.settle(taskId, { ok: true, grant })
   }
 
   /** Past their deadlines: queued tasks time out, unread native tasks expire, grants past the run deadline are taken back. */
@@ -263,25 +299,17 @@ export class TaskQueue {
   }
 
   /** granted → ended for a batch line whose slot an interactive task takes; its node is told to stop it, and its batch runs it again. */
-  preempt(line: TaskRow): void {
+  preempt(line: TaskRow, now: number): void {
+    this.#holdUntil = now + PREEMPTION_HOLD_MS
     moveTask(line.task_id, line.state, 'ended')
     this.#store.remove(line.task_id)
     this.#metrics.count('tasks_preempted')
     logEvent('pool.task_preempted', { pool: this.#host.poolId, task: line.task_id, node: line.node_id, attempt: line.attempt })
   }
 
-  /** A queued task was granted a preempted line's slot: its grant is answered once the line's node has told its agent to stop the line. */
-  #tellPreempted(line: TaskRow): void {
-    const nodeId = line.node_id ?? ''
-    const stopped = this.#host.preempt(nodeId, line.task_id)
-    this.#preempting.set(nodeId, stopped)
-    void stopped.then(() => {
-      if (this.#preempting.get(nodeId) === stopped) this.#preempting.delete(nodeId)
-    })
-  }
-
-  /** What placement and the service order remember of a grant: the replica's turn, the key's turn, the session's replica. */
-  #noteGrant(nodeId: string, apiKeyId: string | null, affinityKey: string | undefined, now: number): void {
+  /** What placement and the service order remember of a grant: the replica's turn, the key's turn, the session's replica, the hold. */
+  #noteGrant(nodeId: string, { apiKeyId, batch }: { apiKeyId: string | null; batch: boolean }, affinityKey: string | undefined, now: number): void {
+    if (!batch && now < this.#holdUntil) this.#holdUntil = now + PREEMPTION_HOLD_MS
     this.#lastGrantedAt.set(nodeId, now)
     this.#turns.served(apiKeyId, now)
     if (affinityKey !== undefined) this.affinity.served(affinityKey, nodeId)

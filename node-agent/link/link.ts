@@ -61,6 +61,8 @@ export class Link {
   #gpus: GpuInfo[] = []
   #droppedWhileDown = 0
   readonly #waiters = new Set<() => void>()
+  /** Tasks the control plane stopped: it ended their streams itself, so what their relay yields after is not sent. */
+  readonly #stoppedByControlPlane = new Set<string>()
 
   constructor(options: LinkOptions) {
     this.#options = options
@@ -259,13 +261,21 @@ export class Link {
       this.#send({ type: 'task_event', task_id: taskId, event: { kind: 'error', code: failure.code, message: failure.message, retriable: true } })
       return
     }
-    // The next batch is pulled once this one has left for the socket: chunks merge only while a frame is on its way.
-    for await (const event of events) await this.#sendAwaitingWrite({ type: 'task_event', task_id: taskId, event })
+    try {
+      // The next batch is pulled once this one has left for the socket: chunks merge only while a frame is on its way.
+      for await (const event of events) {
+        if (this.#stoppedByControlPlane.has(taskId)) break
+        await this.#sendAwaitingWrite({ type: 'task_event', task_id: taskId, event })
+      }
+    } finally {
+      this.#stoppedByControlPlane.delete(taskId)
+    }
   }
 
   #onCancel(cancel: Cancel): void {
-    if (this.#options.agent.cancel(cancel.task_id, cancel.deadline))
-      this.#log.info('link.task_cancelled', { task: cancel.task_id, reason: cancel.reason ?? null, deadline: cancel.deadline ?? null })
+    if (!this.#options.agent.cancel(cancel.task_id, cancel.deadline)) return
+    this.#stoppedByControlPlane.add(cancel.task_id)
+    this.#log.info('link.task_cancelled', { task: cancel.task_id, reason: cancel.reason ?? null, deadline: cancel.deadline ?? null })
   }
 
   #startHeartbeat(ws: WebSocket, intervalMs: number): void {

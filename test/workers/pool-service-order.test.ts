@@ -59,6 +59,29 @@ describe('PoolObject service order', () => {
     expect(granted(await second).taskId).toBe('batch-b')
   })
 
+  it('leaves a slot free for interactive traffic after a preemption, until none came for PREEMPTION_HOLD_MS (then the waiting line gets it by itself)', async () => {
+    const { poolId, stub } = await freshPool({ queue_capacity: 100 })
+    await stub.syncReplica('node-a', readyReplica(poolId, { slots: 2 }), [])
+    const line = (taskId: string) => request(taskId, 'key-batch', { priority: 'batch', preemptible: true })
+    const first = granted(await stub.admit(line('line-1')))
+    granted(await stub.admit(line('line-2')))
+    const interactive = granted(await stub.admit(request('interactive-1', 'key-chat')))
+    expect((await stub.metrics()).tasks_preempted).toBe(1)
+    await stub.release(interactive.taskId, interactive.attempt, 'completed')
+
+    // One slot is free, but it is held for interactive traffic: a batch line waits, the next interactive task takes it at once.
+    const third = stub.admit(line('line-3'))
+    await expect.poll(async () => (await stub.status()).queueDepth).toBe(1)
+    const next = granted(await stub.admit(request('interactive-2', 'key-chat')))
+    expect((await stub.metrics()).tasks_preempted).toBe(1)
+    await stub.release(next.taskId, next.attempt, 'completed')
+
+    // The hold ends with no other change in the pool: the waiting line gets the slot by itself.
+    expect(granted(await third).taskId).toBe('line-3')
+    await stub.release(first.taskId, first.attempt, 'completed')
+    expect(granted(await stub.admit(line('line-4'))).taskId).toBe('line-4')
+  })
+
   it('grants a batch task that waited past its aging time before interactive tasks queued after it', async () => {
     const stub = await servedPool({ batch_aging_ms: 0 })
     const running = granted(await stub.admit(request('running', 'key-a')))

@@ -150,7 +150,7 @@ describe('the alarm schedule', () => {
 describe('Waiters', () => {
   it('answers a waiting admission once, and forgets it and its affinity key', async () => {
     const waiters = new Waiters()
-    const answer = waiters.wait('t1', 'session-1')
+    const answer = waiters.wait('t1', { affinityKey: 'session-1' })
     expect(waiters.has('t1')).toBe(true)
     expect(waiters.affinityKeyOf('t1')).toBe('session-1')
     waiters.settle('t1', { ok: false, error: { code: 'cancelled', message: 'gone' } })

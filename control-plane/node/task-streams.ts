@@ -92,11 +92,8 @@ export class TaskStreams {
   preempt(taskId: string, event: TaskEvent): boolean {
     if (this.#unclaimed.has(taskId)) return false
     const stream = this.#streams.get(taskId)
-    if (stream?.dispatched) {
-      this.#finish(taskId, stream, event)
-      return true
-    }
     if (stream) this.#finish(taskId, stream, event)
+    if (stream?.dispatched) return true
     this.#preempted.set(taskId, event)
     setTimeout(() => this.#preempted.delete(taskId), PAIRING_WITHIN_MS)
     return false

@@ -59,6 +59,8 @@ export class PoolStorage {
     sql.exec('CREATE TABLE IF NOT EXISTS revoked_nodes (node_id TEXT PRIMARY KEY, revoked_at INTEGER NOT NULL)')
     sql.exec(CREATE_TASKS_TABLE)
     sql.exec('CREATE INDEX IF NOT EXISTS tasks_by_node ON tasks (node_id, state)')
+    // Asked whenever an interactive task finds no free slot: only batch lines are in it.
+    sql.exec('CREATE INDEX IF NOT EXISTS preemptible_grants ON tasks (granted_at) WHERE preemptible = 1')
     sql.exec('CREATE TABLE IF NOT EXISTS policy (id INTEGER PRIMARY KEY CHECK (id = 1), json TEXT NOT NULL)')
     // Usage of finished tasks, written to the registry in batches by the alarm, never per task.
     sql.exec(`CREATE TABLE IF NOT EXISTS usage_buffer (

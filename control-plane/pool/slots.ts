@@ -60,10 +60,17 @@ export function nextGrant({
   return replica ? { task, replica, affinityKey } : null
 }
 
+/** A granted batch line whose slot a task takes, and the node that slot is on. */
+export interface PreemptedLine {
+  line: TaskRow
+  nodeId: string
+}
+
 /**
- * When the next grant finds no free slot for an interactive task at the head of the queue: the
- * batch line whose slot it takes, the latest granted (it loses the least work) on a ready replica
- * the task may go to; null when the head is a batch task or no batch line holds such a slot.
+ * When the next grant finds no free slot for an interactive task at the head of the queue: that
+ * task, and the batch line whose slot it takes, the latest granted (it loses the least work) on
+ * a ready replica the task may go to; null when the head is a batch task or no batch line holds
+ * such a slot.
  */
 export function preemptionFor({
   queue,
@@ -80,16 +87,18 @@ export function preemptionFor({
   /** Granted batch lines, the latest first; asked only when an interactive task is next. */
   preemptible: () => readonly TaskRow[]
   now: number
-}): TaskRow | null {
+}): { task: TaskRow; preempted: PreemptedLine } | null {
   const task = headOfQueue(queue, isWaiting, batchFull)
   if (!task || task.priority_rank === PRIORITY_RANK.batch) return null
-  return preemptibleLine(preemptible(), placeable, avoidedNode(task, now))
+  const preempted = preemptibleLine(preemptible(), placeable, avoidedNode(task, now))
+  return preempted ? { task, preempted } : null
 }
 
 /** The first of `lines` (granted batch lines, the latest first) on a ready replica other than `avoided`. */
-export function preemptibleLine(lines: readonly TaskRow[], placeable: readonly PlacementCandidate[], avoided: string | null): TaskRow | null {
+export function preemptibleLine(lines: readonly TaskRow[], placeable: readonly PlacementCandidate[], avoided: string | null): PreemptedLine | null {
   const usable = new Set(placeable.filter((c) => c.state === 'ready' && c.nodeId !== avoided).map((c) => c.nodeId))
-  return lines.find((line) => line.node_id !== null && usable.has(line.node_id)) ?? null
+  for (const line of lines) if (line.node_id !== null && usable.has(line.node_id)) return { line, nodeId: line.node_id }
+  return null
 }
 
 /** The first task in service order whose Worker waits for it, passing over batch tasks while batches hold their whole share. */

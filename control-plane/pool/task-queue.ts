@@ -4,6 +4,7 @@ import { grantOf, newTaskRow, retryDecision } from './admission.ts'
 import type { AdmissionRefusal, AdmissionRequest, Grant, QueueStanding, RetryOf, TaskOutcome } from './grant.ts'
 import { AffinityTable, placeTask } from './placement.ts'
 import type { PlacementCandidate } from './placement.ts'
+import type { PreemptedLine } from './slots.ts'
 import type { PoolMetricsRecorder } from './pool-metrics.ts'
 import type { PoolStorage } from './pool-storage.ts'
 import type { TaskRow } from './task-row.ts'
@@ -207,8 +208,8 @@ export class TaskQueue {
     if (this.#store.queuedCount() > 0 || (priority === 'batch' && this.batchShareFull(candidates, now))) return null
     const replica = placeTask(candidates, affinityKey, this.affinity)
     if (replica) return { nodeId: replica.nodeId, preempted: null }
-    const line = priority === 'batch' ? null : preemptibleLine(this.#store.preemptibleGrants(), candidates, null)
-    return line?.node_id ? { nodeId: line.node_id, preempted: line } : null
+    const preempted = priority === 'batch' ? null : preemptibleLine(this.#store.preemptibleGrants(), candidates, null)
+    return preempted ? { nodeId: preempted.nodeId, preempted: preempted.line } : null
   }
 
   /**
@@ -228,44 +229,40 @@ export class TaskQueue {
    * Worker to ask again, and one whose Worker died is dropped as an orphan.
    */
   pump(now: number): void {
-    /** Per node, lines preempted here whose stop has not gone out: it goes with the dispatch that takes the slot. */
-    const unstopped = new Map<string, string[]>()
-    try {
-      for (;;) {
-        const queue = this.#store.queueInServiceOrder(PUMP_SCAN_TASKS, this.serviceState(now))
-        // Nothing queued is the common case after a release: placement is not worked out for nobody.
-        if (queue.length === 0) return
-        const placeable = this.placeable(now)
-        const isWaiting = (taskId: string) => this.waiters.has(taskId)
-        const batchFull = () => this.batchShareFull(placeable, now)
-        const next = nextGrant({
-          queue,
-          isWaiting,
-          placeable,
-          affinityKeyOf: (taskId) => this.waiters.affinityKeyOf(taskId),
-          affinity: this.affinity,
-          batchFull,
-          now,
-        })
-        if (!next) {
-          const line = preemptionFor({ queue, isWaiting, batchFull, placeable, preemptible: () => this.#store.preemptibleGrants(), now })
-          if (!line?.node_id) return
-          this.preempt(line, now)
-          unstopped.set(line.node_id, [...(unstopped.get(line.node_id) ?? []), line.task_id])
-          continue
-        }
-        const { task, replica, affinityKey } = next
-        moveTask(task.task_id, task.state, 'granted')
-        this.#store.grant(task.task_id, replica.nodeId, now)
-        this.#noteGrant(replica.nodeId, { apiKeyId: task.api_key_id, batch: task.priority_rank === PRIORITY_RANK.batch }, affinityKey, now)
-        this.#metrics.granted({ attempt: task.attempt, enqueuedAt: task.enqueued_at, now })
-        const grant = this.grantOf(task.task_id, replica.nodeId, task.attempt + 1)
-        const preempted = unstopped.get(replica.nodeId)?.shift()
-        this.#answer(task.task_id, grant, preempted)
+    for (;;) {
+      const queue = this.#store.queueInServiceOrder(PUMP_SCAN_TASKS, this.serviceState(now))
+      // Nothing queued is the common case after a release: placement is not worked out for nobody.
+      if (queue.length === 0) return
+      const placeable = this.placeable(now)
+      const isWaiting = (taskId: string) => this.waiters.has(taskId)
+      const batchFull = () => this.batchShareFull(placeable, now)
+      const next = nextGrant({
+        queue,
+        isWaiting,
+        placeable,
+        affinityKeyOf: (taskId) => this.waiters.affinityKeyOf(taskId),
+        affinity: this.affinity,
+        batchFull,
+        now,
+      })
+      if (next) {
+        this.#grantQueued(next.task, next.replica.nodeId, next.affinityKey, null, now)
+        continue
       }
-    } finally {
-      for (const [nodeId, taskIds] of unstopped) for (const taskId of taskIds) void this.#host.preempt(nodeId, taskId)
+      const preemption = preemptionFor({ queue, isWaiting, batchFull, placeable, preemptible: () => this.#store.preemptibleGrants(), now })
+      if (!preemption) return
+      this.preempt(preemption.preempted.line, now)
+      this.#grantQueued(preemption.task, preemption.preempted.nodeId, this.waiters.affinityKeyOf(preemption.task.task_id), preemption.preempted, now)
     }
+  }
+
+  /** queued → granted on `nodeId`, answered to its waiting call (`#answer`). */
+  #grantQueued(task: TaskRow, nodeId: string, affinityKey: string | undefined, preempted: PreemptedLine | null, now: number): void {
+    moveTask(task.task_id, task.state, 'granted')
+    this.#store.grant(task.task_id, nodeId, now)
+    this.#noteGrant(nodeId, { apiKeyId: task.api_key_id, batch: task.priority_rank === PRIORITY_RANK.batch }, affinityKey, now)
+    this.#metrics.granted({ attempt: task.attempt, enqueuedAt: task.enqueued_at, now })
+    this.#answer(task.task_id, this.grantOf(task.task_id, nodeId, task.attempt + 1), preempted?.line.task_id)
   }
 
   /**

@@ -82,19 +82,25 @@ describe('preemptionFor', () => {
   const full = [candidate('a', { busy: 1 }), candidate('b', { busy: 1 })]
 
   it('takes the slot of the latest granted batch line for an interactive task at the head', () => {
-    expect(preemptionFor({ ...base, queue: [queued('i1')], placeable: full })?.task_id).toBe('line-new')
+    expect(preemptionFor({ ...base, queue: [queued('i1')], placeable: full })).toMatchObject({
+      task: { task_id: 'i1' },
+      preempted: { line: { task_id: 'line-new' }, nodeId: 'a' },
+    })
   })
 
   it('takes none for a batch task at the head, and none on a node the head avoids or that is not ready', () => {
     expect(preemptionFor({ ...base, queue: [queued('b1', { priority_rank: PRIORITY_RANK.batch }), queued('i1')], placeable: full })).toBeNull()
     const avoiding = queued('i1', { avoid_node: 'a', avoid_until: NOW + 500 })
-    expect(preemptionFor({ ...base, queue: [avoiding], placeable: full })?.task_id).toBe('line-old')
+    expect(preemptionFor({ ...base, queue: [avoiding], placeable: full })?.preempted).toMatchObject({ line: { task_id: 'line-old' }, nodeId: 'b' })
     expect(preemptionFor({ ...base, queue: [queued('i1')], placeable: [candidate('a', { busy: 1, state: 'draining' })] })).toBeNull()
   })
 
   it('passes over batch tasks held back by the batch share to the interactive task behind them', () => {
     const queue = [queued('b1', { priority_rank: PRIORITY_RANK.batch }), queued('i1')]
-    expect(preemptionFor({ ...base, batchFull: () => true, queue, placeable: full })?.task_id).toBe('line-new')
+    expect(preemptionFor({ ...base, batchFull: () => true, queue, placeable: full })).toMatchObject({
+      task: { task_id: 'i1' },
+      preempted: { line: { task_id: 'line-new' } },
+    })
   })
 })
 
